@@ -1,0 +1,55 @@
+# The one entry point people and CI share. `make run` serves; `make test` tests everything.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: run test lint bench messages icons clean
+
+$(BIN)/python:
+	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Vigil needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(VENV)/.installed $@
+
+run: $(VENV)/.installed
+	$(BIN)/python -m server init
+	$(BIN)/python -m server serve --host $(HOST) --port $(PORT)
+
+# Browser tests drive Debian's Chromium; install it when we can (root) and it is missing.
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else \
+		echo "Chromium is missing: install Debian's 'chromium' package (sudo apt-get install chromium)"; exit 1; \
+	fi
+
+test: $(VENV)/.installed-dev $(CHROMIUM)
+	VIGIL_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check server tests benchmarks web/draw_icons.py
+	$(BIN)/python -m pip install --quiet pip-audit && $(BIN)/pip-audit --strict -r constraints.txt
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python -m benchmarks
+
+# Extract UI strings into the catalog; translators then fill server/locale/es/.../messages.po.
+messages: $(VENV)/.installed-dev
+	$(BIN)/pybabel extract -F babel.cfg -o server/locale/messages.pot --no-location --sort-output .
+	$(BIN)/pybabel update -i server/locale/messages.pot -d server/locale -l es --no-fuzzy-matching --ignore-obsolete
+
+icons:
+	$(PYTHON) web/draw_icons.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,111 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from server import content
+from server.config import Settings
+from server.database import Database
+from server.dataset import load_dataset
+from server.i18n import make_translators
+from server.middleware import AccessLog, BodyLimit, LanguagePrefix, SecurityHeaders
+from server.render import Renderer, StaticAssets, build_environment
+from server.views import api, pages, static
+from server.views.base import RenderCache, render_page
+
+log = logging.getLogger("vigil")
+
+
+@dataclass
+class Services:
+    """What views reach through request.app.state.vigil."""
+
+    settings: Settings
+    db: Database
+    assets: StaticAssets
+    renderer: Renderer
+    render_cache: RenderCache = field(default_factory=RenderCache)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def public_routes() -> list[BaseRoute]:
+    return [
+        Route("/", pages.home, name="home"),
+        Route("/listings/{slug:str}", pages.listing_page, name="listing"),
+        Route("/facilities", pages.facilities_page, name="facilities"),
+        Route("/legal", pages.legal_page, name="legal"),
+        Route("/rights", pages.rights_index, name="rights"),
+        Route("/rights/{slug:str}", pages.rights_page, name="rights_article"),
+        Route("/resources", pages.resources_page, name="resources"),
+        Route("/about", pages.about_page, name="about"),
+        Route("/offline", pages.offline_page, name="offline"),
+    ]
+
+
+def api_routes() -> list[BaseRoute]:
+    return [
+        Route("/api/v1/listings", api.listings),
+        Route("/api/v1/listings/{slug:str}", api.listing),
+        Route("/api/v1/facilities", api.facilities),
+        Route("/api/v1/contacts", api.contacts),
+        Route("/api/v1/rights", api.rights),
+        Route("/api/v1/resources", api.resources),
+        Route("/healthz", api.healthz),
+        Route("/static/{path:path}", static.static_file),
+    ]
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if request.url.path.startswith("/api/"):
+        return api.api_error(request, exc)
+    if exc.status_code == 404:
+        return await render_page(request, "404.html", status=404)
+    return await render_page(request, "error.html", status=exc.status_code, status_code=exc.status_code, detail=exc.detail)
+
+
+def create_app(settings: Settings, *, load_data_if_empty: bool = True) -> Starlette:
+    """Build the app; the lifespan opens the database and everything that needs closing."""
+    assets = StaticAssets()
+    renderer = Renderer(build_environment(assets), make_translators())
+    db = Database(settings.db_path)
+    services = Services(settings=settings, db=db, assets=assets, renderer=renderer)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await db.connect()
+        if load_data_if_empty and not await db.scalar("SELECT COUNT(*) FROM listings"):
+            counts = await load_dataset(db, settings.data_dir, content.iso_now())
+            log.info("loaded the default dataset: %s", counts)
+        try:
+            yield
+        finally:
+            await db.close()
+
+    app = Starlette(
+        routes=public_routes() + api_routes(),
+        middleware=[
+            Middleware(AccessLog),
+            Middleware(SecurityHeaders, https=settings.https),
+            Middleware(BodyLimit),
+            Middleware(GZipMiddleware, minimum_size=500),
+            Middleware(LanguagePrefix),
+        ],
+        exception_handlers={HTTPException: http_error},
+        lifespan=lifespan,
+    )
+    app.state.vigil = services
+    return app

@@ -1,0 +1,103 @@
+"""Settings, read once from the environment."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from server import ROOT
+
+log = logging.getLogger("vigil")
+
+DEFAULT_PUSH_HOSTS = (
+    "fcm.googleapis.com",
+    "updates.push.services.mozilla.com",
+    "*.notify.windows.com",
+    "*.push.apple.com",
+)
+DEFAULT_SUBJECT = "mailto:admin@localhost.invalid"
+
+
+class ConfigError(Exception):
+    """A setting has a value Vigil cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    db_path: Path = Path("var/vigil.db")
+    secret_key: str = ""
+    vapid_key_path: Path | None = Path("var/vapid.pem")
+    vapid_key_pem: str | None = None
+    vapid_subject: str = DEFAULT_SUBJECT
+    push_hosts: tuple[str, ...] = DEFAULT_PUSH_HOSTS
+    base_url: str = "http://127.0.0.1:8000"
+    # Alerts wait for a second organizer when the deployment has two or more.
+    single_state_alerts_need_approval: bool = True
+    session_idle_seconds: int = 2 * 60 * 60
+    push_concurrency: int = 64
+    push_timeout: float = 10.0
+    push_max_attempts: int = 5
+    suggest_min_seconds: float = 3.0
+    root: Path = ROOT
+    data_dir: Path = field(default_factory=lambda: ROOT / "data")
+
+    @property
+    def https(self) -> bool:
+        return self.base_url.startswith("https://")
+
+
+def _read_or_create_secret(path: Path) -> str:
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value + "\n")
+    return value
+
+
+def validate_subject(subject: str) -> str:
+    if not (subject.startswith("mailto:") or subject.startswith("https://")):
+        raise ConfigError(f"VIGIL_VAPID_SUBJECT must start with mailto: or https:, got {subject!r}")
+    if len(subject) <= len("mailto:") + 2:
+        raise ConfigError("VIGIL_VAPID_SUBJECT is too short to identify anyone")
+    return subject
+
+
+def from_env(environ: dict[str, str] | None = None, *, create_files: bool = True) -> Settings:
+    """Build settings from environment variables (INTERFACE.md's table)."""
+    env = os.environ if environ is None else environ
+    db_path = Path(env.get("VIGIL_DB", "var/vigil.db"))
+    secret = env.get("VIGIL_SECRET_KEY") or ""
+    if not secret and create_files:
+        secret = _read_or_create_secret(Path("var/secret.key"))
+    # VIGIL_VAPID_KEY names the PEM file; a value that is itself a PEM key is accepted too.
+    vapid_raw = env.get("VIGIL_VAPID_KEY") or "var/vapid.pem"
+    vapid_pem = vapid_raw if vapid_raw.lstrip().startswith("-----BEGIN") else None
+    subject = env.get("VIGIL_VAPID_SUBJECT", "")
+    if not subject:
+        log.warning("VIGIL_VAPID_SUBJECT is not set; push services may refuse %s", DEFAULT_SUBJECT)
+        subject = DEFAULT_SUBJECT
+    validate_subject(subject)
+    hosts_raw = env.get("VIGIL_PUSH_HOSTS")
+    hosts = (
+        tuple(h.strip() for h in hosts_raw.split(",") if h.strip())
+        if hosts_raw is not None
+        else DEFAULT_PUSH_HOSTS
+    )
+    base_url = env.get("VIGIL_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+    if not base_url.startswith(("http://", "https://")):
+        raise ConfigError(f"VIGIL_BASE_URL must be an http(s) URL, got {base_url!r}")
+    return Settings(
+        db_path=db_path,
+        secret_key=secret,
+        vapid_key_path=None if vapid_pem else Path(vapid_raw),
+        vapid_key_pem=vapid_pem,
+        vapid_subject=subject,
+        push_hosts=hosts,
+        base_url=base_url,
+    )

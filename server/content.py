@@ -1,0 +1,209 @@
+"""Public content: queries that return records ready for pages and the JSON API."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import unicodedata
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from babel.dates import get_day_names
+from dateutil.rrule import DAILY, WEEKLY, rrule, weekday
+
+from server.database import Database
+from server.places import state_name
+
+PUBLIC_STATUSES = ("active", "ended")
+_WEEKDAYS = {"MO": 0, "TU": 1, "WE": 2, "TH": 3, "FR": 4, "SA": 5, "SU": 6}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso_now() -> str:
+    return utcnow().replace(microsecond=0).isoformat()
+
+
+def _loads(value: str | None, default: Any) -> Any:
+    return default if value is None else json.loads(value)
+
+
+def _end_moment(value: str | None) -> datetime | None:
+    """When a listing's end has passed: a date ends at the close of that day (UTC-12 safe)."""
+    if not value:
+        return None
+    if "T" in value:
+        return datetime.fromisoformat(value)
+    return datetime.combine(date.fromisoformat(value[:10]), datetime.min.time(), UTC) + timedelta(
+        days=1, hours=12
+    )
+
+
+def next_occurrence(schedule: dict | None, after: datetime) -> datetime | None:
+    """The next start of a recurring vigil, in its own time zone."""
+    if not schedule:
+        return None
+    try:
+        tz = ZoneInfo(schedule["tz"])
+        hour, minute = (int(p) for p in schedule["time"].split(":"))
+    except (ZoneInfoNotFoundError, ValueError, KeyError):
+        return None
+    local_after = after.astimezone(tz)
+    start = local_after.replace(hour=hour, minute=minute, second=0, microsecond=0) - timedelta(
+        days=1
+    )
+    freq = WEEKLY if schedule.get("freq") == "weekly" else DAILY
+    byday = [weekday(_WEEKDAYS[d]) for d in schedule.get("byday") or []] or None
+    rule = rrule(freq, dtstart=start.replace(tzinfo=None), byweekday=byday, count=20)
+    for occurrence in rule:
+        aware = occurrence.replace(tzinfo=tz)
+        if aware >= local_after:
+            return aware
+    return None
+
+
+def listing_record(row: sqlite3.Row, now: datetime | None = None) -> dict:
+    """A listing as the API and pages see it: both languages, status derived from its end."""
+    now = now or utcnow()
+    rec = dict(row)
+    rec.pop("id", None)
+    for key in ("links", "needs"):
+        rec[key] = _loads(rec[key], [])
+    rec["schedule"] = _loads(rec["schedule"], None)
+    rec["description"] = {"en": rec.pop("description_en"), "es": rec.pop("description_es")}
+    end = _end_moment(rec["ends"])
+    if rec["status"] == "active" and end is not None and end < now:
+        rec["status"] = "ended"
+    nxt = next_occurrence(rec["schedule"], now) if rec["status"] == "active" else None
+    rec["next"] = nxt.isoformat() if nxt else None
+    return rec
+
+
+def localized(rec: dict, lang: str) -> dict:
+    """Pick one language's text out of a record's {en, es} fields, for a page."""
+    out = dict(rec)
+    for key, value in rec.items():
+        if isinstance(value, dict) and set(value) == {"en", "es"}:
+            out[key] = value[lang]
+    if "needs" in rec:
+        out["needs"] = [n[lang] for n in rec["needs"]]
+    if "state" in rec:
+        out["state_name"] = state_name(rec["state"], lang)
+    return out
+
+
+async def listings(db: Database, include_unpublished: bool = False) -> list[dict]:
+    """Public listings: active first (newest first), then ended (newest first)."""
+    where = "" if include_unpublished else "WHERE status IN ('active', 'ended')"
+    rows = await db.execute(
+        f"SELECT * FROM listings {where} ORDER BY COALESCE(starts, created) DESC, title"
+    )
+    now = utcnow()
+    recs = [listing_record(r, now) for r in rows]
+    return sorted(recs, key=lambda r: r["status"] != "active")
+
+
+async def listing(db: Database, slug: str, include_unpublished: bool = False) -> dict | None:
+    row = await db.first("SELECT * FROM listings WHERE slug = ?", (slug,))
+    if row is None or (not include_unpublished and row["status"] not in PUBLIC_STATUSES):
+        return None
+    return listing_record(row)
+
+
+def _split_lang(rec: dict, *fields: str) -> dict:
+    for name in fields:
+        rec[name] = {"en": rec.pop(f"{name}_en"), "es": rec.pop(f"{name}_es")}
+    return rec
+
+
+async def facilities(db: Database) -> list[dict]:
+    rows = await db.execute("SELECT * FROM facilities ORDER BY state, city, name")
+    out = []
+    for r in rows:
+        rec = _split_lang(dict(r), "note")
+        rec.pop("id")
+        if rec["note"]["en"] is None:
+            rec["note"] = None
+        out.append(rec)
+    return out
+
+
+async def contacts(db: Database) -> list[dict]:
+    rows = await db.execute("SELECT * FROM contacts ORDER BY organization")
+    out = []
+    for r in rows:
+        rec = _split_lang(dict(r), "description", "hours")
+        rec.pop("id")
+        if rec["hours"]["en"] is None:
+            rec["hours"] = None
+        for key in ("phones", "states", "languages"):
+            rec[key] = json.loads(rec[key])
+        out.append(rec)
+    return out
+
+
+async def rights(db: Database, lang: str) -> list[dict]:
+    rows = await db.execute("SELECT * FROM rights WHERE lang = ? ORDER BY ord, slug", (lang,))
+    return [dict(r) for r in rows]
+
+
+async def rights_article(db: Database, slug: str, lang: str) -> dict | None:
+    row = await db.first("SELECT * FROM rights WHERE slug = ? AND lang = ?", (slug, lang))
+    return dict(row) if row else None
+
+
+async def resources(db: Database) -> dict[str, list[dict]]:
+    articles = await db.execute("SELECT * FROM articles ORDER BY date DESC, title")
+    orgs = await db.execute("SELECT * FROM organizations ORDER BY name")
+    out_orgs = []
+    for r in orgs:
+        rec = _split_lang(dict(r), "about")
+        rec.pop("id")
+        out_orgs.append(rec)
+    out_articles = []
+    for r in articles:
+        rec = dict(r)
+        rec.pop("id")
+        out_articles.append(rec)
+    return {"articles": out_articles, "organizations": out_orgs}
+
+
+async def statements(db: Database) -> list[dict]:
+    rows = await db.execute("SELECT * FROM statements ORDER BY date")
+    out = []
+    for r in rows:
+        rec = _split_lang(dict(r), "summary")
+        rec.pop("id")
+        out.append(rec)
+    return out
+
+
+def map_links(rec: dict) -> dict[str, str]:
+    """A geo: URI for the phone's own maps app and an OpenStreetMap link; no embedded map."""
+    place = ", ".join(p for p in (rec.get("address"), rec["city"], rec["state"]) if p)
+    if rec.get("lat") is not None and rec.get("lon") is not None:
+        lat, lon = rec["lat"], rec["lon"]
+        return {
+            "geo": f"geo:{lat},{lon}?q={quote(place)}",
+            "osm": f"https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=15/{lat}/{lon}",
+        }
+    return {
+        "geo": f"geo:0,0?q={quote(place)}",
+        "osm": f"https://www.openstreetmap.org/search?query={quote(place)}",
+    }
+
+
+def weekday_names(byday: list[str] | None, lang: str) -> str:
+    """'Monday, Friday' from RRULE day codes, named by Babel in the page's language."""
+    names = get_day_names("wide", locale=lang)
+    return ", ".join(names[_WEEKDAYS[d]] for d in byday or [])
+
+
+def fold(text: str) -> str:
+    """Lower-case and strip accents, so 'Detencion' finds 'Detención'."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))

@@ -1,0 +1,148 @@
+"""All SQLite access: concurrent reads, one serialized writer, numbered migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import sqlite3
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosqlite
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+T = TypeVar("T")
+
+
+def migration_files() -> list[tuple[int, Path]]:
+    files = []
+    for path in MIGRATIONS.glob("*.sql"):
+        files.append((int(path.name.split("_", 1)[0]), path))
+    return sorted(files)
+
+
+async def _configure(conn: aiosqlite.Connection) -> None:
+    conn.row_factory = sqlite3.Row
+    await conn.execute("PRAGMA foreign_keys = ON")
+    await conn.execute("PRAGMA busy_timeout = 5000")
+    await conn.execute("PRAGMA synchronous = NORMAL")
+
+
+class Database:
+    """One long-lived writer connection and a small pool of readers."""
+
+    def __init__(self, path: Path | str, readers: int = 3):
+        self.path = Path(path)
+        self._reader_count = readers
+        self._writer: aiosqlite.Connection | None = None
+        self._readers: list[aiosqlite.Connection] = []
+        self._next_reader = itertools.cycle(range(readers))
+        self._write_lock = asyncio.Lock()
+
+    async def connect(self) -> Database:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE in write_fn).
+        self._writer = await aiosqlite.connect(self.path, isolation_level=None)
+        await self._writer.execute("PRAGMA journal_mode = WAL")
+        await _configure(self._writer)
+        await self.migrate()
+        for _ in range(self._reader_count):
+            reader = await aiosqlite.connect(self.path, isolation_level=None)
+            await _configure(reader)
+            await reader.execute("PRAGMA query_only = ON")
+            self._readers.append(reader)
+        return self
+
+    async def close(self) -> None:
+        for conn in [*self._readers, self._writer]:
+            if conn is not None:
+                await conn.close()
+        self._readers = []
+        self._writer = None
+
+    async def __aenter__(self) -> Database:
+        return await self.connect()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def migrate(self) -> int:
+        """Apply every migration newer than PRAGMA user_version; return the version."""
+        assert self._writer is not None
+        async with self._writer.execute("PRAGMA user_version") as cur:
+            (current,) = await cur.fetchone()
+        for number, path in migration_files():
+            if number <= current:
+                continue
+            script = path.read_text()
+            await self._writer.executescript(
+                f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;"
+            )
+            current = number
+        return current
+
+    def _reader(self) -> aiosqlite.Connection:
+        return self._readers[next(self._next_reader)]
+
+    async def execute(self, sql: str, params: Sequence[Any] | dict = ()) -> list[sqlite3.Row]:
+        """Run a read query on one of the reader connections."""
+        async with self._reader().execute(sql, params) as cur:
+            return list(await cur.fetchall())
+
+    async def first(self, sql: str, params: Sequence[Any] | dict = ()) -> sqlite3.Row | None:
+        rows = await self.execute(sql, params)
+        return rows[0] if rows else None
+
+    async def scalar(self, sql: str, params: Sequence[Any] | dict = ()) -> Any:
+        row = await self.first(sql, params)
+        return None if row is None else row[0]
+
+    async def write_fn(
+        self, fn: Callable[[aiosqlite.Connection], Awaitable[T]], *, public: bool = False
+    ) -> T:
+        """Run fn(conn) in one BEGIN IMMEDIATE transaction on the writer connection.
+
+        public=True marks a change to public content, which bumps the revision that
+        ETags, page caches and the offline manifest key on.
+        """
+        assert self._writer is not None, "database is not connected"
+        async with self._write_lock:
+            conn = self._writer
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = await fn(conn)
+                if public:
+                    await conn.execute(
+                        "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'"
+                    )
+                await conn.execute("COMMIT")
+            except BaseException:
+                await conn.execute("ROLLBACK")
+                raise
+            return result
+
+    async def write(
+        self, sql: str, params: Sequence[Any] | dict = (), *, public: bool = False
+    ) -> int:
+        """Run one write statement; return lastrowid."""
+
+        async def run(conn: aiosqlite.Connection) -> int:
+            cur = await conn.execute(sql, params)
+            return cur.lastrowid or cur.rowcount
+
+        return await self.write_fn(run, public=public)
+
+    async def write_many(
+        self, sql: str, rows: Iterable[Sequence[Any]], *, public: bool = False
+    ) -> None:
+        async def run(conn: aiosqlite.Connection) -> None:
+            await conn.executemany(sql, rows)
+
+        await self.write_fn(run, public=public)
+
+    async def revision(self) -> int:
+        return int(await self.scalar("SELECT value FROM meta WHERE key = 'revision'"))
+
+    async def integrity_ok(self) -> bool:
+        return await self.scalar("PRAGMA quick_check") == "ok"

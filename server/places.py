@@ -1,0 +1,52 @@
+"""US states (with DC and Puerto Rico), their names in both languages, and distances."""
+
+from __future__ import annotations
+
+import math
+
+# USPS code: (English name, Spanish name)
+STATES: dict[str, tuple[str, str]] = {
+    "AL": ("Alabama", "Alabama"), "AK": ("Alaska", "Alaska"), "AZ": ("Arizona", "Arizona"),
+    "AR": ("Arkansas", "Arkansas"), "CA": ("California", "California"),
+    "CO": ("Colorado", "Colorado"), "CT": ("Connecticut", "Connecticut"),
+    "DE": ("Delaware", "Delaware"), "DC": ("District of Columbia", "Distrito de Columbia"),
+    "FL": ("Florida", "Florida"), "GA": ("Georgia", "Georgia"), "HI": ("Hawaii", "Hawái"),
+    "ID": ("Idaho", "Idaho"), "IL": ("Illinois", "Illinois"), "IN": ("Indiana", "Indiana"),
+    "IA": ("Iowa", "Iowa"), "KS": ("Kansas", "Kansas"), "KY": ("Kentucky", "Kentucky"),
+    "LA": ("Louisiana", "Luisiana"), "ME": ("Maine", "Maine"), "MD": ("Maryland", "Maryland"),
+    "MA": ("Massachusetts", "Massachusetts"), "MI": ("Michigan", "Míchigan"),
+    "MN": ("Minnesota", "Minnesota"), "MS": ("Mississippi", "Misisipi"),
+    "MO": ("Missouri", "Misuri"), "MT": ("Montana", "Montana"), "NE": ("Nebraska", "Nebraska"),
+    "NV": ("Nevada", "Nevada"), "NH": ("New Hampshire", "Nuevo Hampshire"),
+    "NJ": ("New Jersey", "Nueva Jersey"), "NM": ("New Mexico", "Nuevo México"),
+    "NY": ("New York", "Nueva York"), "NC": ("North Carolina", "Carolina del Norte"),
+    "ND": ("North Dakota", "Dakota del Norte"), "OH": ("Ohio", "Ohio"),
+    "OK": ("Oklahoma", "Oklahoma"), "OR": ("Oregon", "Oregón"),
+    "PA": ("Pennsylvania", "Pensilvania"), "PR": ("Puerto Rico", "Puerto Rico"),
+    "RI": ("Rhode Island", "Rhode Island"), "SC": ("South Carolina", "Carolina del Sur"),
+    "SD": ("South Dakota", "Dakota del Sur"), "TN": ("Tennessee", "Tennessee"),
+    "TX": ("Texas", "Texas"), "UT": ("Utah", "Utah"), "VT": ("Vermont", "Vermont"),
+    "VA": ("Virginia", "Virginia"), "WA": ("Washington", "Washington"),
+    "WV": ("West Virginia", "Virginia Occidental"), "WI": ("Wisconsin", "Wisconsin"),
+    "WY": ("Wyoming", "Wyoming"),
+}
+
+
+def state_name(code: str, lang: str = "en") -> str:
+    names = STATES.get(code)
+    if names is None:
+        return code
+    return names[1] if lang == "es" else names[0]
+
+
+def states_sorted(lang: str) -> list[tuple[str, str]]:
+    """(code, name) pairs ordered by the name in the given language."""
+    return sorted(((c, state_name(c, lang)) for c in STATES), key=lambda p: p[1])
+
+
+def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance (haversine)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 6371.0 * 2 * math.asin(math.sqrt(a))

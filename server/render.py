@@ -1,0 +1,120 @@
+"""The one Jinja environment, static assets with content-hashed URLs, and HTML responses."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import mimetypes
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+
+from server import ROOT
+from server.i18n import LANGUAGES, Translator, lang_prefix, localize_path
+from server.places import state_name, states_sorted
+
+WEB = ROOT / "web"
+TEMPLATES = WEB / "templates"
+STATIC = WEB / "static"
+SERVICE_WORKER = ROOT / "service-worker" / "sw.js"
+
+# Raw HTML off: rights articles and previews are Markdown only, so nothing typed becomes markup.
+_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": True})
+
+
+def markdown(text: str) -> Markup:
+    return Markup(_markdown.render(text or ""))
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Asset:
+    path: str
+    body: bytes
+    media_type: str
+    digest: str
+
+
+class StaticAssets:
+    """Files under web/static, read once, each served at a URL carrying its hash."""
+
+    def __init__(self, directory: Path = STATIC):
+        self.assets: dict[str, Asset] = {}
+        for file in sorted(directory.rglob("*")):
+            if file.is_file():
+                rel = file.relative_to(directory).as_posix()
+                media = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+                if file.suffix == ".webmanifest":
+                    media = "application/manifest+json"
+                body = file.read_bytes()
+                self.assets[rel] = Asset(rel, body, media, content_hash(body))
+
+    def url(self, name: str) -> str:
+        asset = self.assets[name]
+        return f"/static/{name}?v={asset.digest}"
+
+    def get(self, name: str) -> Asset | None:
+        return self.assets.get(name)
+
+
+def build_environment(assets: StaticAssets) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
+    env.globals.update(
+        static=assets.url,
+        state_name=state_name,
+        states_sorted=states_sorted,
+        markdown=markdown,
+        languages=LANGUAGES,
+        localize_path=localize_path,
+    )
+    env.filters["tojson_compact"] = lambda v: Markup(
+        json.dumps(v, ensure_ascii=False, separators=(",", ":"))
+        .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    )
+    return env
+
+
+class Renderer:
+    """Renders page templates with the language's gettext and URL helpers."""
+
+    def __init__(self, env: jinja2.Environment, translators: dict[str, Translator]):
+        self.env = env
+        self.translators = translators
+
+    def render(self, template: str, lang: str, path: str, **context: Any) -> str:
+        tr = self.translators[lang]
+        prefix = lang_prefix(lang)
+
+        def url(p: str) -> str:
+            return localize_path(p, lang) if prefix else p
+
+        return self.env.get_template(template).render(
+            _=tr.gettext,
+            ngettext=tr.ngettext,
+            tr=tr,
+            lang=lang,
+            url=url,
+            path=path,
+            **context,
+        )
+
+
+def gzip_size(data: bytes | str) -> int:
+    if isinstance(data, str):
+        data = data.encode()
+    return len(gzip.compress(data, compresslevel=6, mtime=0))

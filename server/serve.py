@@ -1,0 +1,18 @@
+"""Running the app under uvicorn, with an access log that never records client addresses."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from server.app import create_app
+from server.config import Settings
+from server.vapid import load_private_key
+
+
+def serve(settings: Settings, host: str, port: int) -> None:
+    load_private_key(settings)  # create it now, not on the first push
+    app = create_app(settings)
+    # uvicorn's own access log prints the client address; ours (server.middleware.AccessLog)
+    # does not, so uvicorn's is off.
+    uvicorn.run(app, host=host, port=port, access_log=False, proxy_headers=False,
+                server_header=False, timeout_keep_alive=5, log_level="info")

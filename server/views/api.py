@@ -1,0 +1,62 @@
+"""The read-only JSON API: collections named after themselves, ETags everywhere."""
+
+from __future__ import annotations
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+
+from server import content
+from server.i18n import LANGUAGES
+from server.views.base import db_of, json_response, services
+
+
+def _with_url(request: Request, rec: dict) -> dict:
+    base = services(request).settings.base_url
+    return {**rec, "url": f"{base}/listings/{rec['slug']}"}
+
+
+async def listings(request: Request) -> Response:
+    recs = await content.listings(db_of(request))
+    return json_response(request, {"listings": [_with_url(request, r) for r in recs]})
+
+
+async def listing(request: Request) -> Response:
+    rec = await content.listing(db_of(request), request.path_params["slug"])
+    if rec is None:
+        raise HTTPException(404, "no listing with that slug")
+    return json_response(request, {"listing": _with_url(request, rec)})
+
+
+async def facilities(request: Request) -> Response:
+    return json_response(request, {"facilities": await content.facilities(db_of(request))})
+
+
+async def contacts(request: Request) -> Response:
+    return json_response(request, {"contacts": await content.contacts(db_of(request))})
+
+
+async def rights(request: Request) -> Response:
+    lang = request.query_params.get("lang", "en")
+    if lang not in LANGUAGES:
+        raise HTTPException(400, f"lang must be one of {', '.join(LANGUAGES)}")
+    return json_response(request, {"rights": await content.rights(db_of(request), lang)})
+
+
+async def resources(request: Request) -> Response:
+    res = await content.resources(db_of(request))
+    items = [{**a, "type": "article"} for a in res["articles"]]
+    items += [{**o, "type": "organization"} for o in res["organizations"]]
+    return json_response(request, {"resources": items})
+
+
+async def healthz(request: Request) -> Response:
+    try:
+        await db_of(request).scalar("SELECT 1")
+    except Exception:
+        return PlainTextResponse("database unavailable", status_code=503)
+    return PlainTextResponse("ok", headers={"Cache-Control": "no-store"})
+
+
+def api_error(request: Request, exc: HTTPException) -> Response:
+    return JSONResponse({"error": exc.detail}, status_code=exc.status_code)

@@ -1,0 +1,20 @@
+"""Static files from memory with hashed URLs, the service worker, and the web app manifest."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from server.views.base import cached_response, not_found, services
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+async def static_file(request: Request) -> Response:
+    asset = services(request).assets.get(request.path_params["path"])
+    if asset is None:
+        raise not_found()
+    # Only the current hash is cacheable forever; any other URL must revalidate.
+    fresh = request.query_params.get("v") == asset.digest
+    cache = IMMUTABLE if fresh else "no-cache"
+    return cached_response(request, asset.body, asset.media_type, cache)

@@ -1,0 +1,41 @@
+"""Shared fixtures: settings in tmp_path, an app with the default data, an in-process client."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from server import ROOT
+from server.app import create_app
+from server.config import Settings
+
+TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+
+
+def make_settings(tmp_path: Path, **overrides) -> Settings:
+    values = dict(
+        db_path=tmp_path / "vigil.db",
+        secret_key=TEST_SECRET,
+        vapid_key_path=tmp_path / "vapid.pem",
+        vapid_subject="mailto:test@example.invalid",
+        base_url="http://testserver",
+        data_dir=ROOT / "data",
+        suggest_min_seconds=0.0,
+    )
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    app = create_app(settings)
+    with TestClient(app, base_url="http://testserver") as c:
+        yield c

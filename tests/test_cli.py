@@ -1,0 +1,116 @@
+"""The command line, run as operators run it: bad input gives one line and a non-zero exit."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from server import ROOT
+
+
+def run(args: list[str], cwd: Path, stdin: str = "", **env: str) -> subprocess.CompletedProcess:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
+    full_env.update(env)
+    return subprocess.run(
+        [sys.executable, "-m", "server", *args], cwd=cwd, input=stdin, capture_output=True,
+        text=True, env=full_env, timeout=60,
+    )
+
+
+def assert_one_line_error(res: subprocess.CompletedProcess, fragment: str) -> None:
+    assert res.returncode != 0
+    lines = [line for line in res.stderr.splitlines() if not line.startswith("WARNING")]
+    assert len(lines) == 1, res.stderr
+    assert "Traceback" not in res.stderr
+    assert fragment in lines[0]
+
+
+def test_init_export_import_from_any_directory(tmp_path):
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    res = run(["init"], work)
+    assert res.returncode == 0, res.stderr
+    assert (work / "var" / "vigil.db").exists()
+    key = work / "var" / "vapid.pem"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert stat.S_IMODE((work / "var" / "secret.key").stat().st_mode) == 0o600
+    exported = run(["export"], work)
+    assert exported.returncode == 0, exported.stderr
+    doc = json.loads(exported.stdout)
+    assert len(doc["listings"]) == 15
+    assert "subscriptions" not in doc and "password" not in exported.stdout
+    dump = tmp_path / "dump.json"
+    dump.write_text(exported.stdout)
+    fresh = run(["import", str(dump)], tmp_path, VIGIL_DB=str(tmp_path / "new.db"))
+    assert fresh.returncode == 0, fresh.stderr
+    again = run(["export"], tmp_path, VIGIL_DB=str(tmp_path / "new.db"))
+    strip = lambda d: {k: v for k, v in json.loads(d).items() if k != "exported"}  # noqa: E731
+    assert strip(again.stdout) == strip(exported.stdout)
+    twice = run(["import", str(dump)], tmp_path, VIGIL_DB=str(tmp_path / "new.db"))
+    assert "0 records changed" in twice.stdout
+
+
+def test_vapid_key_is_created_once_and_reused(tmp_path):
+    first = run(["vapid-public-key"], tmp_path)
+    second = run(["vapid-public-key"], tmp_path)
+    assert first.returncode == 0 and first.stdout == second.stdout
+    assert len(first.stdout.strip()) == 87  # 65 bytes, base64url without padding
+
+
+def test_add_organizer(tmp_path):
+    res = run(["add-organizer", "ana", "--password-stdin"], tmp_path,
+              stdin="correct horse battery\n")
+    assert res.returncode == 0, res.stderr
+    dup = run(["add-organizer", "ana", "--password-stdin"], tmp_path,
+              stdin="correct horse battery\n")
+    assert_one_line_error(dup, "already exists")
+
+
+@pytest.mark.parametrize(
+    "args,stdin,fragment",
+    [
+        (["add-organizer", "bo", "--password-stdin"], "short\n", "at least 12"),
+        (["add-organizer", "no spaces!", "--password-stdin"], "long enough password\n",
+         "organizer names"),
+        (["add-organizer", "cy", "--password-stdin"], "", "no password"),
+        (["add-organizer", "cy"], "", "use --password-stdin"),
+        (["import", "/nonexistent.json"], "", "no such file"),
+        (["frobnicate"], "", "invalid choice"),
+        ([], "", "required"),
+        (["serve", "--port", "eighty"], "", "invalid int"),
+    ],
+)
+def test_bad_input_gives_one_line_and_nonzero_exit(tmp_path, args, stdin, fragment):
+    assert_one_line_error(run(args, tmp_path, stdin=stdin), fragment)
+
+
+def test_import_bad_json_and_non_export(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert_one_line_error(run(["import", str(bad)], tmp_path), "not valid JSON")
+    other = tmp_path / "other.json"
+    other.write_text('{"hello": 1}')
+    assert_one_line_error(run(["import", str(other)], tmp_path), "not a Vigil export")
+
+
+def test_bad_settings_are_one_line(tmp_path):
+    res = run(["init"], tmp_path, VIGIL_VAPID_SUBJECT="admin@example.org")
+    assert_one_line_error(res, "VIGIL_VAPID_SUBJECT")
+    bad_key = tmp_path / "bad.pem"
+    bad_key.write_text("not a key")
+    res = run(["vapid-public-key"], tmp_path, VIGIL_VAPID_KEY=str(bad_key))
+    assert_one_line_error(res, "not a PEM private key")
+
+
+def test_export_without_database(tmp_path):
+    assert_one_line_error(run(["export"], tmp_path), "no database")
+
+
+def test_data_dir_is_found_from_anywhere():
+    assert (ROOT / "data" / "listings.toml").exists()

@@ -1,0 +1,140 @@
+"""The default dataset: validation with clear errors, all-or-nothing loads, export/import."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from server import ROOT
+from server.database import Database
+from server.dataset import DataError, export_data, import_data, load_dataset, read_dataset
+
+NOW = "2026-11-27T00:00:00+00:00"
+SOURCE_CITIES = ["Portland", "Tacoma", "Los Angeles", "San Diego", "New York", "Detroit",
+                 "Atlanta", "Philadelphia", "San Francisco", "Louisville", "Wichita",
+                 "San Antonio", "Tampa", "Sacramento"]
+
+
+def test_default_dataset_has_what_the_source_lists():
+    data = read_dataset(ROOT / "data")
+    listings = data["listing"]
+    assert len(listings) == 15
+    assert sorted({r["city"] for r in listings}) == sorted(SOURCE_CITIES)
+    assert sum(r["city"] == "New York" for r in listings) == 2
+    assert len(data["article"]) == 6 and len(data["organization"]) == 6
+    assert len(data["statement"]) == 2
+    rights = {r["slug"] for r in data["rights"]}
+    assert {"at-your-door", "remain-silent", "at-a-protest", "if-someone-is-detained",
+            "rights-card"} <= rights
+    for rec in listings + data["facility"] + data["contact"]:
+        assert rec["source"] and rec["verified"]
+
+
+def test_no_spam_from_the_source_document_in_data():
+    for path in (ROOT / "data").rglob("*"):
+        if path.is_file():
+            text = path.read_text(encoding="utf-8").lower()
+            for marker in ("adultcams", "jessamine", "cams.chat", "adult industry"):
+                assert marker not in text, (path, marker)
+
+
+@pytest.fixture
+def data_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "data"
+    shutil.copytree(ROOT / "data", target)
+    return target
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+
+
+@pytest.mark.parametrize(
+    "file,old,new,message",
+    [
+        ("listings.toml", 'state = "OR"', 'state = "ZZ"',
+         "listings.toml: listing 'portland-or-macadam': field 'state' must be a two-letter"),
+        ("listings.toml", 'kind = "occupation"', 'kind = "picnic"',
+         "listings.toml: listing 'portland-or-macadam': field 'kind' must be one of"),
+        ("listings.toml", 'slug = "portland-or-macadam"', 'slug = "Portland OR"',
+         "field 'slug' must be lower-case"),
+        ("listings.toml", '\nstatus = "ended"', '\nstat = "ended"', "field 'stat' is not a known"),
+        ("listings.toml", "[[listing]]", "[[listing]]\nbroken = ", "listings.toml: not valid TOML"),
+        ("contacts.toml", "verified = ", "verified_on = ", "contacts.toml: contact"),
+    ],
+)
+def test_validation_errors_name_file_record_and_field(data_copy, file, old, new, message):
+    _edit(data_copy / file, old, new)
+    with pytest.raises(DataError) as err:
+        read_dataset(data_copy)
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_missing_translation_is_an_error(data_copy):
+    (data_copy / "rights" / "remain-silent.es.md").unlink()
+    with pytest.raises(DataError, match=r"rights/remain-silent\.es\.md: missing"):
+        read_dataset(data_copy)
+
+
+def test_unknown_reference_is_an_error(data_copy):
+    _edit(data_copy / "listings.toml", 'facility = "', 'facility = "nowhere-')
+    with pytest.raises(DataError, match="names unknown facility"):
+        read_dataset(data_copy)
+
+
+async def test_bad_file_loads_nothing(tmp_path, data_copy):
+    _edit(data_copy / "statements.toml", "attribution", "attributed")
+    async with Database(tmp_path / "v.db") as db:
+        with pytest.raises(DataError):
+            await load_dataset(db, data_copy, NOW)
+        assert await db.scalar("SELECT COUNT(*) FROM listings") == 0
+
+
+async def test_migrations_from_an_empty_file(tmp_path):
+    path = tmp_path / "empty.db"
+    path.touch()
+    async with Database(path) as db:
+        version = await db.scalar("PRAGMA user_version")
+        assert version >= 1
+        assert await db.scalar("PRAGMA journal_mode") == "wal"
+        assert await db.scalar("PRAGMA foreign_keys") == 1
+        assert await db.integrity_ok()
+    async with Database(path) as db:  # second start: nothing to apply, nothing breaks
+        assert await db.scalar("PRAGMA user_version") == version
+
+
+def _strip(doc: dict) -> dict:
+    return {k: v for k, v in doc.items() if k != "exported"}
+
+
+async def test_export_import_roundtrip_is_identical(tmp_path):
+    async with Database(tmp_path / "a.db") as db:
+        await load_dataset(db, ROOT / "data", NOW)
+        first = await export_data(db, NOW)
+    assert first["listings"] and "password_hash" not in json.dumps(first)
+    async with Database(tmp_path / "b.db") as db:
+        await import_data(db, first)
+        second = await export_data(db, "later")
+        rev = await db.revision()
+        counts = await import_data(db, first)
+        assert sum(counts.values()) == 0, counts
+        third = await export_data(db, "even later")
+    assert json.dumps(_strip(first), sort_keys=True) == json.dumps(_strip(second), sort_keys=True)
+    assert _strip(second) == _strip(third)
+    assert rev > 0
+
+
+async def test_import_refuses_non_exports(tmp_path):
+    async with Database(tmp_path / "c.db") as db:
+        for doc in ([], {"listings": []}, {"vigil_export": 1, "listings": "x"},
+                    {"vigil_export": 1, "listings": [{"title": "no slug"}]},
+                    {"vigil_export": 1, "listings": [{"slug": "x", "bogus": 1}]}):
+            with pytest.raises(DataError):
+                await import_data(db, doc)
+        assert await db.scalar("SELECT COUNT(*) FROM listings") == 0

@@ -1,0 +1,148 @@
+"""Every public page in both languages, rendered in-process against the default data."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from starlette.routing import Route
+
+from server.app import public_routes
+from server.dataset import read_dataset
+from server import ROOT
+
+DATA = read_dataset(ROOT / "data")
+LISTING_SLUGS = [r["slug"] for r in DATA["listing"]]
+RIGHTS_SLUGS = sorted({r["slug"] for r in DATA["rights"]})
+SPAM_MARKERS = ["adultcams", "cams at", "Jessamine", "chat rooms", "adult industry"]
+
+
+def concrete_paths() -> list[str]:
+    """Every public route from the router, with each slug filled in."""
+    paths = []
+    for route in public_routes():
+        assert isinstance(route, Route)
+        if "{slug" in route.path:
+            slugs = LISTING_SLUGS if route.path.startswith("/listings") else RIGHTS_SLUGS
+            paths += [re.sub(r"\{slug(:str)?\}", s, route.path) for s in slugs]
+        else:
+            paths.append(route.path)
+    return paths
+
+
+PATHS = concrete_paths()
+
+
+def spanish(path: str) -> str:
+    return "/es/" if path == "/" else "/es" + path
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_every_page_in_both_languages(client, path):
+    for url, lang in ((path, "en"), (spanish(path), "es")):
+        res = client.get(url)
+        assert res.status_code == 200, url
+        assert res.headers["content-type"].startswith("text/html")
+        assert f'<html lang="{lang}">' in res.text
+        assert 'hreflang="en"' in res.text and 'hreflang="es"' in res.text
+        assert "set-cookie" not in res.headers
+        assert res.headers["cache-control"] == "no-cache"
+        for marker in SPAM_MARKERS:
+            assert marker.lower() not in res.text.lower(), (url, marker)
+
+
+def test_spanish_home_at_both_addresses(client):
+    assert client.get("/es").text == client.get("/es/").text
+
+
+def test_home_lists_every_listing_active_first(client):
+    html = client.get("/").text
+    for slug in LISTING_SLUGS:
+        assert f'href="/listings/{slug}"' in html
+    assert html.index("Happening now") < html.index("Ended")
+
+
+def test_spanish_pages_are_translated(client):
+    html = client.get("/es/legal").text
+    assert "Ayuda legal" in html
+    assert 'href="/es/rights"' in html
+    assert 'href="/legal" hreflang="en"' in html
+
+
+def test_state_filter(client):
+    html = client.get("/?state=OR").text
+    assert "/listings/" in html
+    portland = [s for s in LISTING_SLUGS if "portland" in s]
+    assert portland and all(f'/listings/{s}"' in html for s in portland)
+    assert "tacoma" not in html.lower().split("<main")[1]
+
+
+def test_bad_state_shows_error_not_500(client):
+    res = client.get("/?state=ZZ%3Cscript%3E")
+    assert res.status_code == 200
+    assert "<script>" not in res.text.split("<main")[1]
+    assert 'role="alert"' in res.text
+
+
+@pytest.mark.parametrize("url", ["/listings/no-such-vigil", "/rights/nope", "/nowhere",
+                                 "/es/listings/no-such-vigil", "/es/nowhere"])
+def test_unknown_addresses_get_localized_404(client, url):
+    res = client.get(url)
+    assert res.status_code == 404
+    assert ("Página no encontrada" if url.startswith("/es") else "Page not found") in res.text
+
+
+def test_security_headers_on_every_response(client):
+    for url in ["/", "/es/about", "/api/v1/listings", "/nowhere", "/healthz"]:
+        res = client.get(url)
+        csp = res.headers["content-security-policy"]
+        assert "script-src 'self'" in csp and "'unsafe-inline'" not in csp
+        assert "frame-ancestors 'none'" in csp
+        assert res.headers["x-content-type-options"] == "nosniff"
+        assert res.headers["referrer-policy"] == "no-referrer"
+        assert "permissions-policy" in res.headers
+
+
+def test_no_inline_script_and_no_third_party_assets(client):
+    for url in ["/", "/listings/" + LISTING_SLUGS[0], "/rights/" + RIGHTS_SLUGS[0]]:
+        html = client.get(url).text
+        for tag in re.findall(r"<script\b[^>]*>", html):
+            assert 'src="/' in tag or 'type="application/' in tag, tag
+        for attr in re.findall(r'(?:src|href)="(https?://[^"]+)"', html):
+            # Outbound links are fine; nothing the page *loads* may be off-site.
+            assert not re.search(rf'<(?:script|link|img)[^>]+"{re.escape(attr)}"', html), attr
+
+
+def test_listing_page_has_maps_and_verified(client):
+    slug = next(s for s in LISTING_SLUGS if "portland" in s)
+    html = client.get(f"/listings/{slug}").text
+    assert "geo:" in html and "openstreetmap.org" in html
+    assert "4310 SW Macadam" in html
+    assert "Last verified" in html
+
+
+def test_legal_page_has_tel_links_only_for_published_numbers(client):
+    html = client.get("/legal").text
+    for contact in DATA["contact"]:
+        assert contact["organization"].replace("&", "&amp;") in html
+        for phone in contact["phones"] or []:
+            digits = phone["number"].replace(" ", "").replace("-", "")
+            assert f'href="tel:{digits}"' in html
+
+
+def test_rights_articles_say_not_legal_advice(client):
+    for slug in RIGHTS_SLUGS:
+        assert "not legal advice" in client.get(f"/rights/{slug}").text.lower()
+        assert "no es asesor" in client.get(f"/es/rights/{slug}").text.lower()
+
+
+def test_static_assets_are_revisioned(client):
+    html = client.get("/").text
+    css = re.search(r'href="(/static/app\.css\?v=[0-9a-f]+)"', html).group(1)
+    res = client.get(css)
+    assert res.status_code == 200
+    assert "immutable" in res.headers["cache-control"]
+    stale = client.get("/static/app.css?v=old")
+    assert stale.headers["cache-control"] == "no-cache"
+    assert client.get("/static/nope.css").status_code == 404
+    assert client.get("/static/../server/config.py").status_code == 404
