@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from server import content
+from server import content, offline
 from server.config import Settings
 from server.database import Database
 from server.dataset import load_dataset
@@ -52,6 +52,7 @@ def public_routes() -> list[BaseRoute]:
         Route("/resources", pages.resources_page, name="resources"),
         Route("/about", pages.about_page, name="about"),
         Route("/offline", pages.offline_page, name="offline"),
+        Route("/manifest.webmanifest", offline.manifest_view, name="manifest"),
     ]
 
 
@@ -65,6 +66,8 @@ def api_routes() -> list[BaseRoute]:
         Route("/api/v1/resources", api.resources),
         Route("/healthz", api.healthz),
         Route("/static/{path:path}", static.static_file),
+        Route("/sw.js", offline.service_worker_view),
+        Route("/offline-manifest.json", offline.offline_manifest_view),
     ]
 
 
@@ -74,7 +77,10 @@ async def http_error(request: Request, exc: Exception) -> Response:
         return api.api_error(request, exc)
     if exc.status_code == 404:
         return await render_page(request, "404.html", status=404)
-    return await render_page(request, "error.html", status=exc.status_code, status_code=exc.status_code, detail=exc.detail)
+    return await render_page(
+        request, "error.html", status=exc.status_code, status_code=exc.status_code,
+        detail=exc.detail,
+    )
 
 
 def create_app(settings: Settings, *, load_data_if_empty: bool = True) -> Starlette:

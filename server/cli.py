@@ -81,14 +81,18 @@ async def _export(settings: Settings) -> dict:
         return await export_data(db, content.iso_now())
 
 
-async def _import(settings: Settings, file: str) -> str:
-    path = Path(file)
+def _read_export(file: str) -> object:
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(Path(file).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise CommandError(f"{file}: no such file") from None
+    except IsADirectoryError:
+        raise CommandError(f"{file}: is a directory, not an export file") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CommandError(f"{file}: not valid JSON ({exc})") from None
+
+
+async def _import(settings: Settings, file: str, doc: object) -> str:
     async with Database(settings.db_path) as db:
         counts = await import_data(db, doc)
     return f"imported {file}: {sum(counts.values())} records changed"
@@ -113,7 +117,7 @@ def run(argv: list[str]) -> int:
         json.dump(doc, sys.stdout, ensure_ascii=False, indent=2, sort_keys=True)
         sys.stdout.write("\n")
     elif args.command == "import":
-        print(asyncio.run(_import(settings, args.file)))
+        print(asyncio.run(_import(settings, args.file, _read_export(args.file))))
     elif args.command == "vapid-public-key":
         print(application_server_key(load_private_key(settings)))
     return 0

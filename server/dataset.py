@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiosqlite
 
@@ -99,11 +100,27 @@ def one_of(*choices: str) -> Checker:
 
 def number(low: float, high: float) -> Checker:
     def check(where: Where, name: str, value: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        is_number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not is_number or not low <= value <= high:
             raise where.fail(name, f"must be a number from {low} to {high}")
         return float(value)
 
     return check
+
+
+def clock(where: Where, name: str, value: Any) -> str:
+    if not isinstance(value, str) or not re.match(r"^([01]\d|2[0-3]):[0-5]\d$", value):
+        raise where.fail(name, f"must be a 24-hour time like 20:00, got {value!r}")
+    return value
+
+
+def timezone(where: Where, name: str, value: Any) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        problem = f"must be an IANA time zone like America/Chicago, got {value!r}"
+        raise where.fail(name, problem) from None
+    return value
 
 
 def integer(where: Where, name: str, value: Any) -> int:
@@ -175,8 +192,9 @@ def _fields(
 COMMON = {"source": text, "verified": iso_date}
 
 SCHEDULE = table(
-    {"freq": one_of("daily", "weekly"), "time": text, "tz": text},
-    {"duration_minutes": integer, "byday": list_of(one_of("MO", "TU", "WE", "TH", "FR", "SA", "SU"))},
+    {"freq": one_of("daily", "weekly"), "time": clock, "tz": timezone},
+    {"duration_minutes": integer,
+     "byday": list_of(one_of("MO", "TU", "WE", "TH", "FR", "SA", "SU"))},
 )
 
 SPECS: dict[str, tuple[dict[str, Checker], dict[str, Checker]]] = {
@@ -456,7 +474,7 @@ async def load_dataset(db: Database, data_dir: Path, now: str) -> dict[str, int]
     rows = dataset_rows(read_dataset(data_dir), now)
 
     async def run(conn: aiosqlite.Connection) -> dict[str, int]:
-        return {name: await upsert_rows(conn, name, table_rows) for name, table_rows in rows.items()}
+        return {name: await upsert_rows(conn, name, batch) for name, batch in rows.items()}
 
     return await db.write_fn(run, public=True)
 

@@ -39,11 +39,15 @@ class Translator:
         self._t = translations
 
     def gettext(self, message: str, **params: object) -> Markup:
-        text = Markup(escape(self._t.gettext(message)))
+        text = Markup(escape(self._t.gettext(message)))  # noqa: S704 (escaped first)
+        return text % params if params else text
+
+    def pgettext(self, context: str, message: str, **params: object) -> Markup:
+        text = Markup(escape(self._t.pgettext(context, message)))  # noqa: S704
         return text % params if params else text
 
     def ngettext(self, singular: str, plural: str, n: int, **params: object) -> Markup:
-        text = Markup(escape(self._t.ngettext(singular, plural, n)))
+        text = Markup(escape(self._t.ngettext(singular, plural, n)))  # noqa: S704
         return text % {"num": n, **params}
 
     def plain(self, message: str) -> str:

@@ -28,7 +28,7 @@ _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typograp
 
 
 def markdown(text: str) -> Markup:
-    return Markup(_markdown.render(text or ""))
+    return Markup(_markdown.render(text or ""))  # noqa: S704 (markdown-it with html off escapes)
 
 
 def content_hash(data: bytes) -> str:
@@ -82,7 +82,7 @@ def build_environment(assets: StaticAssets) -> jinja2.Environment:
         languages=LANGUAGES,
         localize_path=localize_path,
     )
-    env.filters["tojson_compact"] = lambda v: Markup(
+    env.filters["tojson_compact"] = lambda v: Markup(  # noqa: S704 (<, >, & escaped below)
         json.dumps(v, ensure_ascii=False, separators=(",", ":"))
         .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     )
@@ -106,6 +106,8 @@ class Renderer:
         return self.env.get_template(template).render(
             _=tr.gettext,
             ngettext=tr.ngettext,
+            pgettext=tr.pgettext,
+            gettext=tr.plain,  # plain text, for JSON handed to scripts
             tr=tr,
             lang=lang,
             url=url,

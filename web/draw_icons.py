@@ -183,7 +183,7 @@ def rasterize(size, layers, opaque):
     Returns rows of bytes (RGB if opaque else RGBA), without filter bytes."""
     if len(layers) > 254:
         raise ValueError("too many layers")
-    # Sub-sample buffers hold 0 for "nothing painted" or layer index + 1.
+    # Sub-sample buffers hold 0 for "nothing painted", else the 1-based layer index.
     colours = [(idx, colour) for idx, (colour, _shapes) in
                enumerate(layers, start=1) if colour is not None]
     nsub = size * SS

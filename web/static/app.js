@@ -1,1 +1,146 @@
+/* Vigil page script. Everything here only adds to pages that already work without it. */
 "use strict";
+
+(function () {
+  const strings = JSON.parse(document.getElementById("i18n").textContent);
+  const statusEl = document.getElementById("status");
+  const lang = strings.lang;
+  const pageKey = location.pathname === "/es" ? "/es/" : location.pathname + location.search;
+  let cachedAt = null;
+
+  function relativeTime(ms) {
+    const seconds = Math.round((ms - Date.now()) / 1000);
+    if (Math.abs(seconds) < 45) return strings.justNow;
+    const rtf = new Intl.RelativeTimeFormat(lang, { numeric: "auto" });
+    const units = [["day", 86400], ["hour", 3600], ["minute", 60]];
+    for (const [unit, size] of units) {
+      if (Math.abs(seconds) >= size) return rtf.format(Math.round(seconds / size), unit);
+    }
+    return strings.justNow;
+  }
+
+  function showStatus() {
+    const parts = [];
+    if (!navigator.onLine) parts.push(strings.offline);
+    if (cachedAt) parts.push(`${strings.saved} · ${strings.updated} ${relativeTime(cachedAt)}`);
+    statusEl.textContent = parts.join(" ");
+    statusEl.classList.toggle("offline", !navigator.onLine);
+    statusEl.hidden = parts.length === 0;
+  }
+
+  async function readCachedAt() {
+    if (!("caches" in window)) return;
+    const response = await caches.match(pageKey).catch(() => null);
+    const stamp = response && Number(response.headers.get("x-vigil-cached-at"));
+    cachedAt = stamp || null;
+    showStatus();
+  }
+
+  function offerNewer() {
+    statusEl.hidden = false;
+    statusEl.textContent = strings.newer + " ";
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "btn secondary";
+    button.textContent = strings.reload;
+    button.addEventListener("click", () => {
+      sessionStorage.setItem("vigil-scroll", `${pageKey}|${window.scrollY}`);
+      location.reload();
+    });
+    statusEl.append(button);
+  }
+
+  function restoreScroll() {
+    const saved = sessionStorage.getItem("vigil-scroll");
+    if (!saved) return;
+    sessionStorage.removeItem("vigil-scroll");
+    const [key, y] = saved.split("|");
+    if (key === pageKey) window.scrollTo(0, Number(y));
+  }
+
+  function registerWorker() {
+    if (!("serviceWorker" in navigator)) return;
+    navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(() => {});
+    navigator.serviceWorker.addEventListener("message", (event) => {
+      const data = event.data || {};
+      if (data.type === "fresh" && data.url === pageKey) offerNewer();
+      if (data.type === "bundle") readCachedAt();
+    });
+    navigator.serviceWorker.ready.then((registration) => {
+      if (navigator.onLine && registration.active) {
+        registration.active.postMessage({ type: "refresh" });
+      }
+    });
+  }
+
+  /* Ask the browser to keep the offline copy once Vigil is installed or used twice. */
+  function askPersistence() {
+    if (!navigator.storage || !navigator.storage.persist) return;
+    const visits = Number(localStorage.getItem("vigil-visits") || 0) + 1;
+    localStorage.setItem("vigil-visits", String(visits));
+    const installed = matchMedia("(display-mode: standalone)").matches || navigator.standalone;
+    if ((installed || visits >= 2) && !localStorage.getItem("vigil-persist-asked")) {
+      localStorage.setItem("vigil-persist-asked", "1");
+      navigator.storage.persist().catch(() => {});
+    }
+  }
+
+  function setUpInstall() {
+    const tools = document.getElementById("app-tools");
+    const button = document.getElementById("install");
+    const ios = document.getElementById("ios-install");
+    const standalone = matchMedia("(display-mode: standalone)").matches || navigator.standalone;
+    if (standalone) return;
+    let deferred = null;
+    window.addEventListener("beforeinstallprompt", (event) => {
+      event.preventDefault();
+      deferred = event;
+      tools.hidden = false;
+      button.hidden = false;
+    });
+    button.addEventListener("click", async () => {
+      if (!deferred) return;
+      deferred.prompt();
+      await deferred.userChoice.catch(() => null);
+      deferred = null;
+      button.hidden = true;
+    });
+    window.addEventListener("appinstalled", () => { button.hidden = true; });
+    const isIos = /iphone|ipad|ipod/i.test(navigator.userAgent) ||
+      (navigator.platform === "MacIntel" && navigator.maxTouchPoints > 1);
+    if (isIos) {
+      tools.hidden = false;
+      ios.hidden = false;
+    }
+  }
+
+  function setUpShare() {
+    for (const button of document.querySelectorAll("button.share")) {
+      button.hidden = false;
+      button.addEventListener("click", async () => {
+        const url = button.dataset.url;
+        if (navigator.share) {
+          await navigator.share({ title: button.dataset.title, url }).catch(() => null);
+          return;
+        }
+        await navigator.clipboard.writeText(url).catch(() => null);
+        button.textContent = strings.copied;
+      });
+    }
+  }
+
+  function askRefresh() {
+    const controller = navigator.serviceWorker && navigator.serviceWorker.controller;
+    if (controller) controller.postMessage({ type: "refresh" });
+  }
+
+  window.addEventListener("online", () => { showStatus(); askRefresh(); });
+  window.addEventListener("offline", showStatus);
+  registerWorker();
+  readCachedAt();
+  restoreScroll();
+  askPersistence();
+  setUpInstall();
+  setUpShare();
+  setInterval(showStatus, 60 * 1000);
+})();

@@ -1,0 +1,363 @@
+/* Vigil service worker: every page, legal contact and rights article kept offline.
+ *
+ * Caches carry the worker's version (set by the server from this file and the static
+ * assets), so a new worker starts with new caches and deletes the old ones on activate.
+ * The offline manifest lists every URL with a content hash; only URLs whose hash changed
+ * are fetched again.
+ */
+"use strict";
+
+const VERSION = "__VERSION__";
+const CONTENT_CACHE = `vigil-content-${VERSION}`;
+const ICON = "__ICON__";
+const BADGE = "__BADGE__";
+const PREFS_CACHE = "vigil-prefs";
+const TOPICS_KEY = "/__vigil/push-topics";
+const MANIFEST_URL = "/offline-manifest.json";
+const NETWORK_TIMEOUT_MS = 1000;
+const REFRESH_INTERVAL_MS = 30 * 1000;
+const CACHED_AT = "x-vigil-cached-at";
+const HASH = "x-vigil-hash";
+
+let lastRefresh = 0;
+let refreshing = null;
+
+self.addEventListener("install", (event) => {
+  event.waitUntil(precache().then(() => self.skipWaiting()));
+});
+
+self.addEventListener("activate", (event) => {
+  event.waitUntil(clearOldCaches().then(() => self.clients.claim()));
+});
+
+self.addEventListener("message", (event) => {
+  const data = event.data || {};
+  if (data.type === "refresh") {
+    event.waitUntil(refreshBundle(true));
+  }
+});
+
+self.addEventListener("fetch", (event) => {
+  const request = event.request;
+  const url = new URL(request.url);
+  if (request.method !== "GET" || url.origin !== self.location.origin) {
+    return;
+  }
+  if (request.mode === "navigate") {
+    event.respondWith(handleNavigation(event));
+  } else if (url.pathname.startsWith("/static/")) {
+    event.respondWith(cacheFirst(request));
+  } else if (url.pathname.startsWith("/api/v1/") && !url.pathname.startsWith("/api/v1/push")) {
+    event.respondWith(networkFirst(request));
+  }
+});
+
+/* --- push ----------------------------------------------------------------------- */
+
+self.addEventListener("push", (event) => {
+  event.waitUntil(showAlert(event.data));
+});
+
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  event.waitUntil(openFromNotification(event.notification.data && event.notification.data.url));
+});
+
+self.addEventListener("pushsubscriptionchange", (event) => {
+  event.waitUntil(resubscribe(event.oldSubscription));
+});
+
+async function showAlert(data) {
+  let payload = {};
+  try {
+    payload = data ? data.json() : {};
+  } catch (error) {
+    payload = { body: data ? data.text() : "" };
+  }
+  const urgent = payload.urgent === true;
+  await self.registration.showNotification(String(payload.title || "Vigil"), {
+    body: String(payload.body || ""),
+    tag: String(payload.tag || "vigil"),
+    icon: ICON,
+    badge: BADGE,
+    renotify: urgent,
+    requireInteraction: urgent,
+    data: { url: sameOriginUrl(payload.url) },
+  });
+  refreshBundle(true);
+}
+
+/* Only ever open this site: a payload URL from anywhere else falls back to the home page. */
+function sameOriginUrl(raw) {
+  try {
+    const url = new URL(raw || "/", self.location.origin);
+    return url.origin === self.location.origin ? url.href : self.location.origin + "/";
+  } catch (error) {
+    return self.location.origin + "/";
+  }
+}
+
+async function openFromNotification(href) {
+  const target = sameOriginUrl(href);
+  const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
+  for (const client of windows) {
+    if (new URL(client.url).origin === self.location.origin && "focus" in client) {
+      await client.focus();
+      return client.navigate ? client.navigate(target) : client;
+    }
+  }
+  return self.clients.openWindow(target);
+}
+
+async function resubscribe(oldSubscription) {
+  const prefs = await caches.open(PREFS_CACHE);
+  const saved = await prefs.match(TOPICS_KEY);
+  const topics = saved ? await saved.json() : null;
+  if (oldSubscription) {
+    await fetch("/api/v1/push/subscriptions", {
+      method: "DELETE",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ endpoint: oldSubscription.endpoint }),
+    }).catch(() => null);
+  }
+  if (!topics || !topics.length) {
+    return;
+  }
+  const keyResponse = await fetch("/api/v1/push/key");
+  const { publicKey } = await keyResponse.json();
+  const subscription = await self.registration.pushManager.subscribe({
+    userVisibleOnly: true,
+    applicationServerKey: publicKey,
+  });
+  await fetch("/api/v1/push/subscriptions", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ subscription: subscription.toJSON(), topics }),
+  });
+}
+
+/* --- install and update ------------------------------------------------------------- */
+
+async function fetchManifest() {
+  const response = await fetch(MANIFEST_URL, { cache: "no-cache" });
+  if (!response.ok) {
+    throw new Error(`offline manifest: ${response.status}`);
+  }
+  return response.json();
+}
+
+async function precache() {
+  const manifest = await fetchManifest();
+  const cache = await caches.open(CONTENT_CACHE);
+  await storeChanged(cache, manifest, true);
+}
+
+async function clearOldCaches() {
+  const names = await caches.keys();
+  await Promise.all(
+    names.filter((name) => name.startsWith("vigil-") && ![CONTENT_CACHE, PREFS_CACHE].includes(name))
+      .map((name) => caches.delete(name)),
+  );
+}
+
+/* Fetch every URL whose hash differs from the cached copy; drop URLs no longer listed. */
+async function storeChanged(cache, manifest, strict) {
+  const wanted = manifest.urls;
+  const existing = await cache.keys();
+  const have = new Map();
+  for (const request of existing) {
+    const response = await cache.match(request);
+    have.set(pathOf(request.url), response && response.headers.get(HASH));
+  }
+  const stale = Object.keys(wanted).filter((url) => have.get(url) !== wanted[url]);
+  const changed = [];
+  await inBatches(stale, 6, async (url) => {
+    try {
+      const response = await fetch(url, { cache: "no-cache" });
+      if (isCacheable(response)) {
+        await cache.put(url, await stamp(response, wanted[url]));
+        changed.push(url);
+      } else if (strict) {
+        throw new Error(`${url}: ${response.status}`);
+      }
+    } catch (error) {
+      if (strict) throw error;
+    }
+  });
+  for (const url of have.keys()) {
+    if (!(url in wanted)) {
+      await cache.delete(url);
+    }
+  }
+  return changed;
+}
+
+/* Compare the server's offline manifest with what is stored; fetch only what changed. */
+function refreshBundle(force) {
+  const now = Date.now();
+  if (refreshing || (!force && now - lastRefresh < REFRESH_INTERVAL_MS)) {
+    return refreshing || Promise.resolve();
+  }
+  lastRefresh = now;
+  refreshing = (async () => {
+    try {
+      const manifest = await fetchManifest();
+      const cache = await caches.open(CONTENT_CACHE);
+      const changed = await storeChanged(cache, manifest, false);
+      await tellClients({ type: "bundle", changed, at: Date.now() });
+    } catch (error) {
+      // Offline or lie-fi: keep what we have and try again on the next visit.
+    } finally {
+      refreshing = null;
+    }
+  })();
+  return refreshing;
+}
+
+/* --- strategies ------------------------------------------------------------------- */
+
+/* Network with a short timeout; then the saved copy; then the offline page. A page that
+ * came from the cache is refreshed in the background and the visitor is told. */
+async function handleNavigation(event) {
+  const request = event.request;
+  const key = cacheKeyFor(request.url);
+  const network = fetch(request);
+  const response = await withTimeout(network, NETWORK_TIMEOUT_MS).catch(() => null);
+  if (response && (response.ok || response.status === 404)) {
+    event.waitUntil(afterNetworkPage(key, response.clone()));
+    return response;
+  }
+  const cached = await findCached(key);
+  if (cached) {
+    event.waitUntil(refreshInBackground(key, network, cached.clone()));
+    return cached;
+  }
+  if (response) {
+    return response;
+  }
+  const late = await network.catch(() => null);
+  if (late) {
+    return late;
+  }
+  return (await caches.match(offlinePageFor(key))) || offlineFallback();
+}
+
+async function afterNetworkPage(key, response) {
+  const cache = await caches.open(CONTENT_CACHE);
+  const existing = await cache.match(key);
+  if (existing && response.ok) {
+    await cache.put(key, await stamp(response, existing.headers.get(HASH)));
+  }
+  await refreshBundle(false);
+}
+
+async function refreshInBackground(key, network, cached) {
+  const fresh = await network.catch(() => null);
+  if (!isCacheable(fresh)) {
+    return;
+  }
+  const cache = await caches.open(CONTENT_CACHE);
+  const body = await fresh.clone().text();
+  const before = await cached.clone().text();
+  await cache.put(key, await stamp(fresh, null));
+  if (body !== before) {
+    await tellClients({ type: "fresh", url: key });
+  }
+  await refreshBundle(false);
+}
+
+async function cacheFirst(request) {
+  const cached = await caches.match(request);
+  if (cached) {
+    return cached;
+  }
+  const response = await fetch(request);
+  if (isCacheable(response)) {
+    const cache = await caches.open(CONTENT_CACHE);
+    await cache.put(request, await stamp(response.clone(), null));
+  }
+  return response;
+}
+
+async function networkFirst(request) {
+  try {
+    const response = await withTimeout(fetch(request), NETWORK_TIMEOUT_MS);
+    return response;
+  } catch (error) {
+    const cached = await caches.match(request);
+    if (cached) {
+      return cached;
+    }
+    throw error;
+  }
+}
+
+/* --- helpers ---------------------------------------------------------------------- */
+
+function isCacheable(response) {
+  return Boolean(response) && response.ok && response.type === "basic" && !response.redirected;
+}
+
+/* A copy of the response carrying when it was saved and the hash it was saved under. */
+async function stamp(response, hash) {
+  const headers = new Headers(response.headers);
+  headers.set(CACHED_AT, String(Date.now()));
+  if (hash) {
+    headers.set(HASH, hash);
+  }
+  return new Response(await response.blob(), {
+    status: response.status,
+    statusText: response.statusText,
+    headers,
+  });
+}
+
+function pathOf(href) {
+  const url = new URL(href);
+  return url.pathname + url.search;
+}
+
+function cacheKeyFor(href) {
+  const url = new URL(href);
+  const path = url.pathname === "/es" ? "/es/" : url.pathname;
+  return path + url.search;
+}
+
+async function findCached(key) {
+  return (await caches.match(key)) || caches.match(key, { ignoreSearch: true });
+}
+
+function offlinePageFor(key) {
+  return key.startsWith("/es/") ? "/es/offline" : "/offline";
+}
+
+function offlineFallback() {
+  return new Response("<!doctype html><meta charset=utf-8><title>Offline</title>" +
+    "<p>You are offline. / Estás sin conexión.</p>", {
+    status: 503,
+    headers: { "Content-Type": "text/html; charset=utf-8" },
+  });
+}
+
+function withTimeout(promise, ms) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("timeout")), ms);
+    promise.then(
+      (value) => { clearTimeout(timer); resolve(value); },
+      (error) => { clearTimeout(timer); reject(error); },
+    );
+  });
+}
+
+async function inBatches(items, size, fn) {
+  for (let i = 0; i < items.length; i += size) {
+    await Promise.all(items.slice(i, i + size).map(fn));
+  }
+}
+
+async function tellClients(message) {
+  const clients = await self.clients.matchAll({ type: "window" });
+  for (const client of clients) {
+    client.postMessage(message);
+  }
+}

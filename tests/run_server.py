@@ -1,0 +1,20 @@
+"""Launch the server for browser tests; VIGIL_TEST_SW_SUFFIX simulates a new worker release."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from server import offline
+from server.cli import main
+
+suffix = os.environ.pop("VIGIL_TEST_SW_SUFFIX", "")
+if suffix:
+    # A release changes the worker's source, and so its version and cache names.
+    released = Path(tempfile.mkdtemp()) / "sw.js"
+    released.write_bytes(offline.SERVICE_WORKER.read_bytes() + f"\n// {suffix}\n".encode())
+    offline.SERVICE_WORKER = released
+
+sys.exit(main())
