@@ -23,7 +23,7 @@ from server.dataset import load_dataset
 from server.i18n import make_translators
 from server.middleware import AccessLog, BodyLimit, LanguagePrefix, SecurityHeaders
 from server.render import Renderer, StaticAssets, build_environment
-from server.views import api, pages, static
+from server.views import api, feeds, pages, static
 from server.views.base import RenderCache, render_page
 
 log = logging.getLogger("vigil")
@@ -44,6 +44,7 @@ class Services:
 def public_routes() -> list[BaseRoute]:
     return [
         Route("/", pages.home, name="home"),
+        Route("/listings/{slug}.ics", feeds.calendar_one, name="listing_ics"),
         Route("/listings/{slug:str}", pages.listing_page, name="listing"),
         Route("/facilities", pages.facilities_page, name="facilities"),
         Route("/legal", pages.legal_page, name="legal"),
@@ -65,6 +66,8 @@ def api_routes() -> list[BaseRoute]:
         Route("/api/v1/rights", api.rights),
         Route("/api/v1/resources", api.resources),
         Route("/healthz", api.healthz),
+        Route("/calendar.ics", feeds.calendar_all),
+        Route("/feed.atom", feeds.atom),
         Route("/static/{path:path}", static.static_file),
         Route("/sw.js", offline.service_worker_view),
         Route("/offline-manifest.json", offline.offline_manifest_view),

@@ -41,7 +41,9 @@ def client(settings: Settings) -> Iterator[TestClient]:
         yield c
 
 
-@pytest.fixture(scope="session")
+# Module scope: sync Playwright keeps an event loop running while it is open, which
+# async tests in other modules must not see.
+@pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import sync_playwright
 

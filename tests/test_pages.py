@@ -22,7 +22,7 @@ def concrete_paths() -> list[str]:
     paths = []
     for route in public_routes():
         assert isinstance(route, Route)
-        if route.name == "manifest":
+        if route.name in ("manifest", "listing_ics"):
             continue
         if "{slug" in route.path:
             slugs = LISTING_SLUGS if route.path.startswith("/listings") else RIGHTS_SLUGS

@@ -7,6 +7,7 @@
   const lang = strings.lang;
   const pageKey = location.pathname === "/es" ? "/es/" : location.pathname + location.search;
   let cachedAt = null;
+  let newer = false;
 
   function relativeTime(ms) {
     const seconds = Math.round((ms - Date.now()) / 1000);
@@ -23,7 +24,9 @@
     const parts = [];
     if (!navigator.onLine) parts.push(strings.offline);
     if (cachedAt) parts.push(`${strings.saved} · ${strings.updated} ${relativeTime(cachedAt)}`);
+    if (newer) parts.push(strings.newer);
     statusEl.textContent = parts.join(" ");
+    if (newer) statusEl.append(" ", reloadButton());
     statusEl.classList.toggle("offline", !navigator.onLine);
     statusEl.hidden = parts.length === 0;
   }
@@ -36,9 +39,7 @@
     showStatus();
   }
 
-  function offerNewer() {
-    statusEl.hidden = false;
-    statusEl.textContent = strings.newer + " ";
+  function reloadButton() {
     const button = document.createElement("button");
     button.type = "button";
     button.className = "btn secondary";
@@ -47,7 +48,7 @@
       sessionStorage.setItem("vigil-scroll", `${pageKey}|${window.scrollY}`);
       location.reload();
     });
-    statusEl.append(button);
+    return button;
   }
 
   function restoreScroll() {
@@ -63,7 +64,10 @@
     navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(() => {});
     navigator.serviceWorker.addEventListener("message", (event) => {
       const data = event.data || {};
-      if (data.type === "fresh" && data.url === pageKey) offerNewer();
+      if (data.type === "fresh" && data.url === pageKey) {
+        newer = true;
+        showStatus();
+      }
       if (data.type === "bundle") readCachedAt();
     });
     navigator.serviceWorker.ready.then((registration) => {
