@@ -52,6 +52,7 @@ def public_routes() -> list[BaseRoute]:
         Route("/rights/{slug:str}", pages.rights_page, name="rights_article"),
         Route("/resources", pages.resources_page, name="resources"),
         Route("/about", pages.about_page, name="about"),
+        Route("/search", pages.search_page, name="search"),
         Route("/offline", pages.offline_page, name="offline"),
         Route("/manifest.webmanifest", offline.manifest_view, name="manifest"),
     ]

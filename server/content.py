@@ -197,6 +197,53 @@ def map_links(rec: dict) -> dict[str, str]:
     }
 
 
+def event_jsonld(rec: dict, lang: str, url: str) -> dict:
+    """schema.org Event for a listing page, so search engines and calendars understand it."""
+    address = {"@type": "PostalAddress", "addressLocality": rec["city"],
+               "addressRegion": rec["state"], "addressCountry": "US"}
+    if rec.get("address"):
+        address["streetAddress"] = rec["address"]
+    place: dict[str, Any] = {"@type": "Place", "name": rec.get("address") or rec["city"],
+                             "address": address}
+    if rec.get("lat") is not None and rec.get("lon") is not None:
+        place["geo"] = {"@type": "GeoCoordinates", "latitude": rec["lat"],
+                        "longitude": rec["lon"]}
+    description = rec["description"]
+    data: dict[str, Any] = {
+        "@context": "https://schema.org",
+        "@type": "Event",
+        "name": rec["title"],
+        "description": description[lang] if isinstance(description, dict) else description,
+        "url": url,
+        "inLanguage": lang,
+        "location": place,
+        "eventAttendanceMode": "https://schema.org/OfflineEventAttendanceMode",
+        "eventStatus": "https://schema.org/EventScheduled",
+        "isAccessibleForFree": True,
+    }
+    start = rec.get("next") or rec.get("starts")
+    if start:
+        data["startDate"] = start
+    if rec.get("ends"):
+        data["endDate"] = rec["ends"]
+    schedule = rec.get("schedule")
+    if schedule:
+        data["eventSchedule"] = {
+            "@type": "Schedule",
+            "repeatFrequency": "P1D" if schedule["freq"] == "daily" else "P1W",
+            "startTime": schedule["time"],
+            "scheduleTimezone": schedule["tz"],
+            **({"byDay": [f"https://schema.org/{_SCHEMA_DAYS[d]}" for d in schedule["byday"]]}
+               if schedule.get("byday") else {}),
+            **({"startDate": rec["starts"][:10]} if rec.get("starts") else {}),
+        }
+    return data
+
+
+_SCHEMA_DAYS = {"MO": "Monday", "TU": "Tuesday", "WE": "Wednesday", "TH": "Thursday",
+                "FR": "Friday", "SA": "Saturday", "SU": "Sunday"}
+
+
 def weekday_names(byday: list[str] | None, lang: str) -> str:
     """'Monday, Friday' from RRULE day codes, named by Babel in the page's language."""
     names = get_day_names("wide", locale=lang)
@@ -207,3 +254,48 @@ def fold(text: str) -> str:
     """Lower-case and strip accents, so 'Detencion' finds 'Detención'."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+MAX_QUERY = 200
+MAX_TERMS = 8
+
+
+def query_terms(query: str) -> list[str]:
+    """Folded search terms; long or odd input is cut down, never an error."""
+    cleaned = "".join(c if c.isalnum() else " " for c in fold(query[:MAX_QUERY]))
+    return cleaned.split()[:MAX_TERMS]
+
+
+def _matches(terms: list[str], *fields: str | None) -> bool:
+    haystack = fold(" ".join(f for f in fields if f))
+    return all(t in haystack for t in terms)
+
+
+async def search(db: Database, query: str, lang: str) -> list[dict]:
+    """Listings, facilities, legal contacts and rights articles matching every term."""
+    terms = query_terms(query)
+    if not terms:
+        return []
+    prefix = "" if lang == "en" else f"/{lang}"
+    results = []
+    for rec in await listings(db):
+        if _matches(terms, rec["title"], rec["city"], rec["state"], state_name(rec["state"], lang),
+                    rec.get("address"), rec["description"][lang]):
+            results.append({"type": "listing", "title": rec["title"],
+                            "detail": f"{rec['city']}, {rec['state']}",
+                            "url": f"{prefix}/listings/{rec['slug']}"})
+    for rec in await facilities(db):
+        if _matches(terms, rec["name"], rec["city"], rec["state"], rec.get("address")):
+            results.append({"type": "facility", "title": rec["name"],
+                            "detail": f"{rec['city']}, {rec['state']}",
+                            "url": f"{prefix}/facilities#{rec['slug']}"})
+    for rec in await contacts(db):
+        if _matches(terms, rec["organization"], rec["description"][lang]):
+            results.append({"type": "contact", "title": rec["organization"],
+                            "detail": rec["description"][lang][:120],
+                            "url": f"{prefix}/legal#{rec['slug']}"})
+    for rec in await rights(db, lang):
+        if _matches(terms, rec["title"], rec["summary"], rec["body"]):
+            results.append({"type": "rights", "title": rec["title"], "detail": rec["summary"],
+                            "url": f"{prefix}/rights/{rec['slug']}"})
+    return results

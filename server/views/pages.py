@@ -87,12 +87,14 @@ async def listing_page(request: Request) -> tuple[str, dict]:
         facility = next(
             (f for f in await content.facilities(db) if f["slug"] == rec["facility"]), None
         )
+    canonical = f"{services(request).settings.base_url}/listings/{rec['slug']}"
     return "listing.html", {
         "listing": content.localized(rec, lang),
+        "jsonld": content.event_jsonld(rec, lang, canonical),
         "facility": facility,
         "maps": content.map_links(rec),
         "weekdays": content.weekday_names((rec["schedule"] or {}).get("byday"), lang),
-        "canonical": f"{services(request).settings.base_url}/listings/{rec['slug']}",
+        "canonical": canonical,
     }
 
 
@@ -146,3 +148,12 @@ async def about_page(request: Request) -> tuple[str, dict]:
 @page
 async def offline_page(request: Request) -> tuple[str, dict]:
     return "offline.html", {}
+
+
+@page
+async def search_page(request: Request) -> tuple[str, dict]:
+    """Search answered by the server; with JavaScript the page answers it on the device."""
+    query = request.query_params.get("q", "")
+    results = await content.search(db_of(request), query, lang_of(request))
+    return "search.html", {"query": query[: content.MAX_QUERY], "results": results,
+                           "searched": bool(content.query_terms(query))}

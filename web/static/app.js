@@ -138,6 +138,49 @@
     if (controller) controller.postMessage({ type: "refresh" });
   }
 
+  /* Sort by distance on the device; the position never leaves it. */
+  function setUpNearMe() {
+    const button = document.getElementById("near-me");
+    if (!button || !navigator.geolocation) return;
+    button.hidden = false;
+    document.getElementById("near-note").hidden = false;
+    button.addEventListener("click", () => {
+      navigator.geolocation.getCurrentPosition((position) => {
+        const { latitude, longitude } = position.coords;
+        const cards = [...document.querySelectorAll("main li.card[data-status]")];
+        const distance = (card) => (card.dataset.lat === undefined ? Infinity
+          : haversineKm(latitude, longitude, Number(card.dataset.lat), Number(card.dataset.lon)));
+        const rank = (card) => [card.dataset.status === "active" ? 0 : 1, distance(card)];
+        cards.sort((a, b) => {
+          const [ra, rb] = [rank(a), rank(b)];
+          return ra[0] - rb[0] || ra[1] - rb[1];
+        });
+        const section = document.getElementById("nearest");
+        const list = section.querySelector("ul");
+        list.replaceChildren(...cards.map((card) => {
+          const copy = card.cloneNode(true);
+          const km = distance(card);
+          if (km !== Infinity) {
+            const p = document.createElement("p");
+            p.className = "muted";
+            p.textContent = `≈ ${Math.round(km * 0.621371)} mi · ${Math.round(km)} km`;
+            copy.append(p);
+          }
+          return copy;
+        }));
+        section.hidden = false;
+        section.scrollIntoView();
+      }, () => {}, { maximumAge: 600000, timeout: 15000 });
+    });
+  }
+
+  function haversineKm(lat1, lon1, lat2, lon2) {
+    const rad = Math.PI / 180;
+    const a = Math.sin(((lat2 - lat1) * rad) / 2) ** 2 +
+      Math.cos(lat1 * rad) * Math.cos(lat2 * rad) * Math.sin(((lon2 - lon1) * rad) / 2) ** 2;
+    return 12742 * Math.asin(Math.sqrt(a));
+  }
+
   window.addEventListener("online", () => { showStatus(); askRefresh(); });
   window.addEventListener("offline", showStatus);
   registerWorker();
@@ -146,5 +189,6 @@
   askPersistence();
   setUpInstall();
   setUpShare();
+  setUpNearMe();
   setInterval(showStatus, 60 * 1000);
 })();

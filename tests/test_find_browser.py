@@ -1,0 +1,73 @@
+"""Finding things in Chromium: near me without sending the position, offline search, share."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.live import live_server
+from tests.test_offline import wait_for_worker
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with live_server(tmp_path_factory.mktemp("find")) as srv:
+        yield srv
+
+
+def test_near_me_sorts_on_the_device_and_sends_no_position(server, browser):
+    # A phone standing in Tacoma, WA.
+    context = browser.new_context(geolocation={"latitude": 47.2529, "longitude": -122.4443},
+                                  permissions=["geolocation"])
+    urls = []
+    context.on("request", lambda req: urls.append(req.url + " " + (req.post_data or "")))
+    page = context.new_page()
+    page.goto(server.url + "/")
+    page.click("#near-me")
+    page.wait_for_selector("#nearest:not([hidden]) li")
+    first = page.locator("#nearest li h3 a").first.get_attribute("href")
+    assert first == "/listings/tacoma-wa-northwest-detention-center"
+    last_with_coords = page.locator("#nearest li").last.inner_text()
+    assert "Sacramento" not in last_with_coords or "mi" in last_with_coords
+    page.wait_for_timeout(300)
+    for url in urls:
+        assert "47.25" not in url and "122.44" not in url, url
+    context.close()
+
+
+def test_offline_search_in_both_languages(server, browser):
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(server.url + "/search")
+    wait_for_worker(page)
+    page.goto(server.url + "/es/search")
+    context.set_offline(True)
+    page.goto(server.url + "/es/search")
+    page.fill("#q", "Detencion")
+    page.press("#q", "Enter")
+    page.wait_for_selector("#results li")
+    links = page.locator("#results li a").evaluate_all("els => els.map(e => e.getAttribute('href'))")
+    assert "/es/listings/tacoma-wa-northwest-detention-center" in links
+    assert all(link.startswith("/es/") for link in links)
+    page.goto(server.url + "/search?q=remain+silent")
+    page.wait_for_selector("#results li")
+    assert "/rights/remain-silent" in page.locator("#results").inner_html()
+    page.fill("#q", "zzzz-nothing")
+    page.press("#q", "Enter")
+    page.wait_for_selector("#results p")
+    assert "Nothing found" in page.inner_text("#results")
+    context.close()
+
+
+def test_share_falls_back_to_copying_the_link(server, browser):
+    context = browser.new_context(permissions=["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    page.add_init_script("delete Navigator.prototype.share")
+    page.goto(server.url + "/listings/portland-or-macadam")
+    page.click("button.share")
+    page.wait_for_function("document.querySelector('button.share').textContent === 'Link copied'")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied == f"{server.url}/listings/portland-or-macadam"
+    assert "?" not in copied  # no tracking parameters
+    context.close()
