@@ -47,7 +47,9 @@ def test_offline_search_in_both_languages(server, browser):
     page.fill("#q", "Detencion")
     page.press("#q", "Enter")
     page.wait_for_selector("#results li")
-    links = page.locator("#results li a").evaluate_all("els => els.map(e => e.getAttribute('href'))")
+    links = page.locator("#results li a").evaluate_all(
+        "els => els.map(e => e.getAttribute('href'))"
+    )
     assert "/es/listings/tacoma-wa-northwest-detention-center" in links
     assert all(link.startswith("/es/") for link in links)
     page.goto(server.url + "/search?q=remain+silent")
