@@ -53,6 +53,8 @@ def public_routes() -> list[BaseRoute]:
         Route("/resources", pages.resources_page, name="resources"),
         Route("/about", pages.about_page, name="about"),
         Route("/search", pages.search_page, name="search"),
+        Route("/card", pages.card_page, name="card"),
+        Route("/open-data", pages.open_data_page, name="open_data"),
         Route("/offline", pages.offline_page, name="offline"),
         Route("/manifest.webmanifest", offline.manifest_view, name="manifest"),
     ]

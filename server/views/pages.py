@@ -157,3 +157,16 @@ async def search_page(request: Request) -> tuple[str, dict]:
     results = await content.search(db_of(request), query, lang_of(request))
     return "search.html", {"query": query[: content.MAX_QUERY], "results": results,
                            "searched": bool(content.query_terms(query))}
+
+
+@page
+async def card_page(request: Request) -> tuple[str, dict]:
+    """A one-page printable rights card with the key phrases and legal contacts."""
+    lang = lang_of(request)
+    contacts = [content.localized(c, lang) for c in await content.contacts(db_of(request))]
+    return "card.html", {"contacts": contacts}
+
+
+@page
+async def open_data_page(request: Request) -> tuple[str, dict]:
+    return "open_data.html", {}
