@@ -21,12 +21,15 @@ from server.config import Settings
 from server.database import Database
 from server.dataset import load_dataset
 from server.i18n import make_translators
-from server.middleware import AccessLog, BodyLimit, LanguagePrefix, SecurityHeaders
+from server.middleware import AccessLog, AdminGuard, BodyLimit, LanguagePrefix, SecurityHeaders
 from server.render import Renderer, StaticAssets, build_environment
-from server.views import api, feeds, pages, static
+from server.auth import FormStamp, SessionSigner, Throttle
+from server.views import admin, api, feeds, pages, static
 from server.views.base import RenderCache, render_page
 
 log = logging.getLogger("vigil")
+LOGIN_FAILURES_PER_ACCOUNT = admin.LOGIN_FAILURES_PER_ACCOUNT
+LOGIN_FAILURES_PER_CLIENT = admin.LOGIN_FAILURES_PER_CLIENT
 
 
 @dataclass
@@ -95,6 +98,12 @@ def create_app(settings: Settings, *, load_data_if_empty: bool = True) -> Starle
     renderer = Renderer(build_environment(assets), make_translators())
     db = Database(settings.db_path)
     services = Services(settings=settings, db=db, assets=assets, renderer=renderer)
+    services.extras.update(
+        sessions=SessionSigner(settings.secret_key, settings.session_idle_seconds),
+        login_stamp=FormStamp(settings.secret_key, "login"),
+        login_throttle_account=Throttle(LOGIN_FAILURES_PER_ACCOUNT, 15 * 60),
+        login_throttle_client=Throttle(LOGIN_FAILURES_PER_CLIENT, 15 * 60),
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -108,13 +117,14 @@ def create_app(settings: Settings, *, load_data_if_empty: bool = True) -> Starle
             await db.close()
 
     app = Starlette(
-        routes=public_routes() + api_routes(),
+        routes=public_routes() + api_routes() + admin.routes(),
         middleware=[
             Middleware(AccessLog),
             Middleware(SecurityHeaders, https=settings.https),
             Middleware(BodyLimit),
             Middleware(GZipMiddleware, minimum_size=500),
             Middleware(LanguagePrefix),
+            Middleware(AdminGuard),
         ],
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,

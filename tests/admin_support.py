@@ -1,0 +1,34 @@
+"""Signing organizers in, in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from starlette.testclient import TestClient
+
+from server.accounts import add_organizer
+from server.database import Database
+
+PASSWORD = "correct horse battery staple"
+
+
+def create_organizer(settings, name: str, password: str = PASSWORD) -> None:
+    async def run():
+        async with Database(settings.db_path) as db:
+            await add_organizer(db, name, password)
+
+    asyncio.run(run())
+
+
+def csrf_from(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+def sign_in(client: TestClient, name: str, password: str = PASSWORD) -> str:
+    """Sign in; return the CSRF token for this session's forms."""
+    token = csrf_from(client.get("/admin/login").text)
+    res = client.post("/admin/login", data={"csrf": token, "username": name,
+                                            "password": password}, follow_redirects=False)
+    assert res.status_code == 303, res.text
+    return csrf_from(client.get("/admin/").text)
