@@ -17,13 +17,13 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from server import content, offline
+from server.auth import FormStamp, SessionSigner, Throttle
 from server.config import Settings
 from server.database import Database
 from server.dataset import load_dataset
 from server.i18n import make_translators
 from server.middleware import AccessLog, AdminGuard, BodyLimit, LanguagePrefix, SecurityHeaders
 from server.render import Renderer, StaticAssets, build_environment
-from server.auth import FormStamp, SessionSigner, Throttle
 from server.views import admin, api, feeds, pages, static
 from server.views.base import RenderCache, render_page
 
