@@ -24,7 +24,7 @@ from server.dataset import load_dataset
 from server.i18n import make_translators
 from server.middleware import AccessLog, AdminGuard, BodyLimit, LanguagePrefix, SecurityHeaders
 from server.render import Renderer, StaticAssets, build_environment
-from server.views import admin, api, feeds, pages, static
+from server.views import admin, api, feeds, pages, static, suggest
 from server.views.base import RenderCache, render_page
 
 log = logging.getLogger("vigil")
@@ -117,7 +117,7 @@ def create_app(settings: Settings, *, load_data_if_empty: bool = True) -> Starle
             await db.close()
 
     app = Starlette(
-        routes=public_routes() + api_routes() + admin.routes(),
+        routes=public_routes() + api_routes() + admin.routes() + suggest.routes(),
         middleware=[
             Middleware(AccessLog),
             Middleware(SecurityHeaders, https=settings.https),

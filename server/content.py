@@ -157,17 +157,21 @@ async def rights_article(db: Database, slug: str, lang: str) -> dict | None:
 
 
 async def resources(db: Database) -> dict[str, list[dict]]:
-    articles = await db.execute("SELECT * FROM articles ORDER BY date DESC, title")
-    orgs = await db.execute("SELECT * FROM organizations ORDER BY name")
+    articles = await db.execute(
+        "SELECT * FROM articles WHERE status = 'published' ORDER BY date DESC, title"
+    )
+    orgs = await db.execute("SELECT * FROM organizations WHERE status = 'published' ORDER BY name")
     out_orgs = []
     for r in orgs:
         rec = _split_lang(dict(r), "about")
         rec.pop("id")
+        rec.pop("status")
         out_orgs.append(rec)
     out_articles = []
     for r in articles:
         rec = dict(r)
         rec.pop("id")
+        rec.pop("status")
         out_articles.append(rec)
     return {"articles": out_articles, "organizations": out_orgs}
 

@@ -23,8 +23,8 @@ from server.views.base import cached_response, db_of, json_body, lang_of, servic
 # from the data).
 SHELL_PAGES = ("/", "/legal", "/rights", "/facilities", "/resources", "/about", "/suggest",
                "/search", "/card", "/open-data", "/offline")
-SHELL_ASSETS = ("app.css", "app.js", "search.js", "icons/icon.svg", "icons/icon-192.png",
-                "icons/badge-96.png")
+SHELL_ASSETS = ("app.css", "app.js", "search.js", "suggest.js", "icons/icon.svg",
+                "icons/icon-192.png", "icons/badge-96.png")
 OFFLINE_JSON = ("/api/v1/listings", "/api/v1/contacts", "/api/v1/facilities",
                 "/api/v1/rights?lang=en", "/api/v1/rights?lang=es")
 MANIFEST_TTL = 30.0
