@@ -11,7 +11,6 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -23,8 +22,20 @@ from server.database import Database
 from server.dataset import load_dataset
 from server.i18n import make_translators
 from server.middleware import AccessLog, AdminGuard, BodyLimit, LanguagePrefix, SecurityHeaders
+from server.push import PushSender
 from server.render import Renderer, StaticAssets, build_environment
-from server.views import admin, api, feeds, pages, static, suggest
+from server.vapid import application_server_key, load_private_key
+from server.views import (
+    admin,
+    admin_alerts,
+    admin_listings,
+    api,
+    feeds,
+    pages,
+    push_api,
+    static,
+    suggest,
+)
 from server.views.base import RenderCache, render_page
 
 log = logging.getLogger("vigil")
@@ -105,24 +116,30 @@ def create_app(settings: Settings, *, load_data_if_empty: bool = True) -> Starle
         login_throttle_client=Throttle(LOGIN_FAILURES_PER_CLIENT, 15 * 60),
     )
 
+    vapid_key = load_private_key(settings)
+    services.extras["vapid_public_key"] = application_server_key(vapid_key)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await db.connect()
         if load_data_if_empty and not await db.scalar("SELECT COUNT(*) FROM listings"):
             counts = await load_dataset(db, settings.data_dir, content.iso_now())
             log.info("loaded the default dataset: %s", counts)
+        # The sender resumes any fanout a previous process left unfinished.
+        sender = services.extras["push"] = await PushSender(settings, db, vapid_key).start()
         try:
             yield
         finally:
+            await sender.stop()
             await db.close()
 
     app = Starlette(
-        routes=public_routes() + api_routes() + admin.routes() + suggest.routes(),
+        routes=public_routes() + api_routes() + push_api.push_routes() + admin.routes()
+        + admin_listings.routes() + admin_alerts.routes() + suggest.routes(),
         middleware=[
             Middleware(AccessLog),
             Middleware(SecurityHeaders, https=settings.https),
             Middleware(BodyLimit),
-            Middleware(GZipMiddleware, minimum_size=500),
             Middleware(LanguagePrefix),
             Middleware(AdminGuard),
         ],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import sqlite3
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -13,6 +14,7 @@ import aiosqlite
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 T = TypeVar("T")
+REVISION_MAX_AGE = 1.0
 
 
 def migration_files() -> list[tuple[int, Path]]:
@@ -39,6 +41,8 @@ class Database:
         self._readers: list[aiosqlite.Connection] = []
         self._next_reader = itertools.cycle(range(readers))
         self._write_lock = asyncio.Lock()
+        self._revision: int | None = None
+        self._revision_read = 0.0
 
     async def connect(self) -> Database:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -120,6 +124,8 @@ class Database:
             except BaseException:
                 await conn.execute("ROLLBACK")
                 raise
+            if public:
+                self._revision = None
             return result
 
     async def write(
@@ -141,8 +147,14 @@ class Database:
 
         await self.write_fn(run, public=public)
 
-    async def revision(self) -> int:
-        return int(await self.scalar("SELECT value FROM meta WHERE key = 'revision'"))
+    async def revision(self, max_age: float = REVISION_MAX_AGE) -> int:
+        """The public content's revision. Our own writes show at once; another process's
+        (an import, say) within max_age seconds, which saves a query on every request."""
+        now = time.monotonic()
+        if self._revision is None or now - self._revision_read > max_age:
+            self._revision = int(await self.scalar("SELECT value FROM meta WHERE key = 'revision'"))
+            self._revision_read = now
+        return self._revision
 
     async def integrity_ok(self) -> bool:
         return await self.scalar("PRAGMA quick_check") == "ok"

@@ -17,7 +17,7 @@ from starlette.types import ASGIApp
 from server import content
 from server.i18n import localize_path
 from server.render import SERVICE_WORKER, StaticAssets, content_hash
-from server.views.base import cached_response, db_of, json_body, lang_of, services
+from server.views.base import Prepared, cached_response, db_of, json_body, lang_of, services
 
 # Pages every visitor gets offline, in both languages (listing and rights pages are added
 # from the data).
@@ -112,7 +112,7 @@ async def service_worker_view(request: Request) -> Response:
     svc = services(request)
     body = svc.extras.get("sw_source")
     if body is None:
-        body = svc.extras["sw_source"] = service_worker_source(svc.assets)
+        body = svc.extras["sw_source"] = Prepared.of(service_worker_source(svc.assets))
     return cached_response(
         request, body, "text/javascript; charset=utf-8", "no-cache",
         headers={"Service-Worker-Allowed": "/"},
@@ -182,6 +182,6 @@ async def offline_manifest_view(request: Request) -> Response:
         lock = svc.extras.setdefault("offline_manifest_lock", asyncio.Lock())
         async with lock:
             doc = await build_offline_manifest(request)
-            body = json_body(doc)
+            body = Prepared.of(json_body(doc))
             svc.extras["offline_manifest"] = (db_revision, now, body)
     return cached_response(request, body, "application/json", "no-cache")

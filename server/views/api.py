@@ -8,7 +8,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from server import content
 from server.i18n import LANGUAGES
-from server.views.base import db_of, json_response, services
+from server.views.base import cached_json, db_of, json_response, services
 
 
 def _with_url(request: Request, rec: dict) -> dict:
@@ -17,8 +17,11 @@ def _with_url(request: Request, rec: dict) -> dict:
 
 
 async def listings(request: Request) -> Response:
-    recs = await content.listings(db_of(request))
-    return json_response(request, {"listings": [_with_url(request, r) for r in recs]})
+    async def build() -> dict:
+        recs = await content.listings(db_of(request))
+        return {"listings": [_with_url(request, r) for r in recs]}
+
+    return await cached_json(request, build)
 
 
 async def listing(request: Request) -> Response:
@@ -29,25 +32,38 @@ async def listing(request: Request) -> Response:
 
 
 async def facilities(request: Request) -> Response:
-    return json_response(request, {"facilities": await content.facilities(db_of(request))})
+    async def build() -> dict:
+        return {"facilities": await content.facilities(db_of(request))}
+
+    return await cached_json(request, build)
 
 
 async def contacts(request: Request) -> Response:
-    return json_response(request, {"contacts": await content.contacts(db_of(request))})
+    async def build() -> dict:
+        return {"contacts": await content.contacts(db_of(request))}
+
+    return await cached_json(request, build)
 
 
 async def rights(request: Request) -> Response:
     lang = request.query_params.get("lang", "en")
     if lang not in LANGUAGES:
         raise HTTPException(400, f"lang must be one of {', '.join(LANGUAGES)}")
-    return json_response(request, {"rights": await content.rights(db_of(request), lang)})
+
+    async def build() -> dict:
+        return {"rights": await content.rights(db_of(request), lang)}
+
+    return await cached_json(request, build)
 
 
 async def resources(request: Request) -> Response:
-    res = await content.resources(db_of(request))
-    items = [{**a, "type": "article"} for a in res["articles"]]
-    items += [{**o, "type": "organization"} for o in res["organizations"]]
-    return json_response(request, {"resources": items})
+    async def build() -> dict:
+        res = await content.resources(db_of(request))
+        items = [{**a, "type": "article"} for a in res["articles"]]
+        items += [{**o, "type": "organization"} for o in res["organizations"]]
+        return {"resources": items}
+
+    return await cached_json(request, build)
 
 
 async def healthz(request: Request) -> Response:

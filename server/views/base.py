@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -19,6 +22,7 @@ JSON_CACHE = "public, max-age=60, must-revalidate"
 # Pages hold time-derived state (ended vigils, "next occurrence"), so a cached render
 # lives only this long even when the data does not change.
 RENDER_TTL = 60.0
+GZIP_MIN = 500
 
 
 def lang_of(request: Request) -> str:
@@ -37,6 +41,24 @@ def etag_for(body: bytes) -> str:
     return 'W/"' + hashlib.blake2b(body, digest_size=10).hexdigest() + '"'
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A body ready to send: its ETag and, when worth it, its gzip form, computed once."""
+
+    body: bytes
+    etag: str
+    gz: bytes | None
+
+    @classmethod
+    def of(cls, body: bytes) -> Prepared:
+        gz = gzip.compress(body, compresslevel=6, mtime=0) if len(body) >= GZIP_MIN else None
+        return cls(body, etag_for(body), gz if gz is not None and len(gz) < len(body) else None)
+
+
+def accepts_gzip(request: Request) -> bool:
+    return "gzip" in request.headers.get("accept-encoding", "")
+
+
 def not_modified(request: Request, etag: str) -> bool:
     header = request.headers.get("if-none-match")
     if not header:
@@ -46,35 +68,44 @@ def not_modified(request: Request, etag: str) -> bool:
 
 
 def cached_response(
-    request: Request, body: bytes, media_type: str, cache_control: str, status: int = 200,
-    headers: dict[str, str] | None = None,
+    request: Request, body: bytes | Prepared, media_type: str, cache_control: str,
+    status: int = 200, headers: dict[str, str] | None = None,
 ) -> Response:
-    """A response with an ETag that answers 304 to a matching If-None-Match."""
-    etag = etag_for(body)
-    all_headers = {"ETag": etag, "Cache-Control": cache_control, "Vary": "Accept-Encoding"}
+    """A response with an ETag that answers 304 to a matching If-None-Match, gzipped when
+    the client accepts it (compressed once per body when the body comes prepared)."""
+    prepared = body if isinstance(body, Prepared) else Prepared.of(body)
+    all_headers = {"ETag": prepared.etag, "Cache-Control": cache_control,
+                   "Vary": "Accept-Encoding"}
     all_headers.update(headers or {})
-    if status == 200 and not_modified(request, etag):
+    if status == 200 and not_modified(request, prepared.etag):
         return Response(status_code=304, headers=all_headers)
-    return Response(body, status_code=status, media_type=media_type, headers=all_headers)
+    if prepared.gz is not None and accepts_gzip(request):
+        all_headers["Content-Encoding"] = "gzip"
+        return Response(prepared.gz, status_code=status, media_type=media_type,
+                        headers=all_headers)
+    return Response(prepared.body, status_code=status, media_type=media_type,
+                    headers=all_headers)
 
 
 class RenderCache:
-    """Rendered bodies keyed by (key, data revision), each kept for RENDER_TTL seconds."""
+    """Prepared bodies keyed by (key, data revision), each kept for RENDER_TTL seconds."""
 
     def __init__(self, max_entries: int = 512):
-        self._entries: dict[Any, tuple[int, float, bytes]] = {}
+        self._entries: dict[Any, tuple[int, float, Prepared]] = {}
         self.max_entries = max_entries
 
-    def get(self, key: Any, revision: int) -> bytes | None:
+    def get(self, key: Any, revision: int) -> Prepared | None:
         entry = self._entries.get(key)
         if entry and entry[0] == revision and time.monotonic() - entry[1] < RENDER_TTL:
             return entry[2]
         return None
 
-    def put(self, key: Any, revision: int, body: bytes) -> None:
+    def put(self, key: Any, revision: int, body: bytes) -> Prepared:
         if len(self._entries) >= self.max_entries:
             self._entries.clear()
-        self._entries[key] = (revision, time.monotonic(), body)
+        prepared = Prepared.of(body)
+        self._entries[key] = (revision, time.monotonic(), prepared)
+        return prepared
 
     def clear(self) -> None:
         self._entries.clear()
@@ -90,11 +121,26 @@ async def render_page(
 
 
 def json_body(data: Any) -> bytes:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+    """Compact JSON; <, > and & escaped so no consumer can mistake it for markup."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").encode()
 
 
 def json_response(request: Request, data: Any, cache_control: str = JSON_CACHE) -> Response:
     return cached_response(request, json_body(data), "application/json", cache_control)
+
+
+async def cached_json(
+    request: Request, build: Callable[[], Awaitable[Any]], cache_control: str = JSON_CACHE
+) -> Response:
+    """JSON built once per data revision and URL, then served from memory."""
+    svc = services(request)
+    key = ("json", request.url.path, request.url.query)
+    revision = await svc.db.revision()
+    prepared = svc.render_cache.get(key, revision)
+    if prepared is None:
+        prepared = svc.render_cache.put(key, revision, json_body(await build()))
+    return cached_response(request, prepared, "application/json", cache_control)
 
 
 def not_found() -> HTTPException:

@@ -30,13 +30,12 @@ def page(fn: PageFn) -> Callable[[Request], Awaitable[Response]]:
         lang = lang_of(request)
         key = (lang, request.url.path, request.url.query)
         revision = await svc.db.revision()
-        body = svc.render_cache.get(key, revision)
-        if body is None:
+        prepared = svc.render_cache.get(key, revision)
+        if prepared is None:
             template, context = await fn(request)
             html = svc.renderer.render(template, lang, request.url.path, request=request, **context)
-            body = html.encode()
-            svc.render_cache.put(key, revision, body)
-        return cached_response(request, body, "text/html; charset=utf-8", HTML_CACHE)
+            prepared = svc.render_cache.put(key, revision, html.encode())
+        return cached_response(request, prepared, "text/html; charset=utf-8", HTML_CACHE)
 
     endpoint.__name__ = fn.__name__
     endpoint.__doc__ = fn.__doc__

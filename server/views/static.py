@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from server.views.base import cached_response, not_found, services
+from server.views.base import Prepared, cached_response, not_found, services
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 
@@ -17,4 +17,7 @@ async def static_file(request: Request) -> Response:
     # Only the current hash is cacheable forever; any other URL must revalidate.
     fresh = request.query_params.get("v") == asset.digest
     cache = IMMUTABLE if fresh else "no-cache"
-    return cached_response(request, asset.body, asset.media_type, cache)
+    prepared = services(request).extras.setdefault("prepared_assets", {})
+    if asset.path not in prepared:
+        prepared[asset.path] = Prepared.of(asset.body)
+    return cached_response(request, prepared[asset.path], asset.media_type, cache)

@@ -1,0 +1,136 @@
+"""The organizer's listing form: parse, validate field by field, and turn into a row."""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from server.dataset import LISTING_KINDS
+from server.places import STATES
+
+TIME_ZONES = (
+    ("America/New_York", "Eastern"), ("America/Chicago", "Central"),
+    ("America/Denver", "Mountain"), ("America/Phoenix", "Arizona"),
+    ("America/Los_Angeles", "Pacific"), ("America/Anchorage", "Alaska"),
+    ("Pacific/Honolulu", "Hawaii"), ("America/Puerto_Rico", "Puerto Rico"),
+)
+FIELDS = ("title", "kind", "address", "city", "state", "lat", "lon", "tz", "starts", "ends",
+          "repeat", "time", "description", "description_es", "needs", "links", "source")
+LIMITS = {"title": 140, "address": 200, "city": 80, "description": 4000,
+          "description_es": 4000, "needs": 2000, "links": 2000, "source": 200}
+
+
+def slugify(text: str) -> str:
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:60] or "listing"
+
+
+def _local(value: str, tz: str) -> str | None:
+    if not value:
+        return None
+    moment = datetime.fromisoformat(value)
+    return moment.replace(tzinfo=ZoneInfo(tz)).isoformat()
+
+
+def parse(form: dict[str, str]) -> tuple[dict[str, str], dict[str, str], dict | None]:
+    """(values as typed, errors by field, row fields or None when there are errors)."""
+    values = {k: str(form.get(k, "")).strip() for k in FIELDS}
+    errors: dict[str, str] = {}
+    for name, limit in LIMITS.items():
+        if len(values[name]) > limit:
+            errors[name] = f"At most {limit} characters."
+    for name in ("title", "city", "description"):
+        if not values[name]:
+            errors[name] = "Required."
+    if values["kind"] not in LISTING_KINDS:
+        errors["kind"] = "Choose a kind."
+    if values["state"] not in STATES:
+        errors["state"] = "Choose a state."
+    tz = values["tz"] or "America/New_York"
+    if tz not in dict(TIME_ZONES):
+        errors["tz"] = "Choose a time zone."
+        tz = "America/New_York"
+    coords = {}
+    for name, low, high in (("lat", -90, 90), ("lon", -180, 180)):
+        if values[name]:
+            try:
+                number = float(values[name])
+                if not low <= number <= high:
+                    raise ValueError
+                coords[name] = number
+            except ValueError:
+                errors[name] = f"A number from {low} to {high}, or empty."
+    if bool(values["lat"]) != bool(values["lon"]):
+        errors.setdefault("lon", "Give both latitude and longitude, or neither.")
+    moments = {}
+    for name in ("starts", "ends"):
+        try:
+            moments[name] = _local(values[name], tz)
+        except ValueError:
+            errors[name] = "A date and time like 2026-12-01T20:00."
+    if moments.get("starts") and moments.get("ends") and moments["ends"] <= moments["starts"]:
+        errors["ends"] = "The end must be after the start."
+    schedule = None
+    if values["repeat"] in ("daily", "weekly"):
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", values["time"]):
+            errors["time"] = "A time like 20:00 for a repeating vigil."
+        else:
+            schedule = {"freq": values["repeat"], "time": values["time"], "tz": tz}
+            if values["repeat"] == "weekly" and moments.get("starts"):
+                day = datetime.fromisoformat(moments["starts"]).strftime("%a").upper()[:2]
+                schedule["byday"] = [day]
+    elif values["repeat"] not in ("", "none"):
+        errors["repeat"] = "Choose how it repeats."
+    links = []
+    for number, line in enumerate(values["links"].splitlines(), 1):
+        if not line.strip():
+            continue
+        label, _, url = (p.strip() for p in line.partition("|"))
+        if url and not re.fullmatch(r"https?://[^\s/]+\.[^\s]+", url):
+            errors["links"] = f"Line {number}: the address must start with http:// or https://."
+        links.append({"label": label or url, **({"url": url} if url else {})})
+    needs = [n.strip() for n in values["needs"].splitlines() if n.strip()]
+    if errors:
+        return values, errors, None
+    description_es = values["description_es"] or values["description"]
+    row = {
+        "title": values["title"], "kind": values["kind"], "address": values["address"] or None,
+        "city": values["city"], "state": values["state"], "lat": coords.get("lat"),
+        "lon": coords.get("lon"), "starts": moments.get("starts"), "ends": moments.get("ends"),
+        "schedule": json.dumps(schedule, sort_keys=True) if schedule else None,
+        "description_en": values["description"], "description_es": description_es,
+        "needs": json.dumps([{"en": n, "es": n} for n in needs], ensure_ascii=False),
+        "links": json.dumps(links, ensure_ascii=False),
+        "source": values["source"] or "Vigil organizers",
+    }
+    return values, errors, row
+
+
+def values_from_row(row: dict) -> dict[str, str]:
+    """The form as it was filled for an existing listing."""
+    schedule = json.loads(row["schedule"]) if row.get("schedule") else None
+    tz = (schedule or {}).get("tz", "America/New_York")
+
+    def local(value: str | None) -> str:
+        if not value or "T" not in value:
+            return value or ""
+        moment = datetime.fromisoformat(value)
+        return moment.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%dT%H:%M")
+
+    links = json.loads(row.get("links") or "[]")
+    needs = json.loads(row.get("needs") or "[]")
+    return {
+        "title": row["title"], "kind": row["kind"], "address": row.get("address") or "",
+        "city": row["city"], "state": row["state"],
+        "lat": "" if row.get("lat") is None else str(row["lat"]),
+        "lon": "" if row.get("lon") is None else str(row["lon"]), "tz": tz,
+        "starts": local(row.get("starts")), "ends": local(row.get("ends")),
+        "repeat": (schedule or {}).get("freq", "none"), "time": (schedule or {}).get("time", ""),
+        "description": row["description_en"], "description_es": row["description_es"],
+        "needs": "\n".join(n["en"] for n in needs),
+        "links": "\n".join(f"{lk['label']} | {lk.get('url', '')}".rstrip(" |") for lk in links),
+        "source": row.get("source") or "",
+    }

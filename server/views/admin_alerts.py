@@ -1,0 +1,266 @@
+"""Alerts: compose, preview, send (or wait for a second organizer), correct, retract.
+
+A correction or retraction keeps the alert's tag, so it replaces the earlier version on
+phones and in the feed. Retracting never waits for approval: withdrawing a message must be
+fast. Sending and correcting do, when the deployment has two or more organizers.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from server import approvals, audit, push
+from server.content import iso_now
+from server.places import STATES, states_sorted
+from server.views.admin import admin_page, form_of, organizer, see_other
+from server.views.base import services
+
+EXPIRY_HOURS = (1, 4, 12, 24, 72, 168)
+ALL = "ALL"
+
+
+def parse_alert(form, base_url: str) -> tuple[dict, dict, dict | None]:
+    """(values as typed, errors by field, alert fields or None)."""
+    values = {
+        "title": str(form.get("title", "")).strip(),
+        "message": str(form.get("message", "")).strip(),
+        "link": str(form.get("link", "")).strip(),
+        "states": [str(s) for s in form.getlist("states")],
+        "urgent": form.get("urgent") in ("on", "1", "true"),
+        "expires": str(form.get("expires", "")),
+    }
+    errors = {}
+    if not values["title"]:
+        errors["title"] = "Required."
+    elif len(values["title"]) > 120:
+        errors["title"] = "At most 120 characters (phones cut longer titles)."
+    if not values["message"]:
+        errors["message"] = "Required."
+    elif len(values["message"]) > 1000:
+        errors["message"] = "At most 1000 characters."
+    link = None
+    if values["link"]:
+        link = push.same_origin_url(values["link"], base_url)
+        if link is None:
+            errors["link"] = ("A page on Vigil, like /listings/portland-or-macadam: alerts "
+                              "only open Vigil's own pages.")
+    states = values["states"]
+    if not states:
+        errors["states"] = "Choose the states to alert, or All states."
+    elif ALL not in states and any(s not in STATES for s in states):
+        errors["states"] = "Unknown state."
+    try:
+        hours = int(values["expires"] or (4 if values["urgent"] else 24))
+        if hours not in EXPIRY_HOURS:
+            raise ValueError
+    except ValueError:
+        errors["expires"] = "Choose when it expires."
+        hours = 24
+    if errors:
+        return values, errors, None
+    expires = (datetime.now(UTC) + timedelta(hours=hours)).replace(microsecond=0).isoformat()
+    fields = {
+        "title": values["title"], "body": values["message"], "url": link,
+        "states": json.dumps([] if ALL in states else sorted(set(states))),
+        "urgent": int(values["urgent"]), "expires": expires,
+    }
+    return values, errors, fields
+
+
+def _page(request: Request, template: str, status: int = 200, **context) -> Response:
+    return admin_page(
+        request, template, status=status,
+        state_options=[(ALL, "All states"), *states_sorted("en")],
+        expiry_options=[(str(h), f"{h} hours" if h < 72 else f"{h // 24} days")
+                        for h in EXPIRY_HOURS], **context)
+
+
+def _as_alert(row) -> dict:
+    alert = dict(row)
+    alert["states"] = json.loads(alert["states"])
+    alert["message_ids"] = json.loads(alert["message_ids"])
+    return alert
+
+
+async def _alert(request: Request) -> dict:
+    row = await services(request).db.first("SELECT * FROM alerts WHERE id = ?",
+                                            (request.path_params["id"],))
+    if row is None:
+        raise HTTPException(404, "No such alert.")
+    return _as_alert(row)
+
+
+async def index(request: Request) -> Response:
+    rows = await services(request).db.execute("SELECT * FROM alerts ORDER BY id DESC LIMIT 200")
+    return _page(request, "admin/alerts.html", alerts=[_as_alert(r) for r in rows])
+
+
+async def new(request: Request) -> Response:
+    svc = services(request)
+    if request.method == "GET":
+        return _page(request, "admin/alert_form.html", values={"states": [], "expires": "24"},
+                     errors={}, preview=None)
+    form = await form_of(request)
+    values, errors, fields = parse_alert(form, svc.settings.base_url)
+    if fields is None:
+        return _page(request, "admin/alert_form.html", status=400, values=values, errors=errors,
+                     preview=None)
+    if form.get("action") == "preview":
+        preview = push.alert_message({**fields, "id": 0, "states": json.loads(fields["states"])},
+                                     svc.settings.base_url)[0]
+        return _page(request, "admin/alert_form.html", values=values, errors={},
+                     preview=preview)
+    me = organizer(request)
+    now = iso_now()
+
+    async def create(conn) -> int:
+        cur = await conn.execute(
+            "INSERT INTO alerts (title, body, url, states, urgent, expires, status, author, "
+            "created, updated) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+            (fields["title"], fields["body"], fields["url"], fields["states"], fields["urgent"],
+             fields["expires"], me["name"], now, now))
+        await audit.record(conn, me["name"], "compose", "alert", str(cur.lastrowid), None,
+                           fields)
+        return cur.lastrowid
+
+    alert_id = await svc.db.write_fn(create)
+    states = json.loads(fields["states"])
+    if await approvals.needs_second_organizer(svc.db, svc.settings, urgent=bool(fields["urgent"]),
+                                              states=states or list(STATES)):
+        return see_other(f"/admin/alerts/{alert_id}?done=Waiting+for+a+second+organizer+to"
+                         "+approve.+Nothing+has+been+sent.")
+    await _send(request, alert_id, approver=None)
+    return see_other(f"/admin/alerts/{alert_id}?done=Sent.")
+
+
+async def _send(request: Request, alert_id: int, approver: str | None,
+                changes: dict | None = None, action: str = "send") -> None:
+    """Apply changes (a correction or retraction), mark sent, and queue the push."""
+    svc = services(request)
+    me = organizer(request)
+    now = iso_now()
+
+    async def apply(conn) -> None:
+        sets = {"updated": now, **(changes or {})}
+        if action == "send":
+            sets.update(status="sent", sent=now, approver=approver)
+        await conn.execute(
+            f"UPDATE alerts SET {', '.join(f'{k} = ?' for k in sets)} WHERE id = ?",
+            [*sets.values(), alert_id])
+        await audit.record(conn, me["name"], action, "alert", str(alert_id), None, sets)
+
+    await svc.db.write_fn(apply, public=True)
+    alert = _as_alert(await svc.db.first("SELECT * FROM alerts WHERE id = ?", (alert_id,)))
+    message_id = await approvals.send(svc.db, svc.extras.get("push"),
+                                      push.alert_message(alert, svc.settings.base_url))
+    await svc.db.write("UPDATE alerts SET message_ids = ? WHERE id = ?",
+                       (json.dumps([*alert["message_ids"], message_id]), alert_id))
+
+
+async def detail(request: Request) -> Response:
+    alert = await _alert(request)
+    db = services(request).db
+    totals: dict[str, int] = {}
+    for message_id in alert["message_ids"]:
+        for status, n in (await push.counts(db, message_id)).items():
+            totals[status] = totals.get(status, 0) + n
+    proposed = json.loads(alert["proposed"]) if alert["proposed"] else None
+    return _page(request, "admin/alert.html", alert=alert, counts=totals, proposed=proposed,
+                 me=organizer(request)["name"], values={}, errors={})
+
+
+async def approve(request: Request) -> Response:
+    alert = await _alert(request)
+    me = organizer(request)
+    if alert["status"] == "pending":
+        if alert["author"] == me["name"]:
+            return await _refuse(request)
+        await _send(request, alert["id"], approver=me["name"])
+        return see_other(f"/admin/alerts/{alert['id']}?done=Approved+and+sent.")
+    if alert["proposed"]:
+        if alert["proposed_by"] == me["name"]:
+            return await _refuse(request)
+        changes = {**json.loads(alert["proposed"]), "proposed": None, "proposed_by": None,
+                   "revision": alert["revision"] + 1}
+        await _send(request, alert["id"], approver=None, changes=changes, action="correct")
+        return see_other(f"/admin/alerts/{alert['id']}?done=Correction+approved+and+sent.")
+    return see_other(f"/admin/alerts/{alert['id']}?done=Nothing+to+approve.")
+
+
+async def _refuse(request: Request) -> Response:
+    response = await detail(request)
+    response.status_code = 403
+    return response
+
+
+async def correct(request: Request) -> Response:
+    alert = await _alert(request)
+    svc = services(request)
+    me = organizer(request)
+    form = await form_of(request)
+    if alert["status"] != "sent":
+        return see_other(f"/admin/alerts/{alert['id']}?done=Only+a+sent+alert+can+be+corrected.")
+    merged = {"title": form.get("title", ""), "message": form.get("message", ""),
+              "link": form.get("link", ""), "states": [ALL], "expires": "24"}
+    values, errors, fields = parse_alert(_Form(merged), svc.settings.base_url)
+    if fields is None:
+        return _page(request, "admin/alert.html", status=400, alert=alert, counts={},
+                     proposed=None, me=me["name"], values=values, errors=errors)
+    change = {"title": fields["title"], "body": fields["body"], "url": fields["url"]}
+    states = alert["states"] or list(STATES)
+    if await approvals.needs_second_organizer(svc.db, svc.settings, urgent=bool(alert["urgent"]),
+                                              states=states):
+        async def propose(conn) -> None:
+            await conn.execute("UPDATE alerts SET proposed = ?, proposed_by = ? WHERE id = ?",
+                               (json.dumps(change), me["name"], alert["id"]))
+            await audit.record(conn, me["name"], "propose-correction", "alert",
+                               str(alert["id"]), None, change)
+
+        await svc.db.write_fn(propose)
+        return see_other(f"/admin/alerts/{alert['id']}?done=Correction+waits+for+a+second"
+                         "+organizer.")
+    await _send(request, alert["id"], approver=None, action="correct",
+                changes={**change, "revision": alert["revision"] + 1})
+    return see_other(f"/admin/alerts/{alert['id']}?done=Correction+sent.")
+
+
+async def retract(request: Request) -> Response:
+    alert = await _alert(request)
+    if alert["status"] == "pending":
+        async def cancel(conn) -> None:
+            await conn.execute("UPDATE alerts SET status = 'retracted', updated = ? WHERE id = ?",
+                               (iso_now(), alert["id"]))
+            await audit.record(conn, organizer(request)["name"], "cancel", "alert",
+                               str(alert["id"]))
+
+        await services(request).db.write_fn(cancel)
+        return see_other(f"/admin/alerts/{alert['id']}?done=Cancelled+before+sending.")
+    if alert["status"] != "sent":
+        return see_other(f"/admin/alerts/{alert['id']}?done=Already+retracted.")
+    await _send(request, alert["id"], approver=None, action="retract",
+                changes={"status": "retracted", "revision": alert["revision"] + 1,
+                         "proposed": None, "proposed_by": None})
+    return see_other(f"/admin/alerts/{alert['id']}?done=Retracted+on+phones+and+in+the+feed.")
+
+
+class _Form(dict):
+    def getlist(self, key: str) -> list:
+        value = self.get(key)
+        return value if isinstance(value, list) else ([] if value is None else [value])
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/admin/alerts", index),
+        Route("/admin/alerts/new", new, methods=["GET", "POST"]),
+        Route("/admin/alerts/{id:int}", detail),
+        Route("/admin/alerts/{id:int}/approve", approve, methods=["POST"]),
+        Route("/admin/alerts/{id:int}/correct", correct, methods=["POST"]),
+        Route("/admin/alerts/{id:int}/retract", retract, methods=["POST"]),
+    ]

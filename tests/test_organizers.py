@@ -1,0 +1,244 @@
+"""Publishing, alerts and the two-person rule, end to end through the real test push service."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+
+import pytest
+from starlette.testclient import TestClient
+
+from server.app import create_app
+from tests.admin_support import create_organizer, csrf_from, sign_in
+from tests.conftest import make_settings
+from tests.pushservice import PushService
+
+XSS = ['<script>alert(1)</script>', '"><img src=x onerror=alert(1)>', "javascript:alert(1)"]
+
+
+@pytest.fixture
+def push():
+    with PushService() as service:
+        yield service
+
+
+@pytest.fixture
+def make_client(tmp_path, push):
+    clients = []
+
+    def build(organizers=("ana",), **overrides):
+        settings = make_settings(tmp_path, push_hosts=(push.origin,), **overrides)
+        for name in organizers:
+            create_organizer(settings, name)
+        client = TestClient(create_app(settings), base_url="http://testserver")
+        client.__enter__()
+        clients.append(client)
+        return client, settings
+
+    yield build
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+def subscribe(client, push, topics):
+    sub = push.new_subscription()
+    res = client.post("/api/v1/push/subscriptions",
+                      json={"subscription": sub.subscription_info(), "topics": topics})
+    assert res.status_code == 201, res.text
+    return sub
+
+
+def switch_to(client, name):
+    client.cookies.clear()
+    return sign_in(client, name)
+
+
+LISTING = {"title": "Nightly vigil at NWDC", "kind": "vigil", "address": "1623 E J St",
+           "city": "Tacoma", "state": "WA", "tz": "America/Los_Angeles",
+           "starts": "2030-06-01T20:00", "description": "Bring candles.", "action": "publish"}
+
+
+def test_single_organizer_publishes_and_state_subscribers_hear(make_client, push):
+    client, _ = make_client()
+    wa = subscribe(client, push, ["state:WA"])
+    orr = subscribe(client, push, ["state:OR"])
+    everyone = subscribe(client, push, ["all"])
+    csrf = sign_in(client, "ana")
+    res = client.post("/admin/listings/new", data={"csrf": csrf, **LISTING},
+                      follow_redirects=False)
+    assert res.status_code == 303 and "Published" in res.headers["location"]
+    messages = push.wait_for(2)
+    got = {m.sub_id for m in messages}
+    assert got == {wa.id, everyone.id}
+    payload = messages[0].json()
+    assert payload["title"] == "New vigil in Tacoma, WA: Nightly vigil at NWDC"
+    assert payload["url"].startswith("/listings/") and payload["urgent"] is False
+    time.sleep(0.3)
+    assert not push.messages_for(orr)
+    assert "Nightly vigil at NWDC" in client.get("/").text
+
+
+def test_two_person_rule_for_listings(make_client, push):
+    client, _ = make_client(organizers=("ana", "ben"))
+    subscribe(client, push, ["all"])
+    csrf = sign_in(client, "ana")
+    res = client.post("/admin/listings/new", data={"csrf": csrf, **LISTING},
+                      follow_redirects=False)
+    assert "second+organizer" in res.headers["location"]
+    slug = re.search(r"/admin/listings/([^/]+)/edit", res.headers["location"]).group(1)
+    time.sleep(0.5)
+    assert push.messages == [] and sum(push.attempts.values()) == 0
+    assert client.get(f"/listings/{slug}").status_code == 404
+    assert "Nightly vigil" not in client.get("/").text
+    page = client.get(f"/admin/listings/{slug}/edit").text
+    assert "Approve" not in page  # not to the author
+    assert client.post(f"/admin/listings/{slug}/approve", data={"csrf": csrf}).status_code == 403
+    time.sleep(0.3)
+    assert push.messages == []
+    csrf = switch_to(client, "ben")
+    assert ">Approve</button>" in client.get(f"/admin/listings/{slug}/edit").text
+    client.post(f"/admin/listings/{slug}/approve", data={"csrf": csrf})
+    assert push.wait_for(1)[0].json()["title"].startswith("New vigil in Tacoma, WA")
+    assert client.get(f"/listings/{slug}").status_code == 200
+
+
+def alert_form(csrf, **extra):
+    data = {"csrf": csrf, "title": "Urgent: legal observers needed", "message":
+            "Come to the Tacoma NWDC now.", "link": "/legal", "states": ["WA"],
+            "urgent": "on", "expires": "4", "action": "send"}
+    data.update(extra)
+    return data
+
+
+def test_two_person_rule_for_alerts_and_urgent_reaches_urgent_subscribers(make_client, push):
+    client, _ = make_client(organizers=("ana", "ben"))
+    urgent = subscribe(client, push, ["urgent"])
+    ny = subscribe(client, push, ["state:NY"])
+    csrf = sign_in(client, "ana")
+    res = client.post("/admin/alerts/new", data=alert_form(csrf), follow_redirects=False)
+    alert_url = res.headers["location"].split("?")[0]
+    time.sleep(0.5)
+    assert push.messages == [] and sum(push.attempts.values()) == 0
+    assert client.post(alert_url + "/approve", data={"csrf": csrf}).status_code == 403
+    time.sleep(0.3)
+    assert push.messages == []
+    csrf = switch_to(client, "ben")
+    client.post(alert_url + "/approve", data={"csrf": csrf})
+    message = push.wait_for(1)[0]
+    assert message.sub_id == urgent.id
+    assert message.json() == {"title": "Urgent: legal observers needed",
+                              "body": "Come to the Tacoma NWDC now.", "url": "/legal",
+                              "tag": message.json()["tag"], "urgent": True}
+    assert message.headers["Urgency"] == "high"
+    assert int(message.headers["TTL"]) <= 4 * 3600
+    time.sleep(0.3)
+    assert not push.messages_for(ny)
+    detail = client.get(alert_url).text
+    assert "sent: 1" in detail
+
+
+def test_correction_and_retraction_replace_the_alert(make_client, push):
+    client, _ = make_client()
+    sub = subscribe(client, push, ["all"])
+    csrf = sign_in(client, "ana")
+    res = client.post("/admin/alerts/new", data=alert_form(csrf, urgent="", states=["ALL"]),
+                      follow_redirects=False)
+    alert_url = res.headers["location"].split("?")[0]
+    first = push.wait_for(1)[0]
+    client.post(alert_url + "/correct", data={"csrf": csrf, "title": "Observers needed at 6 pm",
+                                              "message": "Corrected time: 6 pm.", "link": ""})
+    second = push.wait_for(2)[1]
+    client.post(alert_url + "/retract", data={"csrf": csrf})
+    third = push.wait_for(3)[2]
+    tags = {m.json()["tag"] for m in (first, second, third)}
+    assert len(tags) == 1, "same tag: each version replaces the last on the phone"
+    topics = {m.headers["Topic"] for m in (first, second, third)}
+    assert len(topics) == 1
+    assert "Observers needed at 6 pm" in second.json()["title"]
+    assert third.json()["title"].startswith("Withdrawn")
+    assert all(m.sub_id == sub.id for m in (first, second, third))
+    feed = client.get("/feed.atom").text
+    assert feed.count("Observers needed at 6 pm") == 1 and "Retracted:" in feed
+    assert "legal observers needed" not in feed.lower()
+
+
+def test_bad_alert_keeps_what_was_typed(make_client, push):
+    client, _ = make_client()
+    csrf = sign_in(client, "ana")
+    res = client.post("/admin/alerts/new", data={
+        "csrf": csrf, "title": "Keep me", "message": "", "link": "https://evil.example/trap",
+        "action": "send"})
+    assert res.status_code == 400
+    assert 'value="Keep me"' in res.text
+    for field in ("message", "link", "states"):
+        assert f'id="e-{field}"' in res.text
+    assert "evil.example/trap" in res.text  # kept, to fix
+    time.sleep(0.2)
+    assert sum(push.attempts.values()) == 0
+
+
+def test_preview_sends_nothing(make_client, push):
+    client, settings = make_client()
+    subscribe(client, push, ["all"])
+    csrf = sign_in(client, "ana")
+    res = client.post("/admin/alerts/new", data=alert_form(csrf, action="preview"))
+    assert "Preview, as the notification will look" in res.text
+    time.sleep(0.3)
+    assert push.messages == []
+    conn = sqlite3.connect(settings.db_path)
+    assert conn.execute("SELECT COUNT(*) FROM alerts").fetchone()[0] == 0
+
+
+def test_audit_log_records_each_action(make_client, push):
+    client, settings = make_client()
+    csrf = sign_in(client, "ana")
+    res = client.post("/admin/listings/new", data={"csrf": csrf, **LISTING},
+                      follow_redirects=False)
+    slug = re.search(r"/admin/listings/([^/]+)/edit", res.headers["location"]).group(1)
+    client.post(f"/admin/listings/{slug}/edit", data={"csrf": csrf, **LISTING,
+                                                      "title": "Renamed vigil"})
+    client.post(f"/admin/listings/{slug}/verify", data={"csrf": csrf})
+    client.post(f"/admin/listings/{slug}/end", data={"csrf": csrf})
+    client.post(f"/admin/listings/{slug}/delete", data={"csrf": csrf})
+    conn = sqlite3.connect(settings.db_path)
+    actions = [r[0] for r in conn.execute(
+        "SELECT action FROM audit WHERE entity = 'listing' ORDER BY id")]
+    assert actions == ["create", "publish", "edit", "mark-verified", "end", "delete"]
+    before, after = conn.execute(
+        "SELECT before, after FROM audit WHERE action = 'edit'").fetchone()
+    assert "Nightly vigil at NWDC" in before and "Renamed vigil" in after
+    assert all(r[0] == "ana" for r in conn.execute("SELECT organizer FROM audit"))
+
+
+def test_dated_vigil_disappears_after_it_ends(make_client, push):
+    client, settings = make_client()
+    csrf = sign_in(client, "ana")
+    client.post("/admin/listings/new", data={
+        "csrf": csrf, **LISTING, "title": "Short vigil", "starts": "2020-01-01T20:00",
+        "ends": "2020-01-01T22:00"})
+    home = client.get("/").text
+    happening = home.split('id="active-h"')[1].split('id="ended-h"')[0]
+    assert "Short vigil" not in happening
+    assert "Short vigil" in home.split('id="ended-h"')[1]
+
+
+@pytest.mark.parametrize("payload", XSS)
+def test_xss_in_organizer_fields_is_inert(make_client, push, payload):
+    client, _ = make_client()
+    csrf = sign_in(client, "ana")
+    res = client.post("/admin/listings/new", data={
+        "csrf": csrf, **{k: v for k, v in LISTING.items()}, "title": f"T {payload}",
+        "address": payload, "city": f"C {payload}", "description": payload,
+        "description_es": payload, "needs": payload, "links": f"{payload} | https://ok.example",
+        "source": payload}, follow_redirects=False)
+    slug = re.search(r"/admin/listings/([^/]+)/edit", res.headers["location"]).group(1)
+    client.post("/admin/alerts/new", data=alert_form(csrf, title=f"A {payload}",
+                                                     message=payload, urgent=""))
+    for url in ("/", f"/listings/{slug}", f"/es/listings/{slug}", f"/admin/listings/{slug}/edit",
+                "/admin/listings", "/admin/alerts", "/admin/alerts/1", "/admin/audit",
+                "/search?q=vigil", "/feed.atom", "/api/v1/listings"):
+        body = client.get(url).text
+        assert "<script>alert(1)" not in body, url
+        assert "<img src=x" not in body, url
+        assert 'href="javascript:' not in body, url

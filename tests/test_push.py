@@ -1,0 +1,729 @@
+"""Web Push: the subscription API and its allowlist, the outbox, and the sender against a
+real (loopback) push service that checks VAPID and decrypts every message."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import collections
+import json
+import os
+import re
+import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from types import SimpleNamespace
+
+import httpx
+import pytest
+from aiohttp import web
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from starlette.applications import Starlette
+
+from server import push
+from server.app import create_app
+from server.config import DEFAULT_PUSH_HOSTS
+from server.database import Database
+from server.vapid import application_server_key, load_private_key
+from server.views.push_api import push_routes
+from tests.conftest import make_settings
+from tests.pushservice import PushService
+
+ORIGIN = "http://127.0.0.1:9999"
+HOSTS = DEFAULT_PUSH_HOSTS + (ORIGIN,)
+FCM = "https://fcm.googleapis.com/fcm/send/"
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def fresh_keys() -> dict:
+    key = ec.generate_private_key(ec.SECP256R1())
+    raw = key.public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    return {"p256dh": b64(raw), "auth": b64(os.urandom(16))}
+
+
+def sub_body(endpoint: str = FCM + "abc123", topics=("all",), keys: dict | None = None) -> dict:
+    return {
+        "subscription": {"endpoint": endpoint, "expirationTime": None,
+                         "keys": keys or fresh_keys()},
+        "topics": list(topics),
+    }
+
+
+# ---------------------------------------------------------------- the API
+
+
+@pytest.fixture
+async def api(tmp_path):
+    settings = make_settings(tmp_path, push_hosts=HOSTS)
+    async with Database(settings.db_path) as db:
+        app = Starlette(routes=push_routes())
+        app.state.vigil = SimpleNamespace(
+            settings=settings,
+            db=db,
+            extras={"vapid_public_key": application_server_key(load_private_key(settings))},
+        )
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            c.db = db
+            yield c
+
+
+async def test_public_key(api):
+    res = await api.get("/api/v1/push/key")
+    assert res.status_code == 200
+    assert res.headers["cache-control"] == "no-store"
+    raw = base64.urlsafe_b64decode(res.json()["publicKey"] + "==")
+    assert len(raw) == 65 and raw[0] == 4
+
+
+async def test_subscribe_then_update_then_delete(api):
+    body = sub_body(topics=["state:OR"])
+    res = await api.post("/api/v1/push/subscriptions", json=body)
+    assert res.status_code == 201, res.text
+    assert res.headers["cache-control"] == "no-store"
+    body["topics"] = ["state:WA", "urgent"]
+    res = await api.post("/api/v1/push/subscriptions", json=body)
+    assert res.status_code == 200
+    topics = await api.db.execute("SELECT topic FROM subscription_topics ORDER BY topic")
+    assert [r[0] for r in topics] == ["state:WA", "urgent"]
+    assert await api.db.scalar("SELECT COUNT(*) FROM subscriptions") == 1
+
+    endpoint = body["subscription"]["endpoint"]
+    for _ in range(2):
+        res = await api.request("DELETE", "/api/v1/push/subscriptions",
+                                json={"endpoint": endpoint})
+        assert res.status_code == 204
+    assert await api.db.scalar("SELECT COUNT(*) FROM subscriptions") == 0
+    assert await api.db.scalar("SELECT COUNT(*) FROM subscription_topics") == 0
+
+
+@pytest.mark.parametrize(
+    "endpoint,message",
+    [
+        ("http://fcm.googleapis.com/fcm/send/x", "https"),
+        ("https://fcm.googleapis.com:8443/fcm/send/x", "443"),
+        ("https://127.0.0.1/push/x", "IP address"),
+        ("https://[::1]/push/x", "IP address"),
+        ("https://169.254.169.254/latest/meta-data", "IP address"),
+        ("https://2130706433/push/x", "IP address"),
+        ("https://0x7f.1/push/x", "IP address"),
+        ("https://0177.0.0.1/push/x", "IP address"),
+        ("https://user@fcm.googleapis.com/fcm/send/x", "user name"),
+        ("https://fcm.googleapis.com:pw@evil.example/x", "user name"),
+        ("https://fcm.googleapis.com.evil.example/fcm/send/x", "not an allowed push service"),
+        ("https://notify.windows.com.evil/w/x", "not an allowed push service"),
+        ("https://notify.windows.com/w/x", "not an allowed push service"),
+        ("https://evilnotify.windows.com/w/x", "not an allowed push service"),
+        ("https://example.com/push/x", "not an allowed push service"),
+        ("https://fcm.googleapis.com./fcm/send/x", "dot"),
+        ("ftp://fcm.googleapis.com/fcm/send/x", "https"),
+        ("javascript:alert(1)", "https"),
+        ("https://fcm.googleapis.com/fcm/send/" + "a" * 2048, "longer than 2048"),
+        ("https://fcm.googleapis.com/fcm/send/x#frag", "fragment"),
+        ("https://fcm.googleapis.com/fcm/send/x y", "spaces or control"),
+        ("https://fcm.googleapis.com/fcm/send/x\n", "spaces or control"),
+        ("https://fcm.googleapis.com\\@evil.example/x", "backslash"),
+        ("https://fcm%2egoogleapis.com/x", "percent"),
+        ("//fcm.googleapis.com/fcm/send/x", "absolute"),
+        ("", "empty"),
+        (42, "string"),
+        ("http://localhost:9999/push/x", "https"),
+        ("http://[::1]:9999/push/x", "IP address"),
+        ("http://127.0.0.1:9998/push/x", "IP address"),
+        ("https://127.0.0.1:9999/push/x", "IP address"),
+    ],
+)
+async def test_endpoints_outside_the_allowlist_are_refused(api, endpoint, message):
+    res = await api.post("/api/v1/push/subscriptions", json=sub_body(endpoint))
+    assert res.status_code == 400
+    assert message in res.json()["error"]
+    assert await api.db.scalar("SELECT COUNT(*) FROM subscriptions") == 0
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        FCM + "abc:APA91b-x_y",
+        "https://FCM.GoogleAPIs.com:443/fcm/send/abc",
+        "https://updates.push.services.mozilla.com/wpush/v2/gAAAAA",
+        "https://wns2-by3p.notify.windows.com/w/?token=BQYAAAB%2b",
+        "https://a.b.notify.windows.com/w/?token=x",
+        "https://web.push.apple.com/QGx5ZRe",
+        ORIGIN + "/push/abc",
+    ],
+)
+async def test_endpoints_on_the_allowlist_are_accepted(api, endpoint):
+    res = await api.post("/api/v1/push/subscriptions", json=sub_body(endpoint))
+    assert res.status_code == 201, res.text
+
+
+def test_endpoint_allowed_function():
+    assert push.endpoint_allowed(ORIGIN + "/push/a", (ORIGIN,))
+    assert not push.endpoint_allowed("https://127.0.0.1:9999/push/a", (ORIGIN,))
+    assert not push.endpoint_allowed(FCM + "x", (ORIGIN,))
+    assert push.endpoint_allowed("https://x.push.apple.com/a", ("*.push.apple.com",))
+    assert not push.endpoint_allowed("https://push.apple.com/a", ("*.push.apple.com",))
+    assert push.endpoint_allowed("http://[::1]:9999/a", ("http://[::1]:9999",))
+    assert not push.endpoint_allowed("http://[::1]:9998/a", ("http://[::1]:9999",))
+    # IDNA: a full-width lookalike of an allowed host normalises to that host
+    assert push.check_endpoint("https://ｆｃｍ.googleapis.com/x", DEFAULT_PUSH_HOSTS) == (
+        "https://fcm.googleapis.com/x"
+    )
+
+
+def test_bad_allowlist_entries_are_a_config_error():
+    from server.config import ConfigError
+
+    push.check_allowlist(DEFAULT_PUSH_HOSTS + (ORIGIN,))
+    for entry in ("fcm.googleapis.com:8443", "127.0.0.1", "*.", "http://x/y/z"):
+        with pytest.raises(ConfigError):
+            push.check_allowlist((entry,))
+
+
+def _not_on_curve() -> str:
+    return b64(b"\x04" + (1).to_bytes(32, "big") + (1).to_bytes(32, "big"))
+
+
+@pytest.mark.parametrize(
+    "keys,message",
+    [
+        ({"p256dh": b64(b"\x04" + os.urandom(63)), "auth": b64(os.urandom(16))}, "65-byte"),
+        ({"p256dh": _not_on_curve(), "auth": b64(os.urandom(16))}, "curve"),
+        ({"p256dh": "not base64!", "auth": b64(os.urandom(16))}, "base64url"),
+        ({"p256dh": fresh_keys()["p256dh"], "auth": b64(os.urandom(15))}, "16 bytes"),
+        ({"p256dh": fresh_keys()["p256dh"], "auth": b64(os.urandom(32))}, "16 bytes"),
+        ({"p256dh": fresh_keys()["p256dh"]}, "auth"),
+        ({"p256dh": 5, "auth": b64(os.urandom(16))}, "p256dh"),
+    ],
+)
+async def test_bad_keys_are_refused(api, keys, message):
+    body = sub_body()
+    body["subscription"]["keys"] = keys
+    res = await api.post("/api/v1/push/subscriptions", json=body)
+    assert res.status_code == 400
+    assert message in res.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "topics,message",
+    [
+        ([], "non-empty"),
+        (None, "non-empty"),
+        ("all", "non-empty"),
+        (["state:ZZ"], "unknown topic"),
+        (["state:or"], "unknown topic"),
+        (["everything"], "unknown topic"),
+        ([1], "string"),
+        (["all", "all"], "repeat"),
+        (["all"] * 61, "at most 60"),
+    ],
+)
+async def test_bad_topics_are_refused(api, topics, message):
+    body = sub_body()
+    body["topics"] = topics
+    res = await api.post("/api/v1/push/subscriptions", json=body)
+    assert res.status_code == 400
+    assert message in res.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"not json", b"[]", b'{"topics": ["all"]}', b'{"subscription": "x"}', b"\xff\xfe",
+     b"[" * 5000],
+)
+async def test_malformed_bodies_are_400(api, content):
+    res = await api.post("/api/v1/push/subscriptions", content=content,
+                         headers={"content-type": "application/json"})
+    assert res.status_code == 400
+    assert res.json()["error"]
+
+
+async def test_large_bodies_are_413(api):
+    body = sub_body()
+    body["padding"] = "x" * 9000
+    res = await api.post("/api/v1/push/subscriptions", json=body)
+    assert res.status_code == 413
+
+    async def stream():  # no Content-Length: the limit applies as it arrives
+        yield b'{"padding": "'
+        for _ in range(10):
+            yield b"x" * 1000
+        yield b'"}'
+
+    res = await api.post("/api/v1/push/subscriptions", content=stream())
+    assert res.status_code == 413
+    assert await api.db.scalar("SELECT COUNT(*) FROM subscriptions") == 0
+
+
+async def test_delete_needs_an_endpoint(api):
+    for payload in ({}, {"endpoint": 5}, [], {"endpoint": ""}):
+        res = await api.request("DELETE", "/api/v1/push/subscriptions", json=payload)
+        assert res.status_code == 400
+    res = await api.request("DELETE", "/api/v1/push/subscriptions", content=b"nope")
+    assert res.status_code == 400
+
+
+async def test_nothing_about_the_person_is_stored(api):
+    body = sub_body(topics=["state:OR", "urgent"])
+    res = await api.post(
+        "/api/v1/push/subscriptions",
+        json=body,
+        headers={"User-Agent": "Mozilla/5.0 TellTale", "X-Forwarded-For": "203.0.113.9"},
+    )
+    assert res.status_code == 201
+    columns = [r[1] for r in await api.db.execute("PRAGMA table_info(subscriptions)")]
+    assert columns == ["id", "endpoint", "p256dh", "auth", "created"]
+    (row,) = await api.db.execute("SELECT * FROM subscriptions")
+    sub = body["subscription"]
+    assert row["endpoint"] == sub["endpoint"]
+    assert row["p256dh"] == sub["keys"]["p256dh"]
+    assert row["auth"] == sub["keys"]["auth"]
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", row["created"])  # the day, not the moment
+    topic_columns = [r[1] for r in await api.db.execute("PRAGMA table_info(subscription_topics)")]
+    assert topic_columns == ["subscription_id", "topic"]
+    dump = "\n".join(await _dump(api.db))
+    assert "TellTale" not in dump and "203.0.113.9" not in dump
+
+
+async def _dump(db: Database) -> list[str]:
+    tables = [r[0] for r in await db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    lines = []
+    for table in tables:
+        for row in await db.execute(f"SELECT * FROM {table}"):
+            lines.append(repr(tuple(row)))
+    return lines
+
+
+# ---------------------------------------------------------------- messages
+
+
+def test_listing_message():
+    now = datetime(2030, 5, 1, 12, tzinfo=UTC)
+    listing = {
+        "slug": "portland-or-vigil", "kind": "vigil", "title": "Vigil at the ICE office",
+        "city": "Portland", "state": "OR", "starts": "2030-05-02T18:00:00-07:00",
+        "address": "4310 SW Macadam Ave", "description": {"en": "Bring candles.", "es": "x"},
+    }
+    payload, topics, ttl, urgency, topic = push.listing_message(listing, "http://x", now=now)
+    assert payload["title"] == "New vigil in Portland, OR: Vigil at the ICE office"
+    assert payload["url"] == "/listings/portland-or-vigil"
+    assert payload["urgent"] is False and payload["tag"] == "listing-portland-or-vigil"
+    assert topics == ["all", "state:OR"]
+    assert ttl == int((datetime(2030, 5, 3, 1, tzinfo=UTC) - now).total_seconds())
+    assert urgency == "normal"
+    assert re.fullmatch(r"[A-Za-z0-9_-]{1,32}", topic)
+    past = dict(listing, starts="2020-01-01")
+    assert push.listing_message(past, "http://x", now=now)[2] == 24 * 3600
+    far = dict(listing, starts="2031-01-01")
+    assert push.listing_message(far, "http://x", now=now)[2] == push.MAX_TTL
+    undated = dict(listing, starts=None)
+    assert push.listing_message(undated, "http://x", now=now)[2] == 24 * 3600
+
+
+def test_alert_message_versions_share_a_tag():
+    now = datetime(2030, 5, 1, 12, tzinfo=UTC)
+    alert = {"id": 7, "revision": 1, "title": "Raid reported", "body": "Go now",
+             "url": "http://testserver/listings/x", "states": ["WA"], "urgent": True,
+             "expires": None}
+    payload, topics, ttl, urgency, topic = push.alert_message(alert, "http://testserver", now)
+    assert topics == ["all", "state:WA", "urgent"]
+    assert (ttl, urgency) == (4 * 3600, "high")
+    assert payload == {"title": "Raid reported", "body": "Go now", "url": "/listings/x",
+                       "tag": "alert-7", "urgent": True}
+    fixed = dict(alert, revision=2, title="Raid reported (corrected)", urgent=False,
+                 expires=(now + timedelta(hours=2)).isoformat())
+    p2, t2, ttl2, u2, topic2 = push.alert_message(fixed, "http://testserver", now)
+    assert topic2 == topic and p2["tag"] == "alert-7"
+    assert p2["title"].startswith("Updated: ") and (ttl2, u2) == (7200, "normal")
+    assert "urgent" not in t2
+    gone = dict(alert, status="retracted")
+    assert push.alert_message(gone, "http://testserver", now)[0]["title"].startswith("Withdrawn")
+    everywhere = dict(alert, states=[], urgent=False)
+    _, t3, ttl3, _, _ = push.alert_message(everywhere, "http://testserver", now)
+    assert "state:OR" in t3 and "state:PR" in t3 and ttl3 == 24 * 3600
+    offsite = dict(alert, url="https://evil.example/phish")
+    assert push.alert_message(offsite, "http://testserver", now)[0]["url"] == "/"
+
+
+def test_payloads_stay_small():
+    listing = {"slug": "x", "kind": "vigil", "title": "T" * 500, "city": "Ciudad", "state": "PR",
+               "description": "ñ€😀" * 3000}
+    payload = push.listing_message(listing, "http://x")[0]
+    assert len(json.dumps(payload, ensure_ascii=False).encode()) < 3000
+    assert len(payload["title"]) <= 120 and payload["body"].endswith("…")
+
+
+def test_same_origin_url():
+    base = "https://vigil.example"
+    assert push.same_origin_url("/listings/a", base) == "/listings/a"
+    assert push.same_origin_url("https://vigil.example/about", base) == "/about"
+    assert push.same_origin_url("https://vigil.example", base) == "/"
+    assert push.same_origin_url("https://vigil.example.evil/x", base) is None
+    assert push.same_origin_url("//evil.example/x", base) is None
+    assert push.same_origin_url("/\\evil.example", base) is None
+    assert push.same_origin_url("javascript:alert(1)", base) is None
+
+
+def test_retry_after_parsing():
+    assert push.parse_retry_after("120") == 120
+    now = time.time()
+    later = datetime.fromtimestamp(now + 60, UTC)
+    assert 58 <= push.parse_retry_after(format_datetime(later, usegmt=True), now) <= 61
+    assert push.parse_retry_after("soon") is None
+    assert push.parse_retry_after(None) is None
+
+
+async def test_enqueue_validates(tmp_path):
+    async with Database(tmp_path / "v.db") as db:
+        ok = ({"title": "t", "body": "b", "url": "/", "tag": "t", "urgent": False},
+              ["all"], 60, "normal", "t")
+        await push.enqueue(db, *ok)
+        with pytest.raises(ValueError):
+            await push.enqueue(db, ok[0], ["nope"], 60, "normal", "t")
+        with pytest.raises(ValueError):
+            await push.enqueue(db, ok[0], ["all"], 60, "urgentest", "t")
+        with pytest.raises(ValueError):
+            await push.enqueue(db, ok[0], ["all"], 60, "normal", "not a topic!")
+        with pytest.raises(ValueError):
+            await push.enqueue(db, dict(ok[0], body="x" * 5000), ["all"], 60, "normal", "t")
+
+
+# ---------------------------------------------------------------- the sender
+
+
+@pytest.fixture
+def service():
+    with PushService() as svc:
+        yield svc
+    assert svc.errors == []
+
+
+@pytest.fixture
+def psettings(tmp_path, service):
+    return make_settings(
+        tmp_path, push_hosts=(service.origin,), push_timeout=0.5, push_max_attempts=4,
+        push_concurrency=8,
+    )
+
+
+@pytest.fixture
+async def db(psettings):
+    async with Database(psettings.db_path) as database:
+        yield database
+
+
+def make_sender(settings, db, **kw) -> push.PushSender:
+    kw = dict(backoff_base=0.05, backoff_cap=0.2, flush_interval=0.02) | kw
+    return push.PushSender(settings, db, load_private_key(settings), **kw)
+
+
+@pytest.fixture
+async def sender(psettings, db):
+    s = make_sender(psettings, db)
+    await s.start()
+    yield s
+    await s.stop()
+
+
+async def subscribe(db, service, topics, settings, **kw):
+    sub = service.new_subscription(**kw)
+    body = {"subscription": sub.subscription_info(), "topics": list(topics)}
+    await push.save_subscription(db, *push.validate_subscription(body, settings.push_hosts))
+    return sub
+
+
+LISTING = {"slug": "portland-or-vigil", "kind": "vigil", "title": "Vigil at the ICE office",
+           "city": "Portland", "state": "OR", "starts": None}
+
+
+async def send(db, sender, message) -> int:
+    mid = await push.announce(db, sender, message)
+    await sender.idle()
+    return mid
+
+
+async def test_delivery_decrypts_with_headers(db, service, sender, psettings):
+    sub = await subscribe(db, service, ["state:OR"], psettings)
+    message = push.listing_message(LISTING, psettings.base_url)
+    mid = await send(db, sender, message)
+    (msg,) = await service.wait_for_async(1)
+    assert msg.sub_id == sub.id
+    assert msg.json() == message[0]
+    assert 24 * 3600 - 10 <= msg.ttl <= 24 * 3600
+    assert msg.urgency == "normal"
+    assert re.fullmatch(r"[A-Za-z0-9_-]{32}", msg.topic)
+    assert "portland" not in msg.topic  # the slug stays out of what the push service sees
+    assert msg.vapid_claims["sub"] == psettings.vapid_subject
+    assert msg.vapid_claims["aud"] == service.origin
+    assert msg.vapid_key == application_server_key(load_private_key(psettings))
+    assert await push.counts(db, mid) == {"pending": 0, "sent": 1, "failed": 0, "gone": 0}
+    assert service.rejected == []
+
+
+async def test_topic_filtering(db, service, sender, psettings):
+    oregon = await subscribe(db, service, ["state:OR"], psettings)
+    washington = await subscribe(db, service, ["state:WA"], psettings)
+    everything = await subscribe(db, service, ["all"], psettings)
+    urgent = await subscribe(db, service, ["urgent"], psettings)
+
+    def got() -> dict[str, list[str]]:
+        out = collections.defaultdict(list)
+        for m in service.messages:
+            out[m.sub_id].append(m.json()["tag"])
+        service.clear()
+        return out
+
+    await send(db, sender, push.listing_message(LISTING, psettings.base_url))
+    assert set(got()) == {oregon.id, everything.id}
+
+    alert = {"id": 1, "revision": 1, "title": "Raid", "body": "Now", "url": "/",
+             "states": ["WA"], "urgent": True, "expires": None}
+    await send(db, sender, push.alert_message(alert, psettings.base_url))
+    received = got()
+    assert set(received) == {washington.id, everything.id, urgent.id}
+    assert [m for ms in received.values() for m in ms] == ["alert-1"] * 3
+
+    calm = dict(alert, id=2, states=[], urgent=False)
+    await send(db, sender, push.alert_message(calm, psettings.base_url))
+    assert set(got()) == {oregon.id, washington.id, everything.id}
+
+
+async def test_urgent_alert_headers_and_one_copy_per_subscriber(db, service, sender, psettings):
+    sub = await subscribe(db, service, ["all", "state:WA", "urgent", "state:OR"], psettings)
+    alert = {"id": 3, "revision": 1, "title": "Raid", "body": "Now", "url": "/",
+             "states": ["WA", "OR"], "urgent": True, "expires": None}
+    mid = await send(db, sender, push.alert_message(alert, psettings.base_url))
+    assert service.attempts[sub.id] == 1
+    (msg,) = service.messages
+    assert msg.urgency == "high" and 4 * 3600 - 10 <= msg.ttl <= 4 * 3600
+    assert await push.counts(db, mid) == {"pending": 0, "sent": 1, "failed": 0, "gone": 0}
+    corrected = dict(alert, revision=2, title="Raid (corrected)")
+    await send(db, sender, push.alert_message(corrected, psettings.base_url))
+    first, second = service.messages
+    assert first.topic == second.topic  # the correction replaces the original
+
+
+@pytest.mark.parametrize("behaviour", ["404", "410"])
+async def test_gone_subscriptions_are_deleted(db, service, sender, psettings, behaviour):
+    sub = await subscribe(db, service, ["all"], psettings)
+    keep = await subscribe(db, service, ["all"], psettings)
+    service.set_behaviour(sub, behaviour)
+    mid = await send(db, sender, push.listing_message(LISTING, psettings.base_url))
+    assert await push.counts(db, mid) == {"pending": 0, "sent": 1, "failed": 0, "gone": 1}
+    assert await db.scalar("SELECT COUNT(*) FROM subscriptions") == 1
+    assert await db.scalar("SELECT COUNT(*) FROM subscription_topics") == 1
+    assert [m.sub_id for m in service.messages] == [keep.id]
+
+
+async def test_429_waits_for_retry_after(db, service, sender, psettings):
+    sub = await subscribe(db, service, ["all"], psettings)
+    service.set_behaviour(sub, "429", times=1, retry_after=1)
+    started = time.monotonic()
+    mid = await push.announce(db, sender, push.listing_message(LISTING, psettings.base_url))
+    (msg,) = await service.wait_for_async(1, timeout=10)
+    assert time.monotonic() - started >= 0.9
+    assert service.attempts[sub.id] == 2
+    await sender.idle()
+    assert (await push.counts(db, mid))["sent"] == 1
+    assert msg.json()["tag"] == "listing-portland-or-vigil"
+
+
+async def test_server_errors_are_retried(db, service, sender, psettings):
+    sub = await subscribe(db, service, ["all"], psettings)
+    service.set_behaviour(sub, "500", times=2)
+    mid = await send(db, sender, push.listing_message(LISTING, psettings.base_url))
+    await service.wait_for_async(1)
+    assert service.attempts[sub.id] == 3
+    assert (await push.counts(db, mid))["sent"] == 1
+
+
+async def test_persistent_errors_fail_after_max_attempts(db, service, sender, psettings):
+    sub = await subscribe(db, service, ["all"], psettings)
+    service.set_behaviour(sub, "503", retry_after=0)
+    other = await subscribe(db, service, ["all"], psettings)
+    service.set_behaviour(other, "500")
+    mid = await push.announce(db, sender, push.listing_message(LISTING, psettings.base_url))
+    deadline = time.monotonic() + 15
+    while (await push.counts(db, mid))["failed"] < 2:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    assert service.attempts[sub.id] == psettings.push_max_attempts
+    assert service.attempts[other.id] == psettings.push_max_attempts
+    rows = await db.execute("SELECT attempts, last_code FROM deliveries ORDER BY last_code")
+    assert [tuple(r) for r in rows] == [(4, 500), (4, 503)]
+    assert await db.scalar("SELECT COUNT(*) FROM subscriptions") == 2
+
+
+async def test_vapid_refusals_fail_and_keep_the_subscription(db, service, sender, psettings,
+                                                             caplog):
+    other_key = application_server_key(ec.generate_private_key(ec.SECP256R1()))
+    await subscribe(db, service, ["all"], psettings, application_server_key=other_key)  # 403
+    mid = await send(db, sender, push.listing_message(LISTING, psettings.base_url))
+    assert await push.counts(db, mid) == {"pending": 0, "sent": 0, "failed": 1, "gone": 0}
+    assert await db.scalar("SELECT last_code FROM deliveries") == 403
+    assert await db.scalar("SELECT COUNT(*) FROM subscriptions") == 1
+    assert "VAPID" in caplog.text
+    assert "/push/" not in caplog.text  # hosts only, never the capability URL
+
+
+async def test_401_fails_and_keeps_the_subscription(db, service, sender, psettings,
+                                                    monkeypatch):
+    await subscribe(db, service, ["all"], psettings)
+    monkeypatch.setattr(sender, "_vapid_header", lambda origin: "vapid t=x.y.z,k=nope")
+    mid = await send(db, sender, push.listing_message(LISTING, psettings.base_url))
+    assert await push.counts(db, mid) == {"pending": 0, "sent": 0, "failed": 1, "gone": 0}
+    assert await db.scalar("SELECT last_code FROM deliveries") == 401
+    assert await db.scalar("SELECT COUNT(*) FROM subscriptions") == 1
+
+
+async def test_413_fails(db, service, sender, psettings):
+    sub = await subscribe(db, service, ["all"], psettings)
+    service.set_behaviour(sub, "413")
+    mid = await send(db, sender, push.listing_message(LISTING, psettings.base_url))
+    assert await push.counts(db, mid) == {"pending": 0, "sent": 0, "failed": 1, "gone": 0}
+    assert service.attempts[sub.id] == 1
+    assert await db.scalar("SELECT COUNT(*) FROM subscriptions") == 1
+
+
+@pytest.mark.parametrize("behaviour", ["slow", "drop"])
+async def test_timeouts_and_dropped_connections_are_retried(db, service, sender, psettings,
+                                                            behaviour):
+    sub = await subscribe(db, service, ["all"], psettings)
+    service.set_behaviour(sub, behaviour, times=1, delay=2.0)
+    mid = await push.announce(db, sender, push.listing_message(LISTING, psettings.base_url))
+    await service.wait_for_async(1, timeout=10)
+    await sender.idle()
+    assert service.attempts[sub.id] == 2
+    assert len(service.messages) == 1
+    assert await push.counts(db, mid) == {"pending": 0, "sent": 1, "failed": 0, "gone": 0}
+
+
+async def test_redirects_are_not_followed(db, service, psettings, tmp_path):
+    target = service.new_subscription()
+
+    async def redirect(request):
+        raise web.HTTPTemporaryRedirect(target.endpoint)
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", redirect)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        origin = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        settings = make_settings(tmp_path, push_hosts=(origin, service.origin))
+        body = {"subscription": dict(target.subscription_info(), endpoint=origin + "/p/1"),
+                "topics": ["all"]}
+        await push.save_subscription(db, *push.validate_subscription(body, settings.push_hosts))
+        async with make_sender(settings, db) as sender:
+            mid = await send(db, sender, push.listing_message(LISTING, settings.base_url))
+        assert await db.scalar("SELECT last_code FROM deliveries") == 307
+        assert (await push.counts(db, mid))["failed"] == 1
+        assert service.attempts[target.id] == 0
+    finally:
+        await runner.cleanup()
+
+
+async def test_expired_messages_are_not_sent(db, service, sender, psettings):
+    sub = await subscribe(db, service, ["all"], psettings)
+    service.set_behaviour(sub, "500", times=1)
+    payload = push.build_payload("t", "b", "/", "t1", False)
+    mid = await push.enqueue(db, payload, ["all"], 1, "normal", "t1")
+    await db.write("UPDATE push_messages SET created = ?",
+                   ((datetime.now(UTC) - timedelta(seconds=5)).isoformat(),))
+    sender.wake()
+    await sender.idle()
+    assert service.attempts[sub.id] == 0
+    assert await push.counts(db, mid) == {"pending": 0, "sent": 0, "failed": 1, "gone": 0}
+
+
+async def test_unsubscribed_before_sending_is_gone(db, service, psettings):
+    sub = await subscribe(db, service, ["all"], psettings)
+    mid = await push.enqueue(db, *push.listing_message(LISTING, psettings.base_url))
+    await push.delete_subscription(db, sub.endpoint)
+    async with make_sender(psettings, db) as sender:
+        await sender.idle()
+    assert service.attempts[sub.id] == 0
+    assert await push.counts(db, mid) == {"pending": 0, "sent": 0, "failed": 0, "gone": 1}
+
+
+async def _many(db, service, settings, n: int, topic: str = "all") -> list:
+    subs = [service.new_subscription() for _ in range(n)]
+    created = datetime.now(UTC).date().isoformat()
+
+    async def run(conn):
+        for sub in subs:
+            cur = await conn.execute(
+                "INSERT INTO subscriptions (endpoint, p256dh, auth, created) VALUES (?,?,?,?)",
+                (sub.endpoint, sub.p256dh, sub.auth, created),
+            )
+            await conn.execute(
+                "INSERT INTO subscription_topics (subscription_id, topic) VALUES (?, ?)",
+                (cur.lastrowid, topic),
+            )
+
+    await db.write_fn(run)
+    return subs
+
+
+async def test_restart_mid_fanout_delivers_everything_once(tmp_path):
+    with PushService(delay=0.05) as service:
+        settings = make_settings(tmp_path, push_hosts=(service.origin,), push_concurrency=4)
+        async with Database(settings.db_path) as db:
+            await _many(db, service, settings, 60)
+            mid = await push.enqueue(db, *push.listing_message(LISTING, settings.base_url))
+            first = make_sender(settings, db, batch_size=10)
+            await first.start()
+            await service.wait_for_async(5)
+            await first.stop()
+            done = await push.counts(db, mid)
+            assert 5 <= done["sent"] < 60 and done["pending"] == 60 - done["sent"]
+            assert len(service.messages) == done["sent"]  # nothing in flight was lost
+
+            # A crash after claiming: rows left 'sending' are resent by the next process.
+            await db.write(
+                "UPDATE deliveries SET status = 'sending' WHERE subscription_id IN ("
+                "SELECT subscription_id FROM deliveries WHERE status = 'pending' LIMIT 3)"
+            )
+            async with make_sender(settings, db, batch_size=10) as second:
+                await second.idle()
+            counts = collections.Counter(m.sub_id for m in service.messages)
+            assert len(counts) == 60 and set(counts.values()) == {1}
+            assert await push.counts(db, mid) == {"pending": 0, "sent": 60, "failed": 0,
+                                                  "gone": 0}
+        assert service.errors == []
+
+
+async def test_fanout_does_not_block_requests(tmp_path):
+    with PushService(delay=0.02) as service:
+        settings = make_settings(tmp_path, push_hosts=(service.origin,))
+        app = create_app(settings)
+        async with app.router.lifespan_context(app):
+            db = app.state.vigil.db
+            await _many(db, service, settings, 2000)
+            transport = httpx.ASGITransport(app=app)
+            async with (
+                httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,
+                make_sender(settings, db) as sender,
+            ):
+                await push.announce(db, sender, push.listing_message(LISTING, settings.base_url))
+                await service.wait_for_async(50)
+                slowest = 0.0
+                for _ in range(5):
+                    started = time.monotonic()
+                    res = await client.get("/api/v1/listings")
+                    assert res.status_code == 200
+                    slowest = max(slowest, time.monotonic() - started)
+                assert len(service.messages) < 2000, "the fanout finished too soon to tell"
+                assert slowest < 1.0
+                await service.wait_for_async(2000, timeout=60)
+                await sender.idle()
+        assert len({m.sub_id for m in service.messages}) == 2000
+        assert service.errors == []
