@@ -10,7 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from server.app import create_app
-from tests.admin_support import create_organizer, csrf_from, sign_in
+from tests.admin_support import create_organizer, sign_in
 from tests.conftest import make_settings
 from tests.pushservice import PushService
 

@@ -1,0 +1,161 @@
+"""Push end to end in Chromium: subscribe through the panel, an organizer publishes, the test
+push service decrypts the alert, and the service worker shows it as a notification."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.live import live_server
+from tests.pushservice import PushService
+from tests.test_offline import wait_for_worker
+
+pytestmark = pytest.mark.browser
+
+STUB_PUSH_MANAGER = """
+([subscription, key]) => {
+  // Headless Chromium reaches no real push service: hand out a subscription made in the test
+  // (a real P-256 key pair) that points at the test push service.
+  let current = null;
+  const make = () => ({
+    endpoint: subscription.endpoint,
+    expirationTime: null,
+    options: { applicationServerKey: key },
+    toJSON: () => subscription,
+    unsubscribe: async () => { current = null; return true; },
+  });
+  PushManager.prototype.subscribe = async function (options) {
+    window.__subscribeOptions = options;
+    current = make();
+    return current;
+  };
+  PushManager.prototype.getSubscription = async function () { return current; };
+}
+"""
+
+
+@pytest.fixture
+def push():
+    with PushService() as service:
+        yield service
+
+
+def add_organizer(server, name: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
+    env.update(VIGIL_DB=str(server.db_path), VIGIL_SECRET_KEY="x" * 40,
+               VIGIL_VAPID_KEY=str(server.tmp / "vapid.pem"))
+    subprocess.run([sys.executable, "-m", "server", "add-organizer", name, "--password-stdin"],
+                   input="correct horse battery staple\n", text=True, check=True, env=env,
+                   cwd=server.tmp, capture_output=True)
+
+
+def test_subscribe_publish_deliver_and_show(tmp_path, browser, push):
+    with live_server(tmp_path, VIGIL_PUSH_HOSTS=push.origin) as server:
+        add_organizer(server, "ana")
+        subscriber = push.new_subscription()
+        visitor = browser.new_context(permissions=["notifications"])
+        page = visitor.new_page()
+        page.goto(server.url + "/")
+        wait_for_worker(page)
+        key = page.evaluate("fetch('/api/v1/push/key').then(r => r.json())")["publicKey"]
+        page.evaluate(STUB_PUSH_MANAGER, [subscriber.subscription_info(), key])
+
+        # The panel: no prompt on load, Oregon + urgent chosen, then Get alerts.
+        assert page.get_by_role("button", name="Get alerts").is_visible()
+        page.get_by_label("Oregon", exact=True).check()
+        page.get_by_label("Urgent calls").check()
+        page.get_by_role("button", name="Get alerts").click()
+        expect(page.locator("#alerts-status")).to_contain_text("Oregon", timeout=10000)
+        # The page handed the server's key to pushManager.subscribe.
+        sent_key = page.evaluate(
+            "btoa(String.fromCharCode(...new Uint8Array(window.__subscribeOptions"
+            ".applicationServerKey)))")
+        assert base64.b64decode(sent_key) == base64.urlsafe_b64decode(key + "==")
+
+        # An organizer publishes a vigil in Oregon through the admin pages.
+        organizer = browser.new_context()
+        admin = organizer.new_page()
+        admin.goto(server.url + "/admin/login")
+        admin.get_by_label("Username").fill("ana")
+        admin.get_by_label("Password").fill("correct horse battery staple")
+        admin.get_by_role("button", name="Sign in").click()
+        admin.goto(server.url + "/admin/listings/new")
+        admin.get_by_label("Title").fill("Vigil at the Portland ICE office")
+        admin.get_by_label("Kind").select_option("vigil")
+        admin.get_by_label("Address").fill("4310 SW Macadam Ave")
+        admin.get_by_label("City").fill("Portland")
+        admin.get_by_label("State").select_option("OR")
+        admin.get_by_label("Starts").fill("2030-07-04T19:00")
+        admin.get_by_label("Description", exact=True).fill("Candles and songs.")
+        admin.get_by_role("button", name="Publish").click()
+        admin.wait_for_url("**/edit?done=Published.")
+
+        message = push.wait_for(1, timeout=15)[0]
+        payload = message.json()
+        assert payload["title"] == "New vigil in Portland, OR: Vigil at the Portland ICE office"
+        assert payload["url"].startswith("/listings/vigil-at-the-portland-ice-office")
+        assert message.vapid_claims["aud"] == push.origin
+        assert message.vapid_claims["sub"] == "mailto:test@example.invalid"
+
+        # The same payload, delivered to the service worker, shows a notification.
+        cdp = visitor.new_cdp_session(page)
+        registrations = []
+        cdp.on("ServiceWorker.workerRegistrationUpdated",
+               lambda e: registrations.extend(e["registrations"]))
+        cdp.send("ServiceWorker.enable")
+        page.wait_for_timeout(300)
+        registration_id = next(r["registrationId"] for r in registrations
+                               if r["scopeURL"] == server.url + "/")
+        cdp.send("ServiceWorker.deliverPushMessage", {
+            "origin": server.url, "registrationId": registration_id,
+            "data": json.dumps(payload)})
+        shown = None
+        for _ in range(50):
+            shown = page.evaluate(
+                "navigator.serviceWorker.ready.then(r => r.getNotifications())"
+                ".then(ns => ns.map(n => ({title: n.title, body: n.body, tag: n.tag,"
+                " data: n.data})))")
+            if shown:
+                break
+            page.wait_for_timeout(100)
+        assert shown and shown[0]["title"] == payload["title"]
+        assert shown[0]["tag"] == payload["tag"]
+        assert shown[0]["data"]["url"] == server.url + payload["url"]
+
+        # Stop alerts: the server forgets the subscription; later listings reach no one.
+        page.get_by_role("button", name="Stop alerts").click()
+        expect(page.locator("#alerts-status")).to_contain_text("off", timeout=10000)
+        import sqlite3
+
+        conn = sqlite3.connect(server.db_path)
+        assert conn.execute("SELECT COUNT(*) FROM subscriptions").fetchone()[0] == 0
+        conn.close()
+        organizer.close()
+        visitor.close()
+
+
+def test_panel_is_localized_and_asks_nothing_on_load(tmp_path, browser):
+    with live_server(tmp_path) as server:
+        context = browser.new_context()
+        asked = []
+        page = context.new_page()
+        page.add_init_script(
+            "Notification.requestPermission = async () => { window.__asked = true; "
+            "return 'default'; }")
+        page.goto(server.url + "/es/")
+        page.wait_for_selector("#alerts-form:not([hidden])")
+        assert page.get_by_role("button", name="Recibir alertas").is_visible()
+        assert page.get_by_label("Oregón", exact=True).count() == 1
+        assert page.get_by_label("Todos los estados").count() >= 1
+        assert page.get_by_label("Llamados urgentes").count() == 1
+        assert not page.evaluate("Boolean(window.__asked)")
+        page.get_by_role("button", name="Recibir alertas").click()
+        expect(page.locator("#alerts-status")).to_contain_text("Elige")
+        assert not asked
+        context.close()
