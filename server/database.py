@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -14,7 +15,7 @@ import aiosqlite
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 T = TypeVar("T")
-REVISION_MAX_AGE = 1.0
+REVISION_MAX_AGE = 5.0
 
 
 def migration_files() -> list[tuple[int, Path]]:
@@ -43,6 +44,8 @@ class Database:
         self._write_lock = asyncio.Lock()
         self._revision: int | None = None
         self._revision_read = 0.0
+        self._revision_marker: tuple[int, int] | None = None
+        self._wal_path = str(self.path) + "-wal"
 
     async def connect(self) -> Database:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -147,11 +150,21 @@ class Database:
 
         await self.write_fn(run, public=public)
 
+    def _wal_marker(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self._wal_path)
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_size
+
     async def revision(self, max_age: float = REVISION_MAX_AGE) -> int:
-        """The public content's revision. Our own writes show at once; another process's
-        (an import, say) within max_age seconds, which saves a query on every request."""
+        """The public content's revision, without a query on every request: our own writes
+        reset it, and another process's commit (an import, say) shows in the WAL file."""
         now = time.monotonic()
-        if self._revision is None or now - self._revision_read > max_age:
+        marker = self._wal_marker()
+        if (self._revision is None or marker != self._revision_marker
+                or now - self._revision_read > max_age):
+            self._revision_marker = marker
             self._revision = int(await self.scalar("SELECT value FROM meta WHERE key = 'revision'"))
             self._revision_read = now
         return self._revision
