@@ -28,6 +28,7 @@ from server.vapid import application_server_key, load_private_key
 from server.views import (
     admin,
     admin_alerts,
+    admin_content,
     admin_listings,
     api,
     feeds,
@@ -135,7 +136,8 @@ def create_app(settings: Settings, *, load_data_if_empty: bool = True) -> Starle
 
     app = Starlette(
         routes=public_routes() + api_routes() + push_api.push_routes() + admin.routes()
-        + admin_listings.routes() + admin_alerts.routes() + suggest.routes(),
+        + admin_listings.routes() + admin_alerts.routes() + admin_content.routes()
+        + suggest.routes(),
         middleware=[
             Middleware(AccessLog),
             Middleware(SecurityHeaders, https=settings.https),
