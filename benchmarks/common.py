@@ -1,0 +1,230 @@
+"""What every benchmark shares: the Row it reports, free ports, and real uvicorn servers
+(the app and the bare Starlette baseline) in subprocesses bound to 127.0.0.1."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+
+# The same browser and flags as tests/live.py (not imported: that module needs pytest).
+CHROMIUM = os.environ.get("VIGIL_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+BENCH_SECRET = "benchmark-secret-key-that-is-long-enough-0123456789"
+KB = 1000  # goals are in SI kilobytes: 14 KB is the ~14,600-byte first TCP round trip
+
+
+@dataclass
+class Row:
+    """One line of the table: a figure, its same-run baseline, the goal and whether it is met.
+
+    `met` is None when there is no goal. `note` is printed under the table.
+    """
+
+    benchmark: str
+    figure: str
+    baseline: str = "—"
+    goal: str = "—"
+    met: bool | None = None
+    note: str = ""
+
+
+def kb(n: float) -> str:
+    return f"{n / KB:.1f} KB"
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def log(message: str) -> None:
+    """Progress goes to stderr so stdout holds only the table."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def temp_dir(prefix: str = "vigil-bench-") -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+    proc: subprocess.Popen
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def logs(self) -> str:
+        try:
+            return self.log.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the server process has used so far (Linux)."""
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return float("nan")
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _wait_until_up(url: str, proc: subprocess.Popen, log_path: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited ({proc.returncode}):\n"
+                               f"{log_path.read_text(errors='replace')[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as res:
+                if res.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"server did not answer {url} within {timeout:.0f}s:\n"
+                       f"{log_path.read_text(errors='replace')[-3000:]}")
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 10) -> None:
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout)
+
+
+@contextmanager
+def server_process(
+    name: str, argv: list[str], env: dict[str, str], health_path: str, workdir: Path,
+    port: int | None = None, timeout: float = 90,
+) -> Iterator[Server]:
+    """Start `argv` (which must bind 127.0.0.1:<port>; "{port}" in argv is replaced), wait
+    for `health_path` to answer 200, and always stop it afterwards."""
+    port = port or free_port()
+    log_path = workdir / f"{name}-{port}.log"
+    argv = [a.replace("{port}", str(port)) for a in argv]
+    with log_path.open("w") as out:
+        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+    try:
+        _wait_until_up(f"http://{HOST}:{port}{health_path}", proc, log_path, timeout)
+        yield Server(name, port, proc, log_path)
+    finally:
+        stop_process(proc)
+
+
+def _clean_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+@contextmanager
+def vigil_server() -> Iterator[Server]:
+    """`python -m server serve` on a fresh database in a temp dir (the default dataset is
+    loaded on first start); the temp dir goes when the server stops."""
+    with temp_dir("vigil-bench-app-") as tmp:
+        port = free_port()
+        env = _clean_env()
+        env.update(
+            VIGIL_DB=str(tmp / "vigil.db"),
+            VIGIL_SECRET_KEY=BENCH_SECRET,
+            VIGIL_VAPID_KEY=str(tmp / "vapid.pem"),
+            VIGIL_VAPID_SUBJECT="mailto:bench@example.invalid",
+            VIGIL_BASE_URL=f"http://{HOST}:{port}",
+        )
+        argv = [sys.executable, "-m", "server", "serve", "--host", HOST, "--port", str(port)]
+        with server_process("vigil", argv, env, "/healthz", tmp, port=port) as srv:
+            yield srv
+
+
+@contextmanager
+def bare_server() -> Iterator[Server]:
+    """The baseline: one Starlette route returning a small JSON, under the same uvicorn."""
+    with temp_dir("vigil-bench-bare-") as tmp:
+        argv = [sys.executable, "-m", "benchmarks.bare", "--host", HOST, "--port", "{port}"]
+        with server_process("bare", argv, _clean_env(), "/json", tmp) as srv:
+            yield srv
+
+
+@dataclass
+class Fetched:
+    status: int
+    headers: dict[str, str]
+    body: bytes  # as sent on the wire (still compressed when content-encoding says so)
+
+    @property
+    def decoded(self) -> bytes:
+        if self.headers.get("content-encoding", "").lower() == "gzip":
+            return gzip.decompress(self.body)
+        return self.body
+
+
+def fetch(url: str, gzip_ok: bool = True, timeout: float = 10) -> Fetched:
+    """GET `url`; urllib does not decompress, so `body` is what the server sent."""
+    headers = {"Accept-Encoding": "gzip"} if gzip_ok else {"Accept-Encoding": "identity"}
+    request = urllib.request.Request(url, headers=headers)
+    with urllib.request.urlopen(request, timeout=timeout) as res:
+        return Fetched(res.status, {k.lower(): v for k, v in res.headers.items()}, res.read())
+
+
+def launch_chromium(playwright):  # -> playwright.sync_api.Browser
+    """Debian's Chromium with the flags tests/live.py uses (headless)."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                      timeout=60000)
+
+
+def wait_for_worker(page, timeout_ms: int = 30000) -> None:
+    """Wait until the service worker has precached everything and controls the page
+    (as tests/test_offline.py does)."""
+    ready = page.evaluate(
+        "ms => Promise.race([navigator.serviceWorker.ready.then(() => true),"
+        " new Promise(resolve => setTimeout(() => resolve(false), ms))])", timeout_ms)
+    if not ready:
+        raise RuntimeError(f"the service worker was not ready after {timeout_ms / 1000:.0f}s")
+    if not page.evaluate("Boolean(navigator.serviceWorker.controller)"):
+        page.wait_for_function("Boolean(navigator.serviceWorker.controller)", timeout=timeout_ms)
