@@ -24,19 +24,20 @@ CHROMIUM_ARGS = [
 ]
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 
 class LiveServer:
-    def __init__(self, tmp: Path, port: int, proc: subprocess.Popen, log: Path):
+    def __init__(self, tmp: Path, port: int, proc: subprocess.Popen, log: Path,
+                 host: str = "127.0.0.1"):
         self.tmp = tmp
         self.port = port
         self.proc = proc
         self.log = log
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = f"http://{host}:{port}"
         self.db_path = tmp / "vigil.db"
 
     def sql(self, statement: str, params: tuple = (), *, public: bool = True) -> None:
@@ -71,8 +72,10 @@ def wait_until_up(url: str, proc: subprocess.Popen, log: Path, timeout: float = 
 
 
 @contextmanager
-def live_server(tmp: Path, port: int | None = None, **env: str) -> Iterator[LiveServer]:
-    port = port or free_port()
+def live_server(
+    tmp: Path, port: int | None = None, host: str = "127.0.0.1", **env: str
+) -> Iterator[LiveServer]:
+    port = port or free_port(host)
     log = tmp / f"server-{port}-{time.monotonic_ns()}.log"
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
     full_env.update(
@@ -80,19 +83,19 @@ def live_server(tmp: Path, port: int | None = None, **env: str) -> Iterator[Live
         VIGIL_SECRET_KEY=TEST_SECRET,
         VIGIL_VAPID_KEY=str(tmp / "vapid.pem"),
         VIGIL_VAPID_SUBJECT="mailto:test@example.invalid",
-        VIGIL_BASE_URL=f"http://127.0.0.1:{port}",
+        VIGIL_BASE_URL=f"http://{host}:{port}",
         PYTHONUNBUFFERED="1",
     )
     full_env.update(env)
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.run_server", "serve", "--host", "127.0.0.1", "--port",
+            [sys.executable, "-m", "tests.run_server", "serve", "--host", host, "--port",
              str(port)],
             cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT,
         )
     try:
-        wait_until_up(f"http://127.0.0.1:{port}", proc, log)
-        yield LiveServer(tmp, port, proc, log)
+        wait_until_up(f"http://{host}:{port}", proc, log)
+        yield LiveServer(tmp, port, proc, log, host)
     finally:
         proc.terminate()
         try:
