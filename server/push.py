@@ -98,6 +98,7 @@ _LABEL_RE = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 # What may follow the authority: RFC 3986 unreserved, reserved and '%'; no '#', '\' or spaces.
 _PATH_RE = re.compile(r"/[A-Za-z0-9\-._~!$&'()*+,;=:@/?%]*")
 _NUMERIC_LABEL_RE = re.compile(r"0x[0-9a-f]*|[0-9]+")
+_BAD_CHARS_RE = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
 _SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -152,7 +153,7 @@ def _parse_url(url: str, what: str = "endpoint", *, need_path: bool = True) -> _
         raise PushInputError(f"{what} is empty")
     if len(url) > MAX_ENDPOINT:
         raise PushInputError(f"{what} is longer than {MAX_ENDPOINT} characters")
-    if any(ch.isspace() or ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in url):
+    if _BAD_CHARS_RE.search(url):
         raise PushInputError(f"{what} must not contain spaces or control characters")
     scheme_match = _SCHEME_RE.match(url)
     if scheme_match is None:
@@ -726,6 +727,7 @@ class PushSender:
         backoff_cap: float = 3600.0,
         retry_after_cap: float = 3600.0,
         flush_interval: float = 0.1,
+        prune_after: float | None = None,
     ):
         self.settings = settings
         self.db = db
@@ -745,6 +747,7 @@ class PushSender:
         self.backoff_cap = backoff_cap
         self.retry_after_cap = retry_after_cap
         self.flush_interval = flush_interval
+        self.prune_after = prune_after
         self.max_attempts = max(1, settings.push_max_attempts)
 
         self._session: aiohttp.ClientSession | None = None
@@ -787,12 +790,13 @@ class PushSender:
         # Claimed by a process that stopped without recording an outcome: send again.
         # (At least once: a crash between a push service's 201 and our commit repeats one.)
         await self.db.write("UPDATE deliveries SET status = 'pending' WHERE status = 'sending'")
-        try:
-            removed = await prune(self.db)
-            if removed:
-                log.info("push: pruned %d old messages", removed)
-        except Exception:
-            log.exception("push: pruning old messages failed")
+        if self.prune_after is not None:
+            try:
+                removed = await prune(self.db, self.prune_after)
+                if removed:
+                    log.info("push: pruned %d old messages", removed)
+            except Exception:
+                log.exception("push: pruning old messages failed")
         self._workers = [
             asyncio.create_task(self._worker(), name=f"push-worker-{i}")
             for i in range(self.concurrency)
@@ -940,7 +944,6 @@ class PushSender:
             )
         while len(self._messages) > 256:
             self._messages.popitem(last=False)
-        claimed = 0
         for mid, sid, attempts, next_attempt, endpoint, p256dh, auth in rows:
             if endpoint is None:
                 continue  # unsubscribed since the message was queued: marked gone above
@@ -954,7 +957,6 @@ class PushSender:
             except (binascii.Error, ValueError):
                 keys = (b"", b"")
             self._in_flight += 1
-            claimed += 1
             self._queue.put_nowait(
                 _Delivery(message, sid, attempts, next_attempt, endpoint, *keys)
             )
@@ -998,6 +1000,8 @@ class PushSender:
         claims = {"sub": self.settings.vapid_subject, "aud": origin, "exp": int(now) + 12 * 3600}
         token = jwt_sign(claims, self._vapid_key)
         header = f"vapid t={token},k={self._vapid_k}"
+        if len(self._tokens) > 1000:  # one per push service host; WNS has many
+            self._tokens.clear()
         self._tokens[origin] = (header, now + 600)
         return header
 
@@ -1020,6 +1024,9 @@ class PushSender:
             ttl = int(message.created + message.ttl - time.time())
             if ttl <= 0:
                 return self._final(item, "failed", None, host, "expired")
+        if not endpoint_allowed(item.endpoint, self.settings.push_hosts):
+            # VIGIL_PUSH_HOSTS changed since it subscribed; keep it in case that is undone.
+            return self._final(item, "failed", None, host, "host not allowed")
         try:
             body = self._encrypt(item)
         except Exception:

@@ -654,6 +654,28 @@ async def test_unsubscribed_before_sending_is_gone(db, service, psettings):
     assert await push.counts(db, mid) == {"pending": 0, "sent": 0, "failed": 0, "gone": 1}
 
 
+async def test_endpoints_are_checked_again_when_sending(db, service, psettings, tmp_path):
+    sub = await subscribe(db, service, ["all"], psettings)
+    narrowed = make_settings(tmp_path, push_hosts=DEFAULT_PUSH_HOSTS)
+    async with make_sender(narrowed, db) as sender:
+        mid = await send(db, sender, push.listing_message(LISTING, narrowed.base_url))
+    assert service.attempts[sub.id] == 0
+    assert await push.counts(db, mid) == {"pending": 0, "sent": 0, "failed": 1, "gone": 0}
+    assert await db.scalar("SELECT COUNT(*) FROM subscriptions") == 1
+
+
+async def test_prune_removes_old_finished_messages(db, service, psettings):
+    await subscribe(db, service, ["all"], psettings)
+    old = await push.enqueue(db, *push.listing_message(LISTING, psettings.base_url))
+    await db.write("UPDATE push_messages SET created = '2000-01-01T00:00:00+00:00'")
+    await db.write("UPDATE deliveries SET status = 'sent'")
+    new = await push.enqueue(db, *push.listing_message(LISTING, psettings.base_url))
+    async with make_sender(psettings, db, prune_after=30 * 24 * 3600) as sender:
+        await sender.idle()
+    assert await push.counts(db, old) == dict.fromkeys(push.STATUSES, 0)
+    assert (await push.counts(db, new))["sent"] == 1
+
+
 async def _many(db, service, settings, n: int, topic: str = "all") -> list:
     subs = [service.new_subscription() for _ in range(n)]
     created = datetime.now(UTC).date().isoformat()
@@ -706,24 +728,23 @@ async def test_fanout_does_not_block_requests(tmp_path):
         settings = make_settings(tmp_path, push_hosts=(service.origin,))
         app = create_app(settings)
         async with app.router.lifespan_context(app):
-            db = app.state.vigil.db
+            vigil = app.state.vigil
+            db, sender = vigil.db, vigil.extras["push"]  # the app's own sender
             await _many(db, service, settings, 2000)
             transport = httpx.ASGITransport(app=app)
-            async with (
-                httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,
-                make_sender(settings, db) as sender,
-            ):
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
                 await push.announce(db, sender, push.listing_message(LISTING, settings.base_url))
                 await service.wait_for_async(50)
                 slowest = 0.0
                 for _ in range(5):
                     started = time.monotonic()
-                    res = await client.get("/api/v1/listings")
+                    res = await c.get("/api/v1/listings")
                     assert res.status_code == 200
                     slowest = max(slowest, time.monotonic() - started)
                 assert len(service.messages) < 2000, "the fanout finished too soon to tell"
                 assert slowest < 1.0
                 await service.wait_for_async(2000, timeout=60)
                 await sender.idle()
-        assert len({m.sub_id for m in service.messages}) == 2000
+        counts = collections.Counter(m.sub_id for m in service.messages)
+        assert len(counts) == 2000 and set(counts.values()) == {1}
         assert service.errors == []

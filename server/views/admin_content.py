@@ -1,9 +1,663 @@
-"""Organizers edit facilities, legal contacts, rights articles and resources."""
+"""Organizers edit facilities, legal contacts, rights articles and resources.
+
+Each kind of record has a form parsed field by field, as the listing form is: (values as
+typed, errors by field, columns or None). Every change is one write transaction that also
+appends to the audit log, so the log cannot miss a change or record one that rolled back.
+A rights article is two rows (en and es) edited as one record.
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import json
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import aiosqlite
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from server import audit
+from server.dataset import FACILITY_KINDS, LANGS, SLUG, DataError, Where
+from server.dataset import url as check_url
+from server.places import STATES, states_sorted
+from server.views.admin import admin_page, form_of, organizer, see_other
+from server.views.base import services
+from server.views.suggest import slugify
+
+BASE = "/admin/content"
+DEFAULT_SOURCE = "Vigil organizers"
+FACILITY_KIND_LABELS = {
+    "ero-field-office": "ICE Enforcement and Removal Operations office",
+    "hsi-office": "ICE Homeland Security Investigations office",
+    "detention-center": "Detention center", "federal-building": "Federal building",
+    "other": "Other facility",
+}
+PHONE = re.compile(r"\+?[0-9(][0-9 ().-]{0,28}[0-9]")
+LANGUAGE_CODE = re.compile(r"[a-z]{2,3}")
+MONTH_OR_DAY = re.compile(r"\d{4}-\d{2}(-\d{2})?")
+RIGHTS_TEXT = ("title", "summary", "body")
+FIX_FIELDS = "Not saved: fix the fields marked below."
+_FORM = Where("form", "form")
+
+Values = dict[str, str]
+Errors = dict[str, str]
+Parsed = tuple[Values, Errors, dict[str, Any] | None]
+Query = Callable[[str, Sequence[Any]], Awaitable[list[Any]]]
+
+
+def today() -> str:
+    return datetime.now(UTC).date().isoformat()
+
+
+# --- parsing: one function per kind ------------------------------------------------------
+
+def _typed(form: Any, names: Sequence[str]) -> Values:
+    # Browsers send textarea line breaks as CRLF; store plain LF.
+    return {k: str(form.get(k, "")).replace("\r\n", "\n").strip() for k in names}
+
+
+def _lengths(values: Values, errors: Errors, limits: dict[str, int]) -> None:
+    for name, limit in limits.items():
+        if len(values[name]) > limit:
+            errors[name] = f"At most {limit} characters."
+
+
+def _required(values: Values, errors: Errors, *names: str) -> None:
+    for name in names:
+        if not values[name]:
+            errors.setdefault(name, "Required.")
+
+
+def _web_address(values: Values, errors: Errors, name: str) -> None:
+    if values[name]:
+        try:
+            check_url(_FORM, name, values[name])
+        except DataError:
+            errors.setdefault(name, "An address starting with http:// or https://, or empty.")
+
+
+def _date(values: Values, errors: Errors, name: str, month_ok: bool) -> None:
+    value = values[name]
+    shape = "a date like 2026-11-27" + (" (or a month, 2018-06)" if month_ok else "")
+    if not MONTH_OR_DAY.fullmatch(value) or (len(value) == 7 and not month_ok):
+        errors.setdefault(name, f"Required: {shape}.")
+        return
+    try:
+        datetime.strptime(value, "%Y-%m-%d" if len(value) == 10 else "%Y-%m")
+    except ValueError:
+        errors.setdefault(name, f"Not a real date: write {shape}.")
+
+
+def _coordinates(values: Values, errors: Errors) -> tuple[float | None, float | None]:
+    coords: dict[str, float] = {}
+    for name, low, high in (("lat", -90, 90), ("lon", -180, 180)):
+        if values[name]:
+            try:
+                number = float(values[name])
+                if not low <= number <= high:
+                    raise ValueError
+                coords[name] = number
+            except ValueError:
+                errors[name] = f"A number from {low} to {high}, or empty."
+    if bool(values["lat"]) != bool(values["lon"]):
+        errors.setdefault("lon", "Give both latitude and longitude, or neither.")
+    return coords.get("lat"), coords.get("lon")
+
+
+def _spanish(values: Values, errors: Errors, name: str, required: bool = False) -> str | None:
+    """The Spanish text, or the English when the Spanish is left empty."""
+    en, es = values[f"{name}_en"], values[f"{name}_es"]
+    if es and not en and not required:
+        errors.setdefault(f"{name}_en", "Write the English too, or leave both empty.")
+    return es or en or None
+
+
+def _unless_same(es: str | None, en: str | None) -> str:
+    """Show a Spanish field empty when it only repeats the English, so it keeps following it."""
+    return "" if not es or es == en else es
+
+
+def parse_facility(form: Any) -> Parsed:
+    """(values as typed, errors by field, facility columns or None)."""
+    values = _typed(form, ("name", "kind", "address", "city", "state", "lat", "lon",
+                           "operator", "website", "note_en", "note_es", "source"))
+    errors: Errors = {}
+    _lengths(values, errors, {"name": 200, "address": 200, "city": 80, "operator": 200,
+                              "website": 500, "note_en": 2000, "note_es": 2000, "source": 300})
+    _required(values, errors, "name", "city")
+    if values["kind"] not in FACILITY_KINDS:
+        errors["kind"] = "Choose a kind."
+    if values["state"] not in STATES:
+        errors["state"] = "Choose a state."
+    lat, lon = _coordinates(values, errors)
+    _web_address(values, errors, "website")
+    note_es = _spanish(values, errors, "note")
+    if errors:
+        return values, errors, None
+    return values, errors, {
+        "name": values["name"], "kind": values["kind"], "address": values["address"] or None,
+        "city": values["city"], "state": values["state"], "lat": lat, "lon": lon,
+        "operator": values["operator"] or None, "website": values["website"] or None,
+        "note_en": values["note_en"] or None, "note_es": note_es,
+        "source": values["source"] or DEFAULT_SOURCE,
+    }
+
+
+def facility_values(rec: dict) -> Values:
+    return {
+        "name": rec["name"], "kind": rec["kind"], "address": rec["address"] or "",
+        "city": rec["city"], "state": rec["state"],
+        "lat": "" if rec["lat"] is None else str(rec["lat"]),
+        "lon": "" if rec["lon"] is None else str(rec["lon"]),
+        "operator": rec["operator"] or "", "website": rec["website"] or "",
+        "note_en": rec["note_en"] or "", "note_es": _unless_same(rec["note_es"], rec["note_en"]),
+        "source": rec["source"],
+    }
+
+
+def _phones(text: str, errors: Errors) -> list[dict]:
+    phones = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        label, bar, phone = (p.strip() for p in line.partition("|"))
+        en, _, es = (p.strip() for p in label.partition(" / "))
+        if not (bar and en and phone):
+            errors.setdefault("phones", f"Line {number}: write it as label | number.")
+        elif not PHONE.fullmatch(phone):
+            errors.setdefault("phones", f"Line {number}: a phone number has only digits, "
+                                        "spaces, +, -, dots and parentheses.")
+        phones.append({"label": {"en": en, "es": es or en}, "number": phone})
+    return phones
+
+
+def _codes(text: str) -> list[str]:
+    codes: list[str] = []
+    for part in text.split(","):
+        if part.strip() and part.strip() not in codes:
+            codes.append(part.strip())
+    return codes
+
+
+def _states(text: str, errors: Errors) -> list[str]:
+    codes = [c.upper() for c in _codes(text)]
+    if not codes:
+        errors["states"] = "Required: * for the whole country, or codes like WA, OR."
+    elif "*" in codes and codes != ["*"]:
+        errors["states"] = "Either * alone (the whole country) or state codes."
+    elif codes != ["*"]:
+        unknown = [c for c in codes if c not in STATES]
+        if unknown:
+            errors["states"] = f"Not a state code: {unknown[0][:10]}."
+    return codes
+
+
+def _languages(text: str, errors: Errors) -> list[str]:
+    codes = [c.lower() for c in _codes(text)]
+    if not codes:
+        errors["languages"] = "Required: language codes like en, es."
+    elif any(not LANGUAGE_CODE.fullmatch(c) for c in codes):
+        errors["languages"] = "Two- or three-letter language codes, like en, es, ht."
+    return codes
+
+
+def parse_contact(form: Any) -> Parsed:
+    """(values as typed, errors by field, contact columns or None)."""
+    values = _typed(form, ("organization", "description_en", "description_es", "phones",
+                           "hours_en", "hours_es", "website", "states", "languages", "source"))
+    errors: Errors = {}
+    _lengths(values, errors, {"organization": 200, "description_en": 4000,
+                              "description_es": 4000, "phones": 2000, "hours_en": 500,
+                              "hours_es": 500, "website": 500, "states": 300,
+                              "languages": 100, "source": 300})
+    _required(values, errors, "organization", "description_en")
+    description_es = _spanish(values, errors, "description", required=True)
+    hours_es = _spanish(values, errors, "hours")
+    phones = _phones(values["phones"], errors)
+    _web_address(values, errors, "website")
+    states = _states(values["states"], errors)
+    languages = _languages(values["languages"], errors)
+    if errors:
+        return values, errors, None
+    return values, errors, {
+        "organization": values["organization"], "description_en": values["description_en"],
+        "description_es": description_es, "phones": _json(phones),
+        "hours_en": values["hours_en"] or None, "hours_es": hours_es,
+        "website": values["website"] or None, "states": _json(states),
+        "languages": _json(languages), "source": values["source"] or DEFAULT_SOURCE,
+    }
+
+
+def contact_values(rec: dict) -> Values:
+    def phone_line(p: dict) -> str:
+        label = p["label"]["en"]
+        if p["label"]["es"] != label:
+            label += " / " + p["label"]["es"]
+        return f"{label} | {p['number']}"
+
+    return {
+        "organization": rec["organization"], "description_en": rec["description_en"],
+        "description_es": _unless_same(rec["description_es"], rec["description_en"]),
+        "phones": "\n".join(phone_line(p) for p in json.loads(rec["phones"])),
+        "hours_en": rec["hours_en"] or "",
+        "hours_es": _unless_same(rec["hours_es"], rec["hours_en"]),
+        "website": rec["website"] or "", "states": ", ".join(json.loads(rec["states"])),
+        "languages": ", ".join(json.loads(rec["languages"])), "source": rec["source"],
+    }
+
+
+RIGHTS_FIELDS = tuple(f"{f}_{lang}" for lang in LANGS for f in RIGHTS_TEXT)
+
+
+def parse_rights(form: Any) -> Parsed:
+    """(values as typed, errors by field, both languages' columns or None)."""
+    values = _typed(form, (*RIGHTS_FIELDS, "order", "reviewed", "source"))
+    errors: Errors = {}
+    limits = {"title": 200, "summary": 500, "body": 20000}
+    _lengths(values, errors, {f"{f}_{lang}": limits[f] for lang in LANGS for f in RIGHTS_TEXT})
+    _lengths(values, errors, {"source": 300})
+    _required(values, errors, *RIGHTS_FIELDS)
+    order = None
+    try:
+        order = int(values["order"])
+        if not 0 <= order <= 9999:
+            raise ValueError
+    except ValueError:
+        errors["order"] = "A whole number from 0 to 9999; lower comes first."
+    _date(values, errors, "reviewed", month_ok=False)
+    if errors:
+        return values, errors, None
+    return values, errors, {**{k: values[k] for k in RIGHTS_FIELDS}, "ord": order,
+                            "reviewed": values["reviewed"],
+                            "source": values["source"] or DEFAULT_SOURCE}
+
+
+def rights_values(rec: dict) -> Values:
+    return {**{k: rec[k] for k in RIGHTS_FIELDS}, "order": str(rec["ord"]),
+            "reviewed": rec["reviewed"], "source": rec["source"]}
+
+
+def parse_article(form: Any) -> Parsed:
+    """(values as typed, errors by field, article columns or None)."""
+    values = _typed(form, ("title", "publisher", "date", "url", "source"))
+    errors: Errors = {}
+    _lengths(values, errors, {"title": 300, "publisher": 200, "url": 500, "source": 300})
+    _required(values, errors, "title", "publisher")
+    _date(values, errors, "date", month_ok=True)
+    _web_address(values, errors, "url")
+    if errors:
+        return values, errors, None
+    return values, errors, {"title": values["title"], "publisher": values["publisher"],
+                            "date": values["date"], "url": values["url"] or None,
+                            "source": values["source"] or DEFAULT_SOURCE}
+
+
+def article_values(rec: dict) -> Values:
+    return {"title": rec["title"], "publisher": rec["publisher"], "date": rec["date"],
+            "url": rec["url"] or "", "source": rec["source"]}
+
+
+def parse_organization(form: Any) -> Parsed:
+    """(values as typed, errors by field, organization columns or None)."""
+    values = _typed(form, ("name", "about_en", "about_es", "website", "source"))
+    errors: Errors = {}
+    _lengths(values, errors, {"name": 200, "about_en": 4000, "about_es": 4000,
+                              "website": 500, "source": 300})
+    _required(values, errors, "name", "about_en")
+    about_es = _spanish(values, errors, "about", required=True)
+    _web_address(values, errors, "website")
+    if errors:
+        return values, errors, None
+    return values, errors, {"name": values["name"], "about_en": values["about_en"],
+                            "about_es": about_es, "website": values["website"] or None,
+                            "source": values["source"] or DEFAULT_SOURCE}
+
+
+def organization_values(rec: dict) -> Values:
+    return {"name": rec["name"], "about_en": rec["about_en"],
+            "about_es": _unless_same(rec["about_es"], rec["about_en"]),
+            "website": rec["website"] or "", "source": rec["source"]}
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+# --- storage: one table row per record, except rights -------------------------------------
+
+def on(conn: aiosqlite.Connection) -> Query:
+    """Read through the writer connection, inside its transaction."""
+    async def run(sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        async with conn.execute(sql, params) as cur:
+            return list(await cur.fetchall())
+
+    return run
+
+
+class Kind:
+    """One kind of record: its table, form, audit name and pages."""
+
+    def __init__(self, path: str, table: str, entity: str, label: str, name_column: str,
+                 parse: Callable[[Any], Parsed], values: Callable[[dict], Values],
+                 public: str, date_column: str = "verified", publishable: bool = False,
+                 defaults: Values | None = None, name_field: str | None = None,
+                 noun: str | None = None):
+        self.path, self.table, self.entity, self.label = path, table, entity, label
+        self.name_column, self.parse, self.values = name_column, parse, values
+        self.public, self.date_column, self.publishable = public, date_column, publishable
+        self.default_values = defaults or {}
+        # The form field (and record key) naming a record; a new slug is made from it.
+        self.name_field = name_field or name_column
+        self.noun = noun or entity
+        self.base = f"{BASE}/{path}"
+        self.template = f"admin/content_{entity}.html"
+        self.date_word = "reviewed" if date_column == "reviewed" else "verified"
+
+    def public_url(self, slug: str) -> str:
+        return self.public.format(slug=slug)
+
+    def list_sql(self) -> str:
+        if self.publishable:  # drafts first: they wait for an organizer
+            return (f"SELECT slug, {self.name_column} AS name, {self.date_column} AS checked, "
+                    f"status FROM {self.table} ORDER BY status = 'published', checked, name")
+        return (f"SELECT slug, {self.name_column} AS name, {self.date_column} AS checked "
+                f"FROM {self.table} ORDER BY checked, name")
+
+    async def load(self, query: Query, slug: str) -> dict | None:
+        rows = await query(f"SELECT * FROM {self.table} WHERE slug = ?", (slug,))
+        if not rows:
+            return None
+        rec = dict(rows[0])
+        rec.pop("id", None)
+        return rec
+
+    async def taken(self, query: Query, slug: str) -> bool:
+        return bool(await query(f"SELECT 1 FROM {self.table} WHERE slug = ?", (slug,)))
+
+    async def defaults(self, query: Query) -> Values:
+        return dict(self.default_values)
+
+    async def insert(self, conn: aiosqlite.Connection, slug: str, fields: dict,
+                     status: str) -> None:
+        row = {"slug": slug, **fields, self.date_column: today()}
+        if self.publishable:
+            row["status"] = status
+        await conn.execute(f"INSERT INTO {self.table} ({', '.join(row)}) "
+                           f"VALUES ({', '.join('?' * len(row))})", list(row.values()))
+
+    async def update(self, conn: aiosqlite.Connection, slug: str, fields: dict) -> None:
+        await conn.execute(
+            f"UPDATE {self.table} SET {', '.join(f'{k} = ?' for k in fields)} WHERE slug = ?",
+            [*fields.values(), slug])
+
+    async def remove(self, conn: aiosqlite.Connection, slug: str) -> None:
+        await conn.execute(f"DELETE FROM {self.table} WHERE slug = ?", (slug,))
+
+    async def mark_checked(self, conn: aiosqlite.Connection, slug: str) -> None:
+        await conn.execute(f"UPDATE {self.table} SET {self.date_column} = ? WHERE slug = ?",
+                           (today(), slug))
+
+
+class RightsKind(Kind):
+    """A rights article: an English and a Spanish row sharing slug, order, review and source."""
+
+    def list_sql(self) -> str:
+        return ("SELECT slug, COALESCE(MAX(CASE WHEN lang = 'en' THEN title END), MAX(title)) "
+                "AS name, MIN(reviewed) AS checked, MIN(ord) AS ord FROM rights "
+                "GROUP BY slug ORDER BY checked, ord, slug")
+
+    async def load(self, query: Query, slug: str) -> dict | None:
+        rows = {r["lang"]: dict(r) for r in await query(
+            "SELECT * FROM rights WHERE slug = ?", (slug,))}
+        if not rows:
+            return None
+        # An import may carry one language only; the form then starts from the other.
+        en = rows.get("en") or rows["es"]
+        es = rows.get("es") or en
+        rec = {"slug": slug, "ord": en["ord"], "reviewed": en["reviewed"],
+               "source": en["source"]}
+        for lang, row in (("en", en), ("es", es)):
+            rec.update({f"{f}_{lang}": row[f] for f in RIGHTS_TEXT})
+        return rec
+
+    async def defaults(self, query: Query) -> Values:
+        rows = await query("SELECT COALESCE(MAX(ord), 0) + 1 FROM rights", ())
+        return {"order": str(rows[0][0]), "reviewed": today()}
+
+    async def insert(self, conn: aiosqlite.Connection, slug: str, fields: dict,
+                     status: str) -> None:
+        await self.update(conn, slug, fields)
+
+    async def update(self, conn: aiosqlite.Connection, slug: str, fields: dict) -> None:
+        for lang in LANGS:
+            await conn.execute(
+                "INSERT INTO rights (slug, lang, title, summary, body, ord, reviewed, source) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (slug, lang) DO UPDATE SET "
+                "title = excluded.title, summary = excluded.summary, body = excluded.body, "
+                "ord = excluded.ord, reviewed = excluded.reviewed, source = excluded.source",
+                (slug, lang, fields[f"title_{lang}"], fields[f"summary_{lang}"],
+                 fields[f"body_{lang}"], fields["ord"], fields["reviewed"], fields["source"]))
+
+
+KINDS = (
+    Kind("facilities", "facilities", "facility", "Facilities", "name", parse_facility,
+         facility_values, "/facilities#{slug}", defaults={"kind": "ero-field-office"}),
+    Kind("contacts", "contacts", "contact", "Legal contacts", "organization", parse_contact,
+         contact_values, "/legal#{slug}", defaults={"states": "*", "languages": "en, es"}),
+    RightsKind("rights", "rights", "rights", "Know-your-rights articles", "title",
+               parse_rights, rights_values, "/rights/{slug}", date_column="reviewed",
+               name_field="title_en", noun="rights article"),
+    Kind("articles", "articles", "article", "Articles to share", "title", parse_article,
+         article_values, "/resources", publishable=True),
+    Kind("organizations", "organizations", "organization", "Organizations", "name",
+         parse_organization, organization_values, "/resources", publishable=True),
+)
+
+
+# --- views --------------------------------------------------------------------------------
+
+def _form_page(request: Request, kind: Kind, values: Values, errors: Errors,
+               record: dict | None = None, status: int = 200, **extra: Any) -> Response:
+    return admin_page(
+        request, kind.template, status=status, kind=kind, values=values, errors=errors,
+        record=record, preview=extra.pop("preview", False),
+        states=[("", "Choose…"), *states_sorted("en")],
+        facility_kinds=list(FACILITY_KIND_LABELS.items()), **extra,
+    )
+
+
+async def _record(request: Request, kind: Kind) -> dict:
+    rec = await kind.load(services(request).db.execute, request.path_params["slug"])
+    if rec is None:
+        raise HTTPException(404, f"No {kind.entity} with that address.")
+    return rec
+
+
+def _edit_url(kind: Kind, slug: str, done: str) -> str:
+    return f"{kind.base}/{quote(slug)}/edit?done={quote(done)}"
+
+
+async def index(request: Request) -> Response:
+    db = services(request).db
+    sections = [(kind, [dict(r) for r in await db.execute(kind.list_sql())]) for kind in KINDS]
+    return admin_page(request, "admin/content.html", sections=sections)
+
+
+async def list_page(request: Request, kind: Kind) -> Response:
+    rows = await services(request).db.execute(kind.list_sql())
+    return admin_page(request, "admin/content_list.html", kind=kind,
+                      records=[dict(r) for r in rows])
+
+
+async def new(request: Request, kind: Kind) -> Response:
+    svc = services(request)
+    if request.method == "GET":
+        return _form_page(request, kind, await kind.defaults(svc.db.execute), {})
+    form = await form_of(request)
+    values, errors, fields = kind.parse(form)
+    values["slug"] = str(form.get("slug", "")).strip()
+    wanted = values["slug"]
+    if wanted and not (SLUG.fullmatch(wanted) and len(wanted) <= 80):
+        errors["slug"] = "Lower-case letters a-z, digits and single hyphens, or empty."
+    if form.get("action") == "preview":
+        return _form_page(request, kind, values, errors, preview=True)
+    if errors or fields is None:
+        return _form_page(request, kind, values, errors, status=400, flash=FIX_FIELDS)
+    me = organizer(request)["name"]
+    status = "draft" if form.get("action") == "draft" else "published"
+    base = slugify(values[kind.name_field]) or kind.entity
+
+    async def create(conn: aiosqlite.Connection) -> str | None:
+        query = on(conn)
+        if wanted:
+            if await kind.taken(query, wanted):
+                return None
+            slug = wanted
+        else:
+            slug, n = base, 1
+            while await kind.taken(query, slug):
+                n += 1
+                slug = f"{base}-{n}"
+        await kind.insert(conn, slug, fields, status)
+        await audit.record(conn, me, "create", kind.entity, slug, None,
+                           await kind.load(query, slug))
+        return slug
+
+    slug = await svc.db.write_fn(create, public=True)
+    if slug is None:
+        errors["slug"] = f"Another {kind.entity} already has this address."
+        return _form_page(request, kind, values, errors, status=400, flash=FIX_FIELDS)
+    done = "Saved as a draft: not public yet." if status == "draft" else "Created."
+    return see_other(_edit_url(kind, slug, done))
+
+
+async def edit(request: Request, kind: Kind) -> Response:
+    record = await _record(request, kind)
+    if request.method == "GET":
+        return _form_page(request, kind, kind.values(record), {}, record,
+                          preview=kind.entity == "rights")
+    svc = services(request)
+    form = await form_of(request)
+    values, errors, fields = kind.parse(form)
+    if form.get("action") == "preview":
+        return _form_page(request, kind, values, errors, record, preview=True)
+    if fields is None:
+        return _form_page(request, kind, values, errors, record, status=400, flash=FIX_FIELDS)
+    me = organizer(request)["name"]
+    slug = record["slug"]
+
+    async def save(conn: aiosqlite.Connection) -> None:
+        before = await kind.load(on(conn), slug)
+        if before is None:
+            raise HTTPException(404, f"No {kind.entity} with that address.")
+        await kind.update(conn, slug, fields)
+        await audit.record(conn, me, "edit", kind.entity, slug, before,
+                           await kind.load(on(conn), slug))
+
+    await svc.db.write_fn(save, public=True)
+    return see_other(_edit_url(kind, slug, "Saved."))
+
+
+async def verify(request: Request, kind: Kind) -> Response:
+    slug = request.path_params["slug"]
+    me = organizer(request)["name"]
+
+    async def mark(conn: aiosqlite.Connection) -> None:
+        before = await kind.load(on(conn), slug)
+        if before is None:
+            raise HTTPException(404, f"No {kind.entity} with that address.")
+        await kind.mark_checked(conn, slug)
+        await audit.record(conn, me, "mark-verified", kind.entity, slug, before,
+                           await kind.load(on(conn), slug))
+
+    await services(request).db.write_fn(mark, public=True)
+    return see_other(_edit_url(kind, slug, f"Marked {kind.date_word} today."))
+
+
+async def delete(request: Request, kind: Kind) -> Response:
+    slug = request.path_params["slug"]
+    me = organizer(request)["name"]
+
+    async def remove(conn: aiosqlite.Connection) -> list[str]:
+        query = on(conn)
+        before = await kind.load(query, slug)
+        if before is None:
+            raise HTTPException(404, f"No {kind.entity} with that address.")
+        detached = []
+        if kind.entity == "facility":
+            # Listings name their facility; they stay, without it, and the log says so.
+            for row in await query("SELECT slug, facility FROM listings WHERE facility = ?",
+                                   (slug,)):
+                await conn.execute("UPDATE listings SET facility = NULL WHERE slug = ?",
+                                   (row["slug"],))
+                await audit.record(conn, me, "edit", "listing", row["slug"],
+                                   {"facility": slug}, {"facility": None})
+                detached.append(row["slug"])
+        await kind.remove(conn, slug)
+        await audit.record(conn, me, "delete", kind.entity, slug, before, None)
+        return detached
+
+    detached = await services(request).db.write_fn(remove, public=True)
+    done = f"Deleted {slug}."
+    if detached:
+        done += f" These listings no longer name it: {', '.join(detached)}."
+    return see_other(f"{kind.base}?done={quote(done)}")
+
+
+async def publish(request: Request, kind: Kind) -> Response:
+    """Make a draft public, once it passes the same checks as the form."""
+    slug = request.path_params["slug"]
+    me = organizer(request)["name"]
+
+    async def go_public(conn: aiosqlite.Connection) -> tuple[str, dict | None, Errors]:
+        before = await kind.load(on(conn), slug)
+        if before is None:
+            raise HTTPException(404, f"No {kind.entity} with that address.")
+        if before["status"] != "draft":
+            return "already", before, {}
+        _values, errors, _fields = kind.parse(kind.values(before))
+        if errors:
+            return "invalid", before, errors
+        await conn.execute(f"UPDATE {kind.table} SET status = 'published' WHERE slug = ?",
+                           (slug,))
+        await audit.record(conn, me, "publish", kind.entity, slug, before,
+                           await kind.load(on(conn), slug))
+        return "published", None, {}
+
+    outcome, record, errors = await services(request).db.write_fn(go_public, public=True)
+    if outcome == "invalid":
+        assert record is not None
+        return _form_page(request, kind, kind.values(record), errors, record, status=400,
+                          flash="Not published: fix the fields marked below and save first.")
+    done = "Already published." if outcome == "already" else "Published."
+    return see_other(_edit_url(kind, slug, done))
+
+
+def _bound(view: Callable[[Request, Kind], Awaitable[Response]],
+           kind: Kind) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        return await view(request, kind)
+
+    endpoint.__name__ = f"{view.__name__}_{kind.path}"
+    return endpoint
 
 
 def routes() -> list[BaseRoute]:
-    return []
+    out: list[BaseRoute] = [Route(BASE, index)]
+    for kind in KINDS:
+        one = f"{kind.base}/{{slug:str}}"
+        out += [
+            Route(kind.base, _bound(list_page, kind)),
+            Route(f"{kind.base}/new", _bound(new, kind), methods=["GET", "POST"]),
+            Route(f"{one}/edit", _bound(edit, kind), methods=["GET", "POST"]),
+            Route(f"{one}/verify", _bound(verify, kind), methods=["POST"]),
+            Route(f"{one}/delete", _bound(delete, kind), methods=["POST"]),
+        ]
+        if kind.publishable:
+            out.append(Route(f"{one}/publish", _bound(publish, kind), methods=["POST"]))
+    return out
