@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 import time
 from typing import Any
 
@@ -158,11 +159,20 @@ async def _fetch_internal(app: ASGIApp, url: str) -> bytes | None:
     return b"".join(chunks) if status == 200 else None
 
 
+_STAMP = re.compile(rb'name="stamp" value="[^"]*"')
+
+
+def _without_stamp(body: bytes) -> bytes:
+    """A form's signed time stamp differs on every render; it is not a change of content."""
+    return _STAMP.sub(b'name="stamp" value=""', body)
+
+
 async def build_offline_manifest(request: Request) -> dict[str, Any]:
     app = request.app
     urls = await offline_urls(request)
     bodies = await asyncio.gather(*(_fetch_internal(app, u) for u in urls))
-    entries = {u: content_hash(b) for u, b in zip(urls, bodies, strict=True) if b is not None}
+    entries = {u: content_hash(_without_stamp(b))
+               for u, b in zip(urls, bodies, strict=True) if b is not None}
     assets = services(request).assets
     for name in SHELL_ASSETS:
         if assets.get(name):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import unicodedata
 
 # USPS code: (English name, Spanish name)
 STATES: dict[str, tuple[str, str]] = {
@@ -41,7 +42,13 @@ def state_name(code: str, lang: str = "en") -> str:
 
 def states_sorted(lang: str) -> list[tuple[str, str]]:
     """(code, name) pairs ordered by the name in the given language."""
-    return sorted(((c, state_name(c, lang)) for c in STATES), key=lambda p: p[1])
+    return sorted(((c, state_name(c, lang)) for c in STATES), key=lambda p: _collation_key(p[1]))
+
+
+def _collation_key(name: str) -> str:
+    """Accents sort with their base letter: Míchigan between Michigan's neighbours."""
+    return "".join(c for c in unicodedata.normalize("NFKD", name.casefold())
+                   if not unicodedata.combining(c))
 
 
 def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

@@ -94,9 +94,28 @@
       state.className = item.state === "failed" ? "error" : "muted";
       state.textContent = label(item);
       li.append(title, state);
+      if (item.state === "failed" && item.body) li.append(editButton(item));
       return li;
     }));
     outbox.hidden = items.length === 0;
+  }
+
+  /* A refused suggestion goes back into the form (with this page's stamp) to fix and resend. */
+  function editButton(item) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "btn secondary";
+    button.textContent = strings.edit;
+    button.addEventListener("click", async () => {
+      for (const [name, value] of new URLSearchParams(item.body)) {
+        const field = form.elements.namedItem(name);
+        if (field && name !== "stamp" && field.type !== "hidden") field.value = value;
+      }
+      await deleteItem(item.id).catch(() => {});
+      await render();
+      form.elements.namedItem("title").focus();
+    });
+    return button;
   }
 
   /* --- errors from the server, next to their fields ------------------------------------ */
@@ -124,7 +143,7 @@
         field.setAttribute("aria-invalid", "true");
         const hint = field.getAttribute("aria-describedby");
         field.setAttribute("aria-describedby", hint ? `e-${name} ${hint}` : `e-${name}`);
-        field.closest("p").append(span);
+        (document.getElementById(`h-${name}`) || field).after(span);
         first = first || field;
       } else {
         form.prepend(span);
@@ -231,7 +250,7 @@
           await putItem({ id: item.id, title: item.title, created: item.created, state: "sent", at: Date.now() });
         } else if (response.status < 500 && response.status !== 429 && data.code !== "too-fast") {
           await putItem({ id: item.id, title: item.title, created: item.created, state: "failed",
-            error: String(data.error || response.status), at: Date.now() });
+            error: String(data.error || response.status), body: item.body, at: Date.now() });
         }
       }
     } catch (error) {
