@@ -54,6 +54,13 @@ def test_a_whole_visit_stays_on_this_origin_sets_no_cookie_and_stores_no_address
         page.get_by_label("Oregon", exact=True).check()
         page.get_by_role("button", name="Get alerts").click()
         expect(page.locator("#alerts-status")).to_contain_text("Oregon", timeout=10000)
+        page.goto(server.url + "/suggest")
+        page.get_by_label("Title").fill("Vigil at the Tacoma NWDC")
+        page.get_by_label("Details").fill("Every night at 8 pm, bring candles.")
+        page.get_by_label("City").fill("Tacoma")
+        page.wait_for_timeout(3100)  # the form's minimum fill time
+        page.get_by_role("button", name="Send suggestion").click()
+        page.wait_for_load_state()
         context.set_offline(True)
         page.goto(server.url + "/es/legal")
         context.set_offline(False)
@@ -71,10 +78,12 @@ def test_a_whole_visit_stays_on_this_origin_sets_no_cookie_and_stores_no_address
         dump = "\n".join(conn.iterdump())
         columns = [r[1] for r in conn.execute("PRAGMA table_info(subscriptions)")]
         stored = conn.execute("SELECT * FROM subscriptions").fetchall()
+        suggestions = conn.execute("SELECT COUNT(*) FROM suggestions").fetchone()[0]
         conn.close()
         assert CLIENT_ADDRESS not in dump
         assert columns == ["id", "endpoint", "p256dh", "auth", "created"]
         assert len(stored) == 1
+        assert suggestions == 1
         logs = server.logs()
         assert '"GET /' in logs, "the access log is on"
         assert CLIENT_ADDRESS not in logs
