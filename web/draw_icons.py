@@ -283,30 +283,30 @@ def draw_badge(size):
 
 def _fmt(v):
     v = round(v, 2)
-    return ("%d" % v) if v == int(v) else ("%g" % v)
+    return f"{int(v)}" if v == int(v) else f"{v:g}"
 
 
 def draw_svg():
     def path(start, curves):
-        d = ["M%s %s" % (_fmt(start[0]), _fmt(start[1]))]
+        d = [f"M{_fmt(start[0])} {_fmt(start[1])}"]
         for c1, c2, end in curves:
-            d.append("C%s %s %s %s %s %s" % tuple(_fmt(v) for v in c1 + c2 + end))
+            d.append("C" + " ".join(_fmt(v) for v in c1 + c2 + end))
         return "".join(d) + "Z"
 
     r = DESIGN * ANY_RADIUS
 
     def rect(x0, y0, x1, y1, rr):
-        return ('<rect x="%s" y="%s" width="%s" height="%s" rx="%s"/>'
-                % (_fmt(x0), _fmt(y0), _fmt(x1 - x0), _fmt(y1 - y0), _fmt(rr)))
+        return (f'<rect x="{_fmt(x0)}" y="{_fmt(y0)}" width="{_fmt(x1 - x0)}" '
+                f'height="{_fmt(y1 - y0)}" rx="{_fmt(rr)}"/>')
 
     return (
         '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 512 512">'
-        '<rect width="512" height="512" rx="%s" fill="#5b2a86"/>'
-        '<g fill="#fff"><path d="%s"/>%s%s</g>'
-        '<path fill="#5b2a86" d="%s"/>'
+        f'<rect width="512" height="512" rx="{_fmt(r)}" fill="#5b2a86"/>'
+        f'<g fill="#fff"><path d="{path(FLAME_START, FLAME_CURVES)}"/>'
+        f'{rect(*WICK)}{rect(*CANDLE)}</g>'
+        f'<path fill="#5b2a86" d="{path(CORE_START, CORE_CURVES)}"/>'
         '</svg>\n'
-    ) % (_fmt(r), path(FLAME_START, FLAME_CURVES), rect(*WICK), rect(*CANDLE),
-         path(CORE_START, CORE_CURVES))
+    )
 
 
 def main():
@@ -324,7 +324,7 @@ def main():
         path = os.path.join(OUT_DIR, name)
         with open(path, "wb") as fh:
             fh.write(data)
-        print("%-22s %7d bytes" % (name, len(data)))
+        print(f"{name:<22} {len(data):7d} bytes")
 
 
 if __name__ == "__main__":
