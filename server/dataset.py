@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -23,6 +24,20 @@ LISTING_KINDS = ("occupation", "vigil", "rally", "action")
 LISTING_STATUSES = ("active", "ended")
 FACILITY_KINDS = ("ero-field-office", "hsi-office", "detention-center", "federal-building", "other")
 EXPORT_VERSION = 1
+
+
+def slugify(text: str, limit: int = 60) -> str:
+    """An ASCII, lower-case, hyphenated slug ('Vigil at NWDC, Tacoma' -> 'vigil-at-nwdc-tacoma')."""
+    folded = _fold(text).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", folded).strip("-")
+    if len(slug) > limit:
+        slug = slug[:limit].rsplit("-", 1)[0] or slug[:limit]
+    return slug.strip("-")
+
+
+def _fold(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 class DataError(ValueError):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -23,16 +22,28 @@ LIMITS = {"title": 140, "address": 200, "city": 80, "description": 4000,
           "description_es": 4000, "needs": 2000, "links": 2000, "source": 200}
 
 
-def slugify(text: str) -> str:
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:60] or "listing"
-
-
 def _local(value: str, tz: str) -> str | None:
     if not value:
         return None
     moment = datetime.fromisoformat(value)
     return moment.replace(tzinfo=ZoneInfo(tz)).isoformat()
+
+
+def parse_coordinates(values: dict[str, str], errors: dict[str, str]) -> dict[str, float]:
+    """Optional latitude and longitude, both or neither; errors go next to the fields."""
+    coords = {}
+    for name, low, high in (("lat", -90, 90), ("lon", -180, 180)):
+        if values[name]:
+            try:
+                number = float(values[name])
+                if not low <= number <= high:
+                    raise ValueError
+                coords[name] = number
+            except ValueError:
+                errors[name] = f"A number from {low} to {high}, or empty."
+    if bool(values["lat"]) != bool(values["lon"]):
+        errors.setdefault("lon", "Give both latitude and longitude, or neither.")
+    return coords
 
 
 def parse(form: dict[str, str]) -> tuple[dict[str, str], dict[str, str], dict | None]:
@@ -53,18 +64,7 @@ def parse(form: dict[str, str]) -> tuple[dict[str, str], dict[str, str], dict | 
     if tz not in dict(TIME_ZONES):
         errors["tz"] = "Choose a time zone."
         tz = "America/New_York"
-    coords = {}
-    for name, low, high in (("lat", -90, 90), ("lon", -180, 180)):
-        if values[name]:
-            try:
-                number = float(values[name])
-                if not low <= number <= high:
-                    raise ValueError
-                coords[name] = number
-            except ValueError:
-                errors[name] = f"A number from {low} to {high}, or empty."
-    if bool(values["lat"]) != bool(values["lon"]):
-        errors.setdefault("lon", "Give both latitude and longitude, or neither.")
+    coords = parse_coordinates(values, errors)
     moments = {}
     for name in ("starts", "ends"):
         try:

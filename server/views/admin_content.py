@@ -22,12 +22,12 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from server import audit
-from server.dataset import FACILITY_KINDS, LANGS, SLUG, DataError, Where
+from server.dataset import FACILITY_KINDS, LANGS, SLUG, DataError, Where, slugify
 from server.dataset import url as check_url
+from server.listing_form import parse_coordinates
 from server.places import STATES, states_sorted
 from server.views.admin import admin_page, form_of, organizer, see_other
 from server.views.base import services
-from server.views.suggest import slugify
 
 BASE = "/admin/content"
 DEFAULT_SOURCE = "Vigil organizers"
@@ -94,18 +94,7 @@ def _date(values: Values, errors: Errors, name: str, month_ok: bool) -> None:
 
 
 def _coordinates(values: Values, errors: Errors) -> tuple[float | None, float | None]:
-    coords: dict[str, float] = {}
-    for name, low, high in (("lat", -90, 90), ("lon", -180, 180)):
-        if values[name]:
-            try:
-                number = float(values[name])
-                if not low <= number <= high:
-                    raise ValueError
-                coords[name] = number
-            except ValueError:
-                errors[name] = f"A number from {low} to {high}, or empty."
-    if bool(values["lat"]) != bool(values["lon"]):
-        errors.setdefault("lon", "Give both latitude and longitude, or neither.")
+    coords = parse_coordinates(values, errors)
     return coords.get("lat"), coords.get("lon")
 
 

@@ -16,8 +16,8 @@ from starlette.routing import BaseRoute, Route
 
 from server import approvals, audit, push
 from server.content import iso_now, listing_record
-from server.dataset import LISTING_KINDS
-from server.listing_form import TIME_ZONES, parse, slugify, values_from_row
+from server.dataset import LISTING_KINDS, slugify
+from server.listing_form import TIME_ZONES, parse, values_from_row
 from server.places import states_sorted
 from server.views.admin import admin_page, form_of, organizer, see_other
 from server.views.base import services

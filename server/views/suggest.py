@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Route
 
 from server import audit, content, spam
 from server.auth import FormStamp, Throttle
+from server.dataset import slugify
 from server.i18n import Translator
 from server.places import STATES
 from server.views.admin import admin_page, form_of, organizer, see_other
@@ -280,15 +281,6 @@ def _detail_page(request: Request, suggestion: dict, status: int = 200,
 
 async def detail(request: Request) -> Response:
     return _detail_page(request, await _load(request))
-
-
-def slugify(text: str, limit: int = 60) -> str:
-    """An ASCII, lower-case, hyphenated slug ('Vigil at NWDC, Tacoma' -> 'vigil-at-nwdc-tacoma')."""
-    folded = content.fold(text).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", folded).strip("-")
-    if len(slug) > limit:
-        slug = slug[:limit].rsplit("-", 1)[0] or slug[:limit]
-    return slug.strip("-")
 
 
 # Slugs that would read as organizer pages (/admin/listings/new) rather than a listing.
