@@ -765,6 +765,7 @@ class PushSender:
         self._flusher: asyncio.Task | None = None
         self._workers: list[asyncio.Task] = []
         self.sent_total = 0
+        self._allowed_origins: dict[str, bool] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -988,6 +989,17 @@ class PushSender:
             if self._in_flight <= self.batch_size:
                 self._wake.set()
 
+    def _allowed(self, endpoint: str) -> bool:
+        """endpoint_allowed, decided once per origin: the allowlist is fixed for the process
+        and every stored endpoint passed the full check when it subscribed."""
+        origin = "/".join(endpoint.split("/", 3)[:3])
+        decision = self._allowed_origins.get(origin)
+        if decision is None:
+            decision = endpoint_allowed(endpoint, self.settings.push_hosts)
+            if len(self._allowed_origins) < 10_000:
+                self._allowed_origins[origin] = decision
+        return decision
+
     def _vapid_header(self, origin: str) -> str:
         now = time.time()
         cached = self._tokens.get(origin)
@@ -1024,7 +1036,7 @@ class PushSender:
             ttl = int(message.created + message.ttl - time.time())
             if ttl <= 0:
                 return self._final(item, "failed", None, host, "expired")
-        if not endpoint_allowed(item.endpoint, self.settings.push_hosts):
+        if not self._allowed(item.endpoint):
             # VIGIL_PUSH_HOSTS changed since it subscribed; keep it in case that is undone.
             return self._final(item, "failed", None, host, "host not allowed")
         try:
