@@ -25,6 +25,8 @@ BENCHMARKS: dict[str, str] = {
     "throughput": "benchmarks.throughput",
     "sizes": "benchmarks.sizes",
     "offline_timing": "benchmarks.offline_timing",
+    "load": "benchmarks.load",
+    "push_fanout": "benchmarks.push_fanout",
 }
 
 

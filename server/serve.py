@@ -8,6 +8,9 @@ from server.app import create_app
 from server.config import Settings
 from server.vapid import load_private_key
 
+# Beyond this many open connections uvicorn answers 503 instead of taking more.
+MAX_CONNECTIONS = 2000
+
 
 def serve(settings: Settings, host: str, port: int) -> None:
     load_private_key(settings)  # create it now, not on the first push
@@ -15,4 +18,5 @@ def serve(settings: Settings, host: str, port: int) -> None:
     # uvicorn's own access log prints the client address; ours (server.middleware.AccessLog)
     # does not, so uvicorn's is off.
     uvicorn.run(app, host=host, port=port, access_log=False, proxy_headers=False,
-                server_header=False, timeout_keep_alive=5, log_level="info")
+                server_header=False, timeout_keep_alive=5, log_level="info",
+                limit_concurrency=MAX_CONNECTIONS)

@@ -68,3 +68,32 @@ def test_healthz(client):
 def test_oversized_body_is_refused(client):
     res = client.post("/api/v1/listings", content=b"x" * (1024 * 1024))
     assert res.status_code == 413
+
+
+async def test_a_change_renders_each_page_once_however_many_ask(settings):
+    import asyncio
+
+    import httpx
+
+    from server.app import create_app
+
+    app = create_app(settings)
+    renderer = app.state.vigil.renderer
+    original, renders = renderer.render, []
+
+    def counting(template, *args, **kwargs):
+        renders.append(template)
+        return original(template, *args, **kwargs)
+
+    renderer.render = counting
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            await c.get("/")
+            await app.state.vigil.db.write(
+                "UPDATE listings SET title = title || ' ' WHERE id = 1", public=True)
+            renders.clear()
+            responses = await asyncio.gather(*(c.get("/") for _ in range(50)))
+    assert {r.status_code for r in responses} == {200}
+    assert len({r.text for r in responses}) == 1
+    assert renders == ["home.html"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import hashlib
 import json
@@ -92,7 +93,32 @@ class RenderCache:
 
     def __init__(self, max_entries: int = 512):
         self._entries: dict[Any, tuple[int, float, Prepared]] = {}
+        self._building: dict[Any, asyncio.Future[Prepared]] = {}
         self.max_entries = max_entries
+
+    async def get_or_build(
+        self, key: Any, revision: int, build: Callable[[], Awaitable[bytes]]
+    ) -> Prepared:
+        """The cached body, or one build of it however many requests ask at once: after a
+        change, the first request renders and the others wait for it."""
+        prepared = self.get(key, revision)
+        if prepared is not None:
+            return prepared
+        pending = self._building.get((key, revision))
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Prepared] = asyncio.get_running_loop().create_future()
+        self._building[(key, revision)] = future
+        try:
+            prepared = self.put(key, revision, await build())
+            future.set_result(prepared)
+            return prepared
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it, nobody logs it as lost
+            raise
+        finally:
+            del self._building[(key, revision)]
 
     def get(self, key: Any, revision: int) -> Prepared | None:
         entry = self._entries.get(key)
@@ -136,10 +162,11 @@ async def cached_json(
     """JSON built once per data revision and URL, then served from memory."""
     svc = services(request)
     key = ("json", request.url.path, request.url.query)
-    revision = await svc.db.revision()
-    prepared = svc.render_cache.get(key, revision)
-    if prepared is None:
-        prepared = svc.render_cache.put(key, revision, json_body(await build()))
+
+    async def body() -> bytes:
+        return json_body(await build())
+
+    prepared = await svc.render_cache.get_or_build(key, await svc.db.revision(), body)
     return cached_response(request, prepared, "application/json", cache_control)
 
 

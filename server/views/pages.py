@@ -29,12 +29,14 @@ def page(fn: PageFn) -> Callable[[Request], Awaitable[Response]]:
         svc = services(request)
         lang = lang_of(request)
         key = (lang, request.url.path, request.url.query)
-        revision = await svc.db.revision()
-        prepared = svc.render_cache.get(key, revision)
-        if prepared is None:
+
+
+        async def build() -> bytes:
             template, context = await fn(request)
             html = svc.renderer.render(template, lang, request.url.path, request=request, **context)
-            prepared = svc.render_cache.put(key, revision, html.encode())
+            return html.encode()
+
+        prepared = await svc.render_cache.get_or_build(key, await svc.db.revision(), build)
         return cached_response(request, prepared, "text/html; charset=utf-8", HTML_CACHE)
 
     endpoint.__name__ = fn.__name__

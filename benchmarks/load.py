@@ -1,0 +1,300 @@
+"""Vigil under load while an organizer edits: public pages in both languages and the JSON
+API, 100 concurrent clients, with a listing edited through the real admin form every second,
+then the same load against the bare Starlette endpoint in the same run.
+
+Every edit changes public content, so each one invalidates the rendered pages and ETags
+while the readers keep coming: this measures the single writer beside the readers (and the
+re-renders) rather than a warm cache alone. Vigil is started as the throughput benchmark
+starts it (uvicorn, one worker, a fresh database with the default dataset); the organizer is
+created with `python -m server add-organizer` against the server's own database file.
+
+    python -m benchmarks --only load [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import re
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+from benchmarks.common import (
+    BENCH_SECRET,
+    HOST,
+    ROOT,
+    Row,
+    Server,
+    _clean_env,
+    bare_server,
+    fetch,
+    free_port,
+    log,
+    server_process,
+    temp_dir,
+)
+from benchmarks.loadgen import LoadResult, run_load
+from benchmarks.throughput import figure, implementation
+
+CONCURRENCY = 100
+DURATION = 30.0
+QUICK_DURATION = 5.0
+EDIT_EVERY = 1.0  # seconds between the starts of two organizer edits
+P99_GOAL = 0.250
+RATIO_GOAL = 0.60
+ORGANIZER = "load-bench"
+PASSWORD = "load benchmark organizer password"
+
+LISTING = {"title": "Load-test vigil", "kind": "vigil", "address": "1623 E J St",
+           "city": "Tacoma", "state": "WA", "tz": "America/Los_Angeles",
+           "starts": "2030-06-01T20:00", "description": "Bring candles."}
+PAGES = ["/", "/listings/portland-or-macadam", "/listings/{slug}", "/facilities", "/legal",
+         "/rights", "/resources", "/about"]
+API = ["/api/v1/listings", "/api/v1/listings/{slug}", "/api/v1/facilities", "/api/v1/contacts",
+       "/api/v1/rights?lang=en", "/api/v1/rights?lang=es", "/api/v1/resources"]
+
+
+def paths_for(slug: str) -> list[str]:
+    """Every public page in English and Spanish, then the API, with the edited listing."""
+    pages = [p.format(slug=slug) for p in PAGES]
+    spanish = ["/es" + p for p in pages]
+    return pages + spanish + [p.format(slug=slug) for p in API]
+
+
+@contextmanager
+def vigil_server_with_env() -> Iterator[tuple[Server, dict[str, str]]]:
+    """As common.vigil_server (same environment and command), also yielding the environment
+    so that CLI commands reach the server's own database."""
+    with temp_dir("vigil-bench-load-") as tmp:
+        port = free_port()
+        env = _clean_env()
+        env.update(
+            VIGIL_DB=str(tmp / "vigil.db"),
+            VIGIL_SECRET_KEY=BENCH_SECRET,
+            VIGIL_VAPID_KEY=str(tmp / "vapid.pem"),
+            VIGIL_VAPID_SUBJECT="mailto:bench@example.invalid",
+            VIGIL_BASE_URL=f"http://{HOST}:{port}",
+        )
+        argv = [sys.executable, "-m", "server", "serve", "--host", HOST, "--port", str(port)]
+        with server_process("vigil", argv, env, "/healthz", tmp, port=port) as srv:
+            yield srv, env
+
+
+def add_organizer(env: dict[str, str]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "server", "add-organizer", ORGANIZER, "--password-stdin"],
+        input=PASSWORD + "\n", env=env, cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"add-organizer failed: {done.stderr.strip() or done.stdout}")
+
+
+class OrganizerBrowser:
+    """Signs in and posts the admin forms as a browser does: a session cookie and the CSRF
+    token from the page, over one kept-alive connection."""
+
+    def __init__(self, server: Server):
+        self.server = server
+        self.conn: http.client.HTTPConnection | None = None
+        self.cookie = ""
+        self.csrf = ""
+
+    def request(self, method: str, path: str,
+                form: dict[str, str] | None = None) -> tuple[int, str, str]:
+        """(status, Location, body); one reconnect if the kept-alive connection was closed."""
+        for attempt in (1, 2):
+            if self.conn is None:
+                self.conn = http.client.HTTPConnection(HOST, self.server.port, timeout=10)
+            headers = {"Cookie": self.cookie} if self.cookie else {}
+            body = None
+            if form is not None:
+                body = urlencode(form)
+                headers["Content-Type"] = "application/x-www-form-urlencoded"
+            try:
+                self.conn.request(method, path, body=body, headers=headers)
+                res = self.conn.getresponse()
+                text = res.read().decode("utf-8", "replace")
+            except (http.client.HTTPException, OSError):
+                self.close()
+                if attempt == 2:
+                    raise
+                continue
+            for value in res.headers.get_all("Set-Cookie") or []:
+                pair = value.split(";", 1)[0]
+                if pair.startswith("vigil_organizer="):
+                    self.cookie = pair if pair != "vigil_organizer=" else ""
+            if res.headers.get("Connection", "").lower() == "close":
+                self.close()
+            return res.status, res.headers.get("Location", ""), text
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _csrf(html: str) -> str:
+        match = re.search(r'name="csrf" value="([^"]+)"', html)
+        if match is None:
+            raise RuntimeError("no CSRF token in the page")
+        return match.group(1)
+
+    def sign_in(self) -> None:
+        status, _, page = self.request("GET", "/admin/login")
+        form = {"csrf": self._csrf(page), "username": ORGANIZER, "password": PASSWORD}
+        status, location, text = self.request("POST", "/admin/login", form)
+        if status != 303 or not self.cookie:
+            raise RuntimeError(f"sign-in failed: {status} {text[:200]}")
+        status, _, page = self.request("GET", "/admin/")
+        self.csrf = self._csrf(page)
+
+    def publish(self) -> str:
+        form = {"csrf": self.csrf, **LISTING, "action": "publish"}
+        status, location, text = self.request("POST", "/admin/listings/new", form)
+        match = re.search(r"/admin/listings/([^/?]+)/edit", location)
+        if status != 303 or match is None or "Published" not in location:
+            raise RuntimeError(f"publishing failed: {status} {location} {text[:200]}")
+        return match.group(1)
+
+    def edit(self, slug: str, n: int) -> tuple[int, str]:
+        form = {"csrf": self.csrf, **LISTING, "title": f"Load-test vigil, edit #{n}",
+                "description": f"Bring candles. (Edit number {n}.)"}
+        status, location, _ = self.request("POST", f"/admin/listings/{slug}/edit", form)
+        return status, location
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+        self.conn = None
+
+
+@dataclass
+class Edits:
+    attempted: int = 0
+    saved: int = 0
+    latencies: list[float] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+
+def edit_every_second(browser: OrganizerBrowser, slug: str, stop: threading.Event,
+                      edits: Edits) -> None:
+    n = 0
+    while not stop.is_set():
+        started = time.perf_counter()
+        n += 1
+        edits.attempted += 1
+        try:
+            status, location = browser.edit(slug, n)
+        except Exception as exc:  # noqa: BLE001 - every failure is counted and reported
+            edits.failures.append(f"{type(exc).__name__}: {exc}")
+        else:
+            edits.latencies.append(time.perf_counter() - started)
+            if status == 303 and "Saved" in location:
+                edits.saved += 1
+            else:
+                edits.failures.append(f"HTTP {status} {location}")
+        stop.wait(max(0.0, EDIT_EVERY - (time.perf_counter() - started)))
+
+
+def check_paths(server: Server, paths: list[str]) -> None:
+    for path in paths:
+        status = fetch(server.url + path).status
+        if status != 200:
+            raise RuntimeError(f"{path} answered {status} before the load")
+
+
+def measure(server: Server, paths: list[str], concurrency: int,
+            duration: float) -> tuple[LoadResult, float]:
+    """Warm up, then load `paths`; the result and the server's CPU use (0..1 cores)."""
+    run_load(server.url, paths, concurrency, min(1.0, duration / 3), gzip=True)
+    cpu0 = server.cpu_seconds()
+    result = run_load(server.url, paths, concurrency, duration, gzip=True)
+    cpu = (server.cpu_seconds() - cpu0) / result.elapsed if result.elapsed else 0.0
+    log(f"  {server.name}: {result.summary()}, server CPU {cpu * 100:.0f}%")
+    for sample in result.error_samples:
+        log(f"    error: {sample}")
+    return result, cpu
+
+
+def ms_(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms"
+
+
+def run(quick: bool, concurrency: int = CONCURRENCY, duration: float | None = None) -> list[Row]:
+    duration = duration or (QUICK_DURATION if quick else DURATION)
+    settings = (f"{concurrency} connections, {duration:.0f} s per target, Accept-Encoding: "
+                f"gzip, {implementation()}")
+    log(f"load: {settings}")
+    edits = Edits()
+    with vigil_server_with_env() as (app, env):
+        add_organizer(env)
+        browser = OrganizerBrowser(app)
+        browser.sign_in()
+        slug = browser.publish()
+        paths = paths_for(slug)
+        check_paths(app, paths)
+        log(f"  {len(paths)} paths; organizer edits /admin/listings/{slug}/edit "
+            f"every {EDIT_EVERY:.0f} s")
+        stop = threading.Event()
+        editor = threading.Thread(target=edit_every_second, args=(browser, slug, stop, edits),
+                                  name="organizer", daemon=True)
+        editor.start()
+        try:
+            result, cpu = measure(app, paths, concurrency, duration)
+        finally:
+            stop.set()
+            editor.join(15)
+            browser.close()
+        logs = app.logs()
+    locked = len(re.findall(r"database is locked", logs, re.IGNORECASE))
+    tracebacks = logs.count("Traceback")
+    log(f"  organizer: {edits.saved}/{edits.attempted} edits saved, failures {edits.failures[:3]}"
+        f"; 'database is locked' x{locked}, tracebacks x{tracebacks}")
+
+    with bare_server() as bare:
+        base, base_cpu = measure(bare, ["/json"], concurrency, duration)
+
+    ratio = result.rps / base.rps if base.rps else float("nan")
+    met = (result.error_count == 0 and result.p99 <= P99_GOAL and ratio >= RATIO_GOAL)
+    edit_p50 = statistics.median(edits.latencies) if edits.latencies else float("nan")
+    edit_max = max(edits.latencies) if edits.latencies else float("nan")
+    edits_met = (edits.attempted > 0 and edits.saved == edits.attempted and locked == 0
+                 and tracebacks == 0)
+    brief = (f"bare /json: {base.rps:,.0f} req/s, p50 {base.p50 * 1000:.1f} ms, "
+             f"p99 {base.p99 * 1000:.1f} ms")
+    return [
+        Row("load: bare Starlette /json (after the app)", figure(base),
+            note=f"load: {settings}; bare server CPU {base_cpu * 100:.0f}% of a core"),
+        Row(f"load: Vigil, {len(paths)} public pages (en + es) and API URLs while an organizer "
+            "edits a listing every second",
+            f"{figure(result)} ({ratio:.2f}× bare)", baseline=brief,
+            goal=f"0 errors, p99 ≤ {P99_GOAL * 1000:.0f} ms, ≥ {RATIO_GOAL:.0%} of bare",
+            met=met,
+            note=f"load on Vigil: server CPU {cpu * 100:.0f}% of a core, load generator CPU "
+                 f"{result.client_cpu / result.elapsed * 100 if result.elapsed else 0:.0f}%; "
+                 f"statuses {dict(sorted(result.statuses.items()))}"),
+        Row("load: organizer edits through /admin/listings/<slug>/edit during that load",
+            f"{edits.saved} of {edits.attempted} saved (303), edit p50 {ms_(edit_p50)}, "
+            f"slowest {ms_(edit_max)}; 'database is locked' in the server log: "
+            f"{'no' if not locked else f'{locked} times'}",
+            goal="every edit saved, no 'database is locked'", met=edits_met,
+            note=("organizer edit failures: " + "; ".join(edits.failures[:5]))
+            if edits.failures else ""),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("-c", "--concurrency", type=int, default=CONCURRENCY)
+    parser.add_argument("-d", "--duration", type=float)
+    args = parser.parse_args()
+    for row in run(args.quick, args.concurrency, args.duration):
+        print(row)
+
+
+if __name__ == "__main__":
+    main()
