@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import httpx
 import pytest
+
+from server.app import create_app
 
 COLLECTIONS = {
     "/api/v1/listings": "listings",
@@ -71,12 +76,6 @@ def test_oversized_body_is_refused(client):
 
 
 async def test_a_change_renders_each_page_once_however_many_ask(settings):
-    import asyncio
-
-    import httpx
-
-    from server.app import create_app
-
     app = create_app(settings)
     renderer = app.state.vigil.renderer
     original, renders = renderer.render, []
