@@ -72,7 +72,8 @@ class LanguagePrefix:
 class SecurityHeaders:
     def __init__(self, app: ASGIApp, https: bool = False):
         self.app = app
-        self.extra = [(b"strict-transport-security", b"max-age=63072000")] if https else []
+        extra = [(b"strict-transport-security", b"max-age=63072000")] if https else []
+        self.headers = SECURITY_HEADERS + extra
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -81,10 +82,8 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in SECURITY_HEADERS + self.extra:
-                    if name.decode() not in headers:
-                        headers.raw.append((name, value))
+                # No view sets these, so they are appended without looking first.
+                message["headers"] = [*message.get("headers", ()), *self.headers]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -101,8 +100,12 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        has_body = False
         for name, value in scope["headers"]:
-            if name == b"content-length":
+            if name == b"transfer-encoding":
+                has_body = True
+            elif name == b"content-length":
+                has_body = True
                 try:
                     too_big = int(value) > self.max_bytes
                 except ValueError:
@@ -110,6 +113,9 @@ class BodyLimit:
                 if too_big:
                     await _too_large(send)
                     return
+        if not has_body:  # nothing to count (the common GET)
+            await self.app(scope, receive, send)
+            return
         received = 0
         started = False
 

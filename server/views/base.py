@@ -75,17 +75,19 @@ def cached_response(
     """A response with an ETag that answers 304 to a matching If-None-Match, gzipped when
     the client accepts it (compressed once per body when the body comes prepared)."""
     prepared = body if isinstance(body, Prepared) else Prepared.of(body)
-    all_headers = {"ETag": prepared.etag, "Cache-Control": cache_control,
-                   "Vary": "Accept-Encoding"}
-    all_headers.update(headers or {})
+    extra = [(b"etag", prepared.etag.encode()), (b"cache-control", cache_control.encode()),
+             (b"vary", b"Accept-Encoding")]
+    for name, value in (headers or {}).items():
+        extra.append((name.lower().encode("latin-1"), value.encode("latin-1")))
     if status == 200 and not_modified(request, prepared.etag):
-        return Response(status_code=304, headers=all_headers)
-    if prepared.gz is not None and accepts_gzip(request):
-        all_headers["Content-Encoding"] = "gzip"
-        return Response(prepared.gz, status_code=status, media_type=media_type,
-                        headers=all_headers)
-    return Response(prepared.body, status_code=status, media_type=media_type,
-                    headers=all_headers)
+        response = Response(status_code=304)
+    elif prepared.gz is not None and accepts_gzip(request):
+        response = Response(prepared.gz, status_code=status, media_type=media_type)
+        extra.append((b"content-encoding", b"gzip"))
+    else:
+        response = Response(prepared.body, status_code=status, media_type=media_type)
+    response.raw_headers.extend(extra)
+    return response
 
 
 class RenderCache:
@@ -161,7 +163,7 @@ async def cached_json(
 ) -> Response:
     """JSON built once per data revision and URL, then served from memory."""
     svc = services(request)
-    key = ("json", request.url.path, request.url.query)
+    key = ("json", request.scope["path"], request.scope["query_string"])
 
     async def body() -> bytes:
         return json_body(await build())

@@ -28,12 +28,13 @@ def page(fn: PageFn) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         svc = services(request)
         lang = lang_of(request)
-        key = (lang, request.url.path, request.url.query)
+        path = request.scope["path"]
+        key = (lang, path, request.scope["query_string"])
 
 
         async def build() -> bytes:
             template, context = await fn(request)
-            html = svc.renderer.render(template, lang, request.url.path, request=request, **context)
+            html = svc.renderer.render(template, lang, path, request=request, **context)
             return html.encode()
 
         prepared = await svc.render_cache.get_or_build(key, await svc.db.revision(), build)
