@@ -8,7 +8,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from server import content
 from server.i18n import LANGUAGES
-from server.views.base import cached_json, db_of, json_response, services
+from server.views.base import cached_json, db_of, services
 
 
 def _with_url(request: Request, rec: dict) -> dict:
@@ -25,10 +25,13 @@ async def listings(request: Request) -> Response:
 
 
 async def listing(request: Request) -> Response:
-    rec = await content.listing(db_of(request), request.path_params["slug"])
-    if rec is None:
-        raise HTTPException(404, "no listing with that slug")
-    return json_response(request, {"listing": _with_url(request, rec)})
+    async def build() -> dict:
+        rec = await content.listing(db_of(request), request.path_params["slug"])
+        if rec is None:
+            raise HTTPException(404, "no listing with that slug")
+        return {"listing": _with_url(request, rec)}
+
+    return await cached_json(request, build)
 
 
 async def facilities(request: Request) -> Response:
