@@ -112,7 +112,8 @@ def assert_inert(res, payload: str) -> None:
         if "<" in payload:  # quotes may stay raw in text; the parser above judges those
             assert payload not in body, (res.request.url, payload)
         if kind.startswith("text/html"):
-            assert "script-src 'self'" in res.headers["content-security-policy"]
+            csp = res.headers["content-security-policy"]
+            assert "default-src 'self'" in csp and "unsafe-inline" not in csp
     elif kind.startswith("application/json"):
         json.loads(body)  # well-formed: the payload stayed inside a string
     else:  # text/plain refusals, calendars, 304s: never parsed as a document
