@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gettext as gettext_module
 import io
-from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 
@@ -80,5 +79,3 @@ def localize_path(path: str, lang: str) -> str:
         return path
     return f"/{lang}" + ("/" if path == "/" else path)
 
-
-GettextFn = Callable[..., Markup]

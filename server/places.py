@@ -1,8 +1,7 @@
-"""US states (with DC and Puerto Rico), their names in both languages, and distances."""
+"""US states (with DC and Puerto Rico) and their names in both languages."""
 
 from __future__ import annotations
 
-import math
 import unicodedata
 
 # USPS code: (English name, Spanish name)
@@ -49,11 +48,3 @@ def _collation_key(name: str) -> str:
     """Accents sort with their base letter: Míchigan between Michigan's neighbours."""
     return "".join(c for c in unicodedata.normalize("NFKD", name.casefold())
                    if not unicodedata.combining(c))
-
-
-def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance (haversine)."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 6371.0 * 2 * math.asin(math.sqrt(a))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import mimetypes
@@ -114,9 +113,3 @@ class Renderer:
             path=path,
             **context,
         )
-
-
-def gzip_size(data: bytes | str) -> int:
-    if isinstance(data, str):
-        data = data.encode()
-    return len(gzip.compress(data, compresslevel=6, mtime=0))

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from server import audit
+from server import audit, push
 from server.accounts import AccountError, check_new_password, hash_password, verify_password
 from server.views.base import services
 
@@ -105,13 +105,11 @@ async def dashboard(request: Request) -> Response:
     waiting = await db.scalar("SELECT COUNT(*) FROM suggestions WHERE status = 'waiting'")
     pending_alerts = await db.scalar("SELECT COUNT(*) FROM alerts WHERE status = 'pending'")
     pending_listings = await db.scalar("SELECT COUNT(*) FROM listings WHERE status = 'pending'")
-    topics = await db.execute(
-        "SELECT topic, COUNT(*) AS n FROM subscription_topics GROUP BY topic ORDER BY topic"
-    )
+    topics = await push.topic_counts(db)
     return admin_page(
         request, "admin/dashboard.html",
         waiting_suggestions=waiting, waiting_approval=pending_alerts + pending_listings,
-        topics=[(r["topic"], r["n"]) for r in topics], entries=await audit.recent(db, 10),
+        topics=list(topics.items()), entries=await audit.recent(db, 10),
     )
 
 

@@ -157,7 +157,7 @@ async def _send(request: Request, alert_id: int, approver: str | None,
 
     await svc.db.write_fn(apply, public=True)
     alert = _as_alert(await svc.db.first("SELECT * FROM alerts WHERE id = ?", (alert_id,)))
-    message_id = await approvals.send(svc.db, svc.extras.get("push"),
+    message_id = await push.announce(svc.db, svc.extras.get("push"),
                                       push.alert_message(alert, svc.settings.base_url))
     await svc.db.write("UPDATE alerts SET message_ids = ? WHERE id = ?",
                        (json.dumps([*alert["message_ids"], message_id]), alert_id))

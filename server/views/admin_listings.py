@@ -130,7 +130,7 @@ async def _go_live(request: Request, slug: str, approver: str | None) -> None:
     await svc.db.write_fn(activate, public=True)
     rec = listing_record(await svc.db.first("SELECT * FROM listings WHERE slug = ?", (slug,)))
     if rec["status"] == "active":  # a listing whose end has passed announces nothing
-        message_id = await approvals.send(
+        message_id = await push.announce(
             svc.db, svc.extras.get("push"), push.listing_message(rec, svc.settings.base_url))
         await svc.db.write("UPDATE listings SET message_id = ? WHERE slug = ?",
                            (message_id, slug))

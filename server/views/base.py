@@ -154,10 +154,6 @@ def json_body(data: Any) -> bytes:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").encode()
 
 
-def json_response(request: Request, data: Any, cache_control: str = JSON_CACHE) -> Response:
-    return cached_response(request, json_body(data), "application/json", cache_control)
-
-
 async def cached_json(
     request: Request, build: Callable[[], Awaitable[Any]], cache_control: str = JSON_CACHE
 ) -> Response:
