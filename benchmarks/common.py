@@ -15,7 +15,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,6 +85,7 @@ class Server:
     port: int
     proc: subprocess.Popen
     log: Path
+    env: dict[str, str] = field(default_factory=dict)  # lets CLI commands reach its database
 
     @property
     def url(self) -> str:
@@ -151,7 +152,7 @@ def server_process(
                                 stdin=subprocess.DEVNULL)
     try:
         _wait_until_up(f"http://{HOST}:{port}{health_path}", proc, log_path, timeout)
-        yield Server(name, port, proc, log_path)
+        yield Server(name, port, proc, log_path, env)
     finally:
         stop_process(proc)
 

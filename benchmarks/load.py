@@ -21,24 +21,18 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from benchmarks.common import (
-    BENCH_SECRET,
     HOST,
     ROOT,
     Row,
     Server,
-    _clean_env,
     bare_server,
     fetch,
-    free_port,
     log,
-    server_process,
-    temp_dir,
+    vigil_server,
 )
 from benchmarks.loadgen import LoadResult, run_load
 from benchmarks.throughput import figure, implementation
@@ -66,25 +60,6 @@ def paths_for(slug: str) -> list[str]:
     pages = [p.format(slug=slug) for p in PAGES]
     spanish = ["/es" + p for p in pages]
     return pages + spanish + [p.format(slug=slug) for p in API]
-
-
-@contextmanager
-def vigil_server_with_env() -> Iterator[tuple[Server, dict[str, str]]]:
-    """As common.vigil_server (same environment and command), also yielding the environment
-    so that CLI commands reach the server's own database."""
-    with temp_dir("vigil-bench-load-") as tmp:
-        port = free_port()
-        env = _clean_env()
-        env.update(
-            VIGIL_DB=str(tmp / "vigil.db"),
-            VIGIL_SECRET_KEY=BENCH_SECRET,
-            VIGIL_VAPID_KEY=str(tmp / "vapid.pem"),
-            VIGIL_VAPID_SUBJECT="mailto:bench@example.invalid",
-            VIGIL_BASE_URL=f"http://{HOST}:{port}",
-        )
-        argv = [sys.executable, "-m", "server", "serve", "--host", HOST, "--port", str(port)]
-        with server_process("vigil", argv, env, "/healthz", tmp, port=port) as srv:
-            yield srv, env
 
 
 def add_organizer(env: dict[str, str]) -> None:
@@ -229,7 +204,8 @@ def run(quick: bool, concurrency: int = CONCURRENCY, duration: float | None = No
                 f"gzip, {implementation()}")
     log(f"load: {settings}")
     edits = Edits()
-    with vigil_server_with_env() as (app, env):
+    with vigil_server() as app:
+        env = app.env
         add_organizer(env)
         browser = OrganizerBrowser(app)
         browser.sign_in()
