@@ -17,6 +17,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from server.serve import MAX_CONNECTIONS
+
 
 async def json_endpoint(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok", "service": "bare", "items": [1, 2, 3]})
@@ -32,7 +34,8 @@ def main() -> None:
     args = parser.parse_args()
     # Keep in step with server/serve.py.
     uvicorn.run(app, host=args.host, port=args.port, access_log=False, proxy_headers=False,
-                server_header=False, timeout_keep_alive=5, log_level="info")
+                server_header=False, timeout_keep_alive=5, log_level="info",
+                limit_concurrency=MAX_CONNECTIONS)
 
 
 if __name__ == "__main__":

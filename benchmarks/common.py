@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import os
 import shutil
@@ -229,3 +230,14 @@ def wait_for_worker(page, timeout_ms: int = 30000) -> None:
         raise RuntimeError(f"the service worker was not ready after {timeout_ms / 1000:.0f}s")
     if not page.evaluate("Boolean(navigator.serviceWorker.controller)"):
         page.wait_for_function("Boolean(navigator.serviceWorker.controller)", timeout=timeout_ms)
+
+
+def load_cli(description: str, run, concurrency: int) -> None:
+    """The command line of a load benchmark: --quick, -c CONCURRENCY, -d SECONDS."""
+    parser = argparse.ArgumentParser(description=description.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("-c", "--concurrency", type=int, default=concurrency)
+    parser.add_argument("-d", "--duration", type=float)
+    args = parser.parse_args()
+    for row in run(args.quick, args.concurrency, args.duration):
+        print(row)

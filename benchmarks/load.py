@@ -13,7 +13,6 @@ created with `python -m server add-organizer` against the server's own database 
 
 from __future__ import annotations
 
-import argparse
 import http.client
 import re
 import statistics
@@ -31,6 +30,7 @@ from benchmarks.common import (
     Server,
     bare_server,
     fetch,
+    load_cli,
     log,
     vigil_server,
 )
@@ -263,13 +263,7 @@ def run(quick: bool, concurrency: int = CONCURRENCY, duration: float | None = No
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("-c", "--concurrency", type=int, default=CONCURRENCY)
-    parser.add_argument("-d", "--duration", type=float)
-    args = parser.parse_args()
-    for row in run(args.quick, args.concurrency, args.duration):
-        print(row)
+    load_cli(__doc__, run, CONCURRENCY)
 
 
 if __name__ == "__main__":

@@ -10,10 +10,9 @@ and then serves it from memory). Requests send `Accept-Encoding: gzip`, as brows
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 
-from benchmarks.common import Row, Server, bare_server, log, vigil_server
+from benchmarks.common import Row, Server, bare_server, load_cli, log, vigil_server
 from benchmarks.loadgen import LoadResult, run_load
 
 CONCURRENCY = 50
@@ -99,13 +98,7 @@ def run(quick: bool, concurrency: int = CONCURRENCY, duration: float | None = No
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("-c", "--concurrency", type=int, default=CONCURRENCY)
-    parser.add_argument("-d", "--duration", type=float)
-    args = parser.parse_args()
-    for row in run(args.quick, args.concurrency, args.duration):
-        print(row)
+    load_cli(__doc__, run, CONCURRENCY)
 
 
 if __name__ == "__main__":
