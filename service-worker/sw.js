@@ -21,6 +21,7 @@ const HASH = "x-vigil-hash";
 
 let lastRefresh = 0;
 let refreshing = null;
+let refreshAgain = false;
 
 self.addEventListener("install", (event) => {
   event.waitUntil(precache().then(() => self.skipWaiting()));
@@ -192,24 +193,33 @@ async function storeChanged(cache, manifest, strict) {
   return changed;
 }
 
-/* Compare the server's offline manifest with what is stored; fetch only what changed. */
+/* Compare the server's offline manifest with what is stored; fetch only what changed.
+ * A forced refresh asked for while one runs goes again once it ends: the running one may
+ * have read the manifest before the change the visitor is now looking at. */
 function refreshBundle(force) {
+  if (refreshing) {
+    refreshAgain = refreshAgain || force;
+    return refreshing;
+  }
   const now = Date.now();
-  if (refreshing || (!force && now - lastRefresh < REFRESH_INTERVAL_MS)) {
-    return refreshing || Promise.resolve();
+  if (!force && now - lastRefresh < REFRESH_INTERVAL_MS) {
+    return Promise.resolve();
   }
   lastRefresh = now;
   refreshing = (async () => {
-    try {
-      const manifest = await fetchManifest();
-      const cache = await caches.open(CONTENT_CACHE);
-      const changed = await storeChanged(cache, manifest, false);
-      await tellClients({ type: "bundle", changed, at: Date.now() });
-    } catch (error) {
-      // Offline or lie-fi: keep what we have and try again on the next visit.
-    } finally {
-      refreshing = null;
-    }
+    do {
+      refreshAgain = false;
+      try {
+        const manifest = await fetchManifest();
+        const cache = await caches.open(CONTENT_CACHE);
+        const changed = await storeChanged(cache, manifest, false);
+        await tellClients({ type: "bundle", changed, at: Date.now() });
+      } catch (error) {
+        // Offline or lie-fi: keep what we have and try again on the next visit.
+        refreshAgain = false;
+      }
+    } while (refreshAgain);
+    refreshing = null;
   })();
   return refreshing;
 }
