@@ -16,6 +16,9 @@ import aiosqlite
 MIGRATIONS = Path(__file__).parent / "migrations"
 T = TypeVar("T")
 REVISION_MAX_AGE = 5.0
+# How often the WAL file is looked at for another process's commit: a stat per request
+# costs more than the rest of serving a cached page's bookkeeping.
+WAL_CHECK_EVERY = 0.1
 
 
 def migration_files() -> list[tuple[int, Path]]:
@@ -45,6 +48,7 @@ class Database:
         self._revision: int | None = None
         self._revision_read = 0.0
         self._revision_marker: tuple[int, int] | None = None
+        self._marker_checked = 0.0
         self._wal_path = str(self.path) + "-wal"
 
     async def connect(self) -> Database:
@@ -157,13 +161,17 @@ class Database:
             return None
         return st.st_mtime_ns, st.st_size
 
-    async def revision(self, max_age: float = REVISION_MAX_AGE) -> int:
+    async def revision(self) -> int:
         """The public content's revision, without a query on every request: our own writes
-        reset it, and another process's commit (an import, say) shows in the WAL file."""
+        reset it, and another process's commit (an import, say) shows in the WAL file,
+        which is looked at every WAL_CHECK_EVERY seconds."""
         now = time.monotonic()
+        if self._revision is not None and now - self._marker_checked < WAL_CHECK_EVERY:
+            return self._revision
+        self._marker_checked = now
         marker = self._wal_marker()
         if (self._revision is None or marker != self._revision_marker
-                or now - self._revision_read > max_age):
+                or now - self._revision_read > REVISION_MAX_AGE):
             self._revision_marker = marker
             self._revision = int(await self.scalar("SELECT value FROM meta WHERE key = 'revision'"))
             self._revision_read = now

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
+import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 
-from server import ROOT
+from server import ROOT, database
 from server.database import Database
 from server.dataset import DataError, export_data, import_data, load_dataset, read_dataset
 
@@ -138,3 +141,19 @@ async def test_import_refuses_non_exports(tmp_path):
             with pytest.raises(DataError):
                 await import_data(db, doc)
         assert await db.scalar("SELECT COUNT(*) FROM listings") == 0
+
+
+async def test_the_revision_follows_our_writes_at_once_and_another_process_soon(tmp_path):
+    async with Database(tmp_path / "r.db") as db:
+        await load_dataset(db, ROOT / "data", NOW)
+        start = await db.revision()
+        await db.write("UPDATE listings SET title = title || '!' WHERE id = 1", public=True)
+        assert await db.revision() == start + 1  # our own write: no wait
+        other = sqlite3.connect(tmp_path / "r.db")
+        other.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'")
+        other.commit()
+        other.close()
+        deadline = time.monotonic() + 2 * database.WAL_CHECK_EVERY + 1
+        while await db.revision() != start + 2:
+            assert time.monotonic() < deadline, "another process's commit never showed"
+            await asyncio.sleep(0.02)
