@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -21,9 +22,10 @@ from server.config import Settings
 from server.database import Database
 from server.dataset import load_dataset
 from server.i18n import make_translators
-from server.middleware import AccessLog, AdminGuard, BodyLimit, LanguagePrefix, SecurityHeaders
+from server.middleware import AccessLog, Edge
 from server.push import PushSender
 from server.render import Renderer, StaticAssets, build_environment
+from server.routing import IndexedRouter
 from server.vapid import application_server_key, load_private_key
 from server.views import (
     admin,
@@ -122,6 +124,8 @@ def create_app(settings: Settings, *, load_data_if_empty: bool = True) -> Starle
     vapid_key = load_private_key(settings)
     services.extras["vapid_public_key"] = application_server_key(vapid_key)
 
+    access = services.extras["access_log"] = AccessLog()
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await db.connect()
@@ -130,24 +134,23 @@ def create_app(settings: Settings, *, load_data_if_empty: bool = True) -> Starle
             log.info("loaded the default dataset: %s", counts)
         # The sender resumes any fanout a previous process left unfinished.
         sender = services.extras["push"] = await PushSender(settings, db, vapid_key).start()
+        flusher = asyncio.create_task(access.run())
         try:
             yield
         finally:
+            flusher.cancel()
+            await asyncio.gather(flusher, return_exceptions=True)
             await sender.stop()
             await db.close()
 
     app = Starlette(
-        routes=public_routes() + api_routes() + push_api.push_routes() + admin.routes()
+        middleware=[Middleware(Edge, https=settings.https, log=access)],
+        exception_handlers={HTTPException: http_error},
+    )
+    app.router = IndexedRouter(
+        public_routes() + api_routes() + push_api.push_routes() + admin.routes()
         + admin_listings.routes() + admin_alerts.routes() + admin_content.routes()
         + suggest.routes(),
-        middleware=[
-            Middleware(AccessLog),
-            Middleware(SecurityHeaders, https=settings.https),
-            Middleware(BodyLimit),
-            Middleware(LanguagePrefix),
-            Middleware(AdminGuard),
-        ],
-        exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
     )
     app.state.vigil = services

@@ -1,9 +1,12 @@
-"""Plain ASGI middleware: language prefix, security headers, body limits, access log."""
+"""Plain ASGI middleware: one edge layer for every request, and the /admin guard."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sys
 import time
+from typing import TextIO
 from urllib.parse import parse_qs
 
 from starlette.datastructures import MutableHeaders
@@ -24,65 +27,148 @@ SECURITY_HEADERS = [
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"permissions-policy", b"camera=(), microphone=(), payment=(), geolocation=(self)"),
 ]
+# Responses no browser runs as a page or a worker (JSON, feeds, calendars, styles, PNGs,
+# plain-text refusals) need only these: the referrer, opener and permissions policies
+# apply to documents alone, and a data response opened directly may run nothing at all.
+DATA_CSP = "default-src 'none'; frame-ancestors 'none'"
+DATA_SECURITY_HEADERS = [
+    (b"content-security-policy", DATA_CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+]
+# What a browser may run as a document or a worker: these get SECURITY_HEADERS, as does a
+# response that names no type.
+DOCUMENT_TYPES = (b"text/html", b"text/javascript", b"application/javascript",
+                  b"image/svg+xml", b"application/xhtml")
 # Paths that exist only once, in no language; /es/<these> is a 404.
 UNPREFIXED = ("/api/", "/admin", "/static/", "/sw.js", "/healthz", "/feed.atom", "/calendar.ics",
               "/offline-manifest.json")
 
 
-class LanguagePrefix:
-    """Serve /es/... with the English routes, marking the request as Spanish.
+class AccessLog:
+    """The access log: method, path, status and time only, never the client address, query
+    or user agent.
+
+    Lines are kept in memory and written together, as nginx's buffered access log does
+    (`access_log ... buffer= flush=`): when `max_lines` have gathered, and by `run()` at
+    least every `flush_every` seconds, rather than a log record and a write per request.
+    The line format is the one the rest of the log uses; setting the `vigil.access` logger
+    above INFO turns the access log off.
+    """
+
+    def __init__(self, stream: TextIO | None = None, max_lines: int = 256,
+                 flush_every: float = 1.0):
+        self.stream = stream
+        self.lines: list[str] = []
+        self.max_lines = max_lines
+        self.flush_every = flush_every
+
+    def add(self, method: str, path: str, status: int, seconds: float) -> None:
+        if not access_log.isEnabledFor(logging.INFO):
+            return
+        self.lines.append(f'INFO vigil.access: "{method} {path}" {status} {seconds * 1000:.1f}ms\n')
+        if len(self.lines) >= self.max_lines:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.lines:
+            stream = self.stream or sys.stderr
+            stream.write("".join(self.lines))
+            stream.flush()
+            self.lines.clear()
+
+    async def run(self) -> None:
+        """Flush every `flush_every` seconds until cancelled, then once more."""
+        try:
+            while True:
+                await asyncio.sleep(self.flush_every)
+                self.flush()
+        finally:
+            self.flush()
+
+
+def language_of(scope: Scope) -> Scope:
+    """/es/... is served by the English routes, marked as Spanish.
 
     The URL alone decides the language: no cookie, no Accept-Language guessing.
     """
+    path = scope["path"]
+    lang = "en"
+    if path == "/es" or path.startswith("/es/"):
+        rest = path[3:] or "/"
+        if not rest.startswith(UNPREFIXED) and not rest.startswith("/es/"):
+            lang = "es"
+            scope = dict(scope, path=rest, raw_path=rest.encode())
+    scope.setdefault("state", {})
+    scope["state"]["lang"] = lang
+    return scope
 
-    def __init__(self, app: ASGIApp):
+
+class Edge:
+    """What every request passes through, in one layer rather than a stack of them:
+
+    - the access log (AccessLog);
+    - the security headers on every response: SECURITY_HEADERS on what a browser may run,
+      DATA_SECURITY_HEADERS on the rest;
+    - the body limit: bodies over it are refused with 413, by Content-Length before the
+      app runs or as they stream;
+    - the language prefix (language_of);
+    - AdminGuard, for /admin paths only.
+    """
+
+    def __init__(self, app: ASGIApp, https: bool = False, max_body: int = 64 * 1024,
+                 log: AccessLog | None = None):
         self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            path = scope["path"]
-            lang = "en"
-            if path == "/es" or path.startswith("/es/"):
-                rest = path[3:] or "/"
-                if not rest.startswith(UNPREFIXED) and not rest.startswith("/es/"):
-                    lang = "es"
-                    scope = dict(scope, path=rest, raw_path=rest.encode())
-            scope.setdefault("state", {})
-            scope["state"]["lang"] = lang
-        await self.app(scope, receive, send)
-
-
-class SecurityHeaders:
-    def __init__(self, app: ASGIApp, https: bool = False):
-        self.app = app
+        self.guarded = AdminGuard(app)
         extra = [(b"strict-transport-security", b"max-age=63072000")] if https else []
-        self.headers = SECURITY_HEADERS + extra
+        self.document_headers = SECURITY_HEADERS + extra
+        self.data_headers = DATA_SECURITY_HEADERS + extra
+        self.max_body = max_body
+        self.log = log or AccessLog()
+
+    def security_headers(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        for name, value in headers:
+            if name == b"content-type":
+                return (self.document_headers if value.startswith(DOCUMENT_TYPES)
+                        else self.data_headers)
+        return self.document_headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        start = time.perf_counter()
+        status = 0
+        asked = scope
 
-        async def send_with_headers(message: Message) -> None:
+        async def edge_send(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = message.get("headers", ())
                 # No view sets these, so they are appended without looking first.
-                message["headers"] = [*message.get("headers", ()), *self.headers]
+                message["headers"] = [*headers, *self.security_headers(headers)]
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        try:
+            limited = self._limit(scope, receive)
+            if limited is None:
+                await _too_large(edge_send)
+                return
+            inner = language_of(scope)
+            path = inner["path"]
+            app = self.guarded if path == ADMIN_PREFIX or path.startswith("/admin/") else self.app
+            try:
+                await app(inner, limited, edge_send)
+            except BodyTooLarge:
+                if not status:
+                    await _too_large(edge_send)
+        finally:
+            self.log.add(asked["method"], asked.get("root_path", "") + asked["path"],
+                         status or 500, time.perf_counter() - start)
 
-
-class BodyLimit:
-    """Refuse request bodies over the limit with 413, by Content-Length or as they stream."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int = 64 * 1024):
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    def _limit(self, scope: Scope, receive: Receive) -> Receive | None:
+        """The receive to hand on (counting the body when there is one), or None when the
+        declared Content-Length is already over the limit."""
         has_body = False
         for name, value in scope["headers"]:
             if name == b"transfer-encoding":
@@ -90,38 +176,25 @@ class BodyLimit:
             elif name == b"content-length":
                 has_body = True
                 try:
-                    too_big = int(value) > self.max_bytes
+                    if int(value) > self.max_body:
+                        return None
                 except ValueError:
-                    too_big = True
-                if too_big:
-                    await _too_large(send)
-                    return
+                    return None
         if not has_body:  # nothing to count (the common GET)
-            await self.app(scope, receive, send)
-            return
+            return receive
         received = 0
-        started = False
+        max_body = self.max_body
 
         async def limited_receive() -> Message:
             nonlocal received
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_body:
                     raise BodyTooLarge
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
-                await _too_large(send)
+        return limited_receive
 
 
 class BodyTooLarge(Exception):
@@ -142,38 +215,6 @@ async def _too_large(send: Send) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
-
-
-class AccessLog:
-    """Method, path, status and time only: never the client address, query or user agent."""
-
-    def __init__(self, app: ASGIApp):
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-
-        async def capture(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, capture)
-        finally:
-            if access_log.isEnabledFor(logging.INFO):
-                access_log.info(
-                    '"%s %s" %d %.1fms',
-                    scope["method"],
-                    scope.get("root_path", "") + scope["path"],
-                    status,
-                    (time.perf_counter() - start) * 1000,
-                )
 
 
 ADMIN_PREFIX = "/admin"
@@ -212,23 +253,19 @@ async def _plain(send: Send, status: int, text: str, headers: list | None = None
 class AdminGuard:
     """Every /admin request needs a signed-in organizer; every state-changing one a CSRF token.
 
-    Checked here, for the whole prefix, rather than per view, so a new organizer route cannot
-    forget it. The request body is read (it is small: BodyLimit caps it) to find the token,
-    then handed on unchanged.
+    Checked here, for the whole prefix (Edge sends every /admin path here), rather than per
+    view, so a new organizer route cannot forget it. The request body is read (it is small:
+    Edge caps it) to find the token, then handed on unchanged.
     """
 
     def __init__(self, app: ASGIApp):
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "")
-        if scope["type"] != "http" or not (path == ADMIN_PREFIX or path.startswith("/admin/")):
-            await self.app(scope, receive, send)
-            return
         svc = scope["app"].state.vigil
         signer = svc.extras["sessions"]
         method = scope["method"]
-        is_open = path in ADMIN_OPEN
+        is_open = scope["path"] in ADMIN_OPEN
         session = None
         organizer = None
         raw = _cookie(scope, SESSION_COOKIE)

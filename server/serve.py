@@ -27,7 +27,7 @@ def serve(settings: Settings, host: str, port: int) -> None:
     cheap_logging()
     load_private_key(settings)  # create it now, not on the first push
     app = create_app(settings)
-    # uvicorn's own access log prints the client address; ours (server.middleware.AccessLog)
+    # uvicorn's own access log prints the client address; ours (server.middleware.Edge)
     # does not, so uvicorn's is off.
     uvicorn.run(app, host=host, port=port, access_log=False, proxy_headers=False,
                 server_header=False, timeout_keep_alive=5, log_level="info",

@@ -95,15 +95,24 @@ def test_unknown_addresses_get_localized_404(client, url):
 
 
 def test_security_headers_on_every_response(client):
-    for url in ["/", "/es/about", "/api/v1/listings", "/nowhere", "/healthz"]:
+    documents = ["/", "/es/about", "/nowhere", "/sw.js", "/static/icons/icon.svg"]
+    for url in documents:
         res = client.get(url)
         csp = res.headers["content-security-policy"]
-        assert "default-src 'self'" in csp and "'unsafe-inline'" not in csp
+        assert "default-src 'self'" in csp and "'unsafe-inline'" not in csp, url
         assert "script-src" not in csp or "script-src 'self'" in csp
         assert "frame-ancestors 'none'" in csp
         assert res.headers["x-content-type-options"] == "nosniff"
         assert res.headers["referrer-policy"] == "no-referrer"
+        assert res.headers["cross-origin-opener-policy"] == "same-origin"
         assert "permissions-policy" in res.headers
+    # Data no browser runs: nothing may load or run if one is opened directly.
+    for url in ["/api/v1/listings", "/api/v1/nowhere", "/healthz", "/feed.atom",
+                "/calendar.ics", "/manifest.webmanifest", "/static/app.css"]:
+        res = client.get(url)
+        csp = res.headers["content-security-policy"]
+        assert csp == "default-src 'none'; frame-ancestors 'none'", url
+        assert res.headers["x-content-type-options"] == "nosniff"
 
 
 def test_no_inline_script_and_no_third_party_assets(client):

@@ -56,16 +56,21 @@ class Prepared:
         return cls(body, etag_for(body), gz if gz is not None and len(gz) < len(body) else None)
 
 
-def accepts_gzip(request: Request) -> bool:
-    return "gzip" in request.headers.get("accept-encoding", "")
-
-
-def not_modified(request: Request, etag: str) -> bool:
-    header = request.headers.get("if-none-match")
+def _etag_listed(header: str | None, etag: str) -> bool:
     if not header:
         return False
     tags = {t.strip() for t in header.split(",")}
     return etag in tags or "*" in tags or etag.removeprefix("W/") in tags
+
+
+class ReadyResponse(Response):
+    """A response whose status, headers and body are already bytes, sent as they are."""
+
+    def __init__(self, body: bytes, status_code: int, raw_headers: list[tuple[bytes, bytes]]):
+        self.body = body
+        self.status_code = status_code
+        self.raw_headers = raw_headers
+        self.background = None
 
 
 def cached_response(
@@ -75,19 +80,27 @@ def cached_response(
     """A response with an ETag that answers 304 to a matching If-None-Match, gzipped when
     the client accepts it (compressed once per body when the body comes prepared)."""
     prepared = body if isinstance(body, Prepared) else Prepared.of(body)
-    extra = [(b"etag", prepared.etag.encode()), (b"cache-control", cache_control.encode()),
-             (b"vary", b"Accept-Encoding")]
+    if_none_match = accept_encoding = b""
+    for name, value in request.scope["headers"]:  # one pass for both
+        if name == b"if-none-match":
+            if_none_match = value
+        elif name == b"accept-encoding":
+            accept_encoding = value
+    raw = [(b"etag", prepared.etag.encode()), (b"cache-control", cache_control.encode()),
+           (b"vary", b"Accept-Encoding")]
     for name, value in (headers or {}).items():
-        extra.append((name.lower().encode("latin-1"), value.encode("latin-1")))
-    if status == 200 and not_modified(request, prepared.etag):
-        response = Response(status_code=304)
-    elif prepared.gz is not None and accepts_gzip(request):
-        response = Response(prepared.gz, status_code=status, media_type=media_type)
-        extra.append((b"content-encoding", b"gzip"))
-    else:
-        response = Response(prepared.body, status_code=status, media_type=media_type)
-    response.raw_headers.extend(extra)
-    return response
+        raw.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+    if status == 200 and _etag_listed(if_none_match.decode("latin-1"), prepared.etag):
+        return ReadyResponse(b"", 304, raw)
+    content = prepared.body
+    if prepared.gz is not None and b"gzip" in accept_encoding:
+        content = prepared.gz
+        raw.append((b"content-encoding", b"gzip"))
+    if media_type.startswith("text/") and "charset" not in media_type:
+        media_type += "; charset=utf-8"
+    raw.append((b"content-type", media_type.encode("latin-1")))
+    raw.append((b"content-length", str(len(content)).encode()))
+    return ReadyResponse(content, status, raw)
 
 
 class RenderCache:
