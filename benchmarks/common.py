@@ -14,10 +14,12 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from benchmarks.loadgen import LoadResult, run_load
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -191,6 +193,55 @@ def bare_server() -> Iterator[Server]:
         argv = [sys.executable, "-m", "benchmarks.bare", "--host", HOST, "--port", "{port}"]
         with server_process("bare", argv, _clean_env(), "/json", tmp) as srv:
             yield srv
+
+
+@dataclass
+class Target:
+    """One server and the paths to load it with, and what interleaved() measured."""
+
+    name: str
+    server: Server
+    paths: list[str]
+    result: LoadResult = field(default_factory=LoadResult)
+    server_cpu: float = 0.0  # CPU seconds of the server process per second of load
+
+    @property
+    def client_cpu(self) -> float:
+        r = self.result
+        return r.client_cpu / r.elapsed if r.elapsed else 0.0
+
+
+def interleaved(targets: list[Target], concurrency: int, duration: float, rounds: int,
+                gzip: bool = True, around: Callable[[Target], AbstractContextManager] | None
+                = None) -> list[Target]:
+    """Load each target for `duration` seconds in all, in `rounds` turns taken in rotation,
+    and pool each target's turns.
+
+    On a shared machine the load from elsewhere drifts over a run; taking turns spreads the
+    drift over every target alike instead of letting it fall on whichever ran during a busy
+    spell. Each target gets a short unrecorded warm-up first. `around(target)`, when given,
+    wraps each of that target's turns (the load benchmark edits only while Vigil is loaded).
+    """
+    for target in targets:
+        run_load(target.server.url, target.paths, concurrency, min(1.0, duration / 3), gzip)
+    turns: dict[str, list[LoadResult]] = {t.name: [] for t in targets}
+    cpu = dict.fromkeys(turns, 0.0)
+    for _ in range(rounds):
+        for target in targets:
+            with around(target) if around else nullcontext():
+                cpu0 = target.server.cpu_seconds()
+                turns[target.name].append(run_load(
+                    target.server.url, target.paths, concurrency, duration / rounds, gzip))
+                cpu[target.name] += target.server.cpu_seconds() - cpu0
+    for target in targets:
+        target.result = LoadResult.pooled(turns[target.name])
+        elapsed = target.result.elapsed
+        target.server_cpu = cpu[target.name] / elapsed if elapsed else 0.0
+        log(f"  {target.name}: {target.result.summary()}, "
+            f"server CPU {target.server_cpu * 100:.0f}%")
+        for sample in target.result.error_samples:
+            log(f"    error: {sample}")
+    return targets
 
 
 @dataclass

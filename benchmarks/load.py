@@ -7,6 +7,8 @@ while the readers keep coming: this measures the single writer beside the reader
 re-renders) rather than a warm cache alone. Vigil is started as the throughput benchmark
 starts it (uvicorn, one worker, a fresh database with the default dataset); the organizer is
 created with `python -m server add-organizer` against the server's own database file.
+Vigil and the bare endpoint take turns (ROUNDS each, pooled), as in the throughput
+benchmark; the organizer edits during Vigil's turns only.
 
     python -m benchmarks --only load [--quick]
 """
@@ -20,6 +22,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
@@ -28,18 +32,21 @@ from benchmarks.common import (
     ROOT,
     Row,
     Server,
+    Target,
     bare_server,
     fetch,
+    interleaved,
     load_cli,
     log,
     vigil_server,
 )
-from benchmarks.loadgen import LoadResult, run_load
 from benchmarks.throughput import figure, implementation
 
 CONCURRENCY = 100
 DURATION = 30.0
 QUICK_DURATION = 5.0
+ROUNDS = 6
+QUICK_ROUNDS = 2
 EDIT_EVERY = 1.0  # seconds between the starts of two organizer edits
 P99_GOAL = 0.250
 RATIO_GOAL = 0.60
@@ -155,9 +162,12 @@ class Edits:
 
 
 def edit_every_second(browser: OrganizerBrowser, slug: str, stop: threading.Event,
-                      edits: Edits) -> None:
+                      active: threading.Event, edits: Edits) -> None:
+    """Edit while `active` is set, once a second, until `stop`."""
     n = 0
     while not stop.is_set():
+        if not active.wait(0.1):
+            continue
         started = time.perf_counter()
         n += 1
         edits.attempted += 1
@@ -181,32 +191,19 @@ def check_paths(server: Server, paths: list[str]) -> None:
             raise RuntimeError(f"{path} answered {status} before the load")
 
 
-def measure(server: Server, paths: list[str], concurrency: int,
-            duration: float) -> tuple[LoadResult, float]:
-    """Warm up, then load `paths`; the result and the server's CPU use (0..1 cores)."""
-    run_load(server.url, paths, concurrency, min(1.0, duration / 3), gzip=True)
-    cpu0 = server.cpu_seconds()
-    result = run_load(server.url, paths, concurrency, duration, gzip=True)
-    cpu = (server.cpu_seconds() - cpu0) / result.elapsed if result.elapsed else 0.0
-    log(f"  {server.name}: {result.summary()}, server CPU {cpu * 100:.0f}%")
-    for sample in result.error_samples:
-        log(f"    error: {sample}")
-    return result, cpu
-
-
 def ms_(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms"
 
 
 def run(quick: bool, concurrency: int = CONCURRENCY, duration: float | None = None) -> list[Row]:
     duration = duration or (QUICK_DURATION if quick else DURATION)
-    settings = (f"{concurrency} connections, {duration:.0f} s per target, Accept-Encoding: "
-                f"gzip, {implementation()}")
+    rounds = QUICK_ROUNDS if quick else ROUNDS
+    settings = (f"{concurrency} connections, {duration:.0f} s per target in {rounds} turns, "
+                f"Accept-Encoding: gzip, {implementation()}")
     log(f"load: {settings}")
     edits = Edits()
-    with vigil_server() as app:
-        env = app.env
-        add_organizer(env)
+    with vigil_server() as app, bare_server() as bare:
+        add_organizer(app.env)
         browser = OrganizerBrowser(app)
         browser.sign_in()
         slug = browser.publish()
@@ -214,12 +211,25 @@ def run(quick: bool, concurrency: int = CONCURRENCY, duration: float | None = No
         check_paths(app, paths)
         log(f"  {len(paths)} paths; organizer edits /admin/listings/{slug}/edit "
             f"every {EDIT_EVERY:.0f} s")
-        stop = threading.Event()
-        editor = threading.Thread(target=edit_every_second, args=(browser, slug, stop, edits),
+        stop, active = threading.Event(), threading.Event()
+        editor = threading.Thread(target=edit_every_second,
+                                  args=(browser, slug, stop, active, edits),
                                   name="organizer", daemon=True)
+        vigil = Target("vigil", app, paths)
+
+        @contextmanager
+        def editing(target: Target) -> Iterator[None]:
+            if target is vigil:
+                active.set()
+            try:
+                yield
+            finally:
+                active.clear()
+
         editor.start()
+        bare_target = Target("bare", bare, ["/json"])
         try:
-            result, cpu = measure(app, paths, concurrency, duration)
+            interleaved([vigil, bare_target], concurrency, duration, rounds, around=editing)
         finally:
             stop.set()
             editor.join(15)
@@ -230,9 +240,8 @@ def run(quick: bool, concurrency: int = CONCURRENCY, duration: float | None = No
     log(f"  organizer: {edits.saved}/{edits.attempted} edits saved, failures {edits.failures[:3]}"
         f"; 'database is locked' x{locked}, tracebacks x{tracebacks}")
 
-    with bare_server() as bare:
-        base, base_cpu = measure(bare, ["/json"], concurrency, duration)
-
+    result, cpu = vigil.result, vigil.server_cpu
+    base, base_cpu = bare_target.result, bare_target.server_cpu
     ratio = result.rps / base.rps if base.rps else float("nan")
     met = (result.error_count == 0 and result.p99 <= P99_GOAL and ratio >= RATIO_GOAL)
     edit_p50 = statistics.median(edits.latencies) if edits.latencies else float("nan")
@@ -242,7 +251,7 @@ def run(quick: bool, concurrency: int = CONCURRENCY, duration: float | None = No
     brief = (f"bare /json: {base.rps:,.0f} req/s, p50 {base.p50 * 1000:.1f} ms, "
              f"p99 {base.p99 * 1000:.1f} ms")
     return [
-        Row("load: bare Starlette /json (after the app)", figure(base),
+        Row("load: bare Starlette /json (turns taken with the app's, pooled)", figure(base),
             note=f"load: {settings}; bare server CPU {base_cpu * 100:.0f}% of a core"),
         Row(f"load: Vigil, {len(paths)} public pages (en + es) and API URLs while an organizer "
             "edits a listing every second",
@@ -250,7 +259,7 @@ def run(quick: bool, concurrency: int = CONCURRENCY, duration: float | None = No
             goal=f"0 errors, p99 ≤ {P99_GOAL * 1000:.0f} ms, ≥ {RATIO_GOAL:.0%} of bare",
             met=met,
             note=f"load on Vigil: server CPU {cpu * 100:.0f}% of a core, load generator CPU "
-                 f"{result.client_cpu / result.elapsed * 100 if result.elapsed else 0:.0f}%; "
+                 f"{vigil.client_cpu * 100:.0f}%; "
                  f"statuses {dict(sorted(result.statuses.items()))}"),
         Row("load: organizer edits through /admin/listings/<slug>/edit during that load",
             f"{edits.saved} of {edits.attempted} saved (303), edit p50 {ms_(edit_p50)}, "

@@ -69,6 +69,19 @@ class LoadResult:
     def p99(self) -> float:
         return self.percentile(99)
 
+    @classmethod
+    def pooled(cls, parts: list[LoadResult]) -> LoadResult:
+        """Several runs as one: every request of every run over their summed durations."""
+        return cls(
+            elapsed=sum(p.elapsed for p in parts),
+            latencies=[x for p in parts for x in p.latencies],
+            statuses=sum((p.statuses for p in parts), Counter()),
+            errors=sum(p.errors for p in parts),
+            error_samples=[x for p in parts for x in p.error_samples][:5],
+            body_bytes=sum(p.body_bytes for p in parts),
+            client_cpu=sum(p.client_cpu for p in parts),
+        )
+
     def summary(self) -> str:
         statuses = ", ".join(f"{s}: {n}" for s, n in sorted(self.statuses.items()))
         return (f"{self.requests} requests in {self.elapsed:.2f}s = {self.rps:.0f} req/s, "
