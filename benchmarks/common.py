@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gzip
 import os
 import shutil
@@ -14,13 +15,15 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 from benchmarks.loadgen import LoadResult, run_load
 
+T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 
@@ -193,6 +196,17 @@ def bare_server() -> Iterator[Server]:
         argv = [sys.executable, "-m", "benchmarks.bare", "--host", HOST, "--port", "{port}"]
         with server_process("bare", argv, _clean_env(), "/json", tmp) as srv:
             yield srv
+
+
+def run_async(main: Coroutine[Any, Any, T]) -> T:
+    """Run `main` on the event loop the server runs on: uvicorn's "auto" picks uvloop when it
+    is installed (it is pinned in constraints.txt), plain asyncio otherwise."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
 
 
 @dataclass

@@ -237,6 +237,7 @@ class PushService:
         self._attempts: collections.Counter[str] = collections.Counter()
         self._request_headers: list[dict] = []
         self._errors: list[BaseException] = []
+        self._verified_tokens: set[tuple[str, str]] = set()
 
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -614,15 +615,23 @@ class PushService:
             raise _Reject(401, f"VAPID JWT typ must be JWT, header was {jwt_header!r}")
         if len(signature) != 64:
             raise _Reject(401, f"ES256 signature must be 64 bytes (r||s), got {len(signature)}")
-        der = encode_dss_signature(
-            int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
-        )
-        try:
-            public_key.verify(
-                der, f"{parts[0]}.{parts[1]}".encode("ascii"), ec.ECDSA(hashes.SHA256())
+        # A sender reuses one token for many pushes (RFC 8292 allows it), and real push
+        # services cache the check: a token already verified against the same key is not
+        # verified again. The claims below are checked on every request all the same.
+        signed = (token, key)
+        if signed not in self._verified_tokens:
+            der = encode_dss_signature(
+                int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
             )
-        except InvalidSignature:
-            raise _Reject(401, "VAPID JWT signature does not verify against k") from None
+            try:
+                public_key.verify(
+                    der, f"{parts[0]}.{parts[1]}".encode("ascii"), ec.ECDSA(hashes.SHA256())
+                )
+            except InvalidSignature:
+                raise _Reject(401, "VAPID JWT signature does not verify against k") from None
+            if len(self._verified_tokens) >= 10_000:
+                self._verified_tokens.clear()
+            self._verified_tokens.add(signed)
 
         if not isinstance(claims, dict):
             raise _Reject(401, "VAPID JWT claims are not a JSON object")

@@ -300,6 +300,28 @@ def test_tampered_token_is_401(push, vapid, part):
     assert push.messages == []
 
 
+def test_a_verified_token_does_not_vouch_for_a_changed_one(push, vapid):
+    """The service remembers tokens it verified; any change to one is verified afresh."""
+    sub = push.new_subscription()
+    token = jwt_sign(claims_for(push), vapid.private_key)
+    genuine = {"Authorization": f"vapid t={token},k={public_key_b64(vapid)}"}
+    send(push, sub.subscription_info(), "x", vapid, vapid_claims=None, headers=genuine)
+    send(push, sub.subscription_info(), "y", vapid, vapid_claims=None, headers=genuine)
+    assert len(push.wait_for(2)) == 2
+    head, _, sig = token.split(".")
+    forged = b64url_encode(json.dumps(claims_for(push, sub="mailto:evil@example.invalid"))
+                           .encode())
+    impostor = Vapid()
+    impostor.generate_keys()
+    for headers in ({"Authorization": f"vapid t={head}.{forged}.{sig},k={public_key_b64(vapid)}"},
+                    {"Authorization": f"vapid t={token},k={public_key_b64(impostor)}"}):
+        expect_status(
+            401, push, sub.subscription_info(), "z", vapid, vapid_claims=None, headers=headers
+        )
+    assert all("signature" in r.reason for r in push.rejected), push.rejected
+    assert len(push.messages) == 2
+
+
 def test_key_other_than_application_server_key_is_403(push, vapid):
     other = Vapid()
     other.generate_keys()
