@@ -98,13 +98,17 @@ function sameOriginUrl(raw) {
   }
 }
 
+/* Reuse an open Vigil window when there is one: bring it forward (the browser may refuse
+ * focus) and send it to the alert's page; otherwise open a new window there. */
 async function openFromNotification(href) {
   const target = sameOriginUrl(href);
   const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
-  for (const client of windows) {
-    if (new URL(client.url).origin === self.location.origin && "focus" in client) {
-      await client.focus();
-      return client.navigate ? client.navigate(target) : client;
+  const open = windows.find((client) => new URL(client.url).origin === self.location.origin);
+  if (open) {
+    const client = await open.focus().catch(() => open);
+    const navigated = await client.navigate(target).catch(() => null);
+    if (navigated) {
+      return navigated;
     }
   }
   return self.clients.openWindow(target);

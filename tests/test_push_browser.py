@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 
@@ -131,8 +132,6 @@ def test_subscribe_publish_deliver_and_show(tmp_path, browser, push):
         # Stop alerts: the server forgets the subscription; later listings reach no one.
         page.get_by_role("button", name="Stop alerts").click()
         expect(page.locator("#alerts-status")).to_contain_text("off", timeout=10000)
-        import sqlite3
-
         conn = sqlite3.connect(server.db_path)
         assert conn.execute("SELECT COUNT(*) FROM subscriptions").fetchone()[0] == 0
         conn.close()
@@ -159,3 +158,62 @@ def test_panel_is_localized_and_asks_nothing_on_load(tmp_path, browser):
         expect(page.locator("#alerts-status")).to_contain_text("Elige")
         assert not asked
         context.close()
+
+
+STUB_WORKER_PUSH_MANAGER = """
+(subscription) => {
+  // As on the page: the worker's pushManager hands out a subscription made in the test.
+  PushManager.prototype.subscribe = async function () {
+    return { endpoint: subscription.endpoint, toJSON: () => subscription };
+  };
+  return true;
+}
+"""
+
+
+def subscriptions(server) -> dict[str, list[str]]:
+    conn = sqlite3.connect(server.db_path)
+    try:
+        rows = conn.execute(
+            "SELECT s.endpoint, t.topic FROM subscriptions s "
+            "JOIN subscription_topics t ON t.subscription_id = s.id ORDER BY t.topic").fetchall()
+    finally:
+        conn.close()
+    found: dict[str, list[str]] = {}
+    for endpoint, topic in rows:
+        found.setdefault(endpoint, []).append(topic)
+    return found
+
+
+def test_worker_renews_a_changed_subscription_and_opens_only_this_site(tmp_path, browser, push):
+    """pushsubscriptionchange re-subscribes with the topics the visitor chose and drops the
+    old endpoint; a notification click opens its page in the app's own window, and a URL
+    from anywhere else opens the home page instead."""
+    with live_server(tmp_path, VIGIL_PUSH_HOSTS=push.origin) as server:
+        first, renewed = push.new_subscription(), push.new_subscription()
+        visitor = browser.new_context(permissions=["notifications"])
+        page = visitor.new_page()
+        page.goto(server.url + "/")
+        wait_for_worker(page)
+        key = page.evaluate("fetch('/api/v1/push/key').then(r => r.json())")["publicKey"]
+        page.evaluate(STUB_PUSH_MANAGER, [first.subscription_info(), key])
+        page.get_by_label("Oregon", exact=True).check()
+        page.get_by_label("Urgent calls").check()
+        page.get_by_role("button", name="Get alerts").click()
+        expect(page.locator("#alerts-status")).to_contain_text("Oregon", timeout=10000)
+        chosen = subscriptions(server)
+        assert list(chosen) == [first.endpoint]
+
+        worker = visitor.service_workers[0]
+        worker.evaluate(STUB_WORKER_PUSH_MANAGER, renewed.subscription_info())
+        worker.evaluate("endpoint => resubscribe({endpoint})", first.endpoint)
+        assert subscriptions(server) == {renewed.endpoint: chosen[first.endpoint]}
+
+        page.goto(server.url + "/legal")
+        worker.evaluate("openFromNotification('/listings/portland-or-macadam')")
+        page.wait_for_url(server.url + "/listings/portland-or-macadam")
+        for foreign in ("https://evil.example/trap", "javascript:alert(1)", "//evil.example/"):
+            page.goto(server.url + "/legal")
+            worker.evaluate("href => openFromNotification(href)", foreign)
+            page.wait_for_url(server.url + "/")
+        visitor.close()
