@@ -19,6 +19,10 @@ REVISION_MAX_AGE = 5.0
 # How often the WAL file is looked at for another process's commit: a stat per request
 # costs more than the rest of serving a cached page's bookkeeping.
 WAL_CHECK_EVERY = 0.1
+# A commit's frames reach the WAL file (and change its size and time) before the commit is
+# visible to readers, and a synchronous commit waits for fsync in between: for this long
+# after the file last changed, every check reads the revision again.
+WAL_SETTLE = 1.0
 
 
 def migration_files() -> list[tuple[int, Path]]:
@@ -49,6 +53,7 @@ class Database:
         self._revision_read = 0.0
         self._revision_marker: tuple[int, int] | None = None
         self._marker_checked = 0.0
+        self._marker_changed = 0.0
         self._wal_path = str(self.path) + "-wal"
 
     async def connect(self) -> Database:
@@ -170,9 +175,11 @@ class Database:
             return self._revision
         self._marker_checked = now
         marker = self._wal_marker()
-        if (self._revision is None or marker != self._revision_marker
-                or now - self._revision_read > REVISION_MAX_AGE):
+        if marker != self._revision_marker:
             self._revision_marker = marker
+            self._marker_changed = now
+        if (self._revision is None or now - self._marker_changed < WAL_SETTLE
+                or now - self._revision_read > REVISION_MAX_AGE):
             self._revision = int(await self.scalar("SELECT value FROM meta WHERE key = 'revision'"))
             self._revision_read = now
         return self._revision

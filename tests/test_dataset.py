@@ -157,3 +157,24 @@ async def test_the_revision_follows_our_writes_at_once_and_another_process_soon(
         while await db.revision() != start + 2:
             assert time.monotonic() < deadline, "another process's commit never showed"
             await asyncio.sleep(0.02)
+
+
+async def test_a_commit_seen_in_the_file_before_it_is_readable_is_not_missed(tmp_path):
+    """The WAL file changes before the commit becomes visible (and a synchronous commit
+    waits for fsync in between): a revision read in that gap must not stick."""
+    async with Database(tmp_path / "g.db") as db:
+        await load_dataset(db, ROOT / "data", NOW)
+        start = await db.revision()
+        # The file has changed, but the commit that changed it is not readable yet.
+        db._wal_marker = lambda: (1, 1)
+        await asyncio.sleep(database.WAL_CHECK_EVERY * 1.5)
+        assert await db.revision() == start
+        other = sqlite3.connect(tmp_path / "g.db")
+        other.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'")
+        other.commit()
+        other.close()
+        # Now it is, and the file looks the same as at the last look.
+        deadline = time.monotonic() + database.WAL_SETTLE
+        while await db.revision() != start + 1:
+            assert time.monotonic() < deadline, "a commit in the settling window was missed"
+            await asyncio.sleep(0.02)
