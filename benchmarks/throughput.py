@@ -39,8 +39,9 @@ def figure(r: LoadResult) -> str:
 
 def implementation() -> str:
     loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
-    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
-    return f"uvicorn loop={loop}, http={http} (what 'auto' picks here)"
+    http = ("httptools with the request-head timeout" if importlib.util.find_spec("httptools")
+            else "h11")
+    return f"uvicorn loop={loop}, http={http} (server.serve.uvicorn_options, for both)"
 
 
 def run(quick: bool, concurrency: int = CONCURRENCY, duration: float | None = None,

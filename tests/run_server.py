@@ -1,4 +1,5 @@
-"""Launch the server for browser tests; VIGIL_TEST_SW_SUFFIX simulates a new worker release."""
+"""Launch the server for live tests. VIGIL_TEST_SW_SUFFIX simulates a new worker release;
+VIGIL_TEST_HEAD_TIMEOUT shortens the request-head timeout so a test need not wait 10 s."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from server import offline
+from server import offline, serve
 from server.cli import main
 
 suffix = os.environ.pop("VIGIL_TEST_SW_SUFFIX", "")
@@ -16,5 +17,9 @@ if suffix:
     released = Path(tempfile.mkdtemp()) / "sw.js"
     released.write_bytes(offline.SERVICE_WORKER.read_bytes() + f"\n// {suffix}\n".encode())
     offline.SERVICE_WORKER = released
+
+head_timeout = os.environ.pop("VIGIL_TEST_HEAD_TIMEOUT", "")
+if head_timeout:
+    serve.HEAD_TIMEOUT = float(head_timeout)
 
 sys.exit(main())

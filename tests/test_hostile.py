@@ -331,7 +331,8 @@ def test_push_api_is_inert(client, settings):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[LiveServer]:
-    with live_server(tmp_path_factory.mktemp("hostile")) as srv:
+    with live_server(tmp_path_factory.mktemp("hostile"),
+                     VIGIL_TEST_HEAD_TIMEOUT=str(HEAD_TIMEOUT)) as srv:
         yield srv
 
 
@@ -424,24 +425,35 @@ def test_streamed_large_bodies_are_cut_off(server, path, content_type):
 
 
 SLOW_CLIENTS = 20
-SLOW_SECONDS = 7  # past uvicorn's 5 s keep-alive timeout, to see whether that applies
+SILENT_CLIENTS = 5
+HEAD_TIMEOUT = 3  # this module's server (VIGIL_TEST_HEAD_TIMEOUT); 10 s in production
+SLOW_SECONDS = 7  # past the head timeout and past uvicorn's 5 s keep-alive timeout
 
 
-def test_slow_clients_do_not_block_other_requests(server):
-    """Twenty clients each send their request head one byte a second.
+def is_closed(sock: socket.socket) -> bool:
+    """Whether the server has closed the connection (waiting briefly for it to say so)."""
+    sock.settimeout(2)
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
 
-    What uvicorn (httptools, as serve.py runs it) does: nothing times out a request head.
-    Its keep-alive timer is disarmed by every byte received and armed again only after a
-    response, so a slow (or silent) client keeps its connection as long as it likes. It
-    costs a socket and a parser, not a worker: the app is called only once the head is
-    complete, and the one event loop goes on serving everyone else. Cutting such clients
-    off is the reverse proxy's job (README: header timeouts), as is capping connections.
-    """
+
+def test_slow_and_silent_clients_are_cut_off_without_blocking_anyone(server):
+    """Twenty clients send their request head one byte a second; five connect and send
+    nothing. Everyone else is served at once meanwhile (the app is called only once a head
+    is complete, and the one event loop serves the rest), and once the head timeout passes
+    the server closes every slow or silent connection (server.serve.HEAD_TIMEOUT): they
+    cost a socket for seconds, not for as long as they like."""
     head = (f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
             "User-Agent: one-byte-a-second\r\n\r\n").encode()
     assert len(head) > SLOW_SECONDS + 5
     socks = [socket.create_connection(("127.0.0.1", server.port), timeout=5)
              for _ in range(SLOW_CLIENTS)]
+    silent = [socket.create_connection(("127.0.0.1", server.port), timeout=5)
+              for _ in range(SILENT_CLIENTS)]
     stop = threading.Event()
     sent = [0]
 
@@ -451,7 +463,7 @@ def test_slow_clients_do_not_block_other_requests(server):
                 try:
                     sock.send(head[sent[0]:sent[0] + 1])
                 except OSError:
-                    pass  # the server hung up on it: also acceptable
+                    pass  # the server hung up on it
             sent[0] += 1
             stop.wait(1.0)
 
@@ -469,27 +481,13 @@ def test_slow_clients_do_not_block_other_requests(server):
         stop.set()
         thread.join(5)
         assert not thread.is_alive()
-        still_open = []
-        for sock in socks:
-            sock.setblocking(False)
-            try:
-                still_open.append(sock.recv(1, socket.MSG_PEEK) != b"")
-            except BlockingIOError:
-                still_open.append(True)  # nothing to read, not closed
-            except ConnectionResetError:
-                still_open.append(False)
-            sock.setblocking(True)
-        # A slow client that is still connected is still served once its head is complete.
-        for sock, is_open in zip(socks, still_open, strict=True):
-            if is_open:
-                sock.settimeout(5)
-                sock.sendall(head[sent[0]:])
-                assert read_head(sock).startswith(b"HTTP/1.1 200 ")
-                break
+        assert sent[0] > HEAD_TIMEOUT + 1  # still trickling when the timeout came
+        closed = [is_closed(sock) for sock in socks + silent]
+        assert all(closed), f"{closed.count(False)} slow or silent connections still open"
     finally:
         stop.set()
         thread.join(5)
-        for sock in socks:
+        for sock in socks + silent:
             sock.close()
     latencies.sort()
     assert len(latencies) >= 15
@@ -497,3 +495,18 @@ def test_slow_clients_do_not_block_other_requests(server):
     # the bounds leave room for a busy shared machine.
     assert latencies[-1] < 1.0, f"slowest request {latencies[-1] * 1000:.0f} ms"
     assert latencies[len(latencies) // 2] < 0.25
+
+
+def test_a_kept_alive_connection_is_not_cut_while_its_requests_arrive_in_time(server):
+    """The head timeout counts per request head: a connection that keeps sending whole
+    requests within it is served for longer than the timeout."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    try:
+        started = time.monotonic()
+        while time.monotonic() - started < HEAD_TIMEOUT + 1.5:
+            conn.request("GET", "/healthz")
+            res = conn.getresponse()
+            assert res.status == 200 and res.read() == b"ok"
+            time.sleep(0.5)
+    finally:
+        conn.close()
