@@ -70,11 +70,17 @@ class AccessLog:
             self.flush()
 
     def flush(self) -> None:
-        if self.lines:
-            stream = self.stream or sys.stderr
-            stream.write("".join(self.lines))
+        """Write what has gathered. A log that cannot be written (a closed pipe, a full
+        disk) loses those lines, as logging's own handlers do, and never fails a request."""
+        if not self.lines:
+            return
+        lines, self.lines = self.lines, []
+        stream = self.stream or sys.stderr
+        try:
+            stream.write("".join(lines))
             stream.flush()
-            self.lines.clear()
+        except (OSError, ValueError):
+            pass
 
     async def run(self) -> None:
         """Flush every `flush_every` seconds until cancelled, then once more."""
@@ -123,7 +129,8 @@ class Edge:
         self.document_headers = SECURITY_HEADERS + extra
         self.data_headers = DATA_SECURITY_HEADERS + extra
         self.max_body = max_body
-        self.log = log or AccessLog()
+        # Without a log from the app (whose lifespan runs its timer), write each line at once.
+        self.log = log or AccessLog(max_lines=1)
 
     def security_headers(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
         for name, value in headers:

@@ -32,6 +32,11 @@ def head_timeout_protocol() -> type[asyncio.Protocol] | str:
         return "auto"
 
     class HeadTimeoutProtocol(HttpToolsProtocol):
+        """The clock runs from the connection, and from the end of each response, until the
+        next request head is complete. It is not stopped by stray bytes between requests
+        (which stop uvicorn's keep-alive timer), and it does not run while a request is
+        being answered (reading is paused then, so a pipelined head cannot arrive)."""
+
         _head_timer: asyncio.TimerHandle | None = None
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -40,18 +45,25 @@ def head_timeout_protocol() -> type[asyncio.Protocol] | str:
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
-            if self._head_timer is None:
+            answering = self.cycle is not None and not self.cycle.response_complete
+            if self._head_timer is None and not answering:
                 self._arm_head_timer()
 
         def on_headers_complete(self) -> None:
             self._disarm_head_timer()
             super().on_headers_complete()
 
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing() and not self.pipeline:
+                self._arm_head_timer()
+
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm_head_timer()
             super().connection_lost(exc)
 
         def _arm_head_timer(self) -> None:
+            self._disarm_head_timer()
             self._head_timer = self.loop.call_later(HEAD_TIMEOUT, self._head_timed_out)
 
         def _disarm_head_timer(self) -> None:

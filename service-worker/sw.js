@@ -106,7 +106,9 @@ async function openFromNotification(href) {
   const open = windows.find((client) => new URL(client.url).origin === self.location.origin);
   if (open) {
     const client = await open.focus().catch(() => open);
-    const navigated = await client.navigate(target).catch(() => null);
+    const navigated = typeof client.navigate === "function"
+      ? await client.navigate(target).catch(() => null)
+      : null;
     if (navigated) {
       return navigated;
     }

@@ -75,3 +75,16 @@ def test_raising_the_logger_level_turns_it_off(access_log_level):
     log.add("GET", "/", 200, 0.001)
     log.flush()
     assert stream.getvalue() == ""
+
+
+class BrokenStream(io.StringIO):
+    def write(self, text: str) -> int:
+        raise BrokenPipeError("the log pipe is gone")
+
+
+def test_a_log_that_cannot_be_written_never_fails_a_request():
+    log = AccessLog(BrokenStream(), max_lines=2)
+    for _ in range(5):
+        log.add("GET", "/", 200, 0.001)  # flushes at 2 and 4 lines: no exception
+    log.flush()
+    assert log.lines == []  # dropped, not piling up in memory

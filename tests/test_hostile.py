@@ -497,6 +497,28 @@ def test_slow_and_silent_clients_are_cut_off_without_blocking_anyone(server):
     assert latencies[len(latencies) // 2] < 0.25
 
 
+def test_stray_bytes_between_requests_do_not_keep_a_connection_open(server):
+    """After a response, a client that sends only blank lines (which the HTTP parser skips
+    and which stop uvicorn's keep-alive timer) is cut off by the head timeout."""
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    try:
+        sock.sendall(f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n\r\n"
+                     .encode())
+        assert read_head(sock).startswith(b"HTTP/1.1 200 ")
+        sock.recv(65536)  # the body, if it came separately
+        cut = False
+        for _ in range(HEAD_TIMEOUT + 4):
+            try:
+                sock.send(b"\r\n")
+            except OSError:
+                cut = True
+                break
+            time.sleep(1)
+        assert cut or is_closed(sock), "blank lines kept the connection open"
+    finally:
+        sock.close()
+
+
 def test_a_kept_alive_connection_is_not_cut_while_its_requests_arrive_in_time(server):
     """The head timeout counts per request head: a connection that keeps sending whole
     requests within it is served for longer than the timeout."""
