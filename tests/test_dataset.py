@@ -143,16 +143,20 @@ async def test_import_refuses_non_exports(tmp_path):
         assert await db.scalar("SELECT COUNT(*) FROM listings") == 0
 
 
+def bump_revision_from_another_process(path: Path) -> None:
+    other = sqlite3.connect(path)
+    other.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'")
+    other.commit()
+    other.close()
+
+
 async def test_the_revision_follows_our_writes_at_once_and_another_process_soon(tmp_path):
     async with Database(tmp_path / "r.db") as db:
         await load_dataset(db, ROOT / "data", NOW)
         start = await db.revision()
         await db.write("UPDATE listings SET title = title || '!' WHERE id = 1", public=True)
         assert await db.revision() == start + 1  # our own write: no wait
-        other = sqlite3.connect(tmp_path / "r.db")
-        other.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'")
-        other.commit()
-        other.close()
+        bump_revision_from_another_process(tmp_path / "r.db")
         deadline = time.monotonic() + 2 * database.WAL_CHECK_EVERY + 1
         while await db.revision() != start + 2:
             assert time.monotonic() < deadline, "another process's commit never showed"
@@ -169,10 +173,7 @@ async def test_a_commit_seen_in_the_file_before_it_is_readable_is_not_missed(tmp
         db._wal_marker = lambda: (1, 1)
         await asyncio.sleep(database.WAL_CHECK_EVERY * 1.5)
         assert await db.revision() == start
-        other = sqlite3.connect(tmp_path / "g.db")
-        other.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'")
-        other.commit()
-        other.close()
+        bump_revision_from_another_process(tmp_path / "g.db")
         # Now it is, and the file looks the same as at the last look.
         deadline = time.monotonic() + database.WAL_SETTLE
         while await db.revision() != start + 1:

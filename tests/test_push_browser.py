@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Page, expect
 
 from tests.live import live_server
 from tests.pushservice import PushService
@@ -47,6 +47,24 @@ def push():
         yield service
 
 
+def open_with_stubbed_push(context, server, subscriber) -> tuple[Page, str]:
+    """The home page under the service worker, its pushManager handing out `subscriber`;
+    with the server's application server key."""
+    page = context.new_page()
+    page.goto(server.url + "/")
+    wait_for_worker(page)
+    key = page.evaluate("fetch('/api/v1/push/key').then(r => r.json())")["publicKey"]
+    page.evaluate(STUB_PUSH_MANAGER, [subscriber.subscription_info(), key])
+    return page, key
+
+
+def get_alerts_for_oregon_and_urgent_calls(page: Page) -> None:
+    page.get_by_label("Oregon", exact=True).check()
+    page.get_by_label("Urgent calls").check()
+    page.get_by_role("button", name="Get alerts").click()
+    expect(page.locator("#alerts-status")).to_contain_text("Oregon", timeout=10000)
+
+
 def add_organizer(server, name: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
     env.update(VIGIL_DB=str(server.db_path), VIGIL_SECRET_KEY="x" * 40,
@@ -61,18 +79,11 @@ def test_subscribe_publish_deliver_and_show(tmp_path, browser, push):
         add_organizer(server, "ana")
         subscriber = push.new_subscription()
         visitor = browser.new_context(permissions=["notifications"])
-        page = visitor.new_page()
-        page.goto(server.url + "/")
-        wait_for_worker(page)
-        key = page.evaluate("fetch('/api/v1/push/key').then(r => r.json())")["publicKey"]
-        page.evaluate(STUB_PUSH_MANAGER, [subscriber.subscription_info(), key])
+        page, key = open_with_stubbed_push(visitor, server, subscriber)
 
         # The panel: no prompt on load, Oregon + urgent chosen, then Get alerts.
         assert page.get_by_role("button", name="Get alerts").is_visible()
-        page.get_by_label("Oregon", exact=True).check()
-        page.get_by_label("Urgent calls").check()
-        page.get_by_role("button", name="Get alerts").click()
-        expect(page.locator("#alerts-status")).to_contain_text("Oregon", timeout=10000)
+        get_alerts_for_oregon_and_urgent_calls(page)
         # The page handed the server's key to pushManager.subscribe.
         sent_key = page.evaluate(
             "btoa(String.fromCharCode(...new Uint8Array(window.__subscribeOptions"
@@ -192,15 +203,8 @@ def test_worker_renews_a_changed_subscription_and_opens_only_this_site(tmp_path,
     with live_server(tmp_path, VIGIL_PUSH_HOSTS=push.origin) as server:
         first, renewed = push.new_subscription(), push.new_subscription()
         visitor = browser.new_context(permissions=["notifications"])
-        page = visitor.new_page()
-        page.goto(server.url + "/")
-        wait_for_worker(page)
-        key = page.evaluate("fetch('/api/v1/push/key').then(r => r.json())")["publicKey"]
-        page.evaluate(STUB_PUSH_MANAGER, [first.subscription_info(), key])
-        page.get_by_label("Oregon", exact=True).check()
-        page.get_by_label("Urgent calls").check()
-        page.get_by_role("button", name="Get alerts").click()
-        expect(page.locator("#alerts-status")).to_contain_text("Oregon", timeout=10000)
+        page, _ = open_with_stubbed_push(visitor, server, first)
+        get_alerts_for_oregon_and_urgent_calls(page)
         chosen = subscriptions(server)
         assert list(chosen) == [first.endpoint]
 
