@@ -171,9 +171,10 @@ def _clean_env() -> dict[str, str]:
 
 
 @contextmanager
-def vigil_server() -> Iterator[Server]:
+def vigil_server(**settings: str) -> Iterator[Server]:
     """`python -m server serve` on a fresh database in a temp dir (the default dataset is
-    loaded on first start); the temp dir goes when the server stops."""
+    loaded on first start); the temp dir goes when the server stops. `settings` are
+    environment variables that override the defaults (VIGIL_BASE_URL, say)."""
     with temp_dir("vigil-bench-app-") as tmp:
         port = free_port()
         env = _clean_env()
@@ -184,6 +185,7 @@ def vigil_server() -> Iterator[Server]:
             VIGIL_VAPID_SUBJECT="mailto:bench@example.invalid",
             VIGIL_BASE_URL=f"http://{HOST}:{port}",
         )
+        env.update(settings)
         argv = [sys.executable, "-m", "server", "serve", "--host", HOST, "--port", str(port)]
         with server_process("vigil", argv, env, "/healthz", tmp, port=port) as srv:
             yield srv
