@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from itertools import groupby
 
@@ -108,6 +109,10 @@ async def facilities_page(request: Request) -> tuple[str, dict]:
     return "facilities.html", {"facilities": items}
 
 
+# On /legal, people who give legal help come before reporting lines and reading material.
+ROLE_ORDER = {"legal": 0, "reporting": 1, "information": 2, "locating": 3}
+
+
 def _contacts_for_page(recs: list[dict], lang: str) -> list[dict]:
     """Contacts in the page's language; a phone number without its source is left out."""
     items = []
@@ -116,7 +121,9 @@ def _contacts_for_page(recs: list[dict], lang: str) -> list[dict]:
         item["language_names"] = [Locale.parse(lang).languages.get(code, code)
                                   for code in rec["languages"]]
         item["phones"] = [
-            dict(p, label=p["label"][lang], hours=(p.get("hours") or {}).get(lang))
+            dict(p, label=p["label"][lang], hours=(p.get("hours") or {}).get(lang),
+                 tel="tel:" + re.sub(r"[^\d+]", "", p["number"]),
+                 display=p["number"].removeprefix("+1-"))
             for p in rec["phones"] if p.get("source") and p.get("purpose")
         ]
         items.append(item)
@@ -134,8 +141,9 @@ async def legal_page(request: Request) -> tuple[str, dict]:
     local_hotlines = [c for c in local if any(p["purpose"] == "legal-help" for p in c["phones"])]
     national = [c for c in shown if c["states"] == ["*"]]
     calls = [(c, p) for c in local + national for p in c["phones"]]
+    others = sorted((c for c in shown if c not in local), key=lambda c: ROLE_ORDER[c["role"]])
     return "legal.html", {
-        "contacts": local + [c for c in shown if c not in local],
+        "contacts": local + others,
         "calls": calls,
         "wanted_state": wanted,
         "local_hotlines": local_hotlines,
@@ -197,7 +205,9 @@ async def card_page(request: Request) -> tuple[str, dict]:
     """A two-sided card: the holder's side in the page's language, the agent's always English."""
     lang = lang_of(request)
     contacts = _contacts_for_page(await content.contacts(db_of(request)), lang)
-    calls = [(c, p) for c in contacts for p in c["phones"]]
+    # The card is for the person facing agents: ICE's own lines are for their family, and
+    # stay with the article about finding someone.
+    calls = [(c, p) for c in contacts for p in c["phones"] if p["purpose"] != "find-someone"]
     return "card.html", {"calls": calls}
 
 
