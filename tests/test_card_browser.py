@@ -43,6 +43,7 @@ def test_the_print_button_opens_printing_without_breaking_the_csp(server, contex
     page.goto(server.url + path)
     button = page.locator("#print-card")
     button.wait_for(state="visible")
+    assert page.locator("#print-hint").is_hidden()
     button.click()
     page.wait_for_function("window.__printed === true")
     assert problems == []
