@@ -115,13 +115,14 @@ ROLE_ORDER = {"legal": 0, "reporting": 1, "information": 2, "locating": 3}
 
 def _contacts_for_page(recs: list[dict], lang: str) -> list[dict]:
     """Contacts in the page's language; a phone number without its source is left out."""
+    names = Locale.parse(lang).languages
     items = []
     for rec in recs:
         item = content.localized(rec, lang)
-        item["language_names"] = [Locale.parse(lang).languages.get(code, code)
-                                  for code in rec["languages"]]
+        item["language_names"] = [names.get(code, code) for code in rec["languages"]]
         item["phones"] = [
             dict(p, label=p["label"][lang], hours=(p.get("hours") or {}).get(lang),
+                 language_names=[names.get(code, code) for code in p.get("languages") or []],
                  tel="tel:" + re.sub(r"[^\d+]", "", p["number"]),
                  display=p["number"].removeprefix("+1-"))
             for p in rec["phones"] if p.get("source") and p.get("purpose")
