@@ -32,6 +32,7 @@ from server.views import (
     admin_alerts,
     admin_content,
     admin_listings,
+    admin_verify,
     api,
     feeds,
     pages,
@@ -150,6 +151,7 @@ def create_app(settings: Settings, *, load_data_if_empty: bool = True) -> Starle
     app.router = IndexedRouter(
         public_routes() + api_routes() + push_api.push_routes() + admin.routes()
         + admin_listings.routes() + admin_alerts.routes() + admin_content.routes()
+        + admin_verify.routes()
         + suggest.routes(),
         lifespan=lifespan,
     )

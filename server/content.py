@@ -66,6 +66,58 @@ def next_occurrence(schedule: dict | None, after: datetime) -> datetime | None:
     return None
 
 
+# The kinds of record an organizer can mark checked: audit entity -> (table, date column).
+CHECKABLE = {
+    "listing": ("listings", "verified"),
+    "facility": ("facilities", "verified"),
+    "contact": ("contacts", "verified"),
+    "rights": ("rights", "reviewed"),
+    "article": ("articles", "verified"),
+    "organization": ("organizations", "verified"),
+    "statement": ("statements", "verified"),
+}
+CHECK_ACTION = "mark-verified"
+
+
+async def checks(db: Database, entity: str) -> dict[str, dict]:
+    """Each record's last organizer check in the audit log: {key: {"on": date, "by": name}}.
+
+    The audit log is the only witness a page believes: a date column alone proves nothing.
+    A record created or deleted after its last check starts again unchecked.
+    """
+    rows = await db.execute(
+        "SELECT entity_key, action, at, organizer FROM audit WHERE entity = ? "
+        "AND action IN (?, 'create', 'delete') ORDER BY id", (entity, CHECK_ACTION))
+    out: dict[str, dict] = {}
+    for row in rows:
+        if row["action"] == CHECK_ACTION:
+            out[row["entity_key"]] = {"on": row["at"][:10], "by": row["organizer"]}
+        else:
+            out.pop(row["entity_key"], None)
+    return out
+
+
+async def unbacked_checks(db: Database) -> list[str]:
+    """Stored "verified"/"reviewed" dates that no organizer check in the audit log accounts for."""
+    problems = []
+    for entity, (table, column) in CHECKABLE.items():
+        done = await checks(db, entity)
+        for row in await db.execute(
+            f"SELECT DISTINCT slug, {column} AS checked FROM {table} WHERE {column} != ''"
+        ):
+            if done.get(row["slug"], {}).get("on") != row["checked"]:
+                problems.append(f"{entity} '{row['slug']}': {column} {row['checked']} "
+                                "has no matching organizer check in the audit log")
+    return problems
+
+
+def _provenance(rec: dict, done: dict[str, dict], column: str = "verified") -> dict:
+    """Replace a stored check date with the audit log's; keep where and when it was added."""
+    check = done.get(rec["slug"])
+    rec[column] = check["on"] if check else None
+    return rec
+
+
 def listing_record(row: sqlite3.Row, now: datetime | None = None) -> dict:
     """A listing as the API and pages see it: both languages, status derived from its end."""
     now = now or utcnow()
@@ -103,7 +155,8 @@ async def listings(db: Database, include_unpublished: bool = False) -> list[dict
         f"SELECT * FROM listings {where} ORDER BY COALESCE(starts, created) DESC, title"
     )
     now = utcnow()
-    recs = [listing_record(r, now) for r in rows]
+    done = await checks(db, "listing")
+    recs = [_provenance(listing_record(r, now), done) for r in rows]
     return sorted(recs, key=lambda r: r["status"] != "active")
 
 
@@ -111,7 +164,7 @@ async def listing(db: Database, slug: str, include_unpublished: bool = False) ->
     row = await db.first("SELECT * FROM listings WHERE slug = ?", (slug,))
     if row is None or (not include_unpublished and row["status"] not in PUBLIC_STATUSES):
         return None
-    return listing_record(row)
+    return _provenance(listing_record(row), await checks(db, "listing"))
 
 
 def _split_lang(rec: dict, *fields: str) -> dict:
@@ -122,9 +175,10 @@ def _split_lang(rec: dict, *fields: str) -> dict:
 
 async def facilities(db: Database) -> list[dict]:
     rows = await db.execute("SELECT * FROM facilities ORDER BY state, city, name")
+    done = await checks(db, "facility")
     out = []
     for r in rows:
-        rec = _split_lang(dict(r), "note")
+        rec = _provenance(_split_lang(dict(r), "note"), done)
         rec.pop("id")
         if rec["note"]["en"] is None:
             rec["note"] = None
@@ -134,13 +188,14 @@ async def facilities(db: Database) -> list[dict]:
 
 async def contacts(db: Database) -> list[dict]:
     rows = await db.execute("SELECT * FROM contacts ORDER BY organization")
+    done = await checks(db, "contact")
     out = []
     for r in rows:
-        rec = _split_lang(dict(r), "description", "hours")
+        rec = _provenance(_split_lang(dict(r), "description", "hours"), done)
         rec.pop("id")
         if rec["hours"]["en"] is None:
             rec["hours"] = None
-        for key in ("phones", "states", "languages"):
+        for key in ("phones", "states", "languages", "sources"):
             rec[key] = json.loads(rec[key])
         out.append(rec)
     return out
@@ -148,12 +203,19 @@ async def contacts(db: Database) -> list[dict]:
 
 async def rights(db: Database, lang: str) -> list[dict]:
     rows = await db.execute("SELECT * FROM rights WHERE lang = ? ORDER BY ord, slug", (lang,))
-    return [dict(r) for r in rows]
+    done = await checks(db, "rights")
+    return [_rights_record(r, done) for r in rows]
+
+
+def _rights_record(row: sqlite3.Row, done: dict[str, dict]) -> dict:
+    rec = _provenance(dict(row), done, "reviewed")
+    rec["sources"] = json.loads(rec["sources"])
+    return rec
 
 
 async def rights_article(db: Database, slug: str, lang: str) -> dict | None:
     row = await db.first("SELECT * FROM rights WHERE slug = ? AND lang = ?", (slug, lang))
-    return dict(row) if row else None
+    return _rights_record(row, await checks(db, "rights")) if row else None
 
 
 async def resources(db: Database) -> dict[str, list[dict]]:
@@ -161,15 +223,17 @@ async def resources(db: Database) -> dict[str, list[dict]]:
         "SELECT * FROM articles WHERE status = 'published' ORDER BY date DESC, title"
     )
     orgs = await db.execute("SELECT * FROM organizations WHERE status = 'published' ORDER BY name")
+    org_checks = await checks(db, "organization")
+    article_checks = await checks(db, "article")
     out_orgs = []
     for r in orgs:
-        rec = _split_lang(dict(r), "about")
+        rec = _provenance(_split_lang(dict(r), "about"), org_checks)
         rec.pop("id")
         rec.pop("status")
         out_orgs.append(rec)
     out_articles = []
     for r in articles:
-        rec = dict(r)
+        rec = _provenance(dict(r), article_checks)
         rec.pop("id")
         rec.pop("status")
         out_articles.append(rec)
@@ -178,9 +242,10 @@ async def resources(db: Database) -> dict[str, list[dict]]:
 
 async def statements(db: Database) -> list[dict]:
     rows = await db.execute("SELECT * FROM statements ORDER BY date")
+    done = await checks(db, "statement")
     out = []
     for r in rows:
-        rec = _split_lang(dict(r), "summary")
+        rec = _provenance(_split_lang(dict(r), "summary"), done)
         rec.pop("id")
         out.append(rec)
     return out

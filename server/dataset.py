@@ -176,6 +176,12 @@ def table(required: dict[str, Checker], optional: dict[str, Checker] | None = No
     return check
 
 
+def phone_number(where: Where, name: str, value: Any) -> str:
+    if not isinstance(value, str) or not re.match(r"^\+1-\d{3}-\d{3}-\d{4}$", value):
+        raise where.fail(name, f"must be a US number like +1-555-555-0100, got {value!r}")
+    return value
+
+
 def states_served(where: Where, name: str, value: Any) -> list[str]:
     codes = list_of(text)(where, name, value)
     if codes != ["*"]:
@@ -204,7 +210,21 @@ def _fields(
     return out
 
 
-COMMON = {"source": text, "verified": iso_date}
+# Every record says where it came from and when it was written into Vigil's data. Whether
+# anyone has since checked it is not a claim a data file can make: that comes only from an
+# organizer marking the record checked, which the audit log records with who and when.
+COMMON = {"source": text, "added": iso_date}
+CONTACT_ROLES = ("legal", "reporting", "locating", "information")
+PHONE_PURPOSES = ("report-raids", "legal-help", "find-someone")
+
+
+def sources(where: Where, name: str, value: Any) -> list[dict]:
+    """At least one {title, url}: the public pages a record's facts can be checked against."""
+    items = list_of(table({"title": text, "url": url}))(where, name, value)
+    if not items:
+        raise where.fail(name, "must list at least one source with a title and a url")
+    return items
+
 
 SCHEDULE = table(
     {"freq": one_of("daily", "weekly"), "time": clock, "tz": timezone},
@@ -233,10 +253,13 @@ SPECS: dict[str, tuple[dict[str, Checker], dict[str, Checker]]] = {
          "website": url, "note": localized},
     ),
     "contact": (
-        {"slug": slug, "organization": text, "description": localized,
-         "states": states_served, "languages": list_of(text), **COMMON},
-        {"phones": list_of(table({"label": localized, "number": text})), "hours": localized,
-         "website": url},
+        {"slug": slug, "organization": text, "role": one_of(*CONTACT_ROLES),
+         "description": localized,
+         "states": states_served, "languages": list_of(text), "sources": sources, **COMMON},
+        {"phones": list_of(table({"label": localized, "number": phone_number,
+                                  "purpose": one_of(*PHONE_PURPOSES), "source": url},
+                                 {"hours": localized, "languages": list_of(text)})),
+         "hours": localized, "website": url},
     ),
     "article": (
         {"slug": slug, "title": text, "publisher": text, "date": iso_date, **COMMON},
@@ -252,7 +275,8 @@ SPECS: dict[str, tuple[dict[str, Checker], dict[str, Checker]]] = {
         {},
     ),
     "rights": (
-        {"title": text, "summary": text, "order": integer, "reviewed": iso_date, "source": text},
+        {"title": text, "summary": text, "order": integer, "written": iso_date, "source": text,
+         "sources": sources},
         {},
     ),
 }
@@ -375,7 +399,8 @@ def listing_row(rec: dict, now: str) -> dict:
         "schedule": _j(rec["schedule"]), "status": rec["status"],
         "links": _j(rec["links"] or []), "needs": _j(rec["needs"] or []),
         "facility": rec["facility"], "statement": rec["statement"],
-        "source": rec["source"], "verified": rec["verified"], "created": now, "updated": now,
+        "source": rec["source"], "added": rec["added"], "verified": "", "created": now,
+        "updated": now,
     }
 
 
@@ -383,7 +408,8 @@ def facility_row(rec: dict) -> dict:
     note = rec["note"] or {}
     return {
         **{k: rec[k] for k in ("slug", "name", "kind", "address", "city", "state", "lat", "lon",
-                               "operator", "website", "source", "verified")},
+                               "operator", "website", "source", "added")},
+        "verified": "",
         "note_en": note.get("en"), "note_es": note.get("es"),
     }
 
@@ -391,11 +417,12 @@ def facility_row(rec: dict) -> dict:
 def contact_row(rec: dict) -> dict:
     hours = rec["hours"] or {}
     return {
-        "slug": rec["slug"], "organization": rec["organization"],
+        "slug": rec["slug"], "organization": rec["organization"], "role": rec["role"],
         "description_en": rec["description"]["en"], "description_es": rec["description"]["es"],
         "phones": _j(rec["phones"] or []), "hours_en": hours.get("en"),
         "hours_es": hours.get("es"), "website": rec["website"], "states": _j(rec["states"]),
-        "languages": _j(rec["languages"]), "source": rec["source"], "verified": rec["verified"],
+        "languages": _j(rec["languages"]), "source": rec["source"], "added": rec["added"],
+        "sources": _j(rec["sources"]), "verified": "",
     }
 
 
@@ -403,7 +430,7 @@ def organization_row(rec: dict) -> dict:
     return {
         "slug": rec["slug"], "name": rec["name"], "about_en": rec["about"]["en"],
         "about_es": rec["about"]["es"], "website": rec["website"], "source": rec["source"],
-        "verified": rec["verified"],
+        "added": rec["added"], "verified": "",
     }
 
 
@@ -411,7 +438,8 @@ def statement_row(rec: dict) -> dict:
     return {
         "slug": rec["slug"], "title": rec["title"], "date": rec["date"],
         "summary_en": rec["summary"]["en"], "summary_es": rec["summary"]["es"],
-        "attribution": rec["attribution"], "source": rec["source"], "verified": rec["verified"],
+        "attribution": rec["attribution"], "source": rec["source"], "added": rec["added"],
+        "verified": "",
     }
 
 
@@ -419,7 +447,8 @@ def rights_row(rec: dict) -> dict:
     return {
         "slug": rec["slug"], "lang": rec["lang"], "title": rec["title"],
         "summary": rec["summary"], "body": rec["body"], "ord": rec["order"],
-        "reviewed": rec["reviewed"], "source": rec["source"],
+        "added": rec["written"], "reviewed": "", "source": rec["source"],
+        "sources": _j(rec["sources"]),
     }
 
 
@@ -429,7 +458,7 @@ def dataset_rows(data: dict[str, list[dict]], now: str) -> dict[str, list[dict]]
         "listings": [listing_row(r, now) for r in data["listing"]],
         "facilities": [facility_row(r) for r in data["facility"]],
         "contacts": [contact_row(r) for r in data["contact"]],
-        "articles": [dict(r) for r in data["article"]],
+        "articles": [{**r, "verified": ""} for r in data["article"]],
         "organizations": [organization_row(r) for r in data["organization"]],
         "statements": [statement_row(r) for r in data["statement"]],
         "rights": [rights_row(r) for r in data["rights"]],
@@ -448,6 +477,7 @@ EXPORT_TABLES: dict[str, tuple[str, ...]] = {
     "alerts": ("id",),
 }
 COLUMNS_NOT_EXPORTED = {"id"}
+CHECK_COLUMNS = ("verified", "reviewed")
 
 
 async def _columns(conn: aiosqlite.Connection, name: str) -> list[str]:
@@ -468,7 +498,9 @@ async def upsert_rows(conn: aiosqlite.Connection, name: str, rows: list[dict]) -
         if missing:
             raise DataError(f"import: {name}: a row has no '{missing[0]}'")
         cols = list(row)
-        updates = [c for c in cols if c not in key and c not in ("created",)]
+        # A reload of data/ never clears a check an organizer recorded.
+        updates = [c for c in cols if c not in key and c not in ("created",)
+                   and not (c in CHECK_COLUMNS and row[c] == "")]
         set_clause = ", ".join(f"{c} = excluded.{c}" for c in updates) or f"{key[0]} = {key[0]}"
         differs = " OR ".join(f"{name}.{c} IS NOT excluded.{c}" for c in updates) or "0"
         sql = (

@@ -33,7 +33,7 @@ def test_default_dataset_has_what_the_source_lists():
     assert {"at-your-door", "remain-silent", "at-a-protest", "if-someone-is-detained",
             "rights-card"} <= rights
     for rec in listings + data["facility"] + data["contact"]:
-        assert rec["source"] and rec["verified"]
+        assert rec["source"] and rec["added"]
 
 
 def test_no_spam_from_the_source_document_in_data():
@@ -68,7 +68,7 @@ def _edit(path: Path, old: str, new: str) -> None:
          "field 'slug' must be lower-case"),
         ("listings.toml", '\nstatus = "ended"', '\nstat = "ended"', "field 'stat' is not a known"),
         ("listings.toml", "[[listing]]", "[[listing]]\nbroken = ", "listings.toml: not valid TOML"),
-        ("contacts.toml", "verified = ", "verified_on = ", "contacts.toml: contact"),
+        ("contacts.toml", "added = ", "added_on = ", "contacts.toml: contact"),
     ],
 )
 def test_validation_errors_name_file_record_and_field(data_copy, file, old, new, message):

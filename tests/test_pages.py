@@ -134,12 +134,18 @@ def test_listing_page_has_maps_and_verified(client):
 
 
 def test_legal_page_has_tel_links_only_for_published_numbers(client):
-    html = client.get("/legal").text
+    """Every number shows with a tel: link and its source; finding a detained person lives
+    with the article about it, not on /legal."""
+    legal = client.get("/legal").text
+    detained = client.get("/rights/if-someone-is-detained").text
     for contact in DATA["contact"]:
+        html = detained if contact["role"] == "locating" else legal
         assert contact["organization"].replace("&", "&amp;") in html
         for phone in contact["phones"] or []:
             digits = phone["number"].replace(" ", "").replace("-", "")
             assert f'href="tel:{digits}"' in html
+            assert f'href="{phone["source"]}"' in html
+    assert "ICE Online Detainee Locator System" not in legal
 
 
 def test_rights_articles_say_not_legal_advice(client):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from itertools import groupby
 
+from babel import Locale
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -107,13 +109,47 @@ async def facilities_page(request: Request) -> tuple[str, dict]:
     return "facilities.html", {"facilities": items}
 
 
+# On /legal, people who give legal help come before reporting lines and reading material.
+ROLE_ORDER = {"legal": 0, "reporting": 1, "information": 2, "locating": 3}
+
+
+def _contacts_for_page(recs: list[dict], lang: str) -> list[dict]:
+    """Contacts in the page's language; a phone number without its source is left out."""
+    names = Locale.parse(lang).languages
+    items = []
+    for rec in recs:
+        item = content.localized(rec, lang)
+        item["language_names"] = [names.get(code, code) for code in rec["languages"]]
+        item["phones"] = [
+            dict(p, label=p["label"][lang], hours=(p.get("hours") or {}).get(lang),
+                 language_names=[names.get(code, code) for code in p.get("languages") or []],
+                 tel="tel:" + re.sub(r"[^\d+]", "", p["number"]),
+                 display=p["number"].removeprefix("+1-"))
+            for p in rec["phones"] if p.get("source") and p.get("purpose")
+        ]
+        items.append(item)
+    return items
+
+
 @page
 async def legal_page(request: Request) -> tuple[str, dict]:
+    """Numbers first, each saying what it is for; then who helps, and where that came from."""
     lang = lang_of(request)
-    items = [content.localized(c, lang) for c in await content.contacts(db_of(request))]
-    for item in items:
-        item["phones"] = [dict(p, label=p["label"][lang]) for p in item["phones"]]
-    return "legal.html", {"contacts": items}
+    wanted = _state_param(request)
+    contacts = _contacts_for_page(await content.contacts(db_of(request)), lang)
+    shown = [c for c in contacts if c["role"] != "locating"]
+    local = [c for c in shown if wanted and wanted in c["states"]]
+    local_hotlines = [c for c in local if any(p["purpose"] == "legal-help" for p in c["phones"])]
+    national = [c for c in shown if c["states"] == ["*"]]
+    calls = [(c, p) for c in local + national for p in c["phones"]]
+    others = sorted((c for c in shown if c not in local), key=lambda c: ROLE_ORDER[c["role"]])
+    return "legal.html", {
+        "contacts": local + others,
+        "calls": calls,
+        "wanted_state": wanted,
+        "local_hotlines": local_hotlines,
+        "national_legal_hotline": any(p["purpose"] == "legal-help" for c, p in calls),
+    }
 
 
 @page
@@ -128,8 +164,12 @@ async def rights_page(request: Request) -> tuple[str, dict]:
     article = await content.rights_article(db, request.path_params["slug"], lang)
     if article is None:
         raise not_found()
-    contacts = [content.localized(c, lang) for c in await content.contacts(db)]
-    return "rights_article.html", {"article": article, "contacts": contacts}
+    contacts = _contacts_for_page(await content.contacts(db), lang)
+    # Finding a detained person belongs with the article about it, not with every article.
+    if article["slug"] != "if-someone-is-detained":
+        contacts = [c for c in contacts if c["role"] != "locating"]
+    calls = [(c, p) for c in contacts for p in c["phones"]]
+    return "rights_article.html", {"article": article, "calls": calls}
 
 
 @page
@@ -163,10 +203,13 @@ async def search_page(request: Request) -> tuple[str, dict]:
 
 @page
 async def card_page(request: Request) -> tuple[str, dict]:
-    """A one-page printable rights card with the key phrases and legal contacts."""
+    """A two-sided card: the holder's side in the page's language, the agent's always English."""
     lang = lang_of(request)
-    contacts = [content.localized(c, lang) for c in await content.contacts(db_of(request))]
-    return "card.html", {"contacts": contacts}
+    contacts = _contacts_for_page(await content.contacts(db_of(request)), lang)
+    # The card is for the person facing agents: ICE's own lines are for their family, and
+    # stay with the article about finding someone.
+    calls = [(c, p) for c in contacts for p in c["phones"] if p["purpose"] != "find-someone"]
+    return "card.html", {"calls": calls}
 
 
 @page

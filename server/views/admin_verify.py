@@ -1,0 +1,78 @@
+"""Marking a record checked: the only way a public page comes to say "verified" or "reviewed".
+
+An organizer who has checked a record against its sources says so here; the audit log keeps
+who and when, and the public pages show that date (server.content.checks). Nothing else can
+put a check date on a page: not a data file, not an import, not an edit form.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import aiosqlite
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from server import audit, content
+from server.views.admin import admin_page, organizer, see_other
+from server.views.base import services
+
+# What each kind of record is called on the page, and the column that names it.
+LABELS = {
+    "listing": ("Listings", "title"),
+    "facility": ("Facilities", "name"),
+    "contact": ("Legal contacts", "organization"),
+    "rights": ("Know-your-rights articles", "title"),
+    "article": ("Articles", "title"),
+    "organization": ("Organizations", "name"),
+    "statement": ("Statements", "title"),
+}
+
+
+async def index(request: Request) -> Response:
+    """Every record with where it came from, when it was added and its last check."""
+    db = services(request).db
+    groups = []
+    for entity, (table, _column) in content.CHECKABLE.items():
+        label, name_column = LABELS[entity]
+        done = await content.checks(db, entity)
+        # Rights articles exist once per language; one check covers the article.
+        lang_filter = " WHERE lang = 'en'" if entity == "rights" else ""
+        rows = await db.execute(
+            f"SELECT slug, {name_column} AS name, source, added FROM {table}{lang_filter} "
+            "ORDER BY slug")
+        groups.append((entity, label, [dict(r, check=done.get(r["slug"])) for r in rows]))
+    return admin_page(request, "admin/checks.html", groups=groups)
+
+
+async def mark(request: Request) -> Response:
+    """Record that the signed-in organizer checked this record today."""
+    entity = request.path_params["entity"]
+    slug = request.path_params["slug"]
+    if entity not in content.CHECKABLE:
+        raise HTTPException(404, "Records of that kind cannot be marked checked.")
+    table, column = content.CHECKABLE[entity]
+    me = organizer(request)["name"]
+    today = datetime.now(UTC).date().isoformat()
+
+    async def record(conn: aiosqlite.Connection) -> None:
+        async with conn.execute(f"SELECT {column} FROM {table} WHERE slug = ? LIMIT 1",
+                                (slug,)) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            raise HTTPException(404, f"No {entity} with that address.")
+        await conn.execute(f"UPDATE {table} SET {column} = ? WHERE slug = ?", (today, slug))
+        await audit.record(conn, me, content.CHECK_ACTION, entity, slug,
+                           {column: row[0] or None}, {column: today})
+
+    await services(request).db.write_fn(record, public=True)
+    return see_other(f"/admin/checks?done=Marked+{entity}+{slug}+checked+today.#{entity}-{slug}")
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/admin/checks", index),
+        Route("/admin/checks/{entity:str}/{slug:str}", mark, methods=["POST"]),
+    ]
