@@ -6,8 +6,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -26,6 +24,7 @@ from server.middleware import AccessLog, Edge
 from server.push import PushSender
 from server.render import Renderer, StaticAssets, build_environment
 from server.routing import IndexedRouter
+from server.services import Services
 from server.vapid import application_server_key, load_private_key
 from server.views import (
     admin,
@@ -39,23 +38,11 @@ from server.views import (
     static,
     suggest,
 )
-from server.views.base import RenderCache, render_page
+from server.views.base import render_page
 
 log = logging.getLogger("vigil")
 LOGIN_FAILURES_PER_ACCOUNT = admin.LOGIN_FAILURES_PER_ACCOUNT
 LOGIN_FAILURES_PER_CLIENT = admin.LOGIN_FAILURES_PER_CLIENT
-
-
-@dataclass
-class Services:
-    """What views reach through request.app.state.vigil."""
-
-    settings: Settings
-    db: Database
-    assets: StaticAssets
-    renderer: Renderer
-    render_cache: RenderCache = field(default_factory=RenderCache)
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 def public_routes() -> list[BaseRoute]:
@@ -111,8 +98,13 @@ def create_app(settings: Settings, *, load_data_if_empty: bool = True) -> Starle
     assets = StaticAssets()
     renderer = Renderer(build_environment(assets), make_translators())
     db = Database(settings.db_path)
-    services = Services(settings=settings, db=db, assets=assets, renderer=renderer)
-    services.extras.update(
+    vapid_key = load_private_key(settings)
+    access = AccessLog()
+    sender = PushSender(settings, db, vapid_key)
+    services = Services(
+        settings=settings, db=db, assets=assets, renderer=renderer, push=sender,
+        vapid_public_key=application_server_key(vapid_key),
+        access_log=access,
         sessions=SessionSigner(settings.secret_key, settings.session_idle_seconds),
         login_stamp=FormStamp(settings.secret_key, "login"),
         login_throttle_account=Throttle(LOGIN_FAILURES_PER_ACCOUNT, 15 * 60),
@@ -121,19 +113,15 @@ def create_app(settings: Settings, *, load_data_if_empty: bool = True) -> Starle
         suggest_throttle=Throttle(suggest.SUGGESTIONS_PER_CLIENT, suggest.SUGGESTION_WINDOW),
     )
 
-    vapid_key = load_private_key(settings)
-    services.extras["vapid_public_key"] = application_server_key(vapid_key)
-
-    access = services.extras["access_log"] = AccessLog()
-
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await db.connect()
         if load_data_if_empty and not await db.scalar("SELECT COUNT(*) FROM listings"):
             counts = await load_dataset(db, settings.data_dir, content.iso_now())
             log.info("loaded the default dataset: %s", counts)
-        # The sender resumes any fanout a previous process left unfinished.
-        sender = services.extras["push"] = await PushSender(settings, db, vapid_key).start()
+        # The sender resumes any fanout a previous process left unfinished, and prunes
+        # finished ones older than push.KEEP_FINISHED.
+        await sender.start()
         flusher = asyncio.create_task(access.run())
         try:
             yield

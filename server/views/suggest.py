@@ -63,11 +63,11 @@ QUEUED = "queued for moderation"
 
 
 def _stamp(request: Request) -> FormStamp:
-    return services(request).extras["suggest_stamp"]
+    return services(request).suggest_stamp
 
 
 def _throttle(request: Request) -> Throttle:
-    return services(request).extras["suggest_throttle"]
+    return services(request).suggest_throttle
 
 
 def _translator(request: Request) -> Translator:
