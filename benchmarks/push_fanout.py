@@ -329,7 +329,7 @@ def _speed(sizes: Sizes) -> list[Row]:
             hello = service.answer(timeout=max(120.0, n / 50))
             origin, subscriptions = hello["origin"], hello["subscriptions"]
             settings = _settings(tmp, origin)
-            data = json.dumps(listing_message(LISTING, settings.base_url)[0],
+            data = json.dumps(listing_message(LISTING).payload,
                               ensure_ascii=False, separators=(",", ":"))
 
             naive = _naive(service, subscriptions[:sizes.naive], key, data, DELAY)

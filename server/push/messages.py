@@ -119,7 +119,7 @@ def _ttl_until(moment: datetime | None, default: int, now: datetime | None = Non
     return max(60, min(int((moment - now).total_seconds()), MAX_TTL))
 
 
-def listing_message(listing: dict, now: datetime | None = None) -> Message:
+def listing_message(listing: dict, *, now: datetime | None = None) -> Message:
     """The announcement of a newly published listing."""
     state = str(listing.get("state") or "").upper()
     kind = _one_line(listing.get("kind") or "vigil")
