@@ -21,13 +21,14 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from starlette.applications import Starlette
+from starlette.routing import Mount
 
 from server import push
 from server.app import create_app
 from server.config import DEFAULT_PUSH_HOSTS
 from server.database import Database
 from server.vapid import application_server_key, load_private_key
-from server.views.push_api import push_routes
+from server.views import push_api
 from tests.conftest import make_settings
 from tests.pushservice import PushService
 
@@ -63,7 +64,7 @@ def sub_body(endpoint: str = FCM + "abc123", topics=("all",), keys: dict | None 
 async def api(tmp_path):
     settings = make_settings(tmp_path, push_hosts=HOSTS)
     async with Database(settings.db_path) as db:
-        app = Starlette(routes=push_routes())
+        app = Starlette(routes=[Mount("/api/v1", routes=push_api.routes())])
         app.state.vigil = SimpleNamespace(
             settings=settings,
             db=db,

@@ -63,9 +63,10 @@ async def unsubscribe(request: Request) -> Response:
     return Response(status_code=204, headers=NO_STORE)
 
 
-def push_routes() -> list[Route]:
+def routes() -> list[Route]:
+    """Relative to the API's mount point (/api/v1)."""
     return [
-        Route("/api/v1/push/key", public_key, methods=["GET"]),
-        Route("/api/v1/push/subscriptions", subscribe, methods=["POST"]),
-        Route("/api/v1/push/subscriptions", unsubscribe, methods=["DELETE"]),
+        Route("/push/key", public_key, methods=["GET"]),
+        Route("/push/subscriptions", subscribe, methods=["POST"]),
+        Route("/push/subscriptions", unsubscribe, methods=["DELETE"]),
     ]
