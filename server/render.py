@@ -1,4 +1,5 @@
-"""The one Jinja environment, static assets with content-hashed URLs, and HTML responses."""
+"""The one Jinja environment, the Renderer that fills it per language, and static assets with
+content-hashed URLs."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Static files from memory with hashed URLs, the service worker, and the web app manifest."""
+"""Static files, served from memory; a URL carrying the current content hash is cached forever."""
 
 from __future__ import annotations
 
