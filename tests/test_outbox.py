@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from starlette.testclient import TestClient
 
 import server.push
+import server.push.sender
 from server.app import create_app
 from tests.admin_support import create_organizer, sign_in
 from tests.conftest import make_settings
@@ -129,3 +131,36 @@ def test_a_restart_delivers_what_was_committed(settings, service, act):
     assert sorted(m.sub_id for m in received) == sorted(subscribers)
     assert len(service.messages) == 5
     assert rows(settings, "SELECT COUNT(*) FROM deliveries WHERE status = 'sent'") == [(5,)]
+
+
+def add_message(settings, days_old: float, delivery_status: str) -> int:
+    created = (datetime.now(UTC) - timedelta(days=days_old)).isoformat(timespec="seconds")
+    with sqlite3.connect(settings.db_path) as conn:
+        cur = conn.execute(
+            "INSERT INTO push_messages (payload, topics, ttl, urgency, topic_header, created) "
+            "VALUES ('{}', '[\"all\"]', 60, 'normal', 't', ?)", (created,))
+        conn.execute("INSERT INTO deliveries (message_id, subscription_id, status, attempts, "
+                     "next_attempt) VALUES (?, 1, ?, 1, 9e99)", (cur.lastrowid, delivery_status))
+        return cur.lastrowid
+
+
+def test_the_running_app_prunes_finished_messages(settings, monkeypatch):
+    monkeypatch.setattr(server.push.sender, "PRUNE_EVERY", 0.2)
+    start(settings).__exit__(None, None, None)  # creates the schema
+    old_days = server.push.KEEP_FINISHED / 86400 + 1
+    add_message(settings, old_days, "sent")  # pruned at start
+    unfinished = add_message(settings, old_days, "pending")  # due far in the future
+    recent = add_message(settings, 1, "failed")
+    client = start(settings)
+    try:
+        assert rows(settings, "SELECT id FROM push_messages ORDER BY id") == [
+            (unfinished,), (recent,)]
+        later = add_message(settings, old_days, "gone")  # while the app runs
+        deadline = time.monotonic() + 10
+        while rows(settings, f"SELECT 1 FROM push_messages WHERE id = {later}"):
+            assert time.monotonic() < deadline, "the running app never pruned"
+            time.sleep(0.05)
+    finally:
+        client.__exit__(None, None, None)
+    assert rows(settings, "SELECT message_id FROM deliveries ORDER BY message_id") == [
+        (unfinished,), (recent,)]
