@@ -16,7 +16,7 @@ from starlette.types import ASGIApp
 
 from server import content
 from server.i18n import localize_path
-from server.render import SERVICE_WORKER, StaticAssets, content_hash
+from server.render import SERVICE_WORKER, StaticAssets, content_hash, with_shared_names
 from server.views.base import Prepared, cached_response, db_of, json_body, lang_of, services
 
 # Pages every visitor gets offline, in both languages (listing and rights pages are added
@@ -95,7 +95,7 @@ async def manifest_view(request: Request) -> Response:
 def service_worker_source(assets: StaticAssets) -> bytes:
     """The worker with its version: a hash of its own code and of every shell asset, so a
     change to either installs a new worker with new caches."""
-    source = SERVICE_WORKER.read_bytes()
+    source = with_shared_names(SERVICE_WORKER.read_bytes())
     digest = hashlib.sha256(source)
     for name in sorted(assets.assets):
         digest.update(name.encode() + assets.assets[name].digest.encode())

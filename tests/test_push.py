@@ -490,9 +490,22 @@ async def test_delivery_decrypts_with_headers(db, service, sender, psettings):
     assert "portland" not in msg.topic  # the slug stays out of what the push service sees
     assert msg.vapid_claims["sub"] == psettings.vapid_subject
     assert msg.vapid_claims["aud"] == service.origin
+    assert 0 < msg.vapid_claims["exp"] - time.time() <= 24 * 3600  # RFC 8292's limit
     assert msg.vapid_key == application_server_key(load_private_key(psettings))
     assert await push.counts(db, mid) == {"pending": 0, "sent": 1, "failed": 0, "gone": 0}
     assert service.rejected == []
+
+
+async def test_the_largest_payload_vigil_builds_is_accepted(db, service, sender, psettings):
+    """Clipped to MAX_PAYLOAD, padded and encrypted, the biggest notification still fits the
+    4096 bytes a push service takes."""
+    await subscribe(db, service, ["all"], psettings)
+    listing = dict(LISTING, title="😀" * 500, description="😀" * 3000)
+    message = push.listing_message(listing)
+    assert len(message.checked_json()) > push.MAX_PAYLOAD * 2 // 3  # near the limit
+    mid = await send(db, sender, message)
+    assert (await service.wait_for_async(1))[0].json() == message.payload
+    assert await push.counts(db, mid) == {"pending": 0, "sent": 1, "failed": 0, "gone": 0}
 
 
 async def test_topic_filtering(db, service, sender, psettings):

@@ -15,9 +15,7 @@
   const strings = JSON.parse(document.getElementById("suggest-i18n").textContent);
   const statusEl = document.getElementById("suggest-status");
   const outbox = document.getElementById("outbox");
-  const DB_NAME = "vigil-suggestions";
-  const STORE = "outbox";
-  const SYNC_TAG = "vigil-suggestions";
+  /* vigil:shared-names */
   const KEEP_RECEIPTS_MS = 30 * 24 * 60 * 60 * 1000;
   const SEND_TIMEOUT_MS = 20000;
   let sendingHere = false;
@@ -26,8 +24,8 @@
 
   function openDb() {
     return new Promise((resolve, reject) => {
-      const request = indexedDB.open(DB_NAME, 1);
-      request.onupgradeneeded = () => request.result.createObjectStore(STORE, { keyPath: "id" });
+      const request = indexedDB.open(SUGGESTIONS_DB, SUGGESTIONS_DB_VERSION);
+      request.onupgradeneeded = () => request.result.createObjectStore(SUGGESTIONS_STORE, { keyPath: "id" });
       request.onsuccess = () => resolve(request.result);
       request.onerror = () => reject(request.error);
     });
@@ -37,8 +35,8 @@
     const db = await openDb();
     try {
       return await new Promise((resolve, reject) => {
-        const tx = db.transaction(STORE, mode);
-        const result = fn(tx.objectStore(STORE));
+        const tx = db.transaction(SUGGESTIONS_STORE, mode);
+        const result = fn(tx.objectStore(SUGGESTIONS_STORE));
         tx.oncomplete = () => resolve(result && "result" in result ? result.result : undefined);
         tx.onerror = () => reject(tx.error);
       });
@@ -186,7 +184,7 @@
     say(strings.savedOffline);
     const registration = await workerRegistration();
     if (registration && registration.sync) {
-      await registration.sync.register(SYNC_TAG).catch(() => {});
+      await registration.sync.register(SUGGESTIONS_SYNC_TAG).catch(() => {});
     }
     await render();
   }
