@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import tomllib
 
 from server import ROOT
 
@@ -32,7 +34,19 @@ def test_every_file_the_image_needs_is_copied():
         assert needed in copied, needed
 
 
-def test_ci_runs_the_readme_test_command():
-    ci = (ROOT / ".ci" / "run").read_text()
-    readme = (ROOT / "README.md").read_text()
-    assert "make test" in ci and "make test" in readme and "make run" in readme
+def test_ci_and_make_test_run_the_whole_suite(tmp_path):
+    """CI's last step is the README's `make test`, and that runs pytest over every test:
+    read from what make would execute, not from the Makefile's text."""
+    ci = [line for line in (ROOT / ".ci" / "run").read_text().splitlines()
+          if line.strip() and not line.lstrip().startswith("#")]
+    assert ci[-1] == "make test"
+    assert "make test" in (ROOT / "README.md").read_text()
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    for made in (venv / "bin" / "python", venv / ".installed-dev"):
+        made.touch()  # newer than pyproject.toml: nothing to install
+    run = subprocess.run(["make", "-n", "test", f"VENV={venv}", "CHROMIUM=/bin/sh"],
+                         cwd=ROOT, capture_output=True, text=True, check=True)
+    assert run.stdout.splitlines() == [f"VIGIL_CHROMIUM=/bin/sh {venv}/bin/python -m pytest"]
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]
+    assert config["ini_options"]["testpaths"] == ["tests"]
