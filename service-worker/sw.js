@@ -474,15 +474,6 @@ async function postSuggestion(item) {
   return { error: String(data.error || `HTTP ${response.status}`) };
 }
 
-function openSuggestions() {
-  return new Promise((resolve, reject) => {
-    const request = indexedDB.open(SUGGESTIONS_DB, SUGGESTIONS_DB_VERSION);
-    request.onupgradeneeded = () => request.result.createObjectStore(SUGGESTIONS_STORE, { keyPath: "id" });
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error);
-  });
-}
-
 function suggestionsRequest(db, mode, fn) {
   return new Promise((resolve, reject) => {
     const tx = db.transaction(SUGGESTIONS_STORE, mode);

@@ -22,17 +22,8 @@
 
   /* --- the device's outbox (IndexedDB) ------------------------------------------------ */
 
-  function openDb() {
-    return new Promise((resolve, reject) => {
-      const request = indexedDB.open(SUGGESTIONS_DB, SUGGESTIONS_DB_VERSION);
-      request.onupgradeneeded = () => request.result.createObjectStore(SUGGESTIONS_STORE, { keyPath: "id" });
-      request.onsuccess = () => resolve(request.result);
-      request.onerror = () => reject(request.error);
-    });
-  }
-
   async function withStore(mode, fn) {
-    const db = await openDb();
+    const db = await openSuggestions();
     try {
       return await new Promise((resolve, reject) => {
         const tx = db.transaction(SUGGESTIONS_STORE, mode);
