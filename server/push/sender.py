@@ -106,9 +106,10 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 class PushSender:
     """Drains the outbox: claims due deliveries, sends them concurrently, records outcomes.
 
-    start() opens the HTTP session and resumes anything left pending; stop() finishes the
-    requests already under way, hands unsent claims back and closes the session. wake()
-    tells the worker that enqueue() added deliveries.
+    start() opens the HTTP session, resumes anything left pending and prunes finished
+    messages older than prune_after (again every PRUNE_EVERY); stop() finishes the requests
+    already under way, hands unsent claims back and closes the session. wake() says a
+    committed transaction has enqueued deliveries.
     """
 
     def __init__(
