@@ -37,7 +37,7 @@ def verify_password(stored_hash: str, password: str) -> bool:
         return False
 
 
-async def add_organizer(db: Database, name: str, password: str) -> int:
+async def add_organizer(db: Database, name: str, password: str) -> None:
     """Create an organizer; the name must be new."""
     if not NAME.match(name):
         raise AccountError(
@@ -46,7 +46,7 @@ async def add_organizer(db: Database, name: str, password: str) -> int:
     check_new_password(password)
     if await db.scalar("SELECT 1 FROM organizers WHERE name = ?", (name,)):
         raise AccountError(f"an organizer named {name!r} already exists")
-    return await db.write(
+    await db.write(
         "INSERT INTO organizers (name, password_hash, created) VALUES (?, ?, ?)",
         (name, hash_password(password), iso_now()),
     )

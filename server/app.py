@@ -6,15 +6,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from server import content, offline
 from server.auth import FormStamp, SessionSigner, Throttle
@@ -25,7 +23,7 @@ from server.i18n import make_translators
 from server.middleware import AccessLog, Edge
 from server.push import PushSender
 from server.render import Renderer, StaticAssets, build_environment
-from server.routing import IndexedRouter
+from server.services import Services
 from server.vapid import application_server_key, load_private_key
 from server.views import (
     admin,
@@ -40,26 +38,15 @@ from server.views import (
     static,
     suggest,
 )
-from server.views.base import RenderCache, render_page
+from server.views.base import render_page
 
 log = logging.getLogger("vigil")
 LOGIN_FAILURES_PER_ACCOUNT = admin.LOGIN_FAILURES_PER_ACCOUNT
 LOGIN_FAILURES_PER_CLIENT = admin.LOGIN_FAILURES_PER_CLIENT
 
 
-@dataclass
-class Services:
-    """What views reach through request.app.state.vigil."""
-
-    settings: Settings
-    db: Database
-    assets: StaticAssets
-    renderer: Renderer
-    render_cache: RenderCache = field(default_factory=RenderCache)
-    extras: dict[str, Any] = field(default_factory=dict)
-
-
-def public_routes() -> list[BaseRoute]:
+def page_routes() -> list[BaseRoute]:
+    """The HTML pages a visitor reads (each also under /es, see middleware.language_of)."""
     return [
         Route("/", pages.home, name="home"),
         Route("/listings/{slug}.ics", feeds.calendar_one, name="listing_ics"),
@@ -74,24 +61,32 @@ def public_routes() -> list[BaseRoute]:
         Route("/card", pages.card_page, name="card"),
         Route("/open-data", pages.open_data_page, name="open_data"),
         Route("/offline", pages.offline_page, name="offline"),
-        Route("/manifest.webmanifest", offline.manifest_view, name="manifest"),
     ]
 
 
-def api_routes() -> list[BaseRoute]:
+def api_v1_routes() -> list[BaseRoute]:
+    """The JSON API, mounted at /api/v1."""
     return [
-        Route("/api/v1/listings", api.listings),
-        Route("/api/v1/listings/{slug:str}", api.listing),
-        Route("/api/v1/facilities", api.facilities),
-        Route("/api/v1/contacts", api.contacts),
-        Route("/api/v1/rights", api.rights),
-        Route("/api/v1/resources", api.resources),
-        Route("/healthz", api.healthz),
-        Route("/calendar.ics", feeds.calendar_all),
-        Route("/feed.atom", feeds.atom),
+        Route("/listings", api.listings),
+        Route("/listings/{slug:str}", api.listing),
+        Route("/facilities", api.facilities),
+        Route("/contacts", api.contacts),
+        Route("/rights", api.rights),
+        Route("/resources", api.resources),
+        *push_api.routes(),
+    ]
+
+
+def site_file_routes() -> list[BaseRoute]:
+    """Static files, what makes the site installable and offline, feeds, the health check."""
+    return [
         Route("/static/{path:path}", static.static_file),
         Route("/sw.js", offline.service_worker_view),
         Route("/offline-manifest.json", offline.offline_manifest_view),
+        Route("/manifest.webmanifest", offline.manifest_view, name="manifest"),
+        Route("/calendar.ics", feeds.calendar_all),
+        Route("/feed.atom", feeds.atom),
+        Route("/healthz", api.healthz),
     ]
 
 
@@ -112,8 +107,13 @@ def create_app(settings: Settings, *, load_data_if_empty: bool = True) -> Starle
     assets = StaticAssets()
     renderer = Renderer(build_environment(assets), make_translators())
     db = Database(settings.db_path)
-    services = Services(settings=settings, db=db, assets=assets, renderer=renderer)
-    services.extras.update(
+    vapid_key = load_private_key(settings)
+    access = AccessLog()
+    sender = PushSender(settings, db, vapid_key)
+    services = Services(
+        settings=settings, db=db, assets=assets, renderer=renderer, push=sender,
+        vapid_public_key=application_server_key(vapid_key),
+        access_log=access,
         sessions=SessionSigner(settings.secret_key, settings.session_idle_seconds),
         login_stamp=FormStamp(settings.secret_key, "login"),
         login_throttle_account=Throttle(LOGIN_FAILURES_PER_ACCOUNT, 15 * 60),
@@ -122,19 +122,15 @@ def create_app(settings: Settings, *, load_data_if_empty: bool = True) -> Starle
         suggest_throttle=Throttle(suggest.SUGGESTIONS_PER_CLIENT, suggest.SUGGESTION_WINDOW),
     )
 
-    vapid_key = load_private_key(settings)
-    services.extras["vapid_public_key"] = application_server_key(vapid_key)
-
-    access = services.extras["access_log"] = AccessLog()
-
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await db.connect()
         if load_data_if_empty and not await db.scalar("SELECT COUNT(*) FROM listings"):
             counts = await load_dataset(db, settings.data_dir, content.iso_now())
             log.info("loaded the default dataset: %s", counts)
-        # The sender resumes any fanout a previous process left unfinished.
-        sender = services.extras["push"] = await PushSender(settings, db, vapid_key).start()
+        # The sender resumes any fanout a previous process left unfinished, and prunes
+        # finished ones older than push.KEEP_FINISHED.
+        await sender.start()
         flusher = asyncio.create_task(access.run())
         try:
             yield
@@ -144,15 +140,15 @@ def create_app(settings: Settings, *, load_data_if_empty: bool = True) -> Starle
             await sender.stop()
             await db.close()
 
+    # Starlette's Router tries routes in order: the pages and the API come first, and the
+    # admin routes last. Measured in-process, a dictionary index of fixed paths saved about
+    # 2 µs of a cached page's 20 µs and nothing behind the /api/v1 mount, so none is kept.
     app = Starlette(
+        routes=page_routes() + [Mount("/api/v1", routes=api_v1_routes())] + site_file_routes()
+        + suggest.routes() + admin.routes() + admin_listings.routes() + admin_alerts.routes()
+        + admin_content.routes(),
         middleware=[Middleware(Edge, https=settings.https, log=access)],
         exception_handlers={HTTPException: http_error},
-    )
-    app.router = IndexedRouter(
-        public_routes() + api_routes() + push_api.push_routes() + admin.routes()
-        + admin_listings.routes() + admin_alerts.routes() + admin_content.routes()
-        + admin_verify.routes()
-        + suggest.routes(),
         lifespan=lifespan,
     )
     app.state.vigil = services

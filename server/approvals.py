@@ -9,9 +9,5 @@ from server.database import Database
 async def needs_second_organizer(
     db: Database, settings: Settings, *, urgent: bool, states: list[str]
 ) -> bool:
-    """True when the deployment has two or more organizers (a setting may exempt non-urgent
-    alerts to a single state)."""
-    if await db.scalar("SELECT COUNT(*) FROM organizers") < 2:
-        return False
-    exempt = not settings.single_state_alerts_need_approval and not urgent and len(states) == 1
-    return not exempt
+    """True when the deployment has two or more organizers."""
+    return await db.scalar("SELECT COUNT(*) FROM organizers") >= 2

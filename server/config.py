@@ -35,7 +35,6 @@ class Settings:
     push_hosts: tuple[str, ...] = DEFAULT_PUSH_HOSTS
     base_url: str = "http://127.0.0.1:8000"
     # Alerts wait for a second organizer when the deployment has two or more.
-    single_state_alerts_need_approval: bool = True
     session_idle_seconds: int = 2 * 60 * 60
     push_concurrency: int = 64
     push_timeout: float = 10.0

@@ -32,15 +32,22 @@ def _loads(value: str | None, default: Any) -> Any:
     return default if value is None else json.loads(value)
 
 
-def _end_moment(value: str | None) -> datetime | None:
-    """When a listing's end has passed: a date ends at the close of that day (UTC-12 safe)."""
+def end_moment(value: str | None) -> datetime | None:
+    """When a date or moment is over, as an aware datetime; None if absent or unreadable.
+
+    A date alone ends at the close of that day anywhere in the US (UTC-12 safe); a moment
+    without a zone is read as UTC.
+    """
     if not value:
         return None
-    if "T" in value:
-        return datetime.fromisoformat(value)
-    return datetime.combine(date.fromisoformat(value[:10]), datetime.min.time(), UTC) + timedelta(
-        days=1, hours=12
-    )
+    try:
+        if "T" in value:
+            moment = datetime.fromisoformat(value)
+            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        day = date.fromisoformat(value[:10])
+    except ValueError:
+        return None
+    return datetime.combine(day, datetime.min.time(), UTC) + timedelta(days=1, hours=12)
 
 
 def next_occurrence(schedule: dict | None, after: datetime) -> datetime | None:
@@ -127,7 +134,7 @@ def listing_record(row: sqlite3.Row, now: datetime | None = None) -> dict:
         rec[key] = _loads(rec[key], [])
     rec["schedule"] = _loads(rec["schedule"], None)
     rec["description"] = {"en": rec.pop("description_en"), "es": rec.pop("description_es")}
-    end = _end_moment(rec["ends"])
+    end = end_moment(rec["ends"])
     if rec["status"] == "active" and end is not None and end < now:
         rec["status"] = "ended"
     nxt = next_occurrence(rec["schedule"], now) if rec["status"] == "active" else None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -15,14 +14,9 @@ import aiosqlite
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 T = TypeVar("T")
-REVISION_MAX_AGE = 5.0
-# How often the WAL file is looked at for another process's commit: a stat per request
-# costs more than the rest of serving a cached page's bookkeeping.
-WAL_CHECK_EVERY = 0.1
-# A commit's frames reach the WAL file (and change its size and time) before the commit is
-# visible to readers, and a synchronous commit waits for fsync in between: for this long
-# after the file last changed, every check reads the revision again.
-WAL_SETTLE = 1.0
+# How often revision() asks SQLite whether another connection has committed: a query per
+# request would cost more than the rest of serving a cached page.
+REVISION_CHECK_EVERY = 0.1
 
 
 def migration_files() -> list[tuple[int, Path]]:
@@ -50,11 +44,8 @@ class Database:
         self._next_reader = itertools.cycle(range(readers))
         self._write_lock = asyncio.Lock()
         self._revision: int | None = None
-        self._revision_read = 0.0
-        self._revision_marker: tuple[int, int] | None = None
-        self._marker_checked = 0.0
-        self._marker_changed = 0.0
-        self._wal_path = str(self.path) + "-wal"
+        self._revision_checked = 0.0
+        self._data_version: int | None = None
 
     async def connect(self) -> Database:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -143,11 +134,11 @@ class Database:
     async def write(
         self, sql: str, params: Sequence[Any] | dict = (), *, public: bool = False
     ) -> int:
-        """Run one write statement; return lastrowid."""
+        """Run one write statement in its own transaction; return how many rows it changed."""
 
         async def run(conn: aiosqlite.Connection) -> int:
             cur = await conn.execute(sql, params)
-            return cur.lastrowid or cur.rowcount
+            return cur.rowcount
 
         return await self.write_fn(run, public=public)
 
@@ -159,29 +150,25 @@ class Database:
 
         await self.write_fn(run, public=public)
 
-    def _wal_marker(self) -> tuple[int, int] | None:
-        try:
-            st = os.stat(self._wal_path)
-        except OSError:
-            return None
-        return st.st_mtime_ns, st.st_size
-
     async def revision(self) -> int:
-        """The public content's revision, without a query on every request: our own writes
-        reset it, and another process's commit (an import, say) shows in the WAL file,
-        which is looked at every WAL_CHECK_EVERY seconds."""
+        """The public content's revision, which ETags and cached pages key on.
+
+        Our own public writes reset it at once. Another process's commit (an import, say)
+        changes PRAGMA data_version on the reader that asks, which is looked at every
+        REVISION_CHECK_EVERY seconds; only then is the revision itself read again.
+        """
         now = time.monotonic()
-        if self._revision is not None and now - self._marker_checked < WAL_CHECK_EVERY:
+        if self._revision is not None and now - self._revision_checked < REVISION_CHECK_EVERY:
             return self._revision
-        self._marker_checked = now
-        marker = self._wal_marker()
-        if marker != self._revision_marker:
-            self._revision_marker = marker
-            self._marker_changed = now
-        if (self._revision is None or now - self._marker_changed < WAL_SETTLE
-                or now - self._revision_read > REVISION_MAX_AGE):
-            self._revision = int(await self.scalar("SELECT value FROM meta WHERE key = 'revision'"))
-            self._revision_read = now
+        self._revision_checked = now
+        # Always the same reader: data_version is per connection.
+        reader = self._readers[0]
+        async with reader.execute("PRAGMA data_version") as cur:
+            (version,) = await cur.fetchone()
+        if self._revision is None or version != self._data_version:
+            async with reader.execute("SELECT value FROM meta WHERE key = 'revision'") as cur:
+                (value,) = await cur.fetchone()
+            self._revision, self._data_version = int(value), version
         return self._revision
 
     async def integrity_ok(self) -> bool:

@@ -35,6 +35,26 @@ def slugify(text: str, limit: int = 60) -> str:
     return slug.strip("-")
 
 
+# Slugs that would read as organizer pages (/admin/listings/new) rather than a record.
+RESERVED_SLUGS = frozenset({"new", "edit", "draft", "drafts"})
+SLUGGED_TABLES = frozenset({"listings", "articles", "facilities", "contacts", "rights",
+                            "organizations"})
+
+
+async def unique_slug(conn: aiosqlite.Connection, table: str, base: str) -> str:
+    """base, or base-2, base-3, ...: the first that is not reserved and no row of the table
+    has, read inside the caller's transaction so the insert that follows cannot collide."""
+    assert table in SLUGGED_TABLES, table
+    candidate, n = base, 1
+    while True:
+        if candidate not in RESERVED_SLUGS:
+            async with conn.execute(f"SELECT 1 FROM {table} WHERE slug = ?", (candidate,)) as cur:
+                if await cur.fetchone() is None:
+                    return candidate
+        n += 1
+        candidate = f"{base}-{n}"
+
+
 def _fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
@@ -150,7 +170,7 @@ def url(where: Where, name: str, value: Any) -> str:
     return value
 
 
-def localized(where: Where, name: str, value: Any) -> dict[str, str]:
+def bilingual(where: Where, name: str, value: Any) -> dict[str, str]:
     if not isinstance(value, dict) or set(value) != set(LANGS):
         raise where.fail(name, "must be a table with exactly 'en' and 'es' text")
     return {lang: text(where, f"{name}.{lang}", value[lang]) for lang in LANGS}
@@ -236,41 +256,41 @@ SPECS: dict[str, tuple[dict[str, Checker], dict[str, Checker]]] = {
     "listing": (
         {
             "slug": slug, "kind": one_of(*LISTING_KINDS), "title": text, "city": text,
-            "state": state, "status": one_of(*LISTING_STATUSES), "description": localized,
+            "state": state, "status": one_of(*LISTING_STATUSES), "description": bilingual,
             **COMMON,
         },
         {
             "address": text, "lat": number(-90, 90), "lon": number(-180, 180),
             "starts": date_or_datetime, "ends": date_or_datetime, "schedule": SCHEDULE,
             "links": list_of(table({"label": text}, {"url": url})),
-            "needs": list_of(localized), "facility": slug, "statement": slug,
+            "needs": list_of(bilingual), "facility": slug, "statement": slug,
         },
     ),
     "facility": (
         {"slug": slug, "name": text, "kind": one_of(*FACILITY_KINDS), "city": text,
          "state": state, **COMMON},
         {"address": text, "lat": number(-90, 90), "lon": number(-180, 180), "operator": text,
-         "website": url, "note": localized},
+         "website": url, "note": bilingual},
     ),
     "contact": (
         {"slug": slug, "organization": text, "role": one_of(*CONTACT_ROLES),
-         "description": localized,
+         "description": bilingual,
          "states": states_served, "languages": list_of(text), "sources": sources, **COMMON},
-        {"phones": list_of(table({"label": localized, "number": phone_number,
+        {"phones": list_of(table({"label": bilingual, "number": phone_number,
                                   "purpose": one_of(*PHONE_PURPOSES), "source": url},
-                                 {"hours": localized, "languages": list_of(text)})),
-         "hours": localized, "website": url},
+                                 {"hours": bilingual, "languages": list_of(text)})),
+         "hours": bilingual, "website": url},
     ),
     "article": (
         {"slug": slug, "title": text, "publisher": text, "date": iso_date, **COMMON},
         {"url": url},
     ),
     "organization": (
-        {"slug": slug, "name": text, "about": localized, **COMMON},
+        {"slug": slug, "name": text, "about": bilingual, **COMMON},
         {"website": url},
     ),
     "statement": (
-        {"slug": slug, "title": text, "date": iso_date, "summary": localized,
+        {"slug": slug, "title": text, "date": iso_date, "summary": bilingual,
          "attribution": text, **COMMON},
         {},
     ),

@@ -145,7 +145,8 @@ class Edge:
             return
         start = time.perf_counter()
         status = 0
-        asked = scope
+        # Read now: a Mount rewrites the scope's root_path as the request passes through.
+        method, asked = scope["method"], scope.get("root_path", "") + scope["path"]
 
         async def edge_send(message: Message) -> None:
             nonlocal status
@@ -170,7 +171,7 @@ class Edge:
                 if not status:
                     await _too_large(edge_send)
         finally:
-            self.log.add(asked["method"], asked.get("root_path", "") + asked["path"],
+            self.log.add(method, asked,
                          status or 500, time.perf_counter() - start)
 
     def _limit(self, scope: Scope, receive: Receive) -> Receive | None:

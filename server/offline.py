@@ -8,7 +8,6 @@ import asyncio
 import hashlib
 import json
 import re
-import time
 from typing import Any
 
 from starlette.requests import Request
@@ -17,7 +16,7 @@ from starlette.types import ASGIApp
 
 from server import content
 from server.i18n import localize_path
-from server.render import SERVICE_WORKER, StaticAssets, content_hash
+from server.render import SERVICE_WORKER, StaticAssets, content_hash, with_shared_names
 from server.views.base import Prepared, cached_response, db_of, json_body, lang_of, services
 
 # Pages every visitor gets offline, in both languages (listing and rights pages are added
@@ -28,7 +27,6 @@ SHELL_ASSETS = ("app.css", "app.js", "alerts.js", "search.js", "suggest.js", "ic
                 "icons/icon-192.png", "icons/badge-96.png")
 OFFLINE_JSON = ("/api/v1/listings", "/api/v1/contacts", "/api/v1/facilities",
                 "/api/v1/rights?lang=en", "/api/v1/rights?lang=es")
-MANIFEST_TTL = 30.0
 
 MANIFEST_TEXT = {
     "en": {
@@ -97,7 +95,7 @@ async def manifest_view(request: Request) -> Response:
 def service_worker_source(assets: StaticAssets) -> bytes:
     """The worker with its version: a hash of its own code and of every shell asset, so a
     change to either installs a new worker with new caches."""
-    source = SERVICE_WORKER.read_bytes()
+    source = with_shared_names(SERVICE_WORKER.read_bytes())
     digest = hashlib.sha256(source)
     for name in sorted(assets.assets):
         digest.update(name.encode() + assets.assets[name].digest.encode())
@@ -111,9 +109,9 @@ def service_worker_source(assets: StaticAssets) -> bytes:
 
 async def service_worker_view(request: Request) -> Response:
     svc = services(request)
-    body = svc.extras.get("sw_source")
+    body = svc.service_worker
     if body is None:
-        body = svc.extras["sw_source"] = Prepared.of(service_worker_source(svc.assets))
+        body = svc.service_worker = Prepared.of(service_worker_source(svc.assets))
     return cached_response(
         request, body, "text/javascript; charset=utf-8", "no-cache",
         headers={"Service-Worker-Allowed": "/"},
@@ -183,15 +181,10 @@ async def build_offline_manifest(request: Request) -> dict[str, Any]:
 
 async def offline_manifest_view(request: Request) -> Response:
     svc = services(request)
-    db_revision = await db_of(request).revision()
-    cached = svc.extras.get("offline_manifest")
-    now = time.monotonic()
-    if cached and cached[0] == db_revision and now - cached[1] < MANIFEST_TTL:
-        body = cached[2]
-    else:
-        lock = svc.extras.setdefault("offline_manifest_lock", asyncio.Lock())
-        async with lock:
-            doc = await build_offline_manifest(request)
-            body = Prepared.of(json_body(doc))
-            svc.extras["offline_manifest"] = (db_revision, now, body)
+
+    async def build() -> bytes:
+        return json_body(await build_offline_manifest(request))
+
+    body = await svc.render_cache.get_or_build(
+        ("offline-manifest",), await svc.db.revision(), build)
     return cached_response(request, body, "application/json", "no-cache")

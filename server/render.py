@@ -1,4 +1,5 @@
-"""The one Jinja environment, static assets with content-hashed URLs, and HTML responses."""
+"""The one Jinja environment, the Renderer that fills it per language, and static assets with
+content-hashed URLs."""
 
 from __future__ import annotations
 
@@ -21,6 +22,15 @@ WEB = ROOT / "web"
 TEMPLATES = WEB / "templates"
 STATIC = WEB / "static"
 SERVICE_WORKER = ROOT / "service-worker" / "sw.js"
+SHARED_NAMES = ROOT / "web" / "shared" / "names.js"
+SHARED_NAMES_MARK = b"/* vigil:shared-names */"
+
+
+def with_shared_names(source: bytes) -> bytes:
+    """A script with web/shared/names.js written in where it asks for the shared names."""
+    if SHARED_NAMES_MARK not in source:
+        return source
+    return source.replace(SHARED_NAMES_MARK, SHARED_NAMES.read_bytes().strip())
 
 # Raw HTML off: rights articles and previews are Markdown only, so nothing typed becomes markup.
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": True})
@@ -54,6 +64,8 @@ class StaticAssets:
                 if file.suffix == ".webmanifest":
                     media = "application/manifest+json"
                 body = file.read_bytes()
+                if file.suffix == ".js":
+                    body = with_shared_names(body)
                 self.assets[rel] = Asset(rel, body, media, content_hash(body))
 
     def url(self, name: str) -> str:

@@ -11,8 +11,7 @@ const VERSION = "__VERSION__";
 const CONTENT_CACHE = `vigil-content-${VERSION}`;
 const ICON = "__ICON__";
 const BADGE = "__BADGE__";
-const PREFS_CACHE = "vigil-prefs";
-const TOPICS_KEY = "/__vigil/push-topics";
+/* vigil:shared-names */
 const MANIFEST_URL = "/offline-manifest.json";
 const NETWORK_TIMEOUT_MS = 800;
 const REFRESH_INTERVAL_MS = 30 * 1000;
@@ -386,14 +385,11 @@ async function tellClients(message) {
  * server's reason, with the text for the form to offer back; a network failure, a 5xx, 429
  * or "too fast" keeps the suggestion for the next try. */
 
-const SUGGESTIONS_DB = "vigil-suggestions";
-const SUGGESTIONS_STORE = "outbox";
-const SUGGESTIONS_TAG = "vigil-suggestions";
 const SUGGESTION_TIMEOUT_MS = 20000;
 let sendingSuggestions = null;
 
 self.addEventListener("sync", (event) => {
-  if (event.tag === SUGGESTIONS_TAG) {
+  if (event.tag === SUGGESTIONS_SYNC_TAG) {
     // Rejecting tells the browser to retry the sync later.
     event.waitUntil(sendSuggestions());
   }
@@ -476,15 +472,6 @@ async function postSuggestion(item) {
     return { keep: true };
   }
   return { error: String(data.error || `HTTP ${response.status}`) };
-}
-
-function openSuggestions() {
-  return new Promise((resolve, reject) => {
-    const request = indexedDB.open(SUGGESTIONS_DB, 1);
-    request.onupgradeneeded = () => request.result.createObjectStore(SUGGESTIONS_STORE, { keyPath: "id" });
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error);
-  });
 }
 
 function suggestionsRequest(db, mode, fn) {

@@ -26,7 +26,7 @@ def access_log_level():
 def test_a_line_holds_method_path_status_and_time_only(settings):
     stream = io.StringIO()
     app = create_app(settings)
-    app.state.vigil.extras["access_log"].stream = stream
+    app.state.vigil.access_log.stream = stream
     with TestClient(app, base_url="http://testserver", client=("203.0.113.77", 40000)) as c:
         c.get("/es/legal?state=OR&secret=1", headers={"User-Agent": "Mozilla/5.0 Telltale",
                                                       "Referer": "https://elsewhere.example/"})

@@ -72,9 +72,9 @@ async def test_every_failure_across_one_fanout(tmp_path):
                                      backoff_base=0.05, backoff_cap=0.2, flush_interval=0.02)
             started = time.monotonic()
             async with sender:
-                mid = await push.announce(
-                    db, sender, push.listing_message(dict(LISTING, slug="nwdc"),
-                                                     settings.base_url))
+                message = push.listing_message(dict(LISTING, slug="nwdc"))
+                mid = await db.write_fn(lambda conn: push.enqueue(conn, message))
+                sender.wake()
                 await sender.idle(within=30)
             elapsed = time.monotonic() - started
 

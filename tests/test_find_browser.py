@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.live import live_server
@@ -28,8 +30,16 @@ def test_near_me_sorts_on_the_device_and_sends_no_position(server, browser):
     page.wait_for_selector("#nearest:not([hidden]) li")
     first = page.locator("#nearest li h3 a").first.get_attribute("href")
     assert first == "/listings/tacoma-wa-northwest-detention-center"
-    last_with_coords = page.locator("#nearest li").last.inner_text()
-    assert "Sacramento" not in last_with_coords or "mi" in last_with_coords
+    # Active listings before ended ones, each group nearest first, with its distance.
+    cards = [(li.get_attribute("data-status"), li.inner_text())
+             for li in page.locator("#nearest li").all()]
+    statuses = [status for status, _ in cards]
+    assert statuses == sorted(statuses, key=lambda status: status != "active")
+    for group in set(statuses):
+        miles = [int(m.group(1)) for status, text in cards if status == group
+                 for m in [re.search(r"≈ (\d+) mi", text)] if m]
+        assert miles == sorted(miles), (group, miles)
+    assert sum(" mi · " in text for _, text in cards) >= 3
     page.wait_for_timeout(300)
     for url in urls:
         assert "47.25" not in url and "122.44" not in url, url

@@ -291,10 +291,9 @@ def test_unsubscribing_with_random_json_never_fails(client, body):
 def fresh_suggestion_limit(client) -> None:
     """A new per-client limit (5 suggestions in 10 minutes): without it every later example
     would get the same 429, and validation would go unfuzzed."""
-    extras = client.app.state.vigil.extras
-    current = extras.get("suggest_throttle")
-    if current is not None:
-        extras["suggest_throttle"] = Throttle(current.limit, current.window)
+    vigil = client.app.state.vigil
+    current = vigil.suggest_throttle
+    vigil.suggest_throttle = Throttle(current.limit, current.window)
 
 
 FORM_TEXT = st.one_of(st.text(max_size=200), st.sampled_from(["", " ", "\x00", "a" * 5000,

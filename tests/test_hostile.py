@@ -138,10 +138,9 @@ def stamp_of(client, path: str = "/suggest") -> str:
 
 def fresh_throttles(client) -> None:
     """A new per-client limit for suggestions (5 per 10 minutes would otherwise end the run)."""
-    extras = client.app.state.vigil.extras
-    current = extras.get("suggest_throttle")
-    if current is not None:
-        extras["suggest_throttle"] = Throttle(current.limit, current.window)
+    vigil = client.app.state.vigil
+    current = vigil.suggest_throttle
+    vigil.suggest_throttle = Throttle(current.limit, current.window)
 
 
 # ---------------------------------------------------------------- query strings and paths

@@ -8,7 +8,7 @@ import pytest
 from starlette.routing import Route
 
 from server import ROOT
-from server.app import public_routes
+from server.app import page_routes
 from server.dataset import read_dataset
 
 DATA = read_dataset(ROOT / "data")
@@ -20,7 +20,7 @@ SPAM_MARKERS = ["adultcams", "cams at", "Jessamine", "chat rooms", "adult indust
 def concrete_paths() -> list[str]:
     """Every public route from the router, with each slug filled in."""
     paths = []
-    for route in public_routes():
+    for route in page_routes():
         assert isinstance(route, Route)
         if route.name in ("manifest", "listing_ics"):
             continue

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import collections
+import dataclasses
 import json
 import os
 import re
@@ -20,13 +21,14 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from starlette.applications import Starlette
+from starlette.routing import Mount
 
 from server import push
 from server.app import create_app
 from server.config import DEFAULT_PUSH_HOSTS
 from server.database import Database
 from server.vapid import application_server_key, load_private_key
-from server.views.push_api import push_routes
+from server.views import push_api
 from tests.conftest import make_settings
 from tests.pushservice import PushService
 
@@ -62,11 +64,11 @@ def sub_body(endpoint: str = FCM + "abc123", topics=("all",), keys: dict | None 
 async def api(tmp_path):
     settings = make_settings(tmp_path, push_hosts=HOSTS)
     async with Database(settings.db_path) as db:
-        app = Starlette(routes=push_routes())
+        app = Starlette(routes=[Mount("/api/v1", routes=push_api.routes())])
         app.state.vigil = SimpleNamespace(
             settings=settings,
             db=db,
-            extras={"vapid_public_key": application_server_key(load_private_key(settings))},
+            vapid_public_key=application_server_key(load_private_key(settings)),
         )
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
@@ -244,21 +246,29 @@ async def test_malformed_bodies_are_400(api, content):
     assert res.json()["error"]
 
 
-async def test_large_bodies_are_413(api):
-    body = sub_body()
-    body["padding"] = "x" * 9000
-    res = await api.post("/api/v1/push/subscriptions", json=body)
-    assert res.status_code == 413
+async def test_large_bodies_are_413(tmp_path):
+    """The app's one body limit covers the push API, by Content-Length and as it streams."""
+    app = create_app(make_settings(tmp_path, push_hosts=HOSTS))
+    too_big = 64 * 1024 + 1
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as api:
+            body = sub_body()
+            body["padding"] = "x" * too_big
+            res = await api.post("/api/v1/push/subscriptions", json=body)
+            assert res.status_code == 413
 
-    async def stream():  # no Content-Length: the limit applies as it arrives
-        yield b'{"padding": "'
-        for _ in range(10):
-            yield b"x" * 1000
-        yield b'"}'
+            async def stream():  # no Content-Length: the limit applies as it arrives
+                yield b'{"padding": "'
+                for _ in range(too_big // 1000 + 1):
+                    yield b"x" * 1000
+                yield b'"}'
 
-    res = await api.post("/api/v1/push/subscriptions", content=stream())
-    assert res.status_code == 413
-    assert await api.db.scalar("SELECT COUNT(*) FROM subscriptions") == 0
+            res = await api.post("/api/v1/push/subscriptions", content=stream())
+            assert res.status_code == 413
+            small = await api.post("/api/v1/push/subscriptions", json=sub_body())
+            assert small.status_code == 201
+        assert await app.state.vigil.db.scalar("SELECT COUNT(*) FROM subscriptions") == 1
 
 
 async def test_delete_needs_an_endpoint(api):
@@ -310,7 +320,9 @@ def test_listing_message():
         "city": "Portland", "state": "OR", "starts": "2030-05-02T18:00:00-07:00",
         "address": "4310 SW Macadam Ave", "description": {"en": "Bring candles.", "es": "x"},
     }
-    payload, topics, ttl, urgency, topic = push.listing_message(listing, "http://x", now=now)
+    message = push.listing_message(listing, now=now)
+    payload, topics, ttl, urgency, topic = (message.payload, message.topics, message.ttl,
+                                            message.urgency, message.topic_header)
     assert payload["title"] == "New vigil in Portland, OR: Vigil at the ICE office"
     assert payload["url"] == "/listings/portland-or-vigil"
     assert payload["urgent"] is False and payload["tag"] == "listing-portland-or-vigil"
@@ -319,11 +331,11 @@ def test_listing_message():
     assert urgency == "normal"
     assert re.fullmatch(r"[A-Za-z0-9_-]{1,32}", topic)
     past = dict(listing, starts="2020-01-01")
-    assert push.listing_message(past, "http://x", now=now)[2] == 24 * 3600
+    assert push.listing_message(past, now=now).ttl == 24 * 3600
     far = dict(listing, starts="2031-01-01")
-    assert push.listing_message(far, "http://x", now=now)[2] == push.MAX_TTL
+    assert push.listing_message(far, now=now).ttl == push.MAX_TTL
     undated = dict(listing, starts=None)
-    assert push.listing_message(undated, "http://x", now=now)[2] == 24 * 3600
+    assert push.listing_message(undated, now=now).ttl == 24 * 3600
 
 
 def test_alert_message_versions_share_a_tag():
@@ -331,30 +343,35 @@ def test_alert_message_versions_share_a_tag():
     alert = {"id": 7, "revision": 1, "title": "Raid reported", "body": "Go now",
              "url": "http://testserver/listings/x", "states": ["WA"], "urgent": True,
              "expires": None}
-    payload, topics, ttl, urgency, topic = push.alert_message(alert, "http://testserver", now)
+    first = push.alert_message(alert, "http://testserver", now)
+    payload, topics, ttl, urgency, topic = (first.payload, first.topics, first.ttl,
+                                            first.urgency, first.topic_header)
     assert topics == ["all", "state:WA", "urgent"]
     assert (ttl, urgency) == (4 * 3600, "high")
     assert payload == {"title": "Raid reported", "body": "Go now", "url": "/listings/x",
                        "tag": "alert-7", "urgent": True}
     fixed = dict(alert, revision=2, title="Raid reported (corrected)", urgent=False,
                  expires=(now + timedelta(hours=2)).isoformat())
-    p2, t2, ttl2, u2, topic2 = push.alert_message(fixed, "http://testserver", now)
-    assert topic2 == topic and p2["tag"] == "alert-7"
-    assert p2["title"].startswith("Updated: ") and (ttl2, u2) == (7200, "normal")
-    assert "urgent" not in t2
+    second = push.alert_message(fixed, "http://testserver", now)
+    assert second.topic_header == topic and second.payload["tag"] == "alert-7"
+    assert second.payload["title"].startswith("Updated: ")
+    assert (second.ttl, second.urgency) == (7200, "normal")
+    assert "urgent" not in second.topics
     gone = dict(alert, status="retracted")
-    assert push.alert_message(gone, "http://testserver", now)[0]["title"].startswith("Withdrawn")
+    withdrawn = push.alert_message(gone, "http://testserver", now)
+    assert withdrawn.payload["title"].startswith("Withdrawn")
     everywhere = dict(alert, states=[], urgent=False)
-    _, t3, ttl3, _, _ = push.alert_message(everywhere, "http://testserver", now)
-    assert "state:OR" in t3 and "state:PR" in t3 and ttl3 == 24 * 3600
+    third = push.alert_message(everywhere, "http://testserver", now)
+    assert "state:OR" in third.topics and "state:PR" in third.topics
+    assert third.ttl == 24 * 3600
     offsite = dict(alert, url="https://evil.example/phish")
-    assert push.alert_message(offsite, "http://testserver", now)[0]["url"] == "/"
+    assert push.alert_message(offsite, "http://testserver", now).payload["url"] == "/"
 
 
 def test_payloads_stay_small():
     listing = {"slug": "x", "kind": "vigil", "title": "T" * 500, "city": "Ciudad", "state": "PR",
                "description": "ñ€😀" * 3000}
-    payload = push.listing_message(listing, "http://x")[0]
+    payload = push.listing_message(listing).payload
     assert len(json.dumps(payload, ensure_ascii=False).encode()) < 3000
     assert len(payload["title"]) <= 120 and payload["body"].endswith("…")
 
@@ -379,19 +396,23 @@ def test_retry_after_parsing():
     assert push.parse_retry_after(None) is None
 
 
-async def test_enqueue_validates(tmp_path):
+async def test_enqueue_validates_and_writes_nothing_it_refuses(tmp_path):
+    ok = push.Message({"title": "t", "body": "b", "url": "/", "tag": "t", "urgent": False},
+                      ["all"], 60, "normal", "t")
+    bad = [
+        dataclasses.replace(ok, topics=["nope"]),
+        dataclasses.replace(ok, topics=[]),
+        dataclasses.replace(ok, urgency="urgentest"),
+        dataclasses.replace(ok, topic_header="not a topic!"),
+        dataclasses.replace(ok, payload=dict(ok.payload, body="x" * 5000)),
+        dataclasses.replace(ok, payload=dict(ok.payload, urgent="yes")),
+    ]
     async with Database(tmp_path / "v.db") as db:
-        ok = ({"title": "t", "body": "b", "url": "/", "tag": "t", "urgent": False},
-              ["all"], 60, "normal", "t")
-        await push.enqueue(db, *ok)
-        with pytest.raises(ValueError):
-            await push.enqueue(db, ok[0], ["nope"], 60, "normal", "t")
-        with pytest.raises(ValueError):
-            await push.enqueue(db, ok[0], ["all"], 60, "urgentest", "t")
-        with pytest.raises(ValueError):
-            await push.enqueue(db, ok[0], ["all"], 60, "normal", "not a topic!")
-        with pytest.raises(ValueError):
-            await push.enqueue(db, dict(ok[0], body="x" * 5000), ["all"], 60, "normal", "t")
+        await queue(db, ok)
+        for message in bad:
+            with pytest.raises(ValueError):
+                await queue(db, message)
+        assert await db.scalar("SELECT COUNT(*) FROM push_messages") == 1
 
 
 # ---------------------------------------------------------------- the sender
@@ -442,28 +463,49 @@ LISTING = {"slug": "portland-or-vigil", "kind": "vigil", "title": "Vigil at the 
            "city": "Portland", "state": "OR", "starts": None}
 
 
+async def queue(db, message: push.Message, sender=None) -> int:
+    """Enqueue in a transaction of its own and wake the sender after the commit."""
+    mid = await db.write_fn(lambda conn: push.enqueue(conn, message))
+    if sender is not None:
+        sender.wake()
+    return mid
+
+
 async def send(db, sender, message) -> int:
-    mid = await push.announce(db, sender, message)
+    mid = await queue(db, message, sender)
     await sender.idle()
     return mid
 
 
 async def test_delivery_decrypts_with_headers(db, service, sender, psettings):
     sub = await subscribe(db, service, ["state:OR"], psettings)
-    message = push.listing_message(LISTING, psettings.base_url)
+    message = push.listing_message(LISTING)
     mid = await send(db, sender, message)
     (msg,) = await service.wait_for_async(1)
     assert msg.sub_id == sub.id
-    assert msg.json() == message[0]
+    assert msg.json() == message.payload
     assert 24 * 3600 - 10 <= msg.ttl <= 24 * 3600
     assert msg.urgency == "normal"
     assert re.fullmatch(r"[A-Za-z0-9_-]{32}", msg.topic)
     assert "portland" not in msg.topic  # the slug stays out of what the push service sees
     assert msg.vapid_claims["sub"] == psettings.vapid_subject
     assert msg.vapid_claims["aud"] == service.origin
+    assert 0 < msg.vapid_claims["exp"] - time.time() <= 24 * 3600  # RFC 8292's limit
     assert msg.vapid_key == application_server_key(load_private_key(psettings))
     assert await push.counts(db, mid) == {"pending": 0, "sent": 1, "failed": 0, "gone": 0}
     assert service.rejected == []
+
+
+async def test_the_largest_payload_vigil_builds_is_accepted(db, service, sender, psettings):
+    """Clipped to MAX_PAYLOAD, padded and encrypted, the biggest notification still fits the
+    4096 bytes a push service takes."""
+    await subscribe(db, service, ["all"], psettings)
+    listing = dict(LISTING, title="😀" * 500, description="😀" * 3000)
+    message = push.listing_message(listing)
+    assert len(message.checked_json()) > push.MAX_PAYLOAD * 2 // 3  # near the limit
+    mid = await send(db, sender, message)
+    assert (await service.wait_for_async(1))[0].json() == message.payload
+    assert await push.counts(db, mid) == {"pending": 0, "sent": 1, "failed": 0, "gone": 0}
 
 
 async def test_topic_filtering(db, service, sender, psettings):
@@ -479,7 +521,7 @@ async def test_topic_filtering(db, service, sender, psettings):
         service.clear()
         return out
 
-    await send(db, sender, push.listing_message(LISTING, psettings.base_url))
+    await send(db, sender, push.listing_message(LISTING))
     assert set(got()) == {oregon.id, everything.id}
 
     alert = {"id": 1, "revision": 1, "title": "Raid", "body": "Now", "url": "/",
@@ -514,7 +556,7 @@ async def test_gone_subscriptions_are_deleted(db, service, sender, psettings, be
     sub = await subscribe(db, service, ["all"], psettings)
     keep = await subscribe(db, service, ["all"], psettings)
     service.set_behaviour(sub, behaviour)
-    mid = await send(db, sender, push.listing_message(LISTING, psettings.base_url))
+    mid = await send(db, sender, push.listing_message(LISTING))
     assert await push.counts(db, mid) == {"pending": 0, "sent": 1, "failed": 0, "gone": 1}
     assert await db.scalar("SELECT COUNT(*) FROM subscriptions") == 1
     assert await db.scalar("SELECT COUNT(*) FROM subscription_topics") == 1
@@ -525,7 +567,7 @@ async def test_429_waits_for_retry_after(db, service, sender, psettings):
     sub = await subscribe(db, service, ["all"], psettings)
     service.set_behaviour(sub, "429", times=1, retry_after=1)
     started = time.monotonic()
-    mid = await push.announce(db, sender, push.listing_message(LISTING, psettings.base_url))
+    mid = await queue(db, push.listing_message(LISTING), sender)
     (msg,) = await service.wait_for_async(1, timeout=10)
     assert time.monotonic() - started >= 0.9
     assert service.attempts[sub.id] == 2
@@ -537,7 +579,7 @@ async def test_429_waits_for_retry_after(db, service, sender, psettings):
 async def test_server_errors_are_retried(db, service, sender, psettings):
     sub = await subscribe(db, service, ["all"], psettings)
     service.set_behaviour(sub, "500", times=2)
-    mid = await send(db, sender, push.listing_message(LISTING, psettings.base_url))
+    mid = await send(db, sender, push.listing_message(LISTING))
     await service.wait_for_async(1)
     assert service.attempts[sub.id] == 3
     assert (await push.counts(db, mid))["sent"] == 1
@@ -548,7 +590,7 @@ async def test_persistent_errors_fail_after_max_attempts(db, service, sender, ps
     service.set_behaviour(sub, "503", retry_after=0)
     other = await subscribe(db, service, ["all"], psettings)
     service.set_behaviour(other, "500")
-    mid = await push.announce(db, sender, push.listing_message(LISTING, psettings.base_url))
+    mid = await queue(db, push.listing_message(LISTING), sender)
     deadline = time.monotonic() + 15
     while (await push.counts(db, mid))["failed"] < 2:
         assert time.monotonic() < deadline
@@ -564,7 +606,7 @@ async def test_vapid_refusals_fail_and_keep_the_subscription(db, service, sender
                                                              caplog):
     other_key = application_server_key(ec.generate_private_key(ec.SECP256R1()))
     await subscribe(db, service, ["all"], psettings, application_server_key=other_key)  # 403
-    mid = await send(db, sender, push.listing_message(LISTING, psettings.base_url))
+    mid = await send(db, sender, push.listing_message(LISTING))
     assert await push.counts(db, mid) == {"pending": 0, "sent": 0, "failed": 1, "gone": 0}
     assert await db.scalar("SELECT last_code FROM deliveries") == 403
     assert await db.scalar("SELECT COUNT(*) FROM subscriptions") == 1
@@ -576,7 +618,7 @@ async def test_401_fails_and_keeps_the_subscription(db, service, sender, psettin
                                                     monkeypatch):
     await subscribe(db, service, ["all"], psettings)
     monkeypatch.setattr(sender, "_vapid_header", lambda origin: "vapid t=x.y.z,k=nope")
-    mid = await send(db, sender, push.listing_message(LISTING, psettings.base_url))
+    mid = await send(db, sender, push.listing_message(LISTING))
     assert await push.counts(db, mid) == {"pending": 0, "sent": 0, "failed": 1, "gone": 0}
     assert await db.scalar("SELECT last_code FROM deliveries") == 401
     assert await db.scalar("SELECT COUNT(*) FROM subscriptions") == 1
@@ -585,7 +627,7 @@ async def test_401_fails_and_keeps_the_subscription(db, service, sender, psettin
 async def test_413_fails(db, service, sender, psettings):
     sub = await subscribe(db, service, ["all"], psettings)
     service.set_behaviour(sub, "413")
-    mid = await send(db, sender, push.listing_message(LISTING, psettings.base_url))
+    mid = await send(db, sender, push.listing_message(LISTING))
     assert await push.counts(db, mid) == {"pending": 0, "sent": 0, "failed": 1, "gone": 0}
     assert service.attempts[sub.id] == 1
     assert await db.scalar("SELECT COUNT(*) FROM subscriptions") == 1
@@ -596,7 +638,7 @@ async def test_timeouts_and_dropped_connections_are_retried(db, service, sender,
                                                             behaviour):
     sub = await subscribe(db, service, ["all"], psettings)
     service.set_behaviour(sub, behaviour, times=1, delay=2.0)
-    mid = await push.announce(db, sender, push.listing_message(LISTING, psettings.base_url))
+    mid = await queue(db, push.listing_message(LISTING), sender)
     await service.wait_for_async(1, timeout=10)
     await sender.idle()
     assert service.attempts[sub.id] == 2
@@ -623,7 +665,7 @@ async def test_redirects_are_not_followed(db, service, psettings, tmp_path):
                 "topics": ["all"]}
         await push.save_subscription(db, *push.validate_subscription(body, settings.push_hosts))
         async with make_sender(settings, db) as sender:
-            mid = await send(db, sender, push.listing_message(LISTING, settings.base_url))
+            mid = await send(db, sender, push.listing_message(LISTING))
         assert await db.scalar("SELECT last_code FROM deliveries") == 307
         assert (await push.counts(db, mid))["failed"] == 1
         assert service.attempts[target.id] == 0
@@ -635,7 +677,7 @@ async def test_expired_messages_are_not_sent(db, service, sender, psettings):
     sub = await subscribe(db, service, ["all"], psettings)
     service.set_behaviour(sub, "500", times=1)
     payload = push.build_payload("t", "b", "/", "t1", False)
-    mid = await push.enqueue(db, payload, ["all"], 1, "normal", "t1")
+    mid = await queue(db, push.Message(payload, ["all"], 1, "normal", "t1"))
     await db.write("UPDATE push_messages SET created = ?",
                    ((datetime.now(UTC) - timedelta(seconds=5)).isoformat(),))
     sender.wake()
@@ -646,7 +688,7 @@ async def test_expired_messages_are_not_sent(db, service, sender, psettings):
 
 async def test_unsubscribed_before_sending_is_gone(db, service, psettings):
     sub = await subscribe(db, service, ["all"], psettings)
-    mid = await push.enqueue(db, *push.listing_message(LISTING, psettings.base_url))
+    mid = await queue(db, push.listing_message(LISTING))
     await push.delete_subscription(db, sub.endpoint)
     async with make_sender(psettings, db) as sender:
         await sender.idle()
@@ -658,7 +700,7 @@ async def test_endpoints_are_checked_again_when_sending(db, service, psettings, 
     sub = await subscribe(db, service, ["all"], psettings)
     narrowed = make_settings(tmp_path, push_hosts=DEFAULT_PUSH_HOSTS)
     async with make_sender(narrowed, db) as sender:
-        mid = await send(db, sender, push.listing_message(LISTING, narrowed.base_url))
+        mid = await send(db, sender, push.listing_message(LISTING))
     assert service.attempts[sub.id] == 0
     assert await push.counts(db, mid) == {"pending": 0, "sent": 0, "failed": 1, "gone": 0}
     assert await db.scalar("SELECT COUNT(*) FROM subscriptions") == 1
@@ -666,10 +708,10 @@ async def test_endpoints_are_checked_again_when_sending(db, service, psettings, 
 
 async def test_prune_removes_old_finished_messages(db, service, psettings):
     await subscribe(db, service, ["all"], psettings)
-    old = await push.enqueue(db, *push.listing_message(LISTING, psettings.base_url))
+    old = await queue(db, push.listing_message(LISTING))
     await db.write("UPDATE push_messages SET created = '2000-01-01T00:00:00+00:00'")
     await db.write("UPDATE deliveries SET status = 'sent'")
-    new = await push.enqueue(db, *push.listing_message(LISTING, psettings.base_url))
+    new = await queue(db, push.listing_message(LISTING))
     async with make_sender(psettings, db, prune_after=30 * 24 * 3600) as sender:
         await sender.idle()
     assert await push.counts(db, old) == dict.fromkeys(push.STATUSES, 0)
@@ -700,7 +742,7 @@ async def test_restart_mid_fanout_delivers_everything_once(tmp_path):
         settings = make_settings(tmp_path, push_hosts=(service.origin,), push_concurrency=4)
         async with Database(settings.db_path) as db:
             await _many(db, service, settings, 60)
-            mid = await push.enqueue(db, *push.listing_message(LISTING, settings.base_url))
+            mid = await queue(db, push.listing_message(LISTING))
             first = make_sender(settings, db, batch_size=10)
             await first.start()
             await service.wait_for_async(5)
@@ -729,11 +771,11 @@ async def test_fanout_does_not_block_requests(tmp_path):
         app = create_app(settings)
         async with app.router.lifespan_context(app):
             vigil = app.state.vigil
-            db, sender = vigil.db, vigil.extras["push"]  # the app's own sender
+            db, sender = vigil.db, vigil.push  # the app's own sender
             await _many(db, service, settings, 2000)
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-                await push.announce(db, sender, push.listing_message(LISTING, settings.base_url))
+                await queue(db, push.listing_message(LISTING), sender)
                 await service.wait_for_async(50)
                 slowest = 0.0
                 for _ in range(5):

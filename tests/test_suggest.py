@@ -276,7 +276,7 @@ def test_other_clients_are_not_limited(settings):
             assert submit(first, title=f"Vigil {n}").status_code == 201
         assert submit(first).status_code == 429
         assert submit(second).status_code == 201
-    keys = json.dumps(list(app.state.vigil.extras["suggest_throttle"]._events))
+    keys = json.dumps(list(app.state.vigil.suggest_throttle._events))
     assert "203.0.113" not in keys
 
 

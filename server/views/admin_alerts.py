@@ -113,7 +113,7 @@ async def new(request: Request) -> Response:
                      preview=None)
     if form.get("action") == "preview":
         preview = push.alert_message({**fields, "id": 0, "states": json.loads(fields["states"])},
-                                     svc.settings.base_url)[0]
+                                     svc.settings.base_url).payload
         return _page(request, "admin/alert_form.html", values=values, errors={},
                      preview=preview)
     me = organizer(request)
@@ -141,7 +141,8 @@ async def new(request: Request) -> Response:
 
 async def _send(request: Request, alert_id: int, approver: str | None,
                 changes: dict | None = None, action: str = "send") -> None:
-    """Apply changes (a correction or retraction), mark sent, and queue the push."""
+    """Apply changes (a correction or retraction), mark sent and queue the push, all in one
+    transaction: an alert is never marked sent without its deliveries."""
     svc = services(request)
     me = organizer(request)
     now = iso_now()
@@ -154,13 +155,14 @@ async def _send(request: Request, alert_id: int, approver: str | None,
             f"UPDATE alerts SET {', '.join(f'{k} = ?' for k in sets)} WHERE id = ?",
             [*sets.values(), alert_id])
         await audit.record(conn, me["name"], action, "alert", str(alert_id), None, sets)
+        async with conn.execute("SELECT * FROM alerts WHERE id = ?", (alert_id,)) as cur:
+            alert = _as_alert(await cur.fetchone())
+        message_id = await push.enqueue(conn, push.alert_message(alert, svc.settings.base_url))
+        await conn.execute("UPDATE alerts SET message_ids = ? WHERE id = ?",
+                           (json.dumps([*alert["message_ids"], message_id]), alert_id))
 
     await svc.db.write_fn(apply, public=True)
-    alert = _as_alert(await svc.db.first("SELECT * FROM alerts WHERE id = ?", (alert_id,)))
-    message_id = await push.announce(svc.db, svc.extras.get("push"),
-                                      push.alert_message(alert, svc.settings.base_url))
-    await svc.db.write("UPDATE alerts SET message_ids = ? WHERE id = ?",
-                       (json.dumps([*alert["message_ids"], message_id]), alert_id))
+    svc.push.wake()
 
 
 async def detail(request: Request) -> Response:

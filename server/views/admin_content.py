@@ -22,7 +22,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from server import audit
-from server.dataset import FACILITY_KINDS, LANGS, SLUG, DataError, Where, slugify
+from server.dataset import FACILITY_KINDS, LANGS, SLUG, DataError, Where, slugify, unique_slug
 from server.dataset import url as check_url
 from server.listing_form import parse_coordinates
 from server.places import STATES, states_sorted
@@ -333,12 +333,14 @@ class Kind:
 
     def __init__(self, path: str, table: str, entity: str, label: str, name_column: str,
                  parse: Callable[[Any], Parsed], values: Callable[[dict], Values],
-                 public: str, date_column: str = "verified", publishable: bool = False,
+                 public_url_pattern: str, date_column: str = "verified", publishable: bool = False,
                  defaults: Values | None = None, name_field: str | None = None,
                  noun: str | None = None):
         self.path, self.table, self.entity, self.label = path, table, entity, label
         self.name_column, self.parse, self.values = name_column, parse, values
-        self.public, self.date_column, self.publishable = public, date_column, publishable
+        # Where the public sees a record, e.g. "/legal#{slug}".
+        self.public_url_pattern = public_url_pattern
+        self.date_column, self.publishable = date_column, publishable
         self.default_values = defaults or {}
         # The form field (and record key) naming a record; a new slug is made from it.
         self.name_field = name_field or name_column
@@ -348,7 +350,7 @@ class Kind:
         self.date_word = "reviewed" if date_column == "reviewed" else "verified"
 
     def public_url(self, slug: str) -> str:
-        return self.public.format(slug=slug)
+        return self.public_url_pattern.format(slug=slug)
 
     def list_sql(self) -> str:
         if self.publishable:  # drafts first: they wait for an organizer
@@ -508,10 +510,7 @@ async def new(request: Request, kind: Kind) -> Response:
                 return None
             slug = wanted
         else:
-            slug, n = base, 1
-            while await kind.taken(query, slug):
-                n += 1
-                slug = f"{base}-{n}"
+            slug = await unique_slug(conn, kind.table, base)
         await kind.insert(conn, slug, fields, status)
         await audit.record(conn, me, "create", kind.entity, slug, None,
                            await kind.load(query, slug))

@@ -117,6 +117,7 @@ async def _publish(request: Request, slug: str) -> Response:
 
 
 async def _go_live(request: Request, slug: str, approver: str | None) -> None:
+    """Make the listing active and queue its announcement in one transaction."""
     svc = services(request)
     me = organizer(request)
 
@@ -126,14 +127,15 @@ async def _go_live(request: Request, slug: str, approver: str | None) -> None:
             (approver, iso_now(), slug))
         await audit.record(conn, me["name"], "approve" if approver else "publish", "listing",
                            slug)
+        async with conn.execute("SELECT * FROM listings WHERE slug = ?", (slug,)) as cur:
+            rec = listing_record(await cur.fetchone())
+        if rec["status"] == "active":  # a listing whose end has passed announces nothing
+            message_id = await push.enqueue(conn, push.listing_message(rec))
+            await conn.execute("UPDATE listings SET message_id = ? WHERE slug = ?",
+                               (message_id, slug))
 
     await svc.db.write_fn(activate, public=True)
-    rec = listing_record(await svc.db.first("SELECT * FROM listings WHERE slug = ?", (slug,)))
-    if rec["status"] == "active":  # a listing whose end has passed announces nothing
-        message_id = await push.announce(
-            svc.db, svc.extras.get("push"), push.listing_message(rec, svc.settings.base_url))
-        await svc.db.write("UPDATE listings SET message_id = ? WHERE slug = ?",
-                           (message_id, slug))
+    svc.push.wake()
 
 
 async def approve(request: Request) -> Response:

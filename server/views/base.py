@@ -9,7 +9,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -17,6 +17,9 @@ from starlette.responses import Response
 
 from server.database import Database
 from server.render import Renderer
+
+if TYPE_CHECKING:
+    from server.services import Services
 
 HTML_CACHE = "no-cache"
 JSON_CACHE = "public, max-age=60, must-revalidate"
@@ -30,7 +33,7 @@ def lang_of(request: Request) -> str:
     return request.scope.get("state", {}).get("lang", "en")
 
 
-def services(request: Request) -> Any:
+def services(request: Request) -> Services:
     return request.app.state.vigil
 
 

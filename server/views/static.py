@@ -1,4 +1,4 @@
-"""Static files from memory with hashed URLs, the service worker, and the web app manifest."""
+"""Static files, served from memory; a URL carrying the current content hash is cached forever."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ async def static_file(request: Request) -> Response:
     # Only the current hash is cacheable forever; any other URL must revalidate.
     fresh = request.query_params.get("v") == asset.digest
     cache = IMMUTABLE if fresh else "no-cache"
-    prepared = services(request).extras.setdefault("prepared_assets", {})
+    prepared = services(request).prepared_assets
     if asset.path not in prepared:
         prepared[asset.path] = Prepared.of(asset.body)
     return cached_response(request, prepared[asset.path], asset.media_type, cache)

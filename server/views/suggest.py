@@ -22,7 +22,7 @@ from starlette.routing import BaseRoute, Route
 
 from server import audit, content, spam
 from server.auth import FormStamp, Throttle
-from server.dataset import slugify
+from server.dataset import slugify, unique_slug
 from server.i18n import Translator
 from server.places import STATES
 from server.views.admin import admin_page, form_of, organizer, see_other
@@ -63,11 +63,11 @@ QUEUED = "queued for moderation"
 
 
 def _stamp(request: Request) -> FormStamp:
-    return services(request).extras["suggest_stamp"]
+    return services(request).suggest_stamp
 
 
 def _throttle(request: Request) -> Throttle:
-    return services(request).extras["suggest_throttle"]
+    return services(request).suggest_throttle
 
 
 def _translator(request: Request) -> Translator:
@@ -283,24 +283,6 @@ async def detail(request: Request) -> Response:
     return _detail_page(request, await _load(request))
 
 
-# Slugs that would read as organizer pages (/admin/listings/new) rather than a listing.
-_RESERVED_SLUGS = frozenset({"new", "edit", "draft", "drafts"})
-
-
-async def _unique_slug(conn: aiosqlite.Connection, table: str, base: str) -> str:
-    assert table in ("listings", "articles")
-    candidate, n = base, 1
-    if base in _RESERVED_SLUGS:
-        n = 2
-        candidate = f"{base}-{n}"
-    while True:
-        cur = await conn.execute(f"SELECT 1 FROM {table} WHERE slug = ?", (candidate,))
-        if await cur.fetchone() is None:
-            return candidate
-        n += 1
-        candidate = f"{base}-{n}"
-
-
 async def _fetch(conn: aiosqlite.Connection, sql: str, params: tuple) -> Any:
     cur = await conn.execute(sql, params)
     return await cur.fetchone()
@@ -332,7 +314,7 @@ async def _decide(conn: aiosqlite.Connection, before: Any, who: str, status: str
 
 async def _create_listing(conn: aiosqlite.Connection, s: Any, who: str) -> str:
     base = slugify(f"{s['title']} {s['city'] or ''}") or f"suggestion-{s['id']}"
-    slug = await _unique_slug(conn, "listings", base)
+    slug = await unique_slug(conn, "listings", base)
     now = content.iso_now()
     await conn.execute(
         "INSERT INTO listings (slug, kind, title, description_en, description_es, city, state, "
@@ -347,7 +329,7 @@ async def _create_listing(conn: aiosqlite.Connection, s: Any, who: str) -> str:
 
 
 async def _create_article(conn: aiosqlite.Connection, s: Any, who: str) -> str:
-    slug = await _unique_slug(conn, "articles", slugify(s["title"]) or f"suggestion-{s['id']}")
+    slug = await unique_slug(conn, "articles", slugify(s["title"]) or f"suggestion-{s['id']}")
     today = content.iso_now()[:10]
     await conn.execute(
         "INSERT INTO articles (slug, title, publisher, date, url, source, verified, status) "

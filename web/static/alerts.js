@@ -7,8 +7,7 @@
   if (!form) return;
   const text = JSON.parse(document.getElementById("alerts-i18n").textContent);
   const statusEl = document.getElementById("alerts-status");
-  const PREFS = "vigil-prefs";
-  const TOPICS_KEY = "/__vigil/push-topics";
+  /* vigil:shared-names */
   const standalone = matchMedia("(display-mode: standalone)").matches || navigator.standalone;
   const ios = /iphone|ipad|ipod/i.test(navigator.userAgent);
   const supported = "serviceWorker" in navigator && "PushManager" in window &&
@@ -41,12 +40,12 @@
   }
 
   async function savedTopics() {
-    const saved = await (await caches.open(PREFS)).match(TOPICS_KEY);
+    const saved = await (await caches.open(PREFS_CACHE)).match(TOPICS_KEY);
     return saved ? saved.json() : [];
   }
 
   async function saveTopics(topics) {
-    const prefs = await caches.open(PREFS);
+    const prefs = await caches.open(PREFS_CACHE);
     if (topics) {
       await prefs.put(TOPICS_KEY, new Response(JSON.stringify(topics),
         { headers: { "Content-Type": "application/json" } }));

@@ -15,30 +15,19 @@
   const strings = JSON.parse(document.getElementById("suggest-i18n").textContent);
   const statusEl = document.getElementById("suggest-status");
   const outbox = document.getElementById("outbox");
-  const DB_NAME = "vigil-suggestions";
-  const STORE = "outbox";
-  const SYNC_TAG = "vigil-suggestions";
+  /* vigil:shared-names */
   const KEEP_RECEIPTS_MS = 30 * 24 * 60 * 60 * 1000;
   const SEND_TIMEOUT_MS = 20000;
   let sendingHere = false;
 
   /* --- the device's outbox (IndexedDB) ------------------------------------------------ */
 
-  function openDb() {
-    return new Promise((resolve, reject) => {
-      const request = indexedDB.open(DB_NAME, 1);
-      request.onupgradeneeded = () => request.result.createObjectStore(STORE, { keyPath: "id" });
-      request.onsuccess = () => resolve(request.result);
-      request.onerror = () => reject(request.error);
-    });
-  }
-
   async function withStore(mode, fn) {
-    const db = await openDb();
+    const db = await openSuggestions();
     try {
       return await new Promise((resolve, reject) => {
-        const tx = db.transaction(STORE, mode);
-        const result = fn(tx.objectStore(STORE));
+        const tx = db.transaction(SUGGESTIONS_STORE, mode);
+        const result = fn(tx.objectStore(SUGGESTIONS_STORE));
         tx.oncomplete = () => resolve(result && "result" in result ? result.result : undefined);
         tx.onerror = () => reject(tx.error);
       });
@@ -186,7 +175,7 @@
     say(strings.savedOffline);
     const registration = await workerRegistration();
     if (registration && registration.sync) {
-      await registration.sync.register(SYNC_TAG).catch(() => {});
+      await registration.sync.register(SUGGESTIONS_SYNC_TAG).catch(() => {});
     }
     await render();
   }

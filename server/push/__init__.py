@@ -1,0 +1,54 @@
+"""Web Push: who may be pushed to, the subscriptions, a durable outbox and its sender.
+
+- endpoints: an endpoint is untrusted input Vigil will later POST to; it must name a push
+  service in VIGIL_PUSH_HOSTS.
+- subscriptions: validating what a browser sends and storing it (no personal data).
+- messages: the notification payloads for listings and alerts.
+- outbox: enqueue(conn, message) inside the transaction of the change it announces.
+- sender: PushSender drains the outbox in the background, so a request never waits for a
+  fanout and a restart resumes where the last process stopped.
+"""
+
+from server.push.endpoints import (
+    MAX_ENDPOINT,
+    PushInputError,
+    canonical_endpoint,
+    check_allowlist,
+    check_endpoint,
+    endpoint_allowed,
+)
+from server.push.messages import (
+    MAX_PAYLOAD,
+    MAX_TTL,
+    URGENCIES,
+    Message,
+    alert_message,
+    build_payload,
+    listing_message,
+    same_origin_url,
+    topic_header_for,
+)
+from server.push.outbox import KEEP_FINISHED, STATUSES, counts, enqueue, prune
+from server.push.sender import Outcome, PushSender, parse_retry_after
+from server.push.subscriptions import (
+    MAX_TOPICS,
+    TOPIC_ALL,
+    TOPIC_URGENT,
+    TOPICS,
+    Subscription,
+    delete_subscription,
+    save_subscription,
+    topic_counts,
+    validate_subscription,
+    validate_topics,
+)
+
+__all__ = [
+    "KEEP_FINISHED", "MAX_ENDPOINT", "MAX_PAYLOAD", "MAX_TOPICS", "MAX_TTL", "STATUSES",
+    "TOPICS", "TOPIC_ALL", "TOPIC_URGENT", "URGENCIES", "Message", "Outcome", "PushInputError",
+    "PushSender", "Subscription", "alert_message", "build_payload", "canonical_endpoint",
+    "check_allowlist", "check_endpoint", "counts", "delete_subscription", "endpoint_allowed",
+    "enqueue", "listing_message", "parse_retry_after", "prune", "same_origin_url",
+    "save_subscription", "topic_counts", "topic_header_for", "validate_subscription",
+    "validate_topics",
+]

@@ -1,0 +1,581 @@
+"""The sender: drains the outbox, sending each delivery to its push service.
+
+Deliveries are claimed in batches, encrypted with pywebpush and signed with py_vapid, sent
+concurrently through one aiohttp session (redirects never followed: an endpoint names the
+one host Vigil agreed to POST to) and their outcomes recorded in batches, so a fanout to
+thousands of phones costs a few transactions rather than one per phone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import hashlib
+import hmac
+import logging
+import random
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import aiohttp
+from cryptography.hazmat.primitives.asymmetric import ec
+from py_vapid.jwt import sign as jwt_sign
+from pywebpush import WebPusher
+from yarl import URL
+
+from server.config import Settings
+from server.database import Database
+from server.push.endpoints import check_allowlist, endpoint_allowed
+from server.push.outbox import KEEP_FINISHED, prune
+from server.vapid import application_server_key, b64url
+
+log = logging.getLogger("vigil.push")
+# How often a long-running sender prunes finished messages (it also does so at start).
+PRUNE_EVERY = 6 * 3600
+
+
+@dataclass(slots=True)
+class _Outgoing:
+    """A queued message as the sender needs it, kept in memory while its fanout runs."""
+
+    id: int
+    plaintext: bytes
+    ttl: int
+    created: float
+    urgency: str
+    topic: str
+
+
+@dataclass(slots=True)
+class _Delivery:
+    message: _Outgoing
+    subscription_id: int
+    attempts: int
+    next_attempt: float
+    endpoint: str
+    p256dh: str
+    auth: str
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What became of one delivery: its new row values, and for the log the host and why."""
+
+    message_id: int
+    subscription_id: int
+    status: str
+    attempts: int
+    next_attempt: float
+    last_code: int | None
+    host: str
+    reason: str
+
+
+def _host_of(endpoint: str) -> str:
+    try:
+        return URL(endpoint, encoded=True).host or "?"
+    except ValueError:
+        return "?"
+
+
+def _pad(data: bytes) -> bytes:
+    # The push service sees the ciphertext length. JSON ignores trailing white space, so
+    # rounding up to 256 bytes hides the exact length of the text at no cost.
+    return data.ljust(-(-len(data) // 256) * 256)
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delay-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, moment.timestamp() - (now if now is not None else time.time()))
+
+
+class PushSender:
+    """Drains the outbox: claims due deliveries, sends them concurrently, records outcomes.
+
+    start() opens the HTTP session, resumes anything left pending and prunes finished
+    messages older than prune_after (again every PRUNE_EVERY); stop() finishes the requests
+    already under way, hands unsent claims back and closes the session. wake() says a
+    committed transaction has enqueued deliveries.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        vapid_key: ec.EllipticCurvePrivateKey,
+        *,
+        batch_size: int = 500,
+        backoff_base: float = 30.0,
+        backoff_cap: float = 3600.0,
+        retry_after_cap: float = 3600.0,
+        flush_interval: float = 0.1,
+        prune_after: float = KEEP_FINISHED,
+    ):
+        self.settings = settings
+        self.db = db
+        self._vapid_key = vapid_key
+        self._vapid_k = application_server_key(vapid_key)
+        # Topic headers are visible to the push service; keyed hashing keeps a listing's
+        # slug (and so a subscriber's state) out of them while staying stable across restarts.
+        secret = vapid_key.private_numbers().private_value.to_bytes(32, "big")
+        self._topic_key = hashlib.sha256(b"vigil push topic\0" + secret).digest()
+        self.concurrency = max(1, settings.push_concurrency)
+        self.batch_size = batch_size
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.retry_after_cap = retry_after_cap
+        self.flush_interval = flush_interval
+        self.prune_after = prune_after
+        self.max_attempts = max(1, settings.push_max_attempts)
+
+        self._session: aiohttp.ClientSession | None = None
+        self._queue: asyncio.Queue[_Delivery | None] = asyncio.Queue()
+        self._wake = asyncio.Event()
+        self._have_outcomes = asyncio.Event()
+        self._flush_now = asyncio.Event()
+        self._outcomes: list[Outcome] = []
+        self._messages: collections.OrderedDict[int, _Outgoing] = collections.OrderedDict()
+        self._tokens: dict[str, tuple[str, float]] = {}
+        self._in_flight = 0
+        self._stopping = False
+        self._closing = False
+        self._dispatcher: asyncio.Task | None = None
+        self._flusher: asyncio.Task | None = None
+        self._pruner: asyncio.Task | None = None
+        self._workers: list[asyncio.Task] = []
+        self._allowed_origins: dict[str, bool] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> PushSender:
+        """Open the HTTP session, requeue deliveries a stopped process had claimed, begin."""
+        if self._dispatcher is not None:
+            return self
+        check_allowlist(self.settings.push_hosts)
+        timeout = self.settings.push_timeout
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=self.concurrency, ttl_dns_cache=300),
+            cookie_jar=aiohttp.DummyCookieJar(),
+            timeout=aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 5.0)),
+            headers={"User-Agent": "vigil-push"},
+            trust_env=False,
+            auto_decompress=False,
+        )
+        self._stopping = self._closing = False
+        # Claimed by a process that stopped without recording an outcome: send again.
+        # (At least once: a crash between a push service's 201 and our commit repeats one.)
+        await self.db.write("UPDATE deliveries SET status = 'pending' WHERE status = 'sending'")
+        await self._prune()
+        self._workers = [
+            asyncio.create_task(self._worker(), name=f"push-worker-{i}")
+            for i in range(self.concurrency)
+        ]
+        self._flusher = asyncio.create_task(self._flush_loop(), name="push-flusher")
+        self._dispatcher = asyncio.create_task(self._dispatch(), name="push-dispatcher")
+        self._pruner = asyncio.create_task(self._prune_loop(), name="push-pruner")
+        self._wake.set()
+        return self
+
+    async def stop(self) -> None:
+        """Finish sends under way, return unsent claims to pending, close the session."""
+        if self._dispatcher is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        if self._pruner is not None:
+            self._pruner.cancel()
+            await asyncio.gather(self._pruner, return_exceptions=True)
+            self._pruner = None
+        try:
+            await self._dispatcher
+        except asyncio.CancelledError:
+            pass
+        # Claimed but not started: back to pending for whoever runs next.
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if item is not None:
+                self._in_flight -= 1
+                self._outcomes.append(self._release(item))
+        for _ in self._workers:
+            self._queue.put_nowait(None)
+        grace = self.settings.push_timeout + 5.0
+        _, late = await asyncio.wait(self._workers, timeout=grace)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        # The flusher writes what is left, including the claims handed back, then ends.
+        self._closing = True
+        self._have_outcomes.set()
+        self._flush_now.set()
+        assert self._flusher is not None
+        await asyncio.gather(self._flusher, return_exceptions=True)
+        if self._outcomes:
+            log.error("push: %d outcomes unrecorded; those deliveries will be resent",
+                      len(self._outcomes))
+            self._outcomes = []
+        if self._session is not None:
+            await self._session.close()
+        self._session = None
+        self._dispatcher = self._flusher = None
+        self._workers = []
+        self._messages.clear()
+
+    async def _prune(self) -> None:
+        try:
+            removed = await prune(self.db, self.prune_after)
+        except Exception:
+            log.exception("push: pruning old messages failed")
+            return
+        if removed:
+            log.info("push: pruned %d old messages", removed)
+
+    async def _prune_loop(self) -> None:
+        while True:
+            await asyncio.sleep(PRUNE_EVERY)
+            await self._prune()
+
+    async def __aenter__(self) -> PushSender:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def wake(self) -> None:
+        """New deliveries are waiting: start sending now."""
+        self._wake.set()
+
+    async def idle(self, within: float = 30.0) -> None:
+        """Wait until no delivery is pending (retries included), in flight or unrecorded."""
+        deadline = time.monotonic() + within
+        while True:
+            due = await self.db.scalar(
+                "SELECT COUNT(*) FROM deliveries WHERE status IN ('pending', 'sending')"
+            )
+            if not due and not self._in_flight and not self._outcomes:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"push sender still busy after {within} s")
+            await asyncio.sleep(0.02)
+
+    # ------------------------------------------------------------------ claiming
+
+    async def _dispatch(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                if self._in_flight <= self.batch_size:
+                    if await self._claim():
+                        continue
+                    delay = await self._next_due()
+                else:
+                    delay = None  # the pipeline is full; a worker wakes us
+                if self._stopping:
+                    return
+                try:
+                    await asyncio.wait_for(self._wake.wait(), delay)
+                except TimeoutError:
+                    pass
+            except Exception:
+                log.exception("push: the sender hit an error; retrying in a second")
+                await asyncio.sleep(1.0)
+
+    async def _next_due(self) -> float:
+        soonest = await self.db.scalar(
+            "SELECT MIN(next_attempt) FROM deliveries WHERE status = 'pending'"
+        )
+        if soonest is None:
+            return 300.0
+        return min(300.0, max(0.005, soonest - time.time()))
+
+    async def _claim(self) -> int:
+        now = time.time()
+        limit = self.batch_size
+
+        async def run(conn: Any) -> tuple[list, list]:
+            async with conn.execute(
+                "SELECT d.message_id, d.subscription_id, d.attempts, d.next_attempt, "
+                "s.endpoint, s.p256dh, s.auth FROM deliveries d "
+                "LEFT JOIN subscriptions s ON s.id = d.subscription_id "
+                "WHERE d.status = 'pending' AND d.next_attempt <= ? "
+                "ORDER BY d.next_attempt LIMIT ?",
+                (now, limit),
+            ) as cur:
+                rows = list(await cur.fetchall())
+            if not rows:
+                return rows, []
+            await conn.executemany(
+                "UPDATE deliveries SET status = CASE WHEN ? THEN 'sending' ELSE 'gone' END "
+                "WHERE message_id = ? AND subscription_id = ?",
+                [(row[4] is not None, row[0], row[1]) for row in rows],
+            )
+            missing = sorted({row[0] for row in rows} - set(self._messages))
+            loaded = []
+            for start in range(0, len(missing), 500):
+                chunk = missing[start:start + 500]
+                async with conn.execute(
+                    "SELECT id, payload, ttl, created, urgency, topic_header FROM push_messages "
+                    f"WHERE id IN ({', '.join('?' * len(chunk))})",
+                    chunk,
+                ) as cur:
+                    loaded.extend(await cur.fetchall())
+            return rows, loaded
+
+        rows, loaded = await self.db.write_fn(run)
+        for mid, payload, ttl, created, urgency, topic_header in loaded:
+            self._messages[mid] = _Outgoing(
+                id=mid,
+                plaintext=_pad(payload.encode("utf-8")),
+                ttl=ttl,
+                created=datetime.fromisoformat(created).timestamp(),
+                urgency=urgency,
+                topic=self._keyed_topic(topic_header),
+            )
+        while len(self._messages) > 256:
+            self._messages.popitem(last=False)
+        for mid, sid, attempts, next_attempt, endpoint, p256dh, auth in rows:
+            if endpoint is None:
+                continue  # unsubscribed since the message was queued: marked gone above
+            message = self._messages.get(mid)
+            if message is None:  # deleted meanwhile (prune); nothing to send
+                self._outcomes.append(
+                    Outcome(mid, sid, "failed", attempts, next_attempt, None, "", ""))
+                self._have_outcomes.set()
+                continue
+            self._in_flight += 1
+            self._queue.put_nowait(
+                _Delivery(message, sid, attempts, next_attempt, endpoint, p256dh, auth)
+            )
+        return len(rows)
+
+    def _keyed_topic(self, topic_header: str) -> str:
+        digest = hmac.new(self._topic_key, topic_header.encode("utf-8"), hashlib.sha256)
+        return b64url(digest.digest())[:32]
+
+    # ------------------------------------------------------------------ sending
+
+    async def _worker(self) -> None:
+        while True:
+            item = await self._queue.get()
+            if item is None:
+                return
+            try:
+                outcome = await self._deliver(item)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("push: unexpected error sending to %s", _host_of(item.endpoint))
+                outcome = self._retry(item, None, "error")
+            self._in_flight -= 1
+            self._outcomes.append(outcome)
+            self._have_outcomes.set()
+            if len(self._outcomes) >= self.batch_size:
+                self._flush_now.set()
+            if self._in_flight <= self.batch_size:
+                self._wake.set()
+
+    def _allowed(self, endpoint: str) -> bool:
+        """endpoint_allowed, decided once per origin: the allowlist is fixed for the process
+        and every stored endpoint passed the full check when it subscribed."""
+        origin = "/".join(endpoint.split("/", 3)[:3])
+        decision = self._allowed_origins.get(origin)
+        if decision is None:
+            decision = endpoint_allowed(endpoint, self.settings.push_hosts)
+            if len(self._allowed_origins) < 10_000:
+                self._allowed_origins[origin] = decision
+        return decision
+
+    def _vapid_header(self, origin: str) -> str:
+        now = time.time()
+        cached = self._tokens.get(origin)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        # RFC 8292 lets one token serve many requests: sign a fresh claims dict per push
+        # service origin and reuse the token for ten minutes of its twelve-hour life.
+        # py_vapid's Vapid02.sign() is skipped on purpose: its checks refuse valid
+        # subjects such as https://example.org/contact and bracketed IPv6 audiences.
+        claims = {"sub": self.settings.vapid_subject, "aud": origin, "exp": int(now) + 12 * 3600}
+        token = jwt_sign(claims, self._vapid_key)
+        header = f"vapid t={token},k={self._vapid_k}"
+        if len(self._tokens) > 1000:  # one per push service host; WNS has many
+            self._tokens.clear()
+        self._tokens[origin] = (header, now + 600)
+        return header
+
+    @staticmethod
+    def _encrypt(item: _Delivery) -> bytes:
+        keys = {"p256dh": item.p256dh, "auth": item.auth}
+        pusher = WebPusher({"endpoint": item.endpoint, "keys": keys})
+        return pusher.encode(item.message.plaintext, "aes128gcm")["body"]
+
+    async def _deliver(self, item: _Delivery) -> Outcome:
+        assert self._session is not None
+        message = item.message
+        url = URL(item.endpoint, encoded=True)
+        host = url.host or "?"
+        ttl = message.ttl
+        if ttl > 0:
+            ttl = int(message.created + message.ttl - time.time())
+            if ttl <= 0:
+                return self._final(item, "failed", None, host, "expired")
+        if not self._allowed(item.endpoint):
+            # VIGIL_PUSH_HOSTS changed since it subscribed; keep it in case that is undone.
+            return self._final(item, "failed", None, host, "host not allowed")
+        try:
+            body = self._encrypt(item)
+        except Exception:
+            return self._final(item, "failed", None, host, "bad keys")
+        headers = {
+            "TTL": str(ttl),
+            "Urgency": message.urgency,
+            "Topic": message.topic,
+            "Content-Encoding": "aes128gcm",
+            "Content-Type": "application/octet-stream",
+            "Authorization": self._vapid_header(f"{url.scheme}://{url.raw_authority}"),
+        }
+        try:
+            async with self._session.post(
+                url, data=body, headers=headers, allow_redirects=False
+            ) as response:
+                status = response.status
+                retry_after = response.headers.get("Retry-After")
+                if response.content_length is not None and response.content_length <= 65536:
+                    await response.read()  # so the connection goes back to the pool
+        except TimeoutError:
+            return self._retry(item, None, "timeout")
+        except aiohttp.ClientError as exc:
+            return self._retry(item, None, type(exc).__name__)
+
+        if status in (200, 201, 202):
+            return self._final(item, "sent", status, host, "")
+        if status in (404, 410):
+            return self._final(item, "gone", status, host, "unsubscribed")
+        if status in (429, 503):
+            wait = parse_retry_after(retry_after)
+            if wait is not None:
+                wait = min(max(wait, 1.0), self.retry_after_cap)
+            return self._retry(item, status, "throttled", wait)
+        if status >= 500:
+            return self._retry(item, status, "server error")
+        if status in (401, 403):
+            return self._final(item, "failed", status, host, "vapid")
+        if status == 413:
+            return self._final(item, "failed", status, host, "too large")
+        return self._final(item, "failed", status, host, "refused")
+
+    def _final(
+        self, item: _Delivery, status: str, code: int | None, host: str, reason: str
+    ) -> Outcome:
+        return Outcome(item.message.id, item.subscription_id, status, item.attempts + 1,
+                       item.next_attempt, code, host, reason)
+
+    def _retry(
+        self, item: _Delivery, code: int | None, reason: str, wait: float | None = None
+    ) -> Outcome:
+        attempts = item.attempts + 1
+        host = _host_of(item.endpoint)
+        if attempts >= self.max_attempts:
+            return Outcome(item.message.id, item.subscription_id, "failed", attempts,
+                           item.next_attempt, code, host, f"gave up: {reason}")
+        if wait is None:
+            wait = min(self.backoff_cap, self.backoff_base * 2 ** (attempts - 1))
+            wait *= 0.5 + random.random()  # jitter, so retries do not arrive in step
+        return Outcome(item.message.id, item.subscription_id, "pending", attempts,
+                       time.time() + wait, code, host, reason)
+
+    @staticmethod
+    def _release(item: _Delivery) -> Outcome:
+        return Outcome(item.message.id, item.subscription_id, "pending", item.attempts,
+                       item.next_attempt, None, "", "")
+
+    # ------------------------------------------------------------------ recording
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await self._have_outcomes.wait()
+            if not self._closing:
+                try:
+                    await asyncio.wait_for(self._flush_now.wait(), self.flush_interval)
+                except TimeoutError:
+                    pass
+            try:
+                await self._flush()
+            except Exception:
+                log.exception("push: recording outcomes failed; trying again shortly")
+                if self._closing:
+                    return
+                await asyncio.sleep(1.0)
+            if self._closing and not self._outcomes:
+                return
+
+    async def _flush(self) -> None:
+        outcomes, self._outcomes = self._outcomes, []
+        self._have_outcomes.clear()
+        self._flush_now.clear()
+        if not outcomes:
+            return
+        gone = sorted({o.subscription_id for o in outcomes if o.status == "gone"})
+
+        async def run(conn: Any) -> None:
+            await conn.executemany(
+                "UPDATE deliveries SET status = ?, attempts = ?, next_attempt = ?, "
+                "last_code = ? WHERE message_id = ? AND subscription_id = ?",
+                [(o.status, o.attempts, o.next_attempt, o.last_code, o.message_id,
+                  o.subscription_id) for o in outcomes],
+            )
+            if gone:
+                await conn.executemany(
+                    "UPDATE deliveries SET status = 'gone' "
+                    "WHERE subscription_id = ? AND status = 'pending'",
+                    [(sid,) for sid in gone],
+                )
+                await conn.executemany(
+                    "DELETE FROM subscriptions WHERE id = ?", [(sid,) for sid in gone]
+                )
+
+        try:
+            await self.db.write_fn(run)
+        except BaseException:
+            self._outcomes[:0] = outcomes
+            self._have_outcomes.set()
+            raise
+        self._log_problems(outcomes)
+        self._wake.set()  # retries may now be the earliest thing due
+
+    @staticmethod
+    def _log_problems(outcomes: list[Outcome]) -> None:
+        # Grouped by host and reason: one line per kind of trouble, never an endpoint.
+        problems = collections.Counter(
+            (o.host, o.status, o.last_code, o.reason) for o in outcomes if o.reason
+        )
+        for (host, status, code, reason), n in sorted(problems.items(), key=str):
+            if reason == "vapid":
+                log.warning(
+                    "push: %s refused %d deliveries with %s: check the VAPID key and "
+                    "VIGIL_VAPID_SUBJECT", host, n, code,
+                )
+            elif reason == "too large":
+                log.warning("push: %s refused %d deliveries as too large (413)", host, n)
+            elif status == "gone":
+                log.info("push: %s says %d subscriptions are gone; deleted", host, n)
+            elif status == "pending":
+                log.info("push: %d deliveries to %s will be retried (%s %s)",
+                         n, host, reason, code or "")
+            else:
+                log.warning("push: %d deliveries to %s failed (%s %s)",
+                            n, host, reason, code or "")
+
+

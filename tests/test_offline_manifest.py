@@ -1,0 +1,47 @@
+"""The offline manifest, in-process: built once per data revision however many ask."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from server import offline
+from server.app import create_app
+from tests.conftest import make_settings
+
+
+async def test_concurrent_requests_after_an_edit_build_the_manifest_once(tmp_path, monkeypatch):
+    app = create_app(make_settings(tmp_path))
+    builds = 0
+    fetches = 0
+    real_build, real_fetch = offline.build_offline_manifest, offline._fetch_internal
+
+    async def counting_build(request):
+        nonlocal builds
+        builds += 1
+        return await real_build(request)
+
+    async def counting_fetch(inner_app, url):
+        nonlocal fetches
+        fetches += 1
+        return await real_fetch(inner_app, url)
+
+    monkeypatch.setattr(offline, "build_offline_manifest", counting_build)
+    monkeypatch.setattr(offline, "_fetch_internal", counting_fetch)
+    async with app.router.lifespan_context(app):
+        db = app.state.vigil.db
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            before = (await c.get("/offline-manifest.json")).json()
+            assert builds == 1
+            await db.write("UPDATE listings SET title = title || ' (moved)' "
+                           "WHERE id = (SELECT MIN(id) FROM listings)", public=True)
+            builds = fetches = 0
+            responses = await asyncio.gather(
+                *(c.get("/offline-manifest.json") for _ in range(20)))
+    assert {r.status_code for r in responses} == {200}
+    assert builds == 1
+    assert fetches == len(before["urls"]) - len(offline.SHELL_ASSETS)  # one GET per page
+    assert len({r.content for r in responses}) == 1
+    assert responses[0].json()["revision"] != before["revision"]  # the edit is in it
