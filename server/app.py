@@ -30,7 +30,6 @@ from server.views import (
     admin_alerts,
     admin_content,
     admin_listings,
-    admin_verify,
     api,
     feeds,
     pages,
