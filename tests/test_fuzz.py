@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from server.auth import Throttle
 from server.middleware import UNPREFIXED
@@ -40,15 +40,18 @@ LEAKS = re.compile(r'Traceback \(most recent call last\)|File "/|sqlite3\.\w*Err
 
 
 def public_get_paths(app) -> list[str]:
-    """Every GET route outside /admin, as its path template."""
+    """Every GET route outside /admin, as its path template (mounted routes included)."""
     paths = []
-    for route in app.routes:
-        if not isinstance(route, Route) or "GET" not in (route.methods or ()):
-            continue
-        if route.path.startswith("/admin"):
-            continue
-        paths.append(route.path)
-    return sorted(set(paths))
+
+    def walk(routes, prefix: str) -> None:
+        for route in routes:
+            if isinstance(route, Mount):
+                walk(route.routes, prefix + route.path)
+            elif isinstance(route, Route) and "GET" in (route.methods or ()):
+                paths.append(prefix + route.path)
+
+    walk(app.routes, "")
+    return sorted({p for p in paths if not p.startswith("/admin")})
 
 
 def prefixable(path: str) -> bool:
