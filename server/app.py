@@ -17,7 +17,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from server import content, offline
-from server.auth import FormStamp, SessionSigner, Throttle
+from server.admin_guard import admin_mount
+from server.auth import DeviceCookies, FormStamp, SessionStore, Throttle
 from server.config import Settings
 from server.database import Database
 from server.dataset import load_dataset
@@ -43,7 +44,7 @@ from server.views.base import RenderCache, render_page
 
 log = logging.getLogger("vigil")
 LOGIN_FAILURES_PER_ACCOUNT = admin.LOGIN_FAILURES_PER_ACCOUNT
-LOGIN_FAILURES_PER_CLIENT = admin.LOGIN_FAILURES_PER_CLIENT
+LOGIN_FAILURES_PER_DEVICE = admin.LOGIN_FAILURES_PER_DEVICE
 
 
 @dataclass
@@ -113,10 +114,11 @@ def create_app(settings: Settings, *, load_data_if_empty: bool = True) -> Starle
     db = Database(settings.db_path)
     services = Services(settings=settings, db=db, assets=assets, renderer=renderer)
     services.extras.update(
-        sessions=SessionSigner(settings.secret_key, settings.session_idle_seconds),
+        sessions=SessionStore(db, settings.secret_key, settings.session_idle_seconds),
+        devices=DeviceCookies(settings.secret_key),
         login_stamp=FormStamp(settings.secret_key, "login"),
         login_throttle_account=Throttle(LOGIN_FAILURES_PER_ACCOUNT, 15 * 60),
-        login_throttle_client=Throttle(LOGIN_FAILURES_PER_CLIENT, 15 * 60),
+        login_throttle_device=Throttle(LOGIN_FAILURES_PER_DEVICE, 15 * 60),
         suggest_stamp=FormStamp(settings.secret_key, "suggest"),
         suggest_throttle=Throttle(suggest.SUGGESTIONS_PER_CLIENT, suggest.SUGGESTION_WINDOW),
     )
@@ -147,10 +149,12 @@ def create_app(settings: Settings, *, load_data_if_empty: bool = True) -> Starle
         middleware=[Middleware(Edge, https=settings.https, log=access)],
         exception_handlers={HTTPException: http_error},
     )
+    site = public_routes() + api_routes() + push_api.push_routes() + suggest.routes()
+    organizer_routes = [r for r in site if getattr(r, "path", "").startswith("/admin/")]
     app.router = IndexedRouter(
-        public_routes() + api_routes() + push_api.push_routes() + admin.routes()
-        + admin_listings.routes() + admin_alerts.routes() + admin_content.routes()
-        + suggest.routes(),
+        [r for r in site if r not in organizer_routes] + [admin_mount(
+            admin.routes() + admin_listings.routes() + admin_alerts.routes()
+            + admin_content.routes() + organizer_routes)],
         lifespan=lifespan,
     )
     app.state.vigil = services
