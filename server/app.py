@@ -31,6 +31,7 @@ from server.vapid import application_server_key, load_private_key
 from server.views import (
     admin,
     admin_alerts,
+    admin_changes,
     admin_content,
     admin_listings,
     api,
@@ -154,7 +155,7 @@ def create_app(settings: Settings, *, load_data_if_empty: bool = True) -> Starle
     app.router = IndexedRouter(
         [r for r in site if r not in organizer_routes] + [admin_mount(
             admin.routes() + admin_listings.routes() + admin_alerts.routes()
-            + admin_content.routes() + organizer_routes)],
+            + admin_content.routes() + admin_changes.routes() + organizer_routes)],
         lifespan=lifespan,
     )
     app.state.vigil = services

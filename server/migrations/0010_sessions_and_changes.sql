@@ -27,3 +27,8 @@ CREATE TABLE changes (
     decided TEXT
 );
 CREATE INDEX changes_pending ON changes (status, entity, entity_key);
+
+-- Who took an alert or listing down (retracted, ended) while another organizer has yet to
+-- see it: set until someone restores it or, for an alert, confirms it to phones.
+ALTER TABLE alerts ADD COLUMN taken_down_by TEXT;
+ALTER TABLE listings ADD COLUMN taken_down_by TEXT;
