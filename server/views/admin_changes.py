@@ -19,6 +19,7 @@ from server.views.admin import admin_page, form_of, organizer, see_other
 from server.views.base import services
 
 Apply = Callable[[aiosqlite.Connection, str, dict], Awaitable[None]]
+Load = Callable[[aiosqlite.Connection, str], Awaitable[dict | None]]
 
 
 async def _update_listing(conn: aiosqlite.Connection, slug: str, fields: dict) -> None:
@@ -33,16 +34,21 @@ async def _current_listing(conn: aiosqlite.Connection, slug: str) -> dict | None
     return dict(row) if row else None
 
 
-def _handlers(entity: str) -> tuple[Callable[[aiosqlite.Connection, str], Awaitable[dict | None]],
-                                    Apply, str]:
-    """(load the record as it is now, apply fields to it, its organizer page)."""
+def _handlers(entity: str) -> tuple[Load, Apply, Apply | None, str]:
+    """(load the record as it is now, apply fields to it, create it from fields, its
+    organizer page)."""
     if entity == "listing":
-        return _current_listing, _update_listing, "/admin/listings/{key}/edit"
+        return _current_listing, _update_listing, None, "/admin/listings/{key}/edit"
     for kind in admin_content.KINDS:
         if kind.entity == entity:
             async def load(conn: aiosqlite.Connection, key: str, kind=kind) -> dict | None:
                 return await kind.load(admin_content.on(conn), key)
-            return load, kind.update, kind.base + "/{key}/edit"
+
+            async def create(conn: aiosqlite.Connection, key: str, fields: dict,
+                             kind=kind) -> None:
+                await kind.insert(conn, key, fields, "published")
+
+            return load, kind.update, create, kind.base + "/{key}/edit"
     raise HTTPException(404, "Unknown kind of record.")
 
 
@@ -63,7 +69,7 @@ async def index(request: Request) -> Response:
 async def detail(request: Request, status: int = 200, **extra) -> Response:
     row = await _row(request)
     change = approvals.as_change(row)
-    _load, _apply, page = _handlers(row["entity"])
+    page = _handlers(row["entity"])[3]
     return admin_page(request, "admin/change.html", status=status, change=change,
                       me=organizer(request)["name"], record_url=page.format(key=row["entity_key"]),
                       changed=extra.pop("changed", []), **extra)
@@ -75,7 +81,7 @@ async def approve(request: Request) -> Response:
     me = organizer(request)["name"]
     form = await form_of(request)
     version = approvals.change_version(row)
-    load, apply, page = _handlers(row["entity"])
+    load, apply, create, page = _handlers(row["entity"])
     try:
         if row["proposed_by"] == me:
             raise approvals.Refused("A second organizer must approve what you proposed: "
@@ -92,13 +98,20 @@ async def approve(request: Request) -> Response:
 
     async def approve_change(conn: aiosqlite.Connection) -> str:
         current = await load(conn, row["entity_key"])
-        if current is None:
+        if not before:  # a new record
+            if current is not None or create is None:
+                return "taken"
+        elif current is None:
             return "gone"
-        if any(current.get(k) != v for k, v in before.items() if k in current):
+        elif any(current.get(k) != v for k, v in before.items() if k in current):
             return "moved"
         if not await approvals.decide_change(conn, row["id"], me, "approved"):
             return "decided"
-        await apply(conn, row["entity_key"], after)
+        if before:
+            await apply(conn, row["entity_key"], after)
+        else:
+            assert create is not None
+            await create(conn, row["entity_key"], after)
         await audit.record(conn, me, "approve-change", row["entity"], row["entity_key"],
                            {**before, "proposed_by": row["proposed_by"]}, after)
         return "approved"
@@ -107,6 +120,7 @@ async def approve(request: Request) -> Response:
     if outcome != "approved":
         reason = {
             "gone": "The record no longer exists: nothing changed.",
+            "taken": "A record with this address exists now: nothing changed.",
             "moved": "The record changed since this was proposed, so its 'before' is out of "
                      "date: nothing changed. Decline it and propose the change again.",
             "decided": "Another organizer decided this change first.",
