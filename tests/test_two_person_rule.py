@@ -340,7 +340,7 @@ def test_7_password_checks_do_not_stall_visitors(tmp_path):
         return times
 
     def wrong_sign_ins(base: str, n: int, offset: int) -> None:
-        with httpx.Client(base_url=base) as c:
+        with httpx.Client(base_url=base, timeout=60) as c:
             for i in range(n):
                 page = c.get("/admin/login").text
                 c.post("/admin/login", data={"csrf": csrf_from(page),
@@ -369,8 +369,11 @@ def test_7_password_checks_do_not_stall_visitors(tmp_path):
         stop.set()
         watcher.join()
     times = result[0]
+    p95 = statistics.quantiles(times, n=20)[-1]
     print(f"healthz baseline median {statistics.median(baseline) * 1000:.1f} ms; "
           f"under 16 wrong sign-ins: median {statistics.median(times) * 1000:.1f} ms, "
-          f"max {max(times) * 1000:.1f} ms over {len(times)} requests")
-    assert len(times) >= 5
-    assert max(times) < 0.25, max(times)
+          f"95th percentile {p95 * 1000:.1f} ms, max {max(times) * 1000:.1f} ms "
+          f"over {len(times)} requests")
+    assert len(times) >= 20
+    # On the event loop, each check stalls every request behind it (median ~0.5 s here).
+    assert statistics.median(times) < 0.05 and p95 < 0.15, (statistics.median(times), p95)
