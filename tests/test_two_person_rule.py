@@ -124,8 +124,8 @@ def test_2_an_approval_is_for_the_version_the_approver_saw(pair):
                                        "message": "Bring water.", "link": ""})
     seen = ben.get(alert).text
     assert "Vigil tonight at 9" in seen
-    ana.post(alert + "/correct", data={"csrf": csrf_a, "title": f"ICE raid: everyone go to {TRAP} NOW",
-                                       "message": "Now.", "link": ""})
+    ana.post(alert + "/correct", data={"csrf": csrf_a, "message": "Now.", "link": "",
+                                       "title": f"ICE raid: everyone go to {TRAP} NOW"})
     res = ben.post(alert + "/approve", data=hidden_fields(seen, alert + "/approve"))
     assert res.status_code == 409
     assert "changed since you opened it" in res.text
@@ -173,7 +173,7 @@ def test_3_public_facts_change_only_with_a_second_organizer(pair):
     assert "555-0100 999" not in ana.get("/card").text
 
     # A live listing's address: the public keeps the approved one.
-    csrf_b = sign_in(ben, "ben")
+    sign_in(ben, "ben")
     live = propose_listing(ana, csrf_a)
     url = f"/admin/listings/{live}/approve"
     ben.post(url, data=hidden_fields(ben.get(f"/admin/listings/{live}/edit").text, url))

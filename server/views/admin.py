@@ -212,10 +212,23 @@ async def dashboard(request: Request) -> Response:
     waiting = await db.scalar("SELECT COUNT(*) FROM suggestions WHERE status = 'waiting'")
     pending_alerts = await db.scalar("SELECT COUNT(*) FROM alerts WHERE status = 'pending'")
     pending_listings = await db.scalar("SELECT COUNT(*) FROM listings WHERE status = 'pending'")
+    pending_corrections = await db.scalar(
+        "SELECT COUNT(*) FROM alerts WHERE status = 'sent' AND proposed IS NOT NULL")
+    changes = await db.scalar("SELECT COUNT(*) FROM changes WHERE status = 'pending'")
+    me = organizer(request)["name"]
+    # What one organizer took down shows here to the others, who may restore it.
+    taken_down = [dict(r) for r in await db.execute(
+        "SELECT 'alert' AS entity, CAST(id AS TEXT) AS key, title, taken_down_by, "
+        "'/admin/alerts/' || id AS url FROM alerts WHERE taken_down_by IS NOT NULL "
+        "AND taken_down_by != ? UNION ALL "
+        "SELECT 'listing', slug, title, taken_down_by, '/admin/listings/' || slug || '/edit' "
+        "FROM listings WHERE taken_down_by IS NOT NULL AND taken_down_by != ?", (me, me))]
     topics = await push.topic_counts(db)
     return admin_page(
         request, "admin/dashboard.html",
-        waiting_suggestions=waiting, waiting_approval=pending_alerts + pending_listings,
+        waiting_suggestions=waiting,
+        waiting_approval=pending_alerts + pending_listings + pending_corrections,
+        waiting_changes=changes, taken_down=taken_down,
         topics=list(topics.items()), entries=await audit.recent(db, 10),
     )
 
