@@ -377,3 +377,69 @@ def test_7_password_checks_do_not_stall_visitors(tmp_path):
     assert len(times) >= 20
     # On the event loop, each check stalls every request behind it (median ~0.5 s here).
     assert statistics.median(times) < 0.05 and p95 < 0.15, (statistics.median(times), p95)
+
+
+def test_a_take_down_is_at_once_silent_shown_to_the_others_and_reversible(pair):
+    settings, ana, ben = pair
+    csrf_a = sign_in(ana, "ana")
+    res = ana.post("/admin/alerts/new", data={
+        "csrf": csrf_a, "title": "Vigil tonight at 8", "message": "Bring water.", "link": "",
+        "states": ["WA"], "urgent": "on", "expires": "4", "action": "send"},
+        follow_redirects=False)
+    alert = res.headers["location"].split("?")[0]
+    csrf_b = sign_in(ben, "ben")
+    ben.post(alert + "/approve", data=hidden_fields(ben.get(alert).text, alert + "/approve"))
+    assert fanouts(settings) == 1
+    slug = propose_listing(ana, csrf_a)
+    url = f"/admin/listings/{slug}/approve"
+    ben.post(url, data=hidden_fields(ben.get(f"/admin/listings/{slug}/edit").text, url))
+    assert fanouts(settings) == 2
+
+    ana.post(alert + "/retract", data={"csrf": csrf_a})
+    ana.post(f"/admin/listings/{slug}/end", data={"csrf": csrf_a})
+    assert "Vigil tonight at 8" not in ana.get("/alerts").text.split("Recent")[0]
+    assert fanouts(settings) == 2  # nothing to phones
+    dashboard = ben.get("/admin/").text
+    assert "Taken down by another organizer" in dashboard
+    assert "Vigil tonight at 8" in dashboard and "Nightly vigil at NWDC" in dashboard
+    assert "Taken down by another" not in ana.get("/admin/").text
+
+    # ana cannot confirm her own take-down to phones; ben can, once.
+    assert ana.post(alert + "/confirm-retraction", data={"csrf": csrf_a}).status_code == 403
+    ben.post(f"/admin/listings/{slug}/restore", data={"csrf": csrf_b})
+    assert sql(settings, "SELECT status, taken_down_by FROM listings WHERE slug = ?",
+               (slug,)) == [("active", None)]
+    for _ in range(2):
+        ben.post(alert + "/confirm-retraction", data={"csrf": csrf_b})
+    assert fanouts(settings) == 3
+    assert sql(settings, "SELECT status, taken_down_by FROM alerts") == [("retracted", None)]
+    assert "Taken down by another" not in ben.get("/admin/").text
+
+
+def test_a_new_legal_contact_waits_for_a_second_organizer(pair):
+    settings, ana, ben = pair
+    csrf_a = sign_in(ana, "ana")
+    form = {"csrf": csrf_a, "organization": "Trap Legal", "description_en": "Call us.",
+            "phones": "Hotline | 555-0100 999", "states": "*", "languages": "en"}
+    res = ana.post("/admin/content/contacts/new", data=form, follow_redirects=False)
+    assert res.status_code == 303
+    assert "Trap Legal" not in ana.get("/legal").text
+    assert not sql(settings, "SELECT 1 FROM contacts WHERE organization = 'Trap Legal'")
+    sign_in(ben, "ben")
+    page = ben.get("/admin/changes").text
+    change = re.search(r'action="(/admin/changes/\d+/approve)"', page).group(1)
+    ben.post(change, data=hidden_fields(page, change))
+    assert "Trap Legal" in ben.get("/legal").text
+
+
+def test_with_one_organizer_everything_takes_effect_at_once(tmp_path):
+    settings = make_settings(tmp_path)
+    create_organizer(settings, "ana")
+    with TestClient(create_app(settings), base_url="http://testserver") as client:
+        csrf = sign_in(client, "ana")
+        slug = propose_listing(client, csrf)
+        assert client.get(f"/listings/{slug}").status_code == 200
+        client.post(f"/admin/listings/{slug}/edit", data={"csrf": csrf, **LISTING,
+                                                          "address": "2 New St"})
+        assert "2 New St" in client.get(f"/listings/{slug}").text
+        assert sql(settings, "SELECT COUNT(*) FROM changes")[0][0] == 0
