@@ -89,9 +89,28 @@ def read_seen(form: Mapping[str, Any]) -> dict | None:
     return values if isinstance(values, dict) else None
 
 
+def readable(value: Any) -> str | None:
+    """A stored value as an organizer reads it: JSON lists (phones, links, needs) one item
+    per line rather than as JSON."""
+    if isinstance(value, str) and value[:1] in "[{":
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value
+    if isinstance(value, list):
+        return "\n".join(readable(item) or "" for item in value) or "(none)"
+    if isinstance(value, dict):
+        if "number" in value:  # a phone
+            return f"{readable(value.get('label'))}: {value['number']}"
+        if set(value) == {"en", "es"}:
+            return value["en"] if value["en"] == value["es"] else f"{value['en']} / {value['es']}"
+        return ", ".join(f"{k} {readable(v)}" for k, v in value.items())
+    return None if value is None else str(value)
+
+
 def differences(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[dict]:
-    """[{field, before, after}] for every field whose value differs."""
-    return [{"field": k, "before": before.get(k), "after": after.get(k)}
+    """[{field, before, after}] for every field whose value differs, readable."""
+    return [{"field": k, "before": readable(before.get(k)), "after": readable(after.get(k))}
             for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
 
 
