@@ -443,3 +443,14 @@ def test_with_one_organizer_everything_takes_effect_at_once(tmp_path):
                                                           "address": "2 New St"})
         assert "2 New St" in client.get(f"/listings/{slug}").text
         assert sql(settings, "SELECT COUNT(*) FROM changes")[0][0] == 0
+
+
+def test_6_a_known_browser_is_slowed_never_refused(pair):
+    _settings, ana, _ben = pair
+    csrf = sign_in(ana, "ana")
+    ana.post("/admin/logout", data={"csrf": csrf})
+    codes = {attempt(ana, "ana", "typo typo typo").status_code for _ in range(11)}
+    assert codes == {401}
+    start = time.monotonic()
+    assert attempt(ana, "ana", PASSWORD).status_code == 303
+    assert time.monotonic() - start >= 1.5  # slowed after ten failures from this browser
