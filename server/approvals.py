@@ -28,7 +28,7 @@ from server.database import Database
 # is saved at once.
 PUBLIC_FACTS: dict[str, tuple[str, ...]] = {
     "listing": ("title", "kind", "address", "city", "state", "lat", "lon", "starts", "ends",
-                "schedule"),
+                "schedule", "links"),
     "facility": ("name", "address", "city", "state", "lat", "lon"),
     "contact": ("organization", "phones", "hours_en", "hours_es", "website", "states"),
     "rights": ("title_en", "summary_en", "body_en", "title_es", "summary_es", "body_es"),
