@@ -115,7 +115,8 @@ def differences(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[dic
 
 
 def check_seen(form: Mapping[str, Any], current: Mapping[str, Any]) -> dict:
-    """The seen version when it is the current one; else Refused, naming what changed."""
+    """The current version when it is the one the form says was seen; else Refused, naming
+    what changed."""
     seen = read_seen(form)
     if seen is None:
         raise Refused("This approval does not say which version you approved (the form was "
@@ -126,7 +127,8 @@ def check_seen(form: Mapping[str, Any], current: Mapping[str, Any]) -> dict:
         raise Refused("This item changed since you opened it. Nothing was approved: review "
                       "what changed below, then approve the current version if it is right.",
                       409, differences(seen, current))
-    return seen
+    # The server's own copy: its keys become column names in where_seen().
+    return dict(current)
 
 
 def where_seen(seen: Mapping[str, Any]) -> tuple[str, list]:
