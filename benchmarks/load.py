@@ -85,7 +85,7 @@ class OrganizerBrowser:
     def __init__(self, server: Server):
         self.server = server
         self.conn: http.client.HTTPConnection | None = None
-        self.cookie = ""
+        self.cookies: dict[str, str] = {}
         self.csrf = ""
 
     def request(self, method: str, path: str,
@@ -94,7 +94,8 @@ class OrganizerBrowser:
         for attempt in (1, 2):
             if self.conn is None:
                 self.conn = http.client.HTTPConnection(HOST, self.server.port, timeout=10)
-            headers = {"Cookie": self.cookie} if self.cookie else {}
+            cookie = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+            headers = {"Cookie": cookie} if cookie else {}
             body = None
             if form is not None:
                 body = urlencode(form)
@@ -108,10 +109,13 @@ class OrganizerBrowser:
                 if attempt == 2:
                     raise
                 continue
+            # Every /admin cookie (session, device, the sign-in form's own) is sent back.
             for value in res.headers.get_all("Set-Cookie") or []:
-                pair = value.split(";", 1)[0]
-                if pair.startswith("vigil_organizer="):
-                    self.cookie = pair if pair != "vigil_organizer=" else ""
+                name, _, cookie = value.split(";", 1)[0].partition("=")
+                if cookie:
+                    self.cookies[name] = cookie
+                else:
+                    self.cookies.pop(name, None)
             if res.headers.get("Connection", "").lower() == "close":
                 self.close()
             return res.status, res.headers.get("Location", ""), text
@@ -128,7 +132,7 @@ class OrganizerBrowser:
         status, _, page = self.request("GET", "/admin/login")
         form = {"csrf": self._csrf(page), "username": ORGANIZER, "password": PASSWORD}
         status, location, text = self.request("POST", "/admin/login", form)
-        if status != 303 or not self.cookie:
+        if status != 303 or "vigil_organizer" not in self.cookies:
             raise RuntimeError(f"sign-in failed: {status} {text[:200]}")
         status, _, page = self.request("GET", "/admin/")
         self.csrf = self._csrf(page)

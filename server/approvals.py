@@ -1,13 +1,199 @@
-"""The two-person rule: what a second organizer must approve before it reaches phones."""
+"""The two-person rule: what a second organizer must approve before it reaches the public.
+
+- An approval names the exact version the approver saw: the form carries that version's
+  values (`seen`) and their digest (`revision`). If the item changed since, the approval
+  is refused and the page shows what changed.
+- The state change an approval makes is one conditional UPDATE whose WHERE clause holds the
+  status and the values seen, so of any number of simultaneous approvals one wins.
+- With two or more organizers, a change to a published fact visitors rely on waits in
+  `changes` with its before and after; the public keeps the approved version meanwhile.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import aiosqlite
+
+from server import audit
 from server.config import Settings
+from server.content import iso_now
 from server.database import Database
+
+# What visitors rely on, per kind of record: a change to any of these needs a second
+# organizer once there are two. Everything else (a description's wording, a source note)
+# is saved at once.
+PUBLIC_FACTS: dict[str, tuple[str, ...]] = {
+    "listing": ("title", "kind", "address", "city", "state", "lat", "lon", "starts", "ends",
+                "schedule", "links"),
+    "facility": ("name", "address", "city", "state", "lat", "lon"),
+    "contact": ("organization", "phones", "hours_en", "hours_es", "website", "states"),
+    "rights": ("title_en", "summary_en", "body_en", "title_es", "summary_es", "body_es"),
+    "article": ("url",),
+    "organization": ("website",),
+}
+
+
+class Refused(Exception):
+    """An approval that must not happen; the message says why, for the organizer."""
+
+    def __init__(self, message: str, status: int, changed: list | None = None):
+        super().__init__(message)
+        self.status = status
+        self.changed = changed or []
+
+
+async def organizer_count(db: Database) -> int:
+    return int(await db.scalar("SELECT COUNT(*) FROM organizers"))
 
 
 async def needs_second_organizer(
     db: Database, settings: Settings, *, urgent: bool, states: list[str]
 ) -> bool:
     """True when the deployment has two or more organizers."""
-    return await db.scalar("SELECT COUNT(*) FROM organizers") >= 2
+    return await organizer_count(db) >= 2
+
+
+# --- the version an approver saw ----------------------------------------------------------
+
+def canonical(values: Mapping[str, Any]) -> str:
+    return json.dumps(dict(values), ensure_ascii=False, sort_keys=True, default=str)
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def seen_fields(values: Mapping[str, Any]) -> dict[str, str]:
+    """The hidden fields an approval form carries for this version of an item."""
+    text = canonical(values)
+    return {"seen": text, "revision": digest(text)}
+
+
+def read_seen(form: Mapping[str, Any]) -> dict | None:
+    """The version the approval form names, or None when the form is forged or incomplete."""
+    text, revision = str(form.get("seen", "")), str(form.get("revision", ""))
+    if not text or digest(text) != revision:
+        return None
+    try:
+        values = json.loads(text)
+    except ValueError:
+        return None
+    return values if isinstance(values, dict) else None
+
+
+def readable(value: Any) -> str | None:
+    """A stored value as an organizer reads it: JSON lists (phones, links, needs) one item
+    per line rather than as JSON."""
+    if isinstance(value, str) and value[:1] in "[{":
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value
+    if isinstance(value, list):
+        return "\n".join(readable(item) or "" for item in value) or "(none)"
+    if isinstance(value, dict):
+        if "number" in value:  # a phone
+            return f"{readable(value.get('label'))}: {value['number']}"
+        if set(value) == {"en", "es"}:
+            return value["en"] if value["en"] == value["es"] else f"{value['en']} / {value['es']}"
+        return ", ".join(f"{k} {readable(v)}" for k, v in value.items())
+    return None if value is None else str(value)
+
+
+def differences(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[dict]:
+    """[{field, before, after}] for every field whose value differs, readable."""
+    return [{"field": k, "before": readable(before.get(k)), "after": readable(after.get(k))}
+            for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
+
+
+def check_seen(form: Mapping[str, Any], current: Mapping[str, Any]) -> dict:
+    """The current version when it is the one the form says was seen; else Refused, naming
+    what changed."""
+    seen = read_seen(form)
+    if seen is None:
+        raise Refused("This approval does not say which version you approved (the form was "
+                      "incomplete or altered). Nothing was approved: review the item below "
+                      "and approve it again.", 409,
+                      differences({}, {k: v for k, v in current.items()}))
+    if canonical(seen) != canonical(current):
+        raise Refused("This item changed since you opened it. Nothing was approved: review "
+                      "what changed below, then approve the current version if it is right.",
+                      409, differences(seen, current))
+    # The server's own copy: its keys become column names in where_seen().
+    return dict(current)
+
+
+def where_seen(seen: Mapping[str, Any]) -> tuple[str, list]:
+    """A WHERE clause fragment (after `AND`) matching the row only while it holds `seen`."""
+    return " AND ".join(f"{k} IS ?" for k in seen), list(seen.values())
+
+
+async def record_refusal(db: Database, organizer: str, entity: str, key: str, reason: str,
+                         seen: Any = None, current: Any = None) -> None:
+    """An approval refused, in the audit log with what was seen and what is current."""
+    async def write(conn: aiosqlite.Connection) -> None:
+        await audit.record(conn, organizer, "refuse", entity, key,
+                           {"reason": reason, "seen": seen}, current)
+
+    await db.write_fn(write)
+
+
+# --- proposed changes to published facts ---------------------------------------------------
+
+def touches_public_facts(entity: str, before: Mapping[str, Any],
+                         after: Mapping[str, Any]) -> bool:
+    facts = PUBLIC_FACTS.get(entity, ())
+    return any(before.get(k) != after.get(k) for k in facts if k in after)
+
+
+async def propose_change(conn: aiosqlite.Connection, organizer: str, entity: str, key: str,
+                         before: Mapping[str, Any], after: Mapping[str, Any]) -> int:
+    """Hold a change for a second organizer; it replaces any change still waiting for the
+    same record. Inside the caller's transaction."""
+    now = iso_now()
+    await conn.execute(
+        "UPDATE changes SET status = 'superseded', decided = ? WHERE entity = ? AND "
+        "entity_key = ? AND status = 'pending'", (now, entity, key))
+    cur = await conn.execute(
+        "INSERT INTO changes (entity, entity_key, before, after, proposed_by, proposed) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (entity, key, canonical(before), canonical(after), organizer, now))
+    await audit.record(conn, organizer, "propose-change", entity, key, dict(before),
+                       dict(after))
+    return int(cur.lastrowid)
+
+
+async def pending_changes(db: Database) -> list[dict]:
+    rows = await db.execute("SELECT * FROM changes WHERE status = 'pending' ORDER BY id")
+    return [as_change(r) for r in rows]
+
+
+def change_version(row: Any) -> dict:
+    """What an approver of a proposed change approves."""
+    return {k: row[k] for k in ("id", "status", "entity", "entity_key", "before", "after",
+                                "proposed_by")}
+
+
+def as_change(row: Any) -> dict:
+    """A proposed change for a page: its fields, what differs, and the approval form's
+    hidden fields."""
+    change = dict(row)
+    change["approval"] = seen_fields(change_version(row))
+    change["before"] = json.loads(change["before"])
+    change["after"] = json.loads(change["after"])
+    change["differences"] = differences(change["before"], change["after"])
+    return change
+
+
+async def decide_change(conn: aiosqlite.Connection, change_id: int, organizer: str,
+                        status: str) -> bool:
+    """Mark a waiting change approved or declined; False when it no longer waits (another
+    organizer decided first, or a newer proposal replaced it)."""
+    cur = await conn.execute(
+        "UPDATE changes SET status = ?, decided_by = ?, decided = ? "
+        "WHERE id = ? AND status = 'pending'", (status, organizer, iso_now(), change_id))
+    return cur.rowcount == 1

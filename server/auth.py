@@ -1,9 +1,14 @@
-"""Organizer sessions, CSRF tokens and sign-in throttling.
+"""Organizer sessions, device cookies, CSRF tokens and sign-in throttling.
 
-Sessions are signed cookies scoped to /admin (visitors never receive one). Each carries the
-organizer, their session epoch (bumped on password change, which ends older sessions), a
-random nonce the CSRF token derives from, and when it was issued; the signature's timestamp
-gives the idle timeout, and the cookie is re-issued on every organizer request.
+Sessions live on the server: the cookie (scoped to /admin, so visitors never receive one)
+holds a random token, the database only its hash, with the organizer, the device, when it
+started and when it was last used. Signing out or changing a password deletes the row, so a
+copied cookie stops working at once. The CSRF token is derived from the session's token.
+
+Device cookies follow OWASP's "Slow down online guessing attacks with device cookies": a
+browser in which an organizer signed in before carries a signed cookie naming that
+organizer, and its sign-ins for that organizer skip the lockout that strangers' failures
+build up, so a stranger cannot lock an organizer out.
 """
 
 from __future__ import annotations
@@ -15,60 +20,133 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
+import aiosqlite
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+from server.database import Database
+
 SESSION_COOKIE = "vigil_organizer"
+DEVICE_COOKIE = "vigil_device"
+LOGIN_COOKIE = "vigil_login"
 MAX_SESSION_AGE = 12 * 60 * 60
+DEVICE_COOKIE_AGE = 365 * 24 * 60 * 60
 FORM_SALT = "vigil.form"
+
+
+def _cookie(name: str, value: str, path: str, max_age: int, secure: bool) -> str:
+    return (f"{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Strict"
+            + ("; Secure" if secure else ""))
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
 class Session:
+    id: int
     organizer_id: int
-    epoch: int
-    nonce: str
-    issued: float
+    token: str
+    started: float
+    last_used: float
 
 
-class SessionSigner:
-    def __init__(self, secret: str, idle_seconds: int):
-        self._serializer = URLSafeTimedSerializer(secret, salt="vigil.session")
+class SessionStore:
+    """Server-side organizer sessions."""
+
+    def __init__(self, db: Database, secret: str, idle_seconds: int):
+        self.db = db
         self._secret = secret.encode()
         self.idle_seconds = idle_seconds
+        # A write per request would be wasteful; last use is kept to this precision.
+        self._touch_every = max(1.0, min(60.0, idle_seconds / 4))
 
-    def new(self, organizer_id: int, epoch: int) -> Session:
-        return Session(organizer_id, epoch, secrets.token_urlsafe(16), time.time())
+    async def start(self, conn: aiosqlite.Connection, organizer_id: int, device: str) -> Session:
+        """A new session, inside the caller's transaction."""
+        token = secrets.token_urlsafe(32)
+        now = time.time()
+        cur = await conn.execute(
+            "INSERT INTO sessions (token_hash, organizer_id, device, started, last_used) "
+            "VALUES (?, ?, ?, ?, ?)", (_hash(token), organizer_id, device[:200], now, now))
+        return Session(cur.lastrowid, organizer_id, token, now, now)
 
-    def dumps(self, session: Session) -> str:
-        return self._serializer.dumps(
-            [session.organizer_id, session.epoch, session.nonce, session.issued]
-        )
-
-    def loads(self, value: str) -> Session | None:
-        """The session in a cookie, or None when it is forged, idle too long or too old."""
-        try:
-            data = self._serializer.loads(value, max_age=self.idle_seconds)
-            organizer_id, epoch, nonce, issued = data
-        except (BadSignature, SignatureExpired, ValueError, TypeError):
+    async def find(self, token: str | None) -> Session | None:
+        """The live session a cookie names, or None when it ended, idled out or is too old."""
+        if not token or len(token) > 100:
             return None
-        if time.time() - float(issued) > MAX_SESSION_AGE:
+        row = await self.db.first(
+            "SELECT id, organizer_id, started, last_used FROM sessions WHERE token_hash = ?",
+            (_hash(token),))
+        if row is None:
             return None
-        return Session(int(organizer_id), int(epoch), str(nonce), float(issued))
+        now = time.time()
+        if now - row["last_used"] > self.idle_seconds or now - row["started"] > MAX_SESSION_AGE:
+            await self.db.write("DELETE FROM sessions WHERE id = ?", (row["id"],))
+            return None
+        session = Session(row["id"], row["organizer_id"], token, row["started"],
+                          row["last_used"])
+        if now - row["last_used"] >= self._touch_every:
+            await self.db.write("UPDATE sessions SET last_used = ? WHERE id = ?",
+                                (now, row["id"]))
+        return session
+
+    @staticmethod
+    async def end(conn: aiosqlite.Connection, session_id: int) -> None:
+        await conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+
+    @staticmethod
+    async def end_all(conn: aiosqlite.Connection, organizer_id: int,
+                      keep: int | None = None) -> int:
+        """End every session of an organizer but `keep`; how many ended."""
+        cur = await conn.execute("DELETE FROM sessions WHERE organizer_id = ? AND id IS NOT ?",
+                                 (organizer_id, keep))
+        return cur.rowcount
 
     def csrf_token(self, session: Session) -> str:
-        return hmac.new(self._secret, b"csrf:" + session.nonce.encode(), hashlib.sha256).hexdigest()
+        return hmac.new(self._secret, b"csrf:" + session.token.encode(),
+                        hashlib.sha256).hexdigest()
 
-    def csrf_ok(self, session: Session, token: str | None) -> bool:
-        return bool(token) and hmac.compare_digest(self.csrf_token(session), token)
+    def csrf_ok(self, session: Session | None, token: str | None) -> bool:
+        return (session is not None and bool(token)
+                and hmac.compare_digest(self.csrf_token(session), str(token)))
 
-    def cookie_header(self, session: Session | None, secure: bool) -> str:
+    @staticmethod
+    def cookie_header(session: Session | None, secure: bool) -> str:
         if session is None:
-            return (f"{SESSION_COOKIE}=; Path=/admin; Max-Age=0; HttpOnly; SameSite=Strict"
-                    + ("; Secure" if secure else ""))
-        return (
-            f"{SESSION_COOKIE}={self.dumps(session)}; Path=/admin; Max-Age={self.idle_seconds}; "
-            "HttpOnly; SameSite=Strict" + ("; Secure" if secure else "")
-        )
+            return _cookie(SESSION_COOKIE, "", "/admin", 0, secure)
+        return _cookie(SESSION_COOKIE, session.token, "/admin", MAX_SESSION_AGE, secure)
+
+
+class DeviceCookies:
+    """Signed cookies naming the organizer who signed in from this browser before."""
+
+    def __init__(self, secret: str):
+        self._serializer = URLSafeTimedSerializer(secret, salt="vigil.device")
+
+    def issue(self, name: str) -> str:
+        return self._serializer.dumps([name.casefold(), secrets.token_urlsafe(12)])
+
+    def device_for(self, value: str | None, name: str) -> str | None:
+        """The device's own id when the cookie is genuine and names this organizer."""
+        if not value:
+            return None
+        try:
+            named, nonce = self._serializer.loads(value, max_age=DEVICE_COOKIE_AGE)
+        except (BadSignature, SignatureExpired, ValueError, TypeError):
+            return None
+        if not isinstance(named, str) or named != name.casefold():
+            return None
+        return str(nonce)
+
+    @staticmethod
+    def cookie_header(value: str, secure: bool) -> str:
+        return _cookie(DEVICE_COOKIE, value, "/admin", DEVICE_COOKIE_AGE, secure)
+
+
+def login_cookie_header(value: str, secure: bool) -> str:
+    """The sign-in form's own cookie, which its stamp is bound to: a form posted from
+    another site cannot carry it (SameSite=Strict), so sign-in cannot be forged."""
+    return _cookie(LOGIN_COOKIE, value, "/admin/login", 3600, secure)
 
 
 class FormStamp:
@@ -78,15 +156,26 @@ class FormStamp:
     def __init__(self, secret: str, purpose: str):
         self._serializer = URLSafeTimedSerializer(secret, salt=f"{FORM_SALT}.{purpose}")
 
-    def issue(self) -> str:
+    def issue(self, bound: str = "") -> str:
+        """A stamp; `bound`, when given, ties it to a value the browser holds (a cookie)."""
+        if bound:
+            return self._serializer.dumps([time.time(), _hash(bound)])
         return self._serializer.dumps(time.time())
 
-    def age(self, token: str | None, max_age: float) -> float | None:
-        """Seconds since the form was served, or None if the stamp is missing or forged."""
+    def age(self, token: str | None, max_age: float, bound: str = "") -> float | None:
+        """Seconds since the form was served, or None if the stamp is missing, forged or
+        bound to another value than `bound`."""
         if not token:
             return None
         try:
-            issued = float(self._serializer.loads(token, max_age=max_age))
+            data = self._serializer.loads(token, max_age=max_age)
+            if bound:
+                issued, tied = data
+                if not hmac.compare_digest(str(tied), _hash(bound)):
+                    return None
+            else:
+                issued = data
+            issued = float(issued)
         except (BadSignature, SignatureExpired, ValueError, TypeError):
             return None
         return time.time() - issued

@@ -125,11 +125,16 @@ def _provenance(rec: dict, done: dict[str, dict], column: str = "verified") -> d
     return rec
 
 
+# Organizers' sign-in names and bookkeeping: never in what the public sees.
+ORGANIZER_ONLY = ("id", "author", "approver", "message_id", "taken_down_by")
+
+
 def listing_record(row: sqlite3.Row, now: datetime | None = None) -> dict:
     """A listing as the API and pages see it: both languages, status derived from its end."""
     now = now or utcnow()
     rec = dict(row)
-    rec.pop("id", None)
+    for key in ORGANIZER_ONLY:
+        rec.pop(key, None)
     for key in ("links", "needs"):
         rec[key] = _loads(rec[key], [])
     rec["schedule"] = _loads(rec["schedule"], None)

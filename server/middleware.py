@@ -1,4 +1,4 @@
-"""Plain ASGI middleware: one edge layer for every request, and the /admin guard."""
+"""Plain ASGI middleware: one edge layer for every request."""
 
 from __future__ import annotations
 
@@ -7,12 +7,8 @@ import logging
 import sys
 import time
 from typing import TextIO
-from urllib.parse import parse_qs
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from server.auth import SESSION_COOKIE
 
 access_log = logging.getLogger("vigil.access")
 
@@ -117,14 +113,12 @@ class Edge:
       DATA_SECURITY_HEADERS on the rest;
     - the body limit: bodies over it are refused with 413, by Content-Length before the
       app runs or as they stream;
-    - the language prefix (language_of);
-    - AdminGuard, for /admin paths only.
+    - the language prefix (language_of).
     """
 
     def __init__(self, app: ASGIApp, https: bool = False, max_body: int = 64 * 1024,
                  log: AccessLog | None = None):
         self.app = app
-        self.guarded = AdminGuard(app)
         extra = [(b"strict-transport-security", b"max-age=63072000")] if https else []
         self.document_headers = SECURITY_HEADERS + extra
         self.data_headers = DATA_SECURITY_HEADERS + extra
@@ -162,11 +156,8 @@ class Edge:
             if limited is None:
                 await _too_large(edge_send)
                 return
-            inner = language_of(scope)
-            path = inner["path"]
-            app = self.guarded if path == ADMIN_PREFIX or path.startswith("/admin/") else self.app
             try:
-                await app(inner, limited, edge_send)
+                await self.app(language_of(scope), limited, edge_send)
             except BodyTooLarge:
                 if not status:
                     await _too_large(edge_send)
@@ -223,125 +214,3 @@ async def _too_large(send: Send) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
-
-
-ADMIN_PREFIX = "/admin"
-ADMIN_OPEN = ("/admin/login",)  # reachable without a session (still CSRF-stamped on POST)
-SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
-
-
-def _cookie(scope: Scope, name: str) -> str | None:
-    for key, value in scope["headers"]:
-        if key == b"cookie":
-            for part in value.decode("latin-1").split(";"):
-                k, _, v = part.strip().partition("=")
-                if k == name:
-                    return v
-    return None
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return value.decode("latin-1")
-    return None
-
-
-async def _plain(send: Send, status: int, text: str, headers: list | None = None) -> None:
-    body = text.encode()
-    await send({
-        "type": "http.response.start", "status": status,
-        "headers": [(b"content-type", b"text/plain; charset=utf-8"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"cache-control", b"no-store"), *(headers or [])],
-    })
-    await send({"type": "http.response.body", "body": body})
-
-
-class AdminGuard:
-    """Every /admin request needs a signed-in organizer; every state-changing one a CSRF token.
-
-    Checked here, for the whole prefix (Edge sends every /admin path here), rather than per
-    view, so a new organizer route cannot forget it. The request body is read (it is small:
-    Edge caps it) to find the token, then handed on unchanged.
-    """
-
-    def __init__(self, app: ASGIApp):
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        svc = scope["app"].state.vigil
-        signer = svc.extras["sessions"]
-        method = scope["method"]
-        is_open = scope["path"] in ADMIN_OPEN
-        session = None
-        organizer = None
-        raw = _cookie(scope, SESSION_COOKIE)
-        if raw:
-            session = signer.loads(raw)
-            if session is not None:
-                organizer = await svc.db.first(
-                    "SELECT id, name, session_epoch FROM organizers WHERE id = ?",
-                    (session.organizer_id,),
-                )
-                if organizer is None or organizer["session_epoch"] != session.epoch:
-                    session = organizer = None
-        if organizer is None and not is_open:
-            if method in SAFE_METHODS:
-                await send({"type": "http.response.start", "status": 303, "headers": [
-                    (b"location", b"/admin/login"), (b"cache-control", b"no-store"),
-                    (b"content-length", b"0")]})
-                await send({"type": "http.response.body", "body": b""})
-            else:
-                await _plain(send, 403, "Sign in as an organizer first.")
-            return
-        if method not in SAFE_METHODS:
-            body = b""
-            more = True
-            while more:
-                message = await receive()
-                body += message.get("body", b"")
-                more = message.get("more_body", False)
-            token = _header(scope, b"x-csrf-token") or _form_field(scope, body, "csrf")
-            valid = (
-                svc.extras["login_stamp"].age(token, 3600) is not None
-                if is_open
-                else signer.csrf_ok(session, token)
-            )
-            if not valid:
-                await _plain(send, 403, "The form expired or did not come from Vigil "
-                             "(missing or invalid CSRF token). Reload the page and try again.")
-                return
-            replayed = False
-
-            async def replay() -> Message:
-                nonlocal replayed
-                if not replayed:
-                    replayed = True
-                    return {"type": "http.request", "body": body, "more_body": False}
-                return await receive()
-
-            receive = replay
-        scope.setdefault("state", {})
-        scope["state"]["organizer"] = dict(organizer) if organizer else None
-        scope["state"]["session"] = session
-        secure = svc.settings.https
-
-        async def send_private(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers["cache-control"] = "no-store"
-                current = scope["state"].get("session")
-                if current is not None and "set-cookie" not in headers:
-                    headers.append("set-cookie", signer.cookie_header(current, secure))
-            await send(message)
-
-        await self.app(scope, receive, send_private)
-
-
-def _form_field(scope: Scope, body: bytes, name: str) -> str | None:
-    content_type = _header(scope, b"content-type") or ""
-    if not content_type.startswith("application/x-www-form-urlencoded"):
-        return None
-    values = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).get(name)
-    return values[0] if values else None

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from markupsafe import escape
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
 from server.app import create_app
@@ -150,10 +150,12 @@ def assert_inert(page: str) -> None:
 
 def content_routes(app) -> list[tuple[str, set[str]]]:
     found = []
-    for route in app.routes:
-        if isinstance(route, Route) and route.path.startswith("/admin/content"):
-            kind = route.path.split("/")[3] if route.path.count("/") > 2 else ""
-            found.append((route.path.replace("{slug:str}", SEEDED.get(kind, "x")),
+    admin = next(r for r in app.routes if isinstance(r, Mount) and r.path == "/admin")
+    for route in admin.routes:
+        path = "/admin" + route.path
+        if isinstance(route, Route) and path.startswith("/admin/content"):
+            kind = path.split("/")[3] if path.count("/") > 2 else ""
+            found.append((path.replace("{slug:str}", SEEDED.get(kind, "x")),
                           set(route.methods or {"GET"}) - {"HEAD"}))
     return found
 

@@ -1,7 +1,11 @@
-"""Organizer sign-in, dashboard, password and audit log. Guarded by middleware.AdminGuard."""
+"""Organizer sign-in, sessions, dashboard, password and audit log. Guarded by
+admin_guard.AdminGuard."""
 
 from __future__ import annotations
 
+import asyncio
+import secrets
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.datastructures import FormData
@@ -10,11 +14,21 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from server import audit, push
-from server.accounts import AccountError, check_new_password, hash_password, verify_password
+from server.accounts import (
+    AccountError,
+    check_new_password,
+    hash_password,
+    hash_password_off_loop,
+    verify_password_off_loop,
+)
+from server.auth import DEVICE_COOKIE, LOGIN_COOKIE, login_cookie_header
 from server.views.base import services
 
+# Failures from unknown browsers, per account name in any letter case, before those
+# browsers wait; failures from one known browser before it is slowed.
 LOGIN_FAILURES_PER_ACCOUNT = 5
-LOGIN_FAILURES_PER_CLIENT = 20
+LOGIN_FAILURES_PER_DEVICE = 10
+DEVICE_SLOWDOWN = 2.0
 # Argon2 verification of a name that does not exist costs the same as one that does.
 _DUMMY_HASH = hash_password("not a real password, only timing cover")
 
@@ -25,7 +39,7 @@ def organizer(request: Request) -> dict:
 
 def csrf_token(request: Request) -> str:
     session = request.scope["state"].get("session")
-    return services(request).extras["sessions"].csrf_token(session) if session else ""
+    return services(request).sessions.csrf_token(session) if session else ""
 
 
 def admin_page(request: Request, template: str, status: int = 200, **context: Any) -> Response:
@@ -47,57 +61,150 @@ async def form_of(request: Request) -> FormData:
     return await request.form(max_files=0, max_fields=200)
 
 
-async def login(request: Request) -> Response:
+def device_name(user_agent: str) -> str:
+    """A short name for a browser, enough to tell an organizer's devices apart."""
+    browser = next((name for marker, name in (
+        ("Edg/", "Edge"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"),
+        ("Safari/", "Safari")) if marker in user_agent), "A browser")
+    system = next((name for marker, name in (
+        ("Android", "Android"), ("iPhone", "iPhone"), ("iPad", "iPad"), ("Windows", "Windows"),
+        ("Mac OS", "macOS"), ("Linux", "Linux")) if marker in user_agent), "")
+    return f"{browser} on {system}" if system else browser
+
+
+def _login_page(request: Request, status: int, username: str = "",
+                error: str | None = None) -> Response:
+    """The sign-in form, its stamp bound to the form's own cookie (set here when missing)."""
     svc = services(request)
-    stamp = svc.extras["login_stamp"].issue()
+    bound = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(16)
+    page = admin_page(request, "admin/login.html", status=status, username=username,
+                      error=error, stamp=svc.login_stamp.issue(bound))
+    if request.cookies.get(LOGIN_COOKIE) != bound:
+        page.headers.append("set-cookie", login_cookie_header(bound, svc.settings.https))
+    return page
+
+
+async def login(request: Request) -> Response:
     if request.method == "GET":
-        return admin_page(request, "admin/login.html", stamp=stamp, error=None, username="")
+        return _login_page(request, 200)
+    svc = services(request)
     form = await form_of(request)
     username = str(form.get("username", ""))[:100]
     password = str(form.get("password", ""))[:1024]
-    per_account = svc.extras["login_throttle_account"]
-    per_client = svc.extras["login_throttle_client"]
+    per_account = svc.login_throttle_account
+    per_device = svc.login_throttle_device
+    devices = svc.devices
     account_key = username.casefold()
-    client_key = per_client.key_for_client(request.client.host if request.client else None)
-    if per_account.blocked(account_key) or per_client.blocked(client_key):
-        wait = max(per_account.retry_after(account_key), per_client.retry_after(client_key))
-        minutes = max(1, (wait + 59) // 60)
-        page = admin_page(
-            request, "admin/login.html", status=429, stamp=stamp, username=username,
-            error=f"Too many failed sign-ins. Try again in {minutes} minute(s).",
-        )
-        page.headers["Retry-After"] = str(wait)
-        return page
-    row = await svc.db.first(
-        "SELECT id, name, password_hash, session_epoch FROM organizers WHERE name = ?",
-        (username,),
-    )
-    ok = verify_password(row["password_hash"] if row else _DUMMY_HASH, password)
+    device = devices.device_for(request.cookies.get(DEVICE_COOKIE), username)
+    if device is None:
+        # Strangers' failures lock out strangers only: a browser this organizer has signed
+        # in from before carries a device cookie and never waits for them.
+        if per_account.blocked(account_key):
+            wait = per_account.retry_after(account_key)
+            minutes = max(1, (wait + 59) // 60)
+            page = _login_page(
+                request, 429, username,
+                f"Too many failed sign-ins. Try again in {minutes} minute(s).")
+            page.headers["Retry-After"] = str(wait)
+            return page
+    elif per_device.blocked(device):
+        # A known browser is never refused, only slowed, so its own organizer still gets in.
+        await asyncio.sleep(DEVICE_SLOWDOWN)
+    row = await svc.db.first("SELECT id, name, password_hash FROM organizers WHERE name = ?",
+                             (username,))
+    ok = await verify_password_off_loop(row["password_hash"] if row else _DUMMY_HASH, password)
     if not (row and ok):
-        per_account.hit(account_key)
-        per_client.hit(client_key)
-        return admin_page(request, "admin/login.html", status=401, stamp=stamp,
-                          username=username, error="Wrong username or password.")
-    per_account.reset(account_key)
-    signer = svc.extras["sessions"]
-    session = signer.new(row["id"], row["session_epoch"])
-    response = see_other("/admin/")
-    response.headers.append("set-cookie", signer.cookie_header(session, svc.settings.https))
+        if device is None:
+            per_account.hit(account_key)
+        else:
+            per_device.hit(device)
+        return _login_page(request, 401, username, "Wrong username or password.")
+    if device is None:
+        per_account.reset(account_key)
+    else:
+        per_device.reset(device)
+    store = svc.sessions
+    agent = device_name(request.headers.get("user-agent", ""))
 
     async def log_in(conn):
-        await audit.record(conn, row["name"], "sign-in", "organizer", row["name"])
+        session = await store.start(conn, row["id"], agent)
+        await audit.record(conn, row["name"], "sign-in", "organizer", row["name"], None,
+                           {"device": agent})
+        return session
 
-    await svc.db.write_fn(log_in)
+    session = await svc.db.write_fn(log_in)
+    secure = svc.settings.https
+    response = see_other("/admin/")
+    response.headers.append("set-cookie", store.cookie_header(session, secure))
+    if device is None:
+        response.headers.append("set-cookie", devices.cookie_header(
+            devices.issue(row["name"]), secure))
     return response
 
 
 async def logout(request: Request) -> Response:
     svc = services(request)
-    request.scope["state"]["session"] = None
+    session = request.scope["state"]["session"]
+    me = organizer(request)
+
+    async def end(conn):
+        await svc.sessions.end(conn, session.id)
+        await audit.record(conn, me["name"], "sign-out", "organizer", me["name"])
+
+    await svc.db.write_fn(end)
     response = see_other("/admin/login")
-    response.headers.append("set-cookie", svc.extras["sessions"].cookie_header(
+    response.headers.append("set-cookie", svc.sessions.cookie_header(
         None, svc.settings.https))
     return response
+
+
+async def sessions_page(request: Request) -> Response:
+    svc = services(request)
+    rows = await svc.db.execute(
+        "SELECT id, device, started, last_used FROM sessions WHERE organizer_id = ? "
+        "ORDER BY last_used DESC", (organizer(request)["id"],))
+    current = request.scope["state"]["session"].id
+    return admin_page(request, "admin/sessions.html", current=current, sessions=[
+        {**dict(r), "started": _when(r["started"]), "last_used": _when(r["last_used"])}
+        for r in rows])
+
+
+def _when(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+async def end_session(request: Request) -> Response:
+    svc = services(request)
+    me = organizer(request)
+    target = request.path_params["id"]
+
+    async def end(conn):
+        cur = await conn.execute("DELETE FROM sessions WHERE id = ? AND organizer_id = ?",
+                                 (target, me["id"]))
+        if cur.rowcount:
+            await audit.record(conn, me["name"], "end-session", "organizer", me["name"])
+        return cur.rowcount
+
+    if target == request.scope["state"]["session"].id:
+        return see_other("/admin/sessions?done=To+end+this+session%2C+sign+out.")
+    ended = await svc.db.write_fn(end)
+    return see_other("/admin/sessions?done=" + ("Session+ended." if ended
+                                                else "That+session+had+already+ended."))
+
+
+async def end_other_sessions(request: Request) -> Response:
+    svc = services(request)
+    me = organizer(request)
+    keep = request.scope["state"]["session"].id
+
+    async def end(conn):
+        count = await svc.sessions.end_all(conn, me["id"], keep=keep)
+        await audit.record(conn, me["name"], "end-sessions", "organizer", me["name"], None,
+                           {"ended": count})
+        return count
+
+    count = await svc.db.write_fn(end)
+    return see_other(f"/admin/sessions?done=Ended+{count}+other+session(s).")
 
 
 async def dashboard(request: Request) -> Response:
@@ -105,10 +212,23 @@ async def dashboard(request: Request) -> Response:
     waiting = await db.scalar("SELECT COUNT(*) FROM suggestions WHERE status = 'waiting'")
     pending_alerts = await db.scalar("SELECT COUNT(*) FROM alerts WHERE status = 'pending'")
     pending_listings = await db.scalar("SELECT COUNT(*) FROM listings WHERE status = 'pending'")
+    pending_corrections = await db.scalar(
+        "SELECT COUNT(*) FROM alerts WHERE status = 'sent' AND proposed IS NOT NULL")
+    changes = await db.scalar("SELECT COUNT(*) FROM changes WHERE status = 'pending'")
+    me = organizer(request)["name"]
+    # What one organizer took down shows here to the others, who may restore it.
+    taken_down = [dict(r) for r in await db.execute(
+        "SELECT 'alert' AS entity, CAST(id AS TEXT) AS key, title, taken_down_by, "
+        "'/admin/alerts/' || id AS url FROM alerts WHERE taken_down_by IS NOT NULL "
+        "AND taken_down_by != ? UNION ALL "
+        "SELECT 'listing', slug, title, taken_down_by, '/admin/listings/' || slug || '/edit' "
+        "FROM listings WHERE taken_down_by IS NOT NULL AND taken_down_by != ?", (me, me))]
     topics = await push.topic_counts(db)
     return admin_page(
         request, "admin/dashboard.html",
-        waiting_suggestions=waiting, waiting_approval=pending_alerts + pending_listings,
+        waiting_suggestions=waiting,
+        waiting_approval=pending_alerts + pending_listings + pending_corrections,
+        waiting_changes=changes, taken_down=taken_down,
         topics=list(topics.items()), entries=await audit.recent(db, 10),
     )
 
@@ -132,7 +252,7 @@ async def password(request: Request) -> Response:
     current, new, confirm = (str(form.get(k, "")) for k in ("current", "new", "confirm"))
     errors = {}
     stored = await svc.db.scalar("SELECT password_hash FROM organizers WHERE id = ?", (me["id"],))
-    if not verify_password(stored, current):
+    if not await verify_password_off_loop(stored, current):
         errors["current"] = "This is not your current password."
     try:
         check_new_password(new)
@@ -143,18 +263,23 @@ async def password(request: Request) -> Response:
     if errors:
         return admin_page(request, "admin/password.html", status=400, errors=errors)
 
+    new_hash = await hash_password_off_loop(new)
+    store = svc.sessions
+    agent = device_name(request.headers.get("user-agent", ""))
+
     async def change(conn):
         await conn.execute(
             "UPDATE organizers SET password_hash = ?, session_epoch = session_epoch + 1 "
-            "WHERE id = ?", (hash_password(new), me["id"]))
+            "WHERE id = ?", (new_hash, me["id"]))
+        # Every session ends, this one included; this browser gets a fresh one.
+        await store.end_all(conn, me["id"])
+        session = await store.start(conn, me["id"], agent)
         await audit.record(conn, me["name"], "change-password", "organizer", me["name"])
+        return session
 
-    await svc.db.write_fn(change)
-    signer = svc.extras["sessions"]
-    session = signer.new(me["id"], me["session_epoch"] + 1)
-    request.scope["state"]["session"] = session
-    response = see_other("/admin/?done=Password+changed.")
-    response.headers.append("set-cookie", signer.cookie_header(session, svc.settings.https))
+    session = await svc.db.write_fn(change)
+    response = see_other("/admin/?done=Password+changed.+Your+other+sessions+have+ended.")
+    response.headers.append("set-cookie", store.cookie_header(session, svc.settings.https))
     return response
 
 
@@ -165,4 +290,7 @@ def routes() -> list[BaseRoute]:
         Route("/admin/", dashboard),
         Route("/admin/audit", audit_log),
         Route("/admin/password", password, methods=["GET", "POST"]),
+        Route("/admin/sessions", sessions_page),
+        Route("/admin/sessions/end-others", end_other_sessions, methods=["POST"]),
+        Route("/admin/sessions/{id:int}/end", end_session, methods=["POST"]),
     ]

@@ -2,7 +2,10 @@
 
 A correction or retraction keeps the alert's tag, so it replaces the earlier version on
 phones and in the feed. Retracting never waits for approval: withdrawing a message must be
-fast. Sending and correcting do, when the deployment has two or more organizers.
+fast. Sending and correcting do, when the deployment has two or more organizers. With two
+or more, a retraction takes the alert off the site and feed at once but sends nothing to
+phones: another organizer restores it or confirms the withdrawal, which then reaches phones
+(one account alone can neither send nor silently replace an alert on phones).
 """
 
 from __future__ import annotations
@@ -140,65 +143,100 @@ async def new(request: Request) -> Response:
 
 
 async def _send(request: Request, alert_id: int, approver: str | None,
-                changes: dict | None = None, action: str = "send") -> None:
+                changes: dict | None = None, action: str = "send",
+                expect: dict | None = None) -> bool:
     """Apply changes (a correction or retraction), mark sent and queue the push, all in one
-    transaction: an alert is never marked sent without its deliveries."""
+    transaction, so an alert is never marked sent without its deliveries; only while the
+    alert still holds `expect` (column: value), so that of simultaneous approvals one
+    sends. False when it did not."""
     svc = services(request)
     me = organizer(request)
     now = iso_now()
 
-    async def apply(conn) -> None:
+    async def apply(conn) -> bool:
         sets = {"updated": now, **(changes or {})}
         if action == "send":
             sets.update(status="sent", sent=now, approver=approver)
-        await conn.execute(
-            f"UPDATE alerts SET {', '.join(f'{k} = ?' for k in sets)} WHERE id = ?",
-            [*sets.values(), alert_id])
-        await audit.record(conn, me["name"], action, "alert", str(alert_id), None, sets)
+        where, params = approvals.where_seen({"id": alert_id, **(expect or {})})
+        cur = await conn.execute(
+            f"UPDATE alerts SET {', '.join(f'{k} = ?' for k in sets)} WHERE {where}",
+            [*sets.values(), *params])
+        if cur.rowcount != 1:
+            return False
+        await audit.record(conn, me["name"], action, "alert", str(alert_id), expect, sets)
         async with conn.execute("SELECT * FROM alerts WHERE id = ?", (alert_id,)) as cur:
             alert = _as_alert(await cur.fetchone())
         message_id = await push.enqueue(conn, push.alert_message(alert, svc.settings.base_url))
         await conn.execute("UPDATE alerts SET message_ids = ? WHERE id = ?",
                            (json.dumps([*alert["message_ids"], message_id]), alert_id))
+        return True
 
-    await svc.db.write_fn(apply, public=True)
+    if not await svc.db.write_fn(apply, public=True):
+        return False
     svc.push.wake()
+    return True
 
 
-async def detail(request: Request) -> Response:
+def approval_version(row) -> dict | None:
+    """What an approver of this alert approves, as stored: the alert itself while it waits,
+    or the correction proposed for it; None when nothing waits."""
+    if row["status"] == "pending":
+        return {k: row[k] for k in ("status", "title", "body", "url", "states", "urgent",
+                                    "expires", "author")}
+    if row["status"] == "sent" and row["proposed"]:
+        return {k: row[k] for k in ("status", "proposed", "proposed_by")}
+    return None
+
+
+async def detail(request: Request, status: int = 200, **extra) -> Response:
     alert = await _alert(request)
-    db = services(request).db
+    svc = services(request)
+    db = svc.db
     totals: dict[str, int] = {}
     for message_id in alert["message_ids"]:
-        for status, n in (await push.counts(db, message_id)).items():
-            totals[status] = totals.get(status, 0) + n
+        for state, n in (await push.counts(db, message_id)).items():
+            totals[state] = totals.get(state, 0) + n
     proposed = json.loads(alert["proposed"]) if alert["proposed"] else None
-    return _page(request, "admin/alert.html", alert=alert, counts=totals, proposed=proposed,
-                 me=organizer(request)["name"], values={}, errors={})
+    version = approval_version(await db.first("SELECT * FROM alerts WHERE id = ?",
+                                              (alert["id"],)))
+    approval = approvals.seen_fields(version) if version else None
+    many = await approvals.organizer_count(db) >= 2
+    return _page(request, "admin/alert.html", status=status, alert=alert, counts=totals,
+                 proposed=proposed, me=organizer(request)["name"], values={}, errors={},
+                 approval=approval, many=many, changed=extra.pop("changed", []), **extra)
 
 
 async def approve(request: Request) -> Response:
-    alert = await _alert(request)
-    me = organizer(request)
-    if alert["status"] == "pending":
-        if alert["author"] == me["name"]:
-            return await _refuse(request)
-        await _send(request, alert["id"], approver=me["name"])
-        return see_other(f"/admin/alerts/{alert['id']}?done=Approved+and+sent.")
-    if alert["proposed"]:
-        if alert["proposed_by"] == me["name"]:
-            return await _refuse(request)
-        changes = {**json.loads(alert["proposed"]), "proposed": None, "proposed_by": None,
-                   "revision": alert["revision"] + 1}
-        await _send(request, alert["id"], approver=None, changes=changes, action="correct")
-        return see_other(f"/admin/alerts/{alert['id']}?done=Correction+approved+and+sent.")
-    return see_other(f"/admin/alerts/{alert['id']}?done=Nothing+to+approve.")
-
-
-async def _refuse(request: Request) -> Response:
-    response = await detail(request)
-    response.status_code = 403
-    return response
+    svc = services(request)
+    me = organizer(request)["name"]
+    form = await form_of(request)
+    row = await svc.db.first("SELECT * FROM alerts WHERE id = ?", (request.path_params["id"],))
+    if row is None:
+        raise HTTPException(404, "No such alert.")
+    alert_id = row["id"]
+    version = approval_version(row)
+    if version is None:
+        return see_other(f"/admin/alerts/{alert_id}?done=Nothing+to+approve.")
+    proposer = row["author"] if row["status"] == "pending" else row["proposed_by"]
+    try:
+        if proposer == me:
+            raise approvals.Refused("A second organizer must approve what you proposed: "
+                                    "nothing was sent.", 403)
+        seen = approvals.check_seen(form, version)
+    except approvals.Refused as exc:
+        await approvals.record_refusal(svc.db, me, "alert", str(alert_id), str(exc),
+                                       approvals.read_seen(form), version)
+        return await detail(request, status=exc.status, flash=str(exc), changed=exc.changed)
+    if row["status"] == "pending":
+        sent = await _send(request, alert_id, approver=me, expect=seen)
+        done = "Approved+and+sent." if sent else "Already+approved+and+sent+once."
+        return see_other(f"/admin/alerts/{alert_id}?done={done}")
+    changes = {**json.loads(row["proposed"]), "proposed": None, "proposed_by": None,
+               "revision": row["revision"] + 1}
+    sent = await _send(request, alert_id, approver=None, changes=changes, action="correct",
+                       expect=seen)
+    done = "Correction+approved+and+sent." if sent else "Already+approved+and+sent+once."
+    return see_other(f"/admin/alerts/{alert_id}?done={done}")
 
 
 async def correct(request: Request) -> Response:
@@ -234,21 +272,73 @@ async def correct(request: Request) -> Response:
 
 async def retract(request: Request) -> Response:
     alert = await _alert(request)
+    svc = services(request)
+    me = organizer(request)["name"]
     if alert["status"] == "pending":
         async def cancel(conn) -> None:
             await conn.execute("UPDATE alerts SET status = 'retracted', updated = ? WHERE id = ?",
                                (iso_now(), alert["id"]))
-            await audit.record(conn, organizer(request)["name"], "cancel", "alert",
-                               str(alert["id"]))
+            await audit.record(conn, me, "cancel", "alert", str(alert["id"]))
 
-        await services(request).db.write_fn(cancel)
+        await svc.db.write_fn(cancel)
         return see_other(f"/admin/alerts/{alert['id']}?done=Cancelled+before+sending.")
     if alert["status"] != "sent":
         return see_other(f"/admin/alerts/{alert['id']}?done=Already+retracted.")
+    if await approvals.organizer_count(svc.db) >= 2:
+        async def take_down(conn) -> None:
+            await conn.execute(
+                "UPDATE alerts SET status = 'retracted', taken_down_by = ?, proposed = NULL, "
+                "proposed_by = NULL, updated = ? WHERE id = ? AND status = 'sent'",
+                (me, iso_now(), alert["id"]))
+            await audit.record(conn, me, "take-down", "alert", str(alert["id"]),
+                               {"status": "sent"}, {"status": "retracted"})
+
+        await svc.db.write_fn(take_down, public=True)
+        return see_other(f"/admin/alerts/{alert['id']}?done=Retracted+on+the+site+and+in+the"
+                         "+feed.+Phones+are+told+once+another+organizer+confirms.")
     await _send(request, alert["id"], approver=None, action="retract",
                 changes={"status": "retracted", "revision": alert["revision"] + 1,
                          "proposed": None, "proposed_by": None})
     return see_other(f"/admin/alerts/{alert['id']}?done=Retracted+on+phones+and+in+the+feed.")
+
+
+async def restore(request: Request) -> Response:
+    """Undo a take-down that has not reached phones: they still show the alert."""
+    alert = await _alert(request)
+    me = organizer(request)["name"]
+
+    async def put_back(conn) -> int:
+        cur = await conn.execute(
+            "UPDATE alerts SET status = 'sent', taken_down_by = NULL, updated = ? "
+            "WHERE id = ? AND status = 'retracted' AND taken_down_by IS NOT NULL",
+            (iso_now(), alert["id"]))
+        if cur.rowcount:
+            await audit.record(conn, me, "restore", "alert", str(alert["id"]),
+                               {"status": "retracted", "taken_down_by": alert["taken_down_by"]},
+                               {"status": "sent"})
+        return cur.rowcount
+
+    done = "Restored." if await services(request).db.write_fn(put_back, public=True) \
+        else "Nothing+to+restore."
+    return see_other(f"/admin/alerts/{alert['id']}?done={done}")
+
+
+async def confirm_retraction(request: Request) -> Response:
+    """A second organizer confirms a take-down: the withdrawal now reaches phones."""
+    alert = await _alert(request)
+    me = organizer(request)["name"]
+    if alert["status"] != "retracted" or not alert["taken_down_by"]:
+        return see_other(f"/admin/alerts/{alert['id']}?done=Nothing+to+confirm.")
+    if alert["taken_down_by"] == me:
+        reason = "A second organizer must confirm what you took down: nothing was sent."
+        await approvals.record_refusal(services(request).db, me, "alert", str(alert["id"]),
+                                       reason)
+        return await detail(request, status=403, flash=reason)
+    sent = await _send(request, alert["id"], approver=None, action="retract",
+                       changes={"taken_down_by": None, "revision": alert["revision"] + 1},
+                       expect={"status": "retracted", "taken_down_by": alert["taken_down_by"]})
+    done = "Withdrawal+sent+to+phones." if sent else "Already+confirmed."
+    return see_other(f"/admin/alerts/{alert['id']}?done={done}")
 
 
 class _Form(dict):
@@ -265,4 +355,7 @@ def routes() -> list[BaseRoute]:
         Route("/admin/alerts/{id:int}/approve", approve, methods=["POST"]),
         Route("/admin/alerts/{id:int}/correct", correct, methods=["POST"]),
         Route("/admin/alerts/{id:int}/retract", retract, methods=["POST"]),
+        Route("/admin/alerts/{id:int}/restore", restore, methods=["POST"]),
+        Route("/admin/alerts/{id:int}/confirm-retraction", confirm_retraction,
+              methods=["POST"]),
     ]

@@ -4,12 +4,19 @@ Each kind of record has a form parsed field by field, as the listing form is: (v
 typed, errors by field, columns or None). Every change is one write transaction that also
 appends to the audit log, so the log cannot miss a change or record one that rolled back.
 A rights article is two rows (en and es) edited as one record.
+
+With two or more organizers, what visitors rely on (approvals.PUBLIC_FACTS: a contact's
+phones and hours, a facility's address, a rights article's text, a resource's link) is
+not changed by one organizer alone: a new record, a draft going public, or an edit touching
+those fields becomes a proposed change for a second organizer, and the public keeps the
+approved version until then.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from server import audit
+from server import approvals, audit
 from server.dataset import FACILITY_KINDS, LANGS, SLUG, DataError, Where, slugify, unique_slug
 from server.dataset import url as check_url
 from server.listing_form import parse_coordinates
@@ -42,6 +49,8 @@ LANGUAGE_CODE = re.compile(r"[a-z]{2,3}")
 MONTH_OR_DAY = re.compile(r"\d{4}-\d{2}(-\d{2})?")
 RIGHTS_TEXT = ("title", "summary", "body")
 FIX_FIELDS = "Not saved: fix the fields marked below."
+WAITS = ("Your change waits for a second organizer; visitors see the approved version "
+         "until then.")
 _FORM = Where("form", "form")
 
 Values = dict[str, str]
@@ -502,6 +511,10 @@ async def new(request: Request, kind: Kind) -> Response:
     me = organizer(request)["name"]
     status = "draft" if form.get("action") == "draft" else "published"
     base = slugify(values[kind.name_field]) or kind.entity
+    second = status == "published" and await approvals.organizer_count(svc.db) >= 2
+    if second and kind.publishable:
+        # Saved as a draft, and going public is the proposed change.
+        status = "draft"
 
     async def create(conn: aiosqlite.Connection) -> str | None:
         query = on(conn)
@@ -511,16 +524,31 @@ async def new(request: Request, kind: Kind) -> Response:
             slug = wanted
         else:
             slug = await unique_slug(conn, kind.table, base)
+            if second and not kind.publishable:
+                async with conn.execute("SELECT 1 FROM changes WHERE entity = ? AND "
+                                        "entity_key = ? AND status = 'pending'",
+                                        (kind.entity, slug)) as cur:
+                    if await cur.fetchone():
+                        slug = f"{slug}-{secrets.token_hex(2)}"
+        if second and not kind.publishable:
+            await approvals.propose_change(conn, me, kind.entity, slug, {}, fields)
+            return slug
         await kind.insert(conn, slug, fields, status)
         await audit.record(conn, me, "create", kind.entity, slug, None,
                            await kind.load(query, slug))
+        if second:
+            await approvals.propose_change(conn, me, kind.entity, slug, {"status": "draft"},
+                                           {"status": "published"})
         return slug
 
     slug = await svc.db.write_fn(create, public=True)
     if slug is None:
         errors["slug"] = f"Another {kind.entity} already has this address."
         return _form_page(request, kind, values, errors, status=400, flash=FIX_FIELDS)
-    done = "Saved as a draft: not public yet." if status == "draft" else "Created."
+    if second and not kind.publishable:
+        return see_other(f"/admin/changes?done={quote(WAITS)}")
+    done = (WAITS if second else "Saved as a draft: not public yet." if status == "draft"
+            else "Created.")
     return see_other(_edit_url(kind, slug, done))
 
 
@@ -538,17 +566,24 @@ async def edit(request: Request, kind: Kind) -> Response:
         return _form_page(request, kind, values, errors, record, status=400, flash=FIX_FIELDS)
     me = organizer(request)["name"]
     slug = record["slug"]
+    many = await approvals.organizer_count(svc.db) >= 2
 
-    async def save(conn: aiosqlite.Connection) -> None:
+    async def save(conn: aiosqlite.Connection) -> bool:
         before = await kind.load(on(conn), slug)
         if before is None:
             raise HTTPException(404, f"No {kind.entity} with that address.")
+        public = before.get("status", "published") == "published"
+        if many and public and approvals.touches_public_facts(kind.entity, before, fields):
+            await approvals.propose_change(conn, me, kind.entity, slug,
+                                           {k: before.get(k) for k in fields}, fields)
+            return False
         await kind.update(conn, slug, fields)
         await audit.record(conn, me, "edit", kind.entity, slug, before,
                            await kind.load(on(conn), slug))
+        return True
 
-    await svc.db.write_fn(save, public=True)
-    return see_other(_edit_url(kind, slug, "Saved."))
+    saved = await svc.db.write_fn(save, public=True)
+    return see_other(_edit_url(kind, slug, "Saved." if saved else WAITS))
 
 
 async def verify(request: Request, kind: Kind) -> Response:
@@ -601,6 +636,7 @@ async def publish(request: Request, kind: Kind) -> Response:
     """Make a draft public, once it passes the same checks as the form."""
     slug = request.path_params["slug"]
     me = organizer(request)["name"]
+    many = await approvals.organizer_count(services(request).db) >= 2
 
     async def go_public(conn: aiosqlite.Connection) -> tuple[str, dict | None, Errors]:
         before = await kind.load(on(conn), slug)
@@ -611,6 +647,10 @@ async def publish(request: Request, kind: Kind) -> Response:
         _values, errors, _fields = kind.parse(kind.values(before))
         if errors:
             return "invalid", before, errors
+        if many:
+            await approvals.propose_change(conn, me, kind.entity, slug, {"status": "draft"},
+                                           {"status": "published"})
+            return "proposed", None, {}
         await conn.execute(f"UPDATE {kind.table} SET status = 'published' WHERE slug = ?",
                            (slug,))
         await audit.record(conn, me, "publish", kind.entity, slug, before,
@@ -622,7 +662,7 @@ async def publish(request: Request, kind: Kind) -> Response:
         assert record is not None
         return _form_page(request, kind, kind.values(record), errors, record, status=400,
                           flash="Not published: fix the fields marked below and save first.")
-    done = "Already published." if outcome == "already" else "Published."
+    done = {"already": "Already published.", "proposed": WAITS}.get(outcome, "Published.")
     return see_other(_edit_url(kind, slug, done))
 
 

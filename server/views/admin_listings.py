@@ -2,7 +2,10 @@
 
 A new listing that goes live notifies subscribers, so when the deployment has two or more
 organizers it waits (status 'pending') until a second organizer approves it: a fake vigil
-location is as dangerous as a fake urgent call.
+location is as dangerous as a fake urgent call. For the same reason, editing a listing
+someone else proposed makes you its proposer, and a change to a public listing's facts
+(where, when) waits in the changes queue while the public keeps the approved version.
+Ending a listing takes effect at once and can be undone.
 """
 
 from __future__ import annotations
@@ -112,49 +115,86 @@ async def _publish(request: Request, slug: str) -> Response:
         await svc.db.write_fn(hold, public=True)
         return see_other(f"/admin/listings/{slug}/edit?done=Waiting+for+a+second+organizer"
                          "+to+approve.+Nothing+is+public+or+sent+yet.")
-    await _go_live(request, slug, approver=None)
+    await _go_live(request, slug, approver=None, expect={"status": row["status"]})
     return see_other(f"/admin/listings/{slug}/edit?done=Published.")
 
 
-async def _go_live(request: Request, slug: str, approver: str | None) -> None:
-    """Make the listing active and queue its announcement in one transaction."""
+async def _go_live(request: Request, slug: str, approver: str | None,
+                   expect: dict | None = None) -> bool:
+    """Make the listing live and queue its announcement in one transaction, only while it
+    still holds `expect` (column: value), so that of simultaneous approvals one announces.
+    False when it did not."""
     svc = services(request)
     me = organizer(request)
 
-    async def activate(conn) -> None:
-        await conn.execute(
-            "UPDATE listings SET status = 'active', approver = ?, updated = ? WHERE slug = ?",
-            (approver, iso_now(), slug))
+    async def activate(conn) -> bool:
+        where, params = approvals.where_seen({"slug": slug, **(expect or {})})
+        cur = await conn.execute(
+            f"UPDATE listings SET status = 'active', approver = ?, updated = ? WHERE {where}",
+            (approver, iso_now(), *params))
+        if cur.rowcount != 1:
+            return False
         await audit.record(conn, me["name"], "approve" if approver else "publish", "listing",
-                           slug)
+                           slug, expect, None)
         async with conn.execute("SELECT * FROM listings WHERE slug = ?", (slug,)) as cur:
             rec = listing_record(await cur.fetchone())
         if rec["status"] == "active":  # a listing whose end has passed announces nothing
             message_id = await push.enqueue(conn, push.listing_message(rec))
             await conn.execute("UPDATE listings SET message_id = ? WHERE slug = ?",
                                (message_id, slug))
+        return True
 
-    await svc.db.write_fn(activate, public=True)
+    if not await svc.db.write_fn(activate, public=True):
+        return False
     svc.push.wake()
+    return True
+
+
+VERSION_FIELDS = ("status", "author", "title", "kind", "address", "city", "state", "lat",
+                  "lon", "starts", "ends", "schedule", "description_en", "description_es",
+                  "needs", "links", "source")
+
+
+def approval_version(row: dict) -> dict | None:
+    """What an approver of this listing approves, as stored; None unless it waits."""
+    return {k: row[k] for k in VERSION_FIELDS} if row["status"] == "pending" else None
 
 
 async def approve(request: Request) -> Response:
     row = await _row(request)
-    me = organizer(request)
-    if row["status"] != "pending":
+    svc = services(request)
+    me = organizer(request)["name"]
+    form = await form_of(request)
+    version = approval_version(row)
+    if version is None:
         return see_other(f"/admin/listings/{row['slug']}/edit?done=Nothing+to+approve.")
-    if row["author"] == me["name"]:
-        return await edit_page(request, row, status=403,
-                               flash="A second organizer must approve what you proposed.")
-    await _go_live(request, row["slug"], approver=me["name"])
-    return see_other(f"/admin/listings/{row['slug']}/edit?done=Approved+and+published.")
+    try:
+        if row["author"] == me:
+            raise approvals.Refused("A second organizer must approve what you proposed: "
+                                    "nothing was published or sent.", 403)
+        seen = approvals.check_seen(form, version)
+    except approvals.Refused as exc:
+        await approvals.record_refusal(svc.db, me, "listing", row["slug"], str(exc),
+                                       approvals.read_seen(form), version)
+        return await edit_page(request, row, status=exc.status, flash=str(exc),
+                               changed=exc.changed)
+    live = await _go_live(request, row["slug"], approver=me, expect=seen)
+    done = "Approved+and+published." if live else "Already+approved+and+announced+once."
+    return see_other(f"/admin/listings/{row['slug']}/edit?done={done}")
 
 
 async def edit_page(request: Request, row: dict, status: int = 200, **extra) -> Response:
     svc = services(request)
     counts = await push.counts(svc.db, row["message_id"]) if row.get("message_id") else None
+    version = approval_version(row)
+    waiting = await svc.db.first(
+        "SELECT * FROM changes WHERE entity = 'listing' AND entity_key = ? "
+        "AND status = 'pending'", (row["slug"],))
     return _form_page(request, values_from_row(row), {}, status=status, listing=row,
-                      counts=counts, me=organizer(request)["name"], **extra)
+                      counts=counts, me=organizer(request)["name"],
+                      approval=approvals.seen_fields(version) if version else None,
+                      waiting=approvals.as_change(waiting) if waiting else None,
+                      changed=extra.pop("changed", []), **extra)
 
 
 async def edit(request: Request) -> Response:
@@ -166,17 +206,73 @@ async def edit(request: Request) -> Response:
     values, errors, fields = parse(dict(await form_of(request)))
     if fields is None:
         return _form_page(request, values, errors, status=400, listing=row,
-                          me=me["name"], counts=None)
+                          me=me["name"], counts=None, approval=None, waiting=None, changed=[])
+    before = {k: row[k] for k in fields}
+    slug = row["slug"]
+    if (row["status"] in ("active", "ended") and await approvals.organizer_count(svc.db) >= 2
+            and approvals.touches_public_facts("listing", before, fields)):
+        async def propose(conn) -> None:
+            await approvals.propose_change(conn, me["name"], "listing", slug, before, fields)
+
+        await svc.db.write_fn(propose)
+        return see_other(f"/admin/listings/{slug}/edit?done=Your+change+waits+for+a+second"
+                         "+organizer.+The+public+page+keeps+the+approved+version.")
+    # Whoever last edits a waiting listing is its proposer: the approval must come from
+    # someone who did not write what is published.
+    take_over = row["status"] == "pending" and row["author"] != me["name"]
+    changes = {**fields, **({"author": me["name"]} if take_over else {})}
 
     async def save(conn) -> None:
         await conn.execute(
-            f"UPDATE listings SET {', '.join(f'{k} = ?' for k in fields)}, updated = ? "
-            "WHERE slug = ?", [*fields.values(), iso_now(), row["slug"]])
-        await audit.record(conn, me["name"], "edit", "listing", row["slug"],
-                           {k: row[k] for k in fields}, fields)
+            f"UPDATE listings SET {', '.join(f'{k} = ?' for k in changes)}, updated = ? "
+            "WHERE slug = ?", [*changes.values(), iso_now(), slug])
+        await audit.record(conn, me["name"], "edit", "listing", slug,
+                           {k: row[k] for k in changes}, changes)
 
     await svc.db.write_fn(save, public=True)
-    return see_other(f"/admin/listings/{row['slug']}/edit?done=Saved.")
+    if take_over:
+        return see_other(f"/admin/listings/{slug}/edit?done=Saved.+You+are+now+its+proposer:"
+                         "+another+organizer+must+approve+it.")
+    return see_other(f"/admin/listings/{slug}/edit?done=Saved.")
+
+
+async def end(request: Request) -> Response:
+    """End a listing at once; with two or more organizers the others see it and can restore
+    it."""
+    row = await _row(request)
+    svc = services(request)
+    me = organizer(request)["name"]
+    many = await approvals.organizer_count(svc.db) >= 2
+
+    async def change(conn) -> None:
+        await conn.execute(
+            "UPDATE listings SET status = 'ended', taken_down_by = ?, updated = ? "
+            "WHERE slug = ?", (me if many else None, iso_now(), row["slug"]))
+        await audit.record(conn, me, "take-down" if many else "end", "listing", row["slug"],
+                           {"status": row["status"]}, {"status": "ended"})
+
+    await svc.db.write_fn(change, public=True)
+    return see_other(f"/admin/listings/{row['slug']}/edit?done=Ended.+It+now+shows+as+ended.")
+
+
+async def restore(request: Request) -> Response:
+    row = await _row(request)
+    me = organizer(request)["name"]
+
+    async def put_back(conn) -> int:
+        cur = await conn.execute(
+            "UPDATE listings SET status = 'active', taken_down_by = NULL, updated = ? "
+            "WHERE slug = ? AND status = 'ended' AND taken_down_by IS NOT NULL",
+            (iso_now(), row["slug"]))
+        if cur.rowcount:
+            await audit.record(conn, me, "restore", "listing", row["slug"],
+                               {"status": "ended", "taken_down_by": row["taken_down_by"]},
+                               {"status": "active"})
+        return cur.rowcount
+
+    done = "Restored." if await services(request).db.write_fn(put_back, public=True) \
+        else "Nothing+to+restore."
+    return see_other(f"/admin/listings/{row['slug']}/edit?done={done}")
 
 
 def _simple_change(action: str, sql: str, done: str):
@@ -202,9 +298,6 @@ def _simple_change(action: str, sql: str, done: str):
 verify = _simple_change(
     "mark-verified", "UPDATE listings SET verified = :today, updated = :now WHERE slug = :slug",
     "Marked+verified+today.")
-end = _simple_change(
-    "end", "UPDATE listings SET status = 'ended', updated = :now WHERE slug = :slug",
-    "Ended.+It+now+shows+as+ended.")
 delete = _simple_change("delete", "DELETE FROM listings WHERE slug = :slug", "Deleted.")
 
 
@@ -217,5 +310,6 @@ def routes() -> list[BaseRoute]:
         Route("/admin/listings/{slug:str}/approve", approve, methods=["POST"]),
         Route("/admin/listings/{slug:str}/verify", verify, methods=["POST"]),
         Route("/admin/listings/{slug:str}/end", end, methods=["POST"]),
+        Route("/admin/listings/{slug:str}/restore", restore, methods=["POST"]),
         Route("/admin/listings/{slug:str}/delete", delete, methods=["POST"]),
     ]
