@@ -43,7 +43,10 @@ CONTACT = {
     "organization": "Northwest Legal Help Line",
     "description_en": "Free legal help for people detained in the Northwest.",
     "description_es": "Ayuda legal gratuita para personas detenidas en el Noroeste.",
-    "phones": "Main line / Línea principal | (206) 555-0199\r\nDetention hotline | +1 206 555 0100",
+    "phones": "Main line / Línea principal | (206) 555-0199 | legal-help | "
+              "https://legal.example.org/contact\r\nDetention hotline | +1 206 555 0100 | "
+              "find-someone | https://legal.example.org/contact | Every day / Todos los días | "
+              "en, es",
     "hours_en": "Monday to Friday, 9 to 5", "hours_es": "", "website": "https://legal.example.org",
     "states": "wa, OR", "languages": "en, es, ht", "source": "legal.example.org",
 }
@@ -265,10 +268,13 @@ def test_contact_create_edit_delete(admin):
     slug = "northwest-legal-help-line"
     assert location(res) == f"/admin/content/contacts/{slug}/edit?done=Created."
     rec = admin.api("/api/v1/contacts", "contacts")[slug]
+    source = "https://legal.example.org/contact"
     assert rec["phones"] == [
-        {"label": {"en": "Main line", "es": "Línea principal"}, "number": "(206) 555-0199"},
+        {"label": {"en": "Main line", "es": "Línea principal"}, "number": "(206) 555-0199",
+         "purpose": "legal-help", "source": source},
         {"label": {"en": "Detention hotline", "es": "Detention hotline"},
-         "number": "+1 206 555 0100"},
+         "number": "+1 206 555 0100", "purpose": "find-someone", "source": source,
+         "hours": {"en": "Every day", "es": "Todos los días"}, "languages": ["en", "es"]},
     ]
     assert rec["states"] == ["WA", "OR"] and rec["languages"] == ["en", "es", "ht"]
     assert rec["hours"] == {"en": "Monday to Friday, 9 to 5", "es": "Monday to Friday, 9 to 5"}
@@ -277,21 +283,32 @@ def test_contact_create_edit_delete(admin):
 
     legal = card(admin.get("/legal"), slug)
     assert "Washington, Oregon" in legal
-    # A number typed without the page that publishes it and what it is for stays off the
-    # public pages: visitors see a number only with its source.
-    for path in ("/legal", "/es/legal", "/rights/at-your-door", "/card", "/es/card"):
-        page = admin.get(path)
-        assert "555-0199" not in page and "555 0100" not in page and "2065550100" not in page
+    # A number is shown with what it is for and the page that publishes it.
+    page = admin.get("/legal?state=WA")
+    assert "tel:+12065550199" in page and source in page
+
+    # A number without its source is refused, and nothing typed is lost.
+    res = admin.post(f"/admin/content/contacts/{slug}/edit",
+                     {**CONTACT, "phones": "Hotline | 1-800-555-0101 | legal-help"})
+    assert res.status_code == 400
+    assert "Line 1: write it as label | number | purpose | source address" in res.text
+    assert "Hotline | 1-800-555-0101 | legal-help</textarea>" in res.text
+    res = admin.post(f"/admin/content/contacts/{slug}/edit",
+                     {**CONTACT, "phones": "Hotline | 1-800-555-0101 | lawyers | ftp://x"})
+    assert "Line 1: the purpose is one of report-raids, legal-help, find-someone." in res.text
 
     # The form shows what was stored the way it was typed.
     page = admin.get(f"/admin/content/contacts/{slug}/edit")
-    assert ("Main line / Línea principal | (206) 555-0199\nDetention hotline | "
-            "+1 206 555 0100</textarea>") in page
+    assert ("Main line / Línea principal | (206) 555-0199 | legal-help | "
+            "https://legal.example.org/contact\nDetention hotline | +1 206 555 0100 | "
+            "find-someone | https://legal.example.org/contact | Every day / Todos los días | "
+            "en, es</textarea>") in page
     assert 'value="WA, OR"' in page and 'value="en, es, ht"' in page
 
     res = admin.post(f"/admin/content/contacts/{slug}/edit",
                      {**CONTACT, "organization": "Legal Help Line", "states": "*",
-                      "phones": "Hotline | 1-800-555-0101"})
+                      "phones": "Hotline | 1-800-555-0101 | legal-help | "
+                                "https://legal.example.org/"})
     assert location(res) == f"/admin/content/contacts/{slug}/edit?done=Saved."
     rec = admin.api("/api/v1/contacts", "contacts")[slug]
     assert rec["organization"] == "Legal Help Line" and rec["states"] == ["*"]
@@ -502,7 +519,7 @@ INVALID = {
         "city",
     ),
     "contacts": (
-        {**CONTACT, "organization": SCRIPT, "phones": "Hotline | call us now",
+        {**CONTACT, "organization": SCRIPT, "phones": "Hotline | call us now | legal-help | https://x.example.org/",
          "states": "WA, XX", "languages": "english", "website": JS, "description_en": ""},
         {"phones": "Line 1: a phone number has only digits, spaces, +, -, dots and parentheses.",
          "states": "Not a state code: XX.", "description_en": "Required.",
@@ -606,7 +623,7 @@ def test_script_in_every_field_renders_inert_everywhere(admin):
         **FACILITY, "name": f"NWDC {evil}", "address": evil}))
     location(admin.post("/admin/content/contacts/new", {
         **CONTACT, "organization": f"Evil contact {evil}", "description_en": evil,
-        "description_es": evil, "hours_en": evil, "phones": f"{evil} / {evil} | 555-0100",
+        "description_es": evil, "hours_en": evil, "phones": f"{evil} / {evil} | 555-0100 | legal-help | https://evil.example.org/",
         "source": evil}))
     location(admin.post("/admin/content/rights/new", {
         **{k: f"Evil rights {evil}" for k in ("title_en", "title_es")},

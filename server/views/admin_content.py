@@ -29,7 +29,16 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from server import approvals, audit
-from server.dataset import FACILITY_KINDS, LANGS, SLUG, DataError, Where, slugify, unique_slug
+from server.dataset import (
+    FACILITY_KINDS,
+    LANGS,
+    PHONE_PURPOSES,
+    SLUG,
+    DataError,
+    Where,
+    slugify,
+    unique_slug,
+)
 from server.dataset import url as check_url
 from server.listing_form import parse_coordinates
 from server.places import STATES, states_sorted
@@ -158,19 +167,45 @@ def facility_values(rec: dict) -> Values:
     }
 
 
+def _bilingual_part(text: str) -> dict[str, str]:
+    en, _, es = (p.strip() for p in text.partition(" / "))
+    return {"en": en, "es": es or en}
+
+
 def _phones(text: str, errors: Errors) -> list[dict]:
+    """One number a line: label | number | purpose | source, then optionally | hours |
+    languages. A number is shown to visitors only with what it is for and where it was
+    published, so both are required."""
     phones = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
-        label, bar, phone = (p.strip() for p in line.partition("|"))
-        en, _, es = (p.strip() for p in label.partition(" / "))
-        if not (bar and en and phone):
-            errors.setdefault("phones", f"Line {number}: write it as label | number.")
-        elif not PHONE.fullmatch(phone):
+        parts = [p.strip() for p in line.split("|")]
+        label, phone, purpose, source, hours, languages = (parts + [""] * 6)[:6]
+        if len(parts) < 4 or len(parts) > 6 or not (label and phone):
+            errors.setdefault("phones", f"Line {number}: write it as label | number | purpose "
+                                        "| source address (then, if known, | hours | "
+                                        "languages).")
+            continue
+        if not PHONE.fullmatch(phone):
             errors.setdefault("phones", f"Line {number}: a phone number has only digits, "
                                         "spaces, +, -, dots and parentheses.")
-        phones.append({"label": {"en": en, "es": es or en}, "number": phone})
+        if purpose not in PHONE_PURPOSES:
+            errors.setdefault("phones", f"Line {number}: the purpose is one of "
+                                        f"{', '.join(PHONE_PURPOSES)}.")
+        if not re.match(r"^https?://[^\s/]+\.\S+$", source):
+            errors.setdefault("phones", f"Line {number}: give the http(s) address of the page "
+                                        "that publishes this number, so visitors can check it.")
+        entry = {"label": _bilingual_part(label), "number": phone, "purpose": purpose,
+                 "source": source}
+        if hours:
+            entry["hours"] = _bilingual_part(hours)
+        if languages:
+            codes = [c.lower() for c in _codes(languages)]
+            if any(not LANGUAGE_CODE.fullmatch(c) for c in codes):
+                errors.setdefault("phones", f"Line {number}: languages are codes like en, es.")
+            entry["languages"] = codes
+        phones.append(entry)
     return phones
 
 
@@ -232,11 +267,16 @@ def parse_contact(form: Any) -> Parsed:
 
 
 def contact_values(rec: dict) -> Values:
+    def both(text: dict) -> str:
+        return text["en"] if text["es"] == text["en"] else f"{text['en']} / {text['es']}"
+
     def phone_line(p: dict) -> str:
-        label = p["label"]["en"]
-        if p["label"]["es"] != label:
-            label += " / " + p["label"]["es"]
-        return f"{label} | {p['number']}"
+        parts = [both(p["label"]), p["number"], p.get("purpose", ""), p.get("source", "")]
+        if p.get("hours") or p.get("languages"):
+            parts.append(both(p["hours"]) if p.get("hours") else "")
+        if p.get("languages"):
+            parts.append(", ".join(p["languages"]))
+        return " | ".join(parts)
 
     return {
         "organization": rec["organization"], "description_en": rec["description_en"],

@@ -109,6 +109,15 @@ async def facilities_page(request: Request) -> tuple[str, dict]:
     return "facilities.html", {"facilities": items}
 
 
+def tel_uri(number: str) -> str:
+    """A tel: link in global form (RFC 3966), so it dials the same from any phone; numbers
+    here are North American unless they carry their own country code."""
+    digits = re.sub(r"[^\d+]", "", number)
+    if not digits.startswith("+"):
+        digits = "+" + digits if len(digits) == 11 and digits[0] == "1" else "+1" + digits
+    return "tel:" + digits
+
+
 # On /legal, people who give legal help come before reporting lines and reading material.
 ROLE_ORDER = {"legal": 0, "reporting": 1, "information": 2, "locating": 3}
 
@@ -123,7 +132,7 @@ def _contacts_for_page(recs: list[dict], lang: str) -> list[dict]:
         item["phones"] = [
             dict(p, label=p["label"][lang], hours=(p.get("hours") or {}).get(lang),
                  language_names=[names.get(code, code) for code in p.get("languages") or []],
-                 tel="tel:" + re.sub(r"[^\d+]", "", p["number"]),
+                 tel=tel_uri(p["number"]),
                  display=p["number"].removeprefix("+1-"))
             for p in rec["phones"] if p.get("source") and p.get("purpose")
         ]
