@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import random
 import re
 import select
 import socket
@@ -17,13 +18,20 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from html.parser import HTMLParser
+from urllib.parse import quote, urlencode
 
+import httpx
 import pytest
+import uvicorn
 
+from server import feeds as server_feeds
+from server.app import create_app
 from server.auth import Throttle
+from server.serve import uvicorn_options
 from tests.admin_support import create_organizer, csrf_from, sign_in
-from tests.live import LiveServer, live_server
+from tests.live import LiveServer, free_port, live_server
 
 XSS = [
     "<script>alert(1)</script>",
@@ -530,5 +538,281 @@ def test_a_kept_alive_connection_is_not_cut_while_its_requests_arrive_in_time(se
             res = conn.getresponse()
             assert res.status == 200 and res.read() == b"ok"
             time.sleep(0.5)
+    finally:
+        conn.close()
+
+
+# ---------------------------------------------------------------- bodies that never end
+
+TRICKLING_CLIENTS = 200
+BODY_DEADLINE = 30  # the promise: a body that has not arrived by then has been cut off
+
+
+def post_head(server: LiveServer, path: str, length: int,
+              content_type: str = "application/x-www-form-urlencoded") -> bytes:
+    return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+            f"Content-Type: {content_type}\r\nContent-Length: {length}\r\n\r\n").encode()
+
+
+def test_trickling_bodies_are_cut_off_while_everyone_else_is_served(server):
+    """Two hundred clients send a whole request head, then their body a byte a second. The
+    rest of the site answers at once meanwhile, and every trickling connection is closed
+    within 30 seconds of its head, however long its body claims to be."""
+    paths = ["/suggest", "/admin/login", "/es/suggest", "/api/v1/push/subscriptions"]
+    socks = []
+    for n in range(TRICKLING_CLIENTS):
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        sock.sendall(post_head(server, paths[n % len(paths)], 5000) + b"t")
+        sock.setblocking(False)
+        socks.append(sock)
+    started = time.monotonic()
+    open_socks = set(socks)
+    answers: dict[socket.socket, bytes] = {}
+    stop = threading.Event()
+    lock = threading.Lock()
+
+    def trickle() -> None:
+        while not stop.wait(1.0):
+            with lock:
+                for sock in list(open_socks):
+                    try:
+                        sock.send(b"t")
+                    except OSError:
+                        pass  # closed by the server; the reader below sees it
+
+    thread = threading.Thread(target=trickle, name="trickling-bodies")
+    thread.start()
+    latencies = []
+    try:
+        while open_socks and time.monotonic() - started < BODY_DEADLINE + 2:
+            for path in ("/legal", "/healthz", "/api/v1/listings"):
+                status, seconds = get(server, path)
+                assert status == 200
+                latencies.append(seconds)
+            readable, _, _ = select.select(list(open_socks), [], [], 0.2)
+            with lock:
+                for sock in readable:
+                    try:
+                        chunk = sock.recv(65536)
+                    except ConnectionResetError:
+                        chunk = b""
+                    except BlockingIOError:
+                        continue
+                    if chunk:
+                        answers[sock] = answers.get(sock, b"") + chunk
+                    else:
+                        open_socks.discard(sock)
+        elapsed = time.monotonic() - started
+    finally:
+        stop.set()
+        thread.join(5)
+        for sock in socks:
+            sock.close()
+    assert not open_socks, f"{len(open_socks)} trickling connections open after {elapsed:.0f} s"
+    assert elapsed < BODY_DEADLINE
+    answered = [a for a in answers.values() if a]
+    assert answered and all(a.startswith(b"HTTP/1.1 408 ") for a in answered), answered[:3]
+    latencies.sort()
+    assert len(latencies) >= 30
+    assert latencies[len(latencies) // 2] < 0.25, f"median {latencies[len(latencies) // 2]:.3f} s"
+    assert latencies[-1] < 2.0, f"slowest request {latencies[-1]:.3f} s"
+
+
+def new_log(server: LiveServer, offset: int, lines: int, *, mentioning: str = "",
+            timeout: float = 10.0) -> str:
+    """The log written since `offset`, once it holds at least `lines` lines that mention the
+    given text (the access log is written in batches, at least once a second)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = server.logs()[offset:]
+        if sum(mentioning in line for line in text.splitlines()) >= lines:
+            return text
+        if time.monotonic() > deadline:
+            raise AssertionError(f"expected {lines} log lines, got:\n{text[-3000:]}")
+        time.sleep(0.1)
+
+
+def test_hang_ups_mid_body_are_one_log_line_each(server):
+    """Clients that send half a body and hang up: no 500, no traceback, one line each."""
+    targets = ["/es/suggest", "/admin/login", "/suggest"]
+    hang_ups = 30
+    offset = len(server.logs())
+    for n in range(hang_ups):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            sock.sendall(post_head(server, targets[n % len(targets)], 2000) + b"title=a" * 10)
+    text = new_log(server, offset, hang_ups, mentioning='vigil.access: "POST ')
+    assert "Traceback" not in text and "Exception in ASGI" not in text, text[-3000:]
+    lines = text.splitlines()
+    assert len(lines) == hang_ups, lines
+    assert not [line for line in lines if '" 5' in line], lines
+
+
+def test_a_newline_in_a_path_cannot_forge_a_log_line(server):
+    forged = 'INFO vigil.access: "POST /admin/listings/x/delete" 303 1.0ms'
+    offset = len(server.logs())
+    targets = ["/x%0A" + quote_path(forged), "/x%0D%0A" + quote_path(forged),
+               "/x%1B%5B2K%0D" + quote_path(forged), "/x%E2%80%A8" + quote_path(forged),
+               "/es/x%0A" + quote_path(forged)]
+    for target in targets:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            sock.sendall(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         "Connection: close\r\n\r\n".encode())
+            assert read_to_close(sock).startswith(b"HTTP/1.1 404 ")
+    text = new_log(server, offset, len(targets), mentioning='vigil.access: "GET /')
+    lines = text.splitlines()
+    assert len(lines) == len(targets), lines
+    assert not [line for line in lines if line.startswith(forged[:40])], lines
+    assert "\x1b" not in text and "\r" not in text and "\u2028" not in text
+    assert all(line.startswith('INFO vigil.access: "GET /') for line in lines), lines
+
+
+def quote_path(text: str) -> str:
+    return quote(text, safe="/:")
+
+
+def test_a_suggestion_stamp_is_good_for_one_suggestion(server):
+    """A form's stamp is spent by the suggestion it carried: sent again, it is refused with
+    a message saying so (and a fresh stamp), never stored twice."""
+    page = urllib_get(server, "/suggest")
+    stamp = re.search(r'name="stamp" value="([^"]+)"', page).group(1)
+    fields = {"stamp": stamp, "kind": "vigil", "title": "Nightly vigil at NWDC",
+              "details": "Bring candles, 8 pm.", "city": "Tacoma", "state": "WA",
+              "contact": "", "website": ""}
+    status, answer = post_form(server, "/suggest", fields)
+    for _ in range(40):  # the minimum fill time (3 s) has to pass first
+        if answer.get("code") != "too-fast":
+            break
+        time.sleep(0.25)
+        status, answer = post_form(server, "/suggest", fields)
+    assert status == 201, answer
+    for path in ("/suggest", "/es/suggest"):
+        status, answer = post_form(server, path, fields)
+        assert status == 400, answer
+        assert answer["code"] == "stamp-used"
+        assert answer["stamp"] and answer["stamp"] != stamp
+    assert "already" in answer_html(server, fields)
+    conn = sqlite3.connect(server.db_path)
+    try:
+        stored = conn.execute("SELECT COUNT(*) FROM suggestions WHERE title = ?",
+                              (fields["title"],)).fetchone()[0]
+    finally:
+        conn.close()
+    assert stored == 1
+
+
+def urllib_get(server: LiveServer, path: str) -> str:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        conn.request("GET", path)
+        return conn.getresponse().read().decode()
+    finally:
+        conn.close()
+
+
+def post_form(server: LiveServer, path: str, fields: dict, accept: str = "application/json"):
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        conn.request("POST", path, body=urlencode(fields), headers={
+            "Content-Type": "application/x-www-form-urlencoded", "Accept": accept})
+        res = conn.getresponse()
+        body = res.read().decode()
+        return res.status, json.loads(body) if accept == "application/json" else body
+    finally:
+        conn.close()
+
+
+def answer_html(server: LiveServer, fields: dict) -> str:
+    status, page = post_form(server, "/suggest", fields, accept="text/html")
+    assert status == 400
+    return page
+
+
+# ---------------------------------------------------------------- cache-busting
+
+
+@contextmanager
+def uvicorn_in_thread(app) -> Iterator[str]:
+    """The app under a real uvicorn (served as in production) in this process, so a test
+    can count what the server does for each request."""
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, **uvicorn_options())
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not srv.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(10)
+
+
+class Counted:
+    """Wraps a function and counts its calls."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self.calls = 0
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        return self.fn(*args, **kwargs)
+
+
+def test_cache_busting_query_strings_and_feeds_are_served_from_the_cache(settings, monkeypatch):
+    """/?utm_source=<random> renders nothing new, nor do the feeds and calendars until the
+    data changes, and a flood of distinct searches does not push the pages out."""
+    app = create_app(settings)
+    renderer = app.state.vigil.renderer
+    render = Counted(renderer.render)
+    monkeypatch.setattr(renderer, "render", render)
+    atom = Counted(server_feeds.atom_feed)
+    calendar = Counted(server_feeds.calendar)
+    monkeypatch.setattr(server_feeds, "atom_feed", atom)
+    monkeypatch.setattr(server_feeds, "calendar", calendar)
+    rng = random.Random(15)
+    with uvicorn_in_thread(app) as url, httpx.Client(base_url=url, timeout=10) as http:
+        warm = ["/", "/es/", "/legal", "/?state=OR", "/feed.atom", "/calendar.ics"]
+        etags = {path: http.get(path).headers["etag"] for path in warm}
+        renders, atoms, calendars = render.calls, atom.calls, calendar.calls
+        assert atoms == calendars == 1
+        for _ in range(100):
+            noise = f"{rng.getrandbits(64):x}"
+            for path in warm:
+                sep = "&" if "?" in path else "?"
+                for query in (f"utm_source={noise}", f"{noise}={noise}", f"fbclid={noise}"):
+                    res = http.get(f"{path}{sep}{query}")
+                    assert res.status_code == 200 and res.headers["etag"] == etags[path]
+        assert (render.calls, atom.calls, calendar.calls) == (renders, atoms, calendars)
+        for _ in range(700):
+            assert http.get("/search", params={"q": f"{rng.getrandbits(40):x}"}).is_success
+        before = render.calls
+        for path in warm:
+            assert http.get(path).headers["etag"] == etags[path]
+        assert render.calls == before, "searches pushed the pages out of the cache"
+        # a change to the data is a new revision: each is built again, once
+        change_a_listing(settings.db_path)
+        deadline = time.monotonic() + 10
+        while http.get("/").headers["etag"] == etags["/"]:
+            assert time.monotonic() < deadline, "the change was never seen"
+            time.sleep(0.1)
+        for _ in range(3):
+            for path in warm:
+                assert http.get(path, params={"utm_medium": "x"}).status_code == 200
+        assert (atom.calls, calendar.calls) == (2, 2)
+        assert render.calls == before + 4
+
+
+def change_a_listing(db_path) -> None:
+    """An edit from another process, as an import or a second worker makes."""
+    conn = sqlite3.connect(db_path)
+    try:
+        conn.execute("UPDATE listings SET title = title || ' (moved)' WHERE id = "
+                     "(SELECT MIN(id) FROM listings WHERE status = 'active')")
+        conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'")
+        conn.commit()
     finally:
         conn.close()
