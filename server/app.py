@@ -118,6 +118,7 @@ def create_app(settings: Settings, *, load_data_if_empty: bool = True) -> Starle
         login_throttle_account=Throttle(LOGIN_FAILURES_PER_ACCOUNT, 15 * 60),
         login_throttle_client=Throttle(LOGIN_FAILURES_PER_CLIENT, 15 * 60),
         suggest_stamp=FormStamp(settings.secret_key, "suggest"),
+        suggest_spent=suggest.SpentStamps(suggest.STAMP_MAX_AGE),
         suggest_throttle=Throttle(suggest.SUGGESTIONS_PER_CLIENT, suggest.SUGGESTION_WINDOW),
     )
 

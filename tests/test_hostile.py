@@ -202,11 +202,11 @@ def test_suggestion_fields_are_inert_and_stored_verbatim(client, settings):
     before = schema_and_counts(settings.db_path)
     accepted = []
     for prefix in ("", "/es"):
-        stamp = stamp_of(client, f"{prefix}/suggest")
         for payload in PAYLOADS:
             for field in SUGGEST_FIELDS:
                 for accept in ("text/html", "application/json"):
                     fresh_throttles(client)
+                    stamp = stamp_of(client, f"{prefix}/suggest")  # one suggestion each
                     res = client.post(f"{prefix}/suggest",
                                       data=suggestion(stamp, **{field: payload}),
                                       headers={"accept": accept})
@@ -231,11 +231,10 @@ def test_hostile_suggestions_stay_inert_for_organizers_and_once_published(client
     """A public suggestion is shown to organizers, and when approved becomes a draft that an
     organizer may publish as it is: the same text must stay text all the way."""
     create_organizer(settings, "ana")
-    stamp = stamp_of(client)
     for payload in XSS:
         fresh_throttles(client)
         res = client.post("/suggest", data=suggestion(
-            stamp, title="Vigil " + payload, details=f"{payload}\n\n{payload}",
+            stamp_of(client), title="Vigil " + payload, details=f"{payload}\n\n{payload}",
             city=payload[:80], contact=payload))
         assert res.status_code == 201, res.text[:300]
     csrf = sign_in(client, "ana")
@@ -832,3 +831,21 @@ def change_a_listing(db_path) -> None:
         conn.commit()
     finally:
         conn.close()
+
+
+def test_spent_stamps_are_bounded_and_never_let_a_spent_stamp_through(monkeypatch):
+    from server.views.suggest import SpentStamps
+
+    now = [1_000_000.0]
+    monkeypatch.setattr("server.views.suggest.time.time", lambda: now[0])
+    spent = SpentStamps(max_age=100, max_entries=50)
+    for n in range(200):
+        assert spent.spend(f"stamp-{n}", issued=now[0] - 50 + n * 0.1)
+        assert not spent.spend(f"stamp-{n}", issued=now[0] - 50 + n * 0.1)
+    assert len(spent._spent) <= 50
+    # forgotten ones are refused as too old, whichever stamp they were
+    assert all(spent.is_spent(f"stamp-{n}", now[0] - 50 + n * 0.1) for n in range(200))
+    assert not spent.is_spent("a-new-one", now[0])
+    now[0] += 200  # everything expired: the memory is given back on the next spend
+    assert spent.spend("later", now[0])
+    assert len(spent._spent) == 1
