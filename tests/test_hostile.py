@@ -816,7 +816,8 @@ def test_cache_busting_query_strings_and_feeds_are_served_from_the_cache(setting
             time.sleep(0.1)
         for _ in range(3):
             for path in warm:
-                assert http.get(path, params={"utm_medium": "x"}).status_code == 200
+                sep = "&" if "?" in path else "?"
+                assert http.get(f"{path}{sep}utm_medium=x").status_code == 200
         assert (atom.calls, calendar.calls) == (2, 2)
         assert render.calls == before + 4
 
@@ -826,7 +827,7 @@ def change_a_listing(db_path) -> None:
     conn = sqlite3.connect(db_path)
     try:
         conn.execute("UPDATE listings SET title = title || ' (moved)' WHERE id = "
-                     "(SELECT MIN(id) FROM listings WHERE status = 'active')")
+                     "(SELECT MIN(id) FROM listings WHERE status IN ('active', 'ended'))")
         conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'")
         conn.commit()
     finally:
@@ -849,3 +850,20 @@ def test_spent_stamps_are_bounded_and_never_let_a_spent_stamp_through(monkeypatc
     now[0] += 200  # everything expired: the memory is given back on the next spend
     assert spent.spend("later", now[0])
     assert len(spent._spent) == 1
+
+
+def test_the_render_cache_forgets_the_least_recently_used_and_keeps_searches_apart():
+    from server.views.base import RenderCache
+
+    cache = RenderCache(max_entries=3, max_searches=2)
+    for key in ("a", "b", "c"):
+        cache.put(key, 1, key.encode())
+    assert cache.get("a", 1) is not None  # used: now the most recent
+    cache.put("d", 1, b"d")
+    assert cache.get("b", 1) is None  # the least recently used went
+    assert all(cache.get(key, 1) is not None for key in ("a", "c", "d"))
+    for n in range(50):
+        cache.put(("search", n), 1, b"results", region="searches")
+    assert len(cache) == 5
+    assert all(cache.get(key, 1) is not None for key in ("a", "c", "d"))
+    assert cache.get("a", 2) is None  # another revision is another page
