@@ -25,12 +25,14 @@ from urllib.parse import quote, urlencode
 import httpx
 import pytest
 import uvicorn
+from starlette.testclient import TestClient
 
 from server import feeds as server_feeds
 from server.app import create_app
 from server.auth import Throttle
 from server.serve import uvicorn_options
 from tests.admin_support import create_organizer, csrf_from, sign_in
+from tests.conftest import make_settings
 from tests.live import LiveServer, free_port, live_server
 
 XSS = [
@@ -867,3 +869,131 @@ def test_the_render_cache_forgets_the_least_recently_used_and_keeps_searches_apa
     assert len(cache) == 5
     assert all(cache.get(key, 1) is not None for key in ("a", "c", "d"))
     assert cache.get("a", 2) is None  # another revision is another page
+
+
+# ---------------------------------------------------------------- what organizers can save
+
+ODD = ["%(count)s %s {0} {{ x }} ${x}", "\u202egnp.exe", "ñ 🙂 \u200b\u00a0", "a\r\nb",
+       "-"]
+
+
+def organizer_records(payload: str, n: int) -> dict[str, dict[str, str]]:
+    """One record of each kind an organizer saves, with the payload in every field that
+    takes free text (the fields checked for a form, such as a date or a web address, hold
+    valid values: the form refuses anything else)."""
+    line = payload.replace("\r\n", " ").replace("|", "/")  # one phone line: label | number
+    return {
+        "/admin/listings/new": {
+            "title": f"T{n} {payload}", "kind": "vigil", "address": payload,
+            "city": f"C{n} {payload}", "state": "WA", "tz": "America/Los_Angeles",
+            "starts": "2030-06-01T20:00", "repeat": ("weekly", "daily", "none")[n % 3],
+            "time": "19:30", "description": payload, "description_es": payload,
+            "needs": f"{payload}\n{payload}",
+            "links": f"{payload}\n{payload} | https://example.org/{n}\n| https://example.org/x",
+            "source": payload, "action": "publish"},
+        "/admin/content/facilities/new": {
+            "name": f"F{n} {payload}", "kind": "detention-center", "address": payload,
+            "city": f"C{n} {payload}", "state": "IL", "operator": payload,
+            "note_en": payload, "note_es": payload, "source": payload},
+        "/admin/content/contacts/new": {
+            "organization": f"O{n} {payload}", "description_en": payload,
+            "description_es": payload, "phones": f"{line} / {line} | (206) 555-0199",
+            "hours_en": payload, "hours_es": payload, "states": "WA", "languages": "en",
+            "source": payload},
+        "/admin/content/rights/new": {
+            **{f"{field}_{lang}": f"R{n} {payload}" for field in ("title", "summary", "body")
+               for lang in ("en", "es")}, "order": str(100 + n), "reviewed": "2026-11-20",
+            "source": payload},
+        "/admin/content/articles/new": {
+            "title": f"A{n} {payload}", "publisher": payload, "date": "2025-10-03",
+            "url": f"https://news.example/{n}", "source": payload},
+        "/admin/content/organizations/new": {
+            "name": f"G{n} {payload}", "about_en": payload, "about_es": payload,
+            "source": payload},
+        "/admin/alerts/new": {
+            "title": f"Alert {n} {payload}"[:120], "message": payload, "link": "/legal",
+            "states": "ALL", "urgent": "", "expires": "24", "action": "send"},
+    }
+
+
+def test_public_pages_never_fail_on_anything_an_organizer_can_save(tmp_path):
+    """Records holding the hostile-input suite's values in every field, saved through the
+    organizer forms: every public page and JSON document still answers, and stays inert."""
+    settings = make_settings(tmp_path)
+    create_organizer(settings, "ana")
+    listing_slugs, rights_slugs = [], []
+    with TestClient(create_app(settings), base_url="http://testserver",
+                    raise_server_exceptions=False) as client:
+        csrf = sign_in(client, "ana")
+        for n, payload in enumerate(PAYLOADS + ODD):
+            for path, fields in organizer_records(payload, n).items():
+                res = client.post(path, data={"csrf": csrf, **fields}, follow_redirects=False)
+                assert res.status_code == 303, (path, payload, res.text[:3000])
+                where = res.headers["location"]
+                if path == "/admin/listings/new":
+                    listing_slugs.append(where.split("/")[3])
+                elif path == "/admin/content/rights/new":
+                    rights_slugs.append(where.split("/")[4])
+        client.cookies.clear()  # a visitor from here on
+        routes = {getattr(route, "path", "") for route in client.app.routes}
+        pages = ["/", *(["/alerts"] if "/alerts" in routes else []), "/facilities", "/legal",
+                 "/rights", "/resources", "/about", "/card", "/open-data", "/offline",
+                 "/search?q=a", "/?state=WA"]
+        pages += [f"/listings/{slug}" for slug in listing_slugs]
+        pages += [f"/rights/{slug}" for slug in rights_slugs]
+        pages += [f"/search?q={quote(p)}" for p in PAYLOADS[:6]]
+        data = ["/feed.atom", "/calendar.ics", "/api/v1/listings", "/api/v1/facilities",
+                "/api/v1/contacts", "/api/v1/rights?lang=en", "/api/v1/rights?lang=es",
+                "/api/v1/resources", "/manifest.webmanifest", "/offline-manifest.json"]
+        data += [f"/api/v1/listings/{slug}" for slug in listing_slugs]
+        data += [f"/listings/{slug}.ics" for slug in listing_slugs]
+        failures = []
+        for url in [*pages, *(f"/es{p}" for p in pages), *data]:
+            res = client.get(url)
+            if res.status_code != 200:
+                failures.append((url, res.status_code))
+                continue
+            kind = res.headers["content-type"]
+            if kind.startswith("text/html"):
+                found = active_content(res.text)
+                if found:
+                    failures.append((url, found))
+            elif "json" in kind:
+                json.loads(res.text)
+        assert not failures, "\n".join(map(str, failures))
+
+
+def test_listings_saved_in_any_shape_of_links_and_needs_still_render(client, settings):
+    """Links and needs as older versions or a hand edit may have left them: each page still
+    answers, showing what can be shown."""
+    conn = sqlite3.connect(settings.db_path)
+    try:
+        slug = conn.execute("SELECT slug FROM listings WHERE status IN ('active', 'ended') "
+                            "LIMIT 1").fetchone()[0]
+        conn.execute(
+            "UPDATE listings SET links = ?, needs = ? WHERE slug = ?",
+            (json.dumps([{"label": "No address"}, {"url": "https://example.org/only-url"},
+                         "a bare line", {"label": "Script", "url": "javascript:alert(1)"},
+                         5, None, {"label": ""}]),
+             json.dumps(["water", {"en": "tents"}, 7]), slug))
+        conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 "
+                     "WHERE key = 'revision'")
+        conn.commit()
+    finally:
+        conn.close()
+    deadline = time.monotonic() + 10
+    while "No address" not in client.get(f"/api/v1/listings/{slug}").text:
+        assert time.monotonic() < deadline, "the change was never seen"
+        time.sleep(0.1)
+    for url in (f"/listings/{slug}", f"/es/listings/{slug}", f"/api/v1/listings/{slug}",
+                "/offline-manifest.json"):
+        res = client.get(url)
+        assert res.status_code == 200, url
+    links = client.get(f"/api/v1/listings/{slug}").json()["listing"]["links"]
+    assert links == [{"label": "No address", "url": None},
+                     {"label": "https://example.org/only-url",
+                      "url": "https://example.org/only-url"},
+                     {"label": "a bare line", "url": None},
+                     {"label": "Script", "url": None}]
+    page = client.get(f"/listings/{slug}").text
+    assert "tents" in page and "javascript:" not in page
