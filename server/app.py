@@ -145,7 +145,8 @@ def create_app(settings: Settings, *, load_data_if_empty: bool = True) -> Starle
             await db.close()
 
     app = Starlette(
-        middleware=[Middleware(Edge, https=settings.https, log=access)],
+        middleware=[Middleware(Edge, https=settings.https, log=access,
+                               trusted_proxies=settings.trusted_proxies)],
         exception_handlers={HTTPException: http_error},
     )
     app.router = IndexedRouter(

@@ -14,7 +14,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.auth import SESSION_COOKIE
+from server.auth import SESSION_COOKIE, ForwardedClients, Network
 
 access_log = logging.getLogger("vigil.access")
 
@@ -142,12 +142,14 @@ class Edge:
     - the body deadline: a body not complete BODY_TIMEOUT seconds after its head is refused
       with 408 and its connection closed; a client that hangs up mid-body ends the request
       with one access-log line (CLIENT_GONE), never a 500;
+    - the client behind a trusted reverse proxy (ForwardedClients), for rate limits;
     - the language prefix (language_of);
     - AdminGuard, for /admin paths only.
     """
 
     def __init__(self, app: ASGIApp, https: bool = False, max_body: int = 64 * 1024,
-                 log: AccessLog | None = None, body_timeout: float = BODY_TIMEOUT):
+                 log: AccessLog | None = None, body_timeout: float = BODY_TIMEOUT,
+                 trusted_proxies: tuple[Network, ...] = ()):
         self.app = app
         self.guarded = AdminGuard(app)
         extra = [(b"strict-transport-security", b"max-age=63072000")] if https else []
@@ -155,6 +157,7 @@ class Edge:
         self.data_headers = DATA_SECURITY_HEADERS + extra
         self.max_body = max_body
         self.body_timeout = body_timeout
+        self.forwarded = ForwardedClients(trusted_proxies) if trusted_proxies else None
         # Without a log from the app (whose lifespan runs its timer), write each line at once.
         self.log = log or AccessLog(max_lines=1)
 
@@ -172,6 +175,10 @@ class Edge:
         start = time.perf_counter()
         status = 0
         asked = scope
+        if self.forwarded is not None and scope.get("client"):
+            # Behind a trusted proxy, the client it names (as a salted hash) is the client.
+            forwarded_for = [v for n, v in scope["headers"] if n == b"x-forwarded-for"]
+            scope["client"] = (self.forwarded.client_of(scope["client"][0], forwarded_for), 0)
 
         async def edge_send(message: Message) -> None:
             nonlocal status

@@ -83,7 +83,8 @@ def uvicorn_options() -> dict[str, Any]:
     """How Vigil runs under uvicorn; the throughput baseline is served the same way.
 
     uvicorn's own access log prints the client address; ours (server.middleware) does not,
-    so uvicorn's is off, and X-Forwarded-For is ignored so no client address reaches the app.
+    so uvicorn's is off. uvicorn's reading of X-Forwarded-For is off too: the edge layer
+    reads it, from VIGIL_TRUSTED_PROXIES only, and keeps only a salted hash of it.
     """
     return dict(access_log=False, proxy_headers=False, server_header=False,
                 timeout_keep_alive=5, log_level="info", limit_concurrency=MAX_CONNECTIONS,

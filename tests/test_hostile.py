@@ -9,6 +9,7 @@ is what the HTTP server does before the app sees anything.
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import random
 import re
@@ -30,7 +31,9 @@ from starlette.testclient import TestClient
 from server import feeds as server_feeds
 from server.app import create_app
 from server.auth import Throttle
+from server.config import ConfigError, from_env, parse_trusted_proxies
 from server.serve import uvicorn_options
+from server.views import suggest as suggest_view
 from tests.admin_support import create_organizer, csrf_from, sign_in
 from tests.conftest import make_settings
 from tests.live import LiveServer, free_port, live_server
@@ -997,3 +1000,89 @@ def test_listings_saved_in_any_shape_of_links_and_needs_still_render(client, set
                      {"label": "Script", "url": None}]
     page = client.get(f"/listings/{slug}").text
     assert "tents" in page and "javascript:" not in page
+
+
+# ---------------------------------------------------------------- rate limits behind a proxy
+
+
+def test_throttle_tables_stay_bounded_under_a_flood_of_clients():
+    throttle = Throttle(limit=3, window=600, max_keys=1000)
+    for n in range(120_000):
+        throttle.hit(f"client-{n}")
+        assert len(throttle) <= 1000
+    # the recent ones are still counted
+    for _ in range(3):
+        throttle.hit("client-119999")
+    assert throttle.blocked("client-119999")
+    assert not throttle.blocked("client-0")  # forgotten, not blocked forever
+    default = Throttle(limit=3, window=600)
+    for n in range(60_000):
+        default.hit(f"client-{n}")
+    assert len(default) <= 50_000
+
+
+def test_a_throttle_forgets_keys_whose_window_has_passed(monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr("server.auth.time.monotonic", lambda: now[0])
+    throttle = Throttle(limit=2, window=60)
+    for n in range(100):
+        throttle.hit(f"k{n}")
+    now[0] += 61
+    throttle.hit("fresh")
+    assert len(throttle) == 1
+    throttle.hit("fresh")
+    assert throttle.blocked("fresh") and 1 <= throttle.retry_after("fresh") <= 61
+
+
+PROXY = ("10.0.0.7", 40000)
+
+
+def proxied_suggestion(client, forwarded_for: str | None):
+    headers = {"accept": "application/json"}
+    if forwarded_for is not None:
+        headers["x-forwarded-for"] = forwarded_for
+    page = client.get("/suggest")
+    return client.post("/suggest", data=suggestion(
+        re.search(r'name="stamp" value="([^"]+)"', page.text).group(1)), headers=headers)
+
+
+def test_behind_a_trusted_proxy_each_client_has_its_own_limit(tmp_path):
+    settings = make_settings(tmp_path, trusted_proxies=parse_trusted_proxies("10.0.0.0/8"))
+    stream = io.StringIO()
+    app = create_app(settings)
+    app.state.vigil.extras["access_log"].stream = stream
+    with TestClient(app, base_url="http://testserver", client=PROXY) as client:
+        limit = suggest_view.SUGGESTIONS_PER_CLIENT
+        for _ in range(limit):
+            assert proxied_suggestion(client, "203.0.113.50, 10.0.0.9").status_code == 201
+        assert proxied_suggestion(client, "203.0.113.50").status_code == 429
+        # what the client itself wrote to the left of its real address proves nothing
+        assert proxied_suggestion(client, "198.51.100.1, 203.0.113.50").status_code == 429
+        # someone else behind the same proxy is not limited
+        assert proxied_suggestion(client, "203.0.113.51").status_code == 201
+        assert proxied_suggestion(client, "2001:db8::5").status_code == 201
+    raw = settings.db_path.read_bytes() + stream.getvalue().encode()
+    for wal in settings.db_path.parent.glob("*-wal"):
+        raw += wal.read_bytes()
+    for address in (b"203.0.113.5", b"2001:db8", b"198.51.100.1"):
+        assert address not in raw
+
+
+def test_forwarded_for_is_ignored_from_anyone_but_a_trusted_proxy(tmp_path):
+    settings = make_settings(tmp_path, trusted_proxies=parse_trusted_proxies("10.0.0.0/8"))
+    with TestClient(create_app(settings), base_url="http://testserver",
+                    client=("192.0.2.10", 5555)) as client:
+        for n in range(suggest_view.SUGGESTIONS_PER_CLIENT):
+            assert proxied_suggestion(client, f"203.0.113.{n}").status_code == 201
+        assert proxied_suggestion(client, "203.0.113.99").status_code == 429
+
+
+def test_trusted_proxies_setting():
+    assert parse_trusted_proxies("") == ()
+    nets = parse_trusted_proxies("127.0.0.1, ::1 10.0.0.0/8,[fd00::1]")
+    assert [str(n) for n in nets] == ["127.0.0.1/32", "::1/128", "10.0.0.0/8", "fd00::1/128"]
+    with pytest.raises(ConfigError, match="VIGIL_TRUSTED_PROXIES"):
+        parse_trusted_proxies("proxy.example")
+    env = {"VIGIL_SECRET_KEY": "x" * 40, "VIGIL_VAPID_SUBJECT": "mailto:a@example.org",
+           "VIGIL_TRUSTED_PROXIES": "10.1.2.3"}
+    assert [str(n) for n in from_env(env).trusted_proxies] == ["10.1.2.3/32"]
