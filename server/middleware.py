@@ -57,6 +57,16 @@ CLIENT_GONE = 499
 _UNSAFE_IN_LOG = re.compile(r'[\x00-\x1f\x7f-\x9f"\\\u2028\u2029]')
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def escape_controls(text: str) -> str:
+    """The text with every control character percent-encoded: one line, no terminal codes."""
+    if text.isprintable():
+        return text
+    return _CONTROL.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), text)
+
+
 def log_safe(value: str) -> str:
     """A request value as it may appear in a log line: one line, no terminal controls."""
     if value.isprintable() and '"' not in value and "\\" not in value:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import io
 import json
+import logging
 import random
 import re
 import select
@@ -32,7 +33,7 @@ from server import feeds as server_feeds
 from server.app import create_app
 from server.auth import Throttle
 from server.config import ConfigError, from_env, parse_trusted_proxies
-from server.serve import uvicorn_options
+from server.serve import contained_log_records, uvicorn_options
 from server.views import suggest as suggest_view
 from tests.admin_support import create_organizer, csrf_from, sign_in
 from tests.conftest import make_settings
@@ -1086,3 +1087,31 @@ def test_trusted_proxies_setting():
     env = {"VIGIL_SECRET_KEY": "x" * 40, "VIGIL_VAPID_SUBJECT": "mailto:a@example.org",
            "VIGIL_TRUSTED_PROXIES": "10.1.2.3"}
     assert [str(n) for n in from_env(env).trusted_proxies] == ["10.1.2.3/32"]
+
+
+def test_request_values_in_any_log_record_cannot_start_a_line(monkeypatch):
+    """Beyond the access log: a message, its arguments or an exception carrying a request
+    value stay inside their own record."""
+    monkeypatch.setattr(logging, "_logRecordFactory", logging.getLogRecordFactory())
+    contained_log_records()
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("vigil.test-contained")
+    logger.addHandler(handler)
+    logger.propagate = False
+    forged = 'INFO vigil.access: "POST /admin/listings/x/delete" 303 1.0ms'
+    try:
+        logger.warning("bad slug %s", "x\n" + forged)
+        logger.warning("x\r\n" + forged + "\x1b[2K")
+        try:
+            raise KeyError("x\n" + forged)
+        except KeyError:
+            logger.exception("lookup failed for %r", "x\u2028" + forged)
+    finally:
+        logger.removeHandler(handler)
+    lines = stream.getvalue().splitlines()
+    assert len([line for line in lines if line.startswith("WARNING ")]) == 2
+    assert [line for line in lines if line.startswith("ERROR ")]
+    assert not [line for line in lines if line.startswith("INFO")], lines
+    assert "\x1b" not in stream.getvalue() and "\r" not in stream.getvalue()
