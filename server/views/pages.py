@@ -34,7 +34,8 @@ def page(fn: PageFn | None = None, *, key: Callable[[Request], Any] | None = Non
             svc = services(request)
             lang = lang_of(request)
             path = request.scope["path"]
-            cache_key = (lang, path, key(request) if key else ())
+            cache_key = (lang, path, key(request) if key and request.scope["query_string"]
+                         else ())
 
             async def build() -> bytes:
                 template, context = await fn(request)
@@ -57,13 +58,15 @@ def _state_param(request: Request) -> str | None:
     return value if value in STATES else None
 
 
-def _state_key(request: Request) -> tuple[str | None, bool]:
+def _state_key(request: Request) -> tuple[str | None, bool] | tuple[()]:
     """What the home page makes of ?state=: a known state, or whether one was asked for."""
-    return _state_param(request), bool(request.query_params.get("state"))
+    if not request.query_params.get("state"):
+        return ()
+    return _state_param(request), True
 
 
-def _search_key(request: Request) -> str:
-    return request.query_params.get("q", "")[: content.MAX_QUERY]
+def _search_key(request: Request) -> str | tuple[()]:
+    return request.query_params.get("q", "")[: content.MAX_QUERY] or ()
 
 
 @page(key=_state_key)
