@@ -52,12 +52,10 @@ BODY_TIMEOUT = 20.0
 # (nginx's code for the same), so a flood of hang-ups is visible without a traceback each.
 CLIENT_GONE = 499
 # Anything that could end a log line, move the cursor or restyle a terminal (C0 and C1
-# controls, line and paragraph separators), and the quote and backslash the line format
-# relies on. Percent-encoded, as the client would have had to send it.
-_UNSAFE_IN_LOG = re.compile(r'[\x00-\x1f\x7f-\x9f"\\\u2028\u2029]')
-
-
+# controls, line and paragraph separators); in the access log also the quote and backslash
+# its line format relies on. Percent-encoded, as the client would have had to send them.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_UNSAFE_IN_LOG = re.compile(r'[\x00-\x1f\x7f-\x9f"\\\u2028\u2029]')
 
 
 def escape_controls(text: str) -> str:
