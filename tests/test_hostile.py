@@ -1,9 +1,12 @@
 """Hostile visitors: script and SQL injection through every public input, oversized bodies,
-and clients that send their request one byte a second.
+clients that send their request (head or body) a byte a second or hang up halfway, forged
+log lines, cache-busting query strings, reused form stamps, organizer content that could
+break a public page, and rate limits behind a proxy.
 
-The injection tests run in-process against the default dataset; the body-size and slow-client
-tests run against a real uvicorn (tests/live.py) over raw sockets, since what matters there
-is what the HTTP server does before the app sees anything.
+The injection tests run in-process against the default dataset; the body, slow-client, log
+and stamp tests run against a real uvicorn (tests/live.py) over raw sockets, since what
+matters there is what the HTTP server does before the app sees anything; the cache test runs
+a real uvicorn in this process, so it can count what the server renders.
 """
 
 from __future__ import annotations
