@@ -122,6 +122,7 @@ def create_app(settings: Settings, *, load_data_if_empty: bool = True) -> Starle
         login_throttle_account=Throttle(LOGIN_FAILURES_PER_ACCOUNT, 15 * 60),
         login_throttle_device=Throttle(LOGIN_FAILURES_PER_DEVICE, 15 * 60),
         suggest_stamp=FormStamp(settings.secret_key, "suggest"),
+        suggest_spent=suggest.SpentStamps(suggest.STAMP_MAX_AGE),
         suggest_throttle=Throttle(suggest.SUGGESTIONS_PER_CLIENT, suggest.SUGGESTION_WINDOW),
     )
 
@@ -154,7 +155,8 @@ def create_app(settings: Settings, *, load_data_if_empty: bool = True) -> Starle
         + [admin_mount(admin.routes() + admin_listings.routes() + admin_alerts.routes()
                        + admin_content.routes() + admin_changes.routes()
                        + admin_verify.routes() + organizer_routes)],
-        middleware=[Middleware(Edge, https=settings.https, log=access)],
+        middleware=[Middleware(Edge, https=settings.https, log=access,
+                               trusted_proxies=settings.trusted_proxies)],
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
     )

@@ -13,11 +13,13 @@ build up, so a stranger cannot lock an organizer out.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
+import ipaddress
 import secrets
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 
 import aiosqlite
@@ -186,37 +188,101 @@ class Throttle:
 
     Client keys are hashed with a salt that lives only in this process, so not even memory
     holds a client address in the clear, and nothing about clients outlives a restart.
+
+    The table is bounded by `max_keys` and kept in order of last use, so each call does a
+    constant amount of work: keys whose window has passed are dropped from the front as it
+    goes, and beyond the bound the longest-unused key is forgotten (a flood of new keys
+    costs their senders' old counts, never a pause to rebuild the table).
     """
 
-    def __init__(self, limit: int, window: float):
+    def __init__(self, limit: int, window: float, max_keys: int = 50_000):
         self.limit = limit
         self.window = window
-        self._events: dict[str, deque[float]] = {}
+        self.max_keys = max_keys
+        self._events: OrderedDict[str, deque[float]] = OrderedDict()
         self._salt = secrets.token_bytes(16)
 
     def key_for_client(self, host: str | None) -> str:
         return hashlib.blake2b((host or "").encode(), key=self._salt, digest_size=12).hexdigest()
 
-    def _recent(self, key: str) -> deque[float]:
-        now = time.monotonic()
-        events = self._events.setdefault(key, deque())
-        while events and now - events[0] > self.window:
-            events.popleft()
-        if len(self._events) > 50_000:  # bound memory under a flood of distinct keys
-            self._events = {k: v for k, v in self._events.items() if v}
+    def _recent(self, key: str, now: float) -> deque[float] | None:
+        events = self._events.get(key)
+        if events is not None:
+            while events and now - events[0] > self.window:
+                events.popleft()
         return events
 
+    def _forget_old(self, now: float) -> None:
+        events = self._events
+        while events:
+            oldest = next(iter(events.values()))
+            if len(events) > self.max_keys or not oldest or now - oldest[-1] > self.window:
+                events.popitem(last=False)
+            else:
+                break
+
     def blocked(self, key: str) -> bool:
-        return len(self._recent(key)) >= self.limit
+        events = self._recent(key, time.monotonic())
+        return events is not None and len(events) >= self.limit
 
     def hit(self, key: str) -> None:
-        self._recent(key).append(time.monotonic())
+        now = time.monotonic()
+        events = self._recent(key, now)
+        if events is None:
+            # Only the newest `limit` events matter: the oldest of them says when the
+            # count drops below the limit again.
+            events = self._events[key] = deque(maxlen=self.limit)
+        else:
+            self._events.move_to_end(key)
+        events.append(now)
+        self._forget_old(now)
 
     def reset(self, key: str) -> None:
         self._events.pop(key, None)
 
     def retry_after(self, key: str) -> int:
-        events = self._recent(key)
+        events = self._recent(key, time.monotonic())
         if not events:
             return 0
         return max(1, int(self.window - (time.monotonic() - events[0])) + 1)
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class ForwardedClients:
+    """Tells clients apart behind the reverse proxies named in VIGIL_TRUSTED_PROXIES.
+
+    From those proxies alone, X-Forwarded-For names the client: the last address in it
+    that is not itself a trusted proxy (anything left of that was written by the client
+    and proves nothing). The address is at once replaced by a salted hash that lives only
+    in this process, so it is never stored or logged, and serves only to tell one client's
+    rate limits from another's. Requests from anywhere else keep their peer address.
+    """
+
+    def __init__(self, trusted: tuple[Network, ...]):
+        self.trusted = trusted
+        self._salt = secrets.token_bytes(16)
+        self._is_trusted = functools.lru_cache(maxsize=1024)(self._check)
+
+    def _check(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address.strip("[]"))
+        except ValueError:
+            return False
+        return any(ip in network for network in self.trusted)
+
+    def client_of(self, peer: str, forwarded_for: list[bytes]) -> str:
+        """Who sent a request that `peer` passed on: a salted hash of the client's address
+        when the peer is a trusted proxy, else the peer."""
+        if not self._is_trusted(peer):
+            return peer
+        hops = [hop.strip() for value in forwarded_for
+                for hop in value.decode("latin-1").split(",") if hop.strip()]
+        client = next((hop for hop in reversed(hops) if not self._is_trusted(hop)),
+                      hops[0] if hops else peer)
+        return "client:" + hashlib.blake2b(client.encode(), key=self._salt,
+                                           digest_size=12).hexdigest()

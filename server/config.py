@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import secrets
@@ -40,6 +41,8 @@ class Settings:
     push_timeout: float = 10.0
     push_max_attempts: int = 5
     suggest_min_seconds: float = 3.0
+    # Reverse proxies whose X-Forwarded-For tells clients apart (for rate limits only).
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     root: Path = ROOT
     data_dir: Path = field(default_factory=lambda: ROOT / "data")
 
@@ -65,6 +68,21 @@ def validate_subject(subject: str) -> str:
     if len(subject) <= len("mailto:") + 2:
         raise ConfigError("VIGIL_VAPID_SUBJECT is too short to identify anyone")
     return subject
+
+
+def parse_trusted_proxies(value: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network,
+                                                ...]:
+    """VIGIL_TRUSTED_PROXIES: addresses or networks (10.0.0.0/8), separated by commas."""
+    networks = []
+    for part in value.replace(" ", ",").split(","):
+        if not part:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(part.strip("[]"), strict=False))
+        except ValueError:
+            raise ConfigError(f"VIGIL_TRUSTED_PROXIES: {part!r} is not an IP address or "
+                              "network (like 127.0.0.1, ::1 or 10.0.0.0/8)") from None
+    return tuple(networks)
 
 
 def from_env(environ: dict[str, str] | None = None, *, create_files: bool = True) -> Settings:
@@ -99,4 +117,5 @@ def from_env(environ: dict[str, str] | None = None, *, create_files: bool = True
         vapid_subject=subject,
         push_hosts=hosts,
         base_url=base_url,
+        trusted_proxies=parse_trusted_proxies(env.get("VIGIL_TRUSTED_PROXIES", "")),
     )

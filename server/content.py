@@ -129,14 +129,44 @@ def _provenance(rec: dict, done: dict[str, dict], column: str = "verified") -> d
 ORGANIZER_ONLY = ("id", "author", "approver", "message_id", "taken_down_by")
 
 
+def _links(value: Any) -> list[dict]:
+    """Links as pages and the API use them: each a label and a url (None when the line named
+    no address), whatever shape they were saved in."""
+    out = []
+    for item in value if isinstance(value, list) else []:
+        if isinstance(item, str):
+            item = {"label": item}
+        if not isinstance(item, dict):
+            continue
+        url = item.get("url")
+        url = url if isinstance(url, str) and url.startswith(("http://", "https://")) else None
+        label = item.get("label")
+        label = label if isinstance(label, str) and label.strip() else url
+        if label:
+            out.append({"label": label, "url": url})
+    return out
+
+
+def _needs(value: Any) -> list[dict]:
+    """Needs as pages use them: each in both languages."""
+    out = []
+    for item in value if isinstance(value, list) else []:
+        if isinstance(item, str):
+            item = {"en": item, "es": item}
+        if isinstance(item, dict) and isinstance(item.get("en"), str):
+            es = item.get("es")
+            out.append({"en": item["en"], "es": es if isinstance(es, str) and es else item["en"]})
+    return out
+
+
 def listing_record(row: sqlite3.Row, now: datetime | None = None) -> dict:
     """A listing as the API and pages see it: both languages, status derived from its end."""
     now = now or utcnow()
     rec = dict(row)
     for key in ORGANIZER_ONLY:
         rec.pop(key, None)
-    for key in ("links", "needs"):
-        rec[key] = _loads(rec[key], [])
+    rec["links"] = _links(_loads(rec["links"], []))
+    rec["needs"] = _needs(_loads(rec["needs"], []))
     rec["schedule"] = _loads(rec["schedule"], None)
     rec["description"] = {"en": rec.pop("description_en"), "es": rec.pop("description_es")}
     end = end_moment(rec["ends"])

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlsplit
 from xml.etree import ElementTree as ET
 from zoneinfo import ZoneInfo
 
-from icalendar import Calendar, Event, vRecur
+from icalendar import Calendar, Event, vRecur, vText
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 _DEFAULT_DURATION = timedelta(hours=2)
@@ -77,7 +78,7 @@ def calendar(listings: list[dict], base_url: str, name: str) -> bytes:
     cal.add("prodid", "-//Vigil//vigil//EN")
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
-    cal.add("x-wr-calname", name)
+    cal.add("x-wr-calname", vText(name))  # escaped as TEXT, like SUMMARY
     for listing in listings:
         event = listing_event(listing, base_url)
         if event is not None:
@@ -86,10 +87,15 @@ def calendar(listings: list[dict], base_url: str, name: str) -> bytes:
     return cal.to_ical()
 
 
+# Characters XML 1.0 cannot hold at all (a feed with one is not well-formed).
+_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
 def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
-    el = ET.SubElement(parent, f"{{{ATOM_NS}}}{tag}", attrs)
+    el = ET.SubElement(parent, f"{{{ATOM_NS}}}{tag}",
+                       {k: _NOT_XML.sub("", v) for k, v in attrs.items()})
     if text is not None:
-        el.text = text
+        el.text = _NOT_XML.sub("", text)
     return el
 
 

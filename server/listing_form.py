@@ -18,6 +18,7 @@ TIME_ZONES = (
 )
 FIELDS = ("title", "kind", "address", "city", "state", "lat", "lon", "tz", "starts", "ends",
           "repeat", "time", "description", "description_es", "needs", "links", "source")
+SINGLE_LINE = ("title", "address", "city", "source")
 LIMITS = {"title": 140, "address": 200, "city": 80, "description": 4000,
           "description_es": 4000, "needs": 2000, "links": 2000, "source": 200}
 
@@ -49,6 +50,8 @@ def parse_coordinates(values: dict[str, str], errors: dict[str, str]) -> dict[st
 def parse(form: dict[str, str]) -> tuple[dict[str, str], dict[str, str], dict | None]:
     """(values as typed, errors by field, row fields or None when there are errors)."""
     values = {k: str(form.get(k, "")).strip() for k in FIELDS}
+    for name in SINGLE_LINE:  # a line break pasted into one of these would split a feed line
+        values[name] = " ".join(values[name].split())
     errors: dict[str, str] = {}
     for name, limit in LIMITS.items():
         if len(values[name]) > limit:

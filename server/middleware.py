@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import sys
 import time
 from typing import TextIO
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from server.auth import ForwardedClients, Network
 
 access_log = logging.getLogger("vigil.access")
 
@@ -38,6 +42,33 @@ DOCUMENT_TYPES = (b"text/html", b"text/javascript", b"application/javascript",
 # Paths that exist only once, in no language; /es/<these> is a 404.
 UNPREFIXED = ("/api/", "/admin", "/static/", "/sw.js", "/healthz", "/feed.atom", "/calendar.ics",
               "/offline-manifest.json")
+# Seconds a client has to send a whole request body, counted from the end of its head: long
+# enough for 64 KB over a poor mobile link, short enough that clients sending a byte now and
+# then cannot hold connections (and the app's tasks) for as long as they like.
+BODY_TIMEOUT = 20.0
+# What the access log shows for a request whose client hung up before its body was in
+# (nginx's code for the same), so a flood of hang-ups is visible without a traceback each.
+CLIENT_GONE = 499
+# Anything that could end a log line, move the cursor or restyle a terminal (C0 and C1
+# controls, line and paragraph separators); in the access log also the quote and backslash
+# its line format relies on. Percent-encoded, as the client would have had to send them.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_UNSAFE_IN_LOG = re.compile(r'[\x00-\x1f\x7f-\x9f"\\\u2028\u2029]')
+
+
+def escape_controls(text: str) -> str:
+    """The text with every control character percent-encoded: one line, no terminal codes."""
+    if text.isprintable():
+        return text
+    return _CONTROL.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), text)
+
+
+def log_safe(value: str) -> str:
+    """A request value as it may appear in a log line: one line, no terminal controls."""
+    if value.isprintable() and '"' not in value and "\\" not in value:
+        return value
+    return _UNSAFE_IN_LOG.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()),
+                              value)
 
 
 class AccessLog:
@@ -61,7 +92,8 @@ class AccessLog:
     def add(self, method: str, path: str, status: int, seconds: float) -> None:
         if not access_log.isEnabledFor(logging.INFO):
             return
-        self.lines.append(f'INFO vigil.access: "{method} {path}" {status} {seconds * 1000:.1f}ms\n')
+        self.lines.append(f'INFO vigil.access: "{log_safe(method)} {log_safe(path)}" {status} '
+                          f'{seconds * 1000:.1f}ms\n')
         if len(self.lines) >= self.max_lines:
             self.flush()
 
@@ -113,16 +145,23 @@ class Edge:
       DATA_SECURITY_HEADERS on the rest;
     - the body limit: bodies over it are refused with 413, by Content-Length before the
       app runs or as they stream;
+    - the body deadline: a body not complete BODY_TIMEOUT seconds after its head is refused
+      with 408 and its connection closed; a client that hangs up mid-body ends the request
+      with one access-log line (CLIENT_GONE), never a 500;
+    - the client behind a trusted reverse proxy (ForwardedClients), for rate limits;
     - the language prefix (language_of).
     """
 
     def __init__(self, app: ASGIApp, https: bool = False, max_body: int = 64 * 1024,
-                 log: AccessLog | None = None):
+                 log: AccessLog | None = None, body_timeout: float = BODY_TIMEOUT,
+                 trusted_proxies: tuple[Network, ...] = ()):
         self.app = app
         extra = [(b"strict-transport-security", b"max-age=63072000")] if https else []
         self.document_headers = SECURITY_HEADERS + extra
         self.data_headers = DATA_SECURITY_HEADERS + extra
         self.max_body = max_body
+        self.body_timeout = body_timeout
+        self.forwarded = ForwardedClients(trusted_proxies) if trusted_proxies else None
         # Without a log from the app (whose lifespan runs its timer), write each line at once.
         self.log = log or AccessLog(max_lines=1)
 
@@ -139,6 +178,10 @@ class Edge:
             return
         start = time.perf_counter()
         status = 0
+        if self.forwarded is not None and scope.get("client"):
+            # Behind a trusted proxy, the client it names (as a salted hash) is the client.
+            forwarded_for = [v for n, v in scope["headers"] if n == b"x-forwarded-for"]
+            scope["client"] = (self.forwarded.client_of(scope["client"][0], forwarded_for), 0)
         # Read now: a Mount rewrites the scope's root_path as the request passes through.
         method, asked = scope["method"], scope.get("root_path", "") + scope["path"]
 
@@ -161,6 +204,11 @@ class Edge:
             except BodyTooLarge:
                 if not status:
                     await _too_large(edge_send)
+            except BodyTimeout:
+                if not status:
+                    await _refuse_and_close(edge_send, 408, b"request body too slow")
+            except ClientDisconnect:
+                status = status or CLIENT_GONE
         finally:
             self.log.add(method, asked,
                          status or 500, time.perf_counter() - start)
@@ -182,15 +230,26 @@ class Edge:
         if not has_body:  # nothing to count (the common GET)
             return receive
         received = 0
+        complete = False
         max_body = self.max_body
+        deadline = asyncio.get_running_loop().time() + self.body_timeout
 
         async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, complete
+            if complete:  # what follows the body (a disconnect) has no deadline
+                return await receive()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise BodyTimeout from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > max_body:
                     raise BodyTooLarge
+                complete = not message.get("more_body", False)
+            elif message["type"] == "http.disconnect":
+                raise ClientDisconnect
             return message
 
         return limited_receive
@@ -200,12 +259,22 @@ class BodyTooLarge(Exception):
     pass
 
 
+class BodyTimeout(Exception):
+    pass
+
+
 async def _too_large(send: Send) -> None:
-    body = b'{"error": "request body too large"}'
+    await _refuse_and_close(send, 413, b"request body too large")
+
+
+async def _refuse_and_close(send: Send, status: int, error: bytes) -> None:
+    """A JSON refusal, and the connection closed after it (the rest of the body, if any
+    comes, is never read)."""
+    body = b'{"error": "' + error + b'"}'
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),

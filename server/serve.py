@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import traceback
 from typing import Any
 
 import uvicorn
 
 from server.app import create_app
 from server.config import Settings
+from server.middleware import escape_controls
 from server.vapid import load_private_key
 
 # Beyond this many open connections uvicorn answers 503 instead of taking more.
@@ -83,7 +85,8 @@ def uvicorn_options() -> dict[str, Any]:
     """How Vigil runs under uvicorn; the throughput baseline is served the same way.
 
     uvicorn's own access log prints the client address; ours (server.middleware) does not,
-    so uvicorn's is off, and X-Forwarded-For is ignored so no client address reaches the app.
+    so uvicorn's is off. uvicorn's reading of X-Forwarded-For is off too: the edge layer
+    reads it, from VIGIL_TRUSTED_PROXIES only, and keeps only a salted hash of it.
     """
     return dict(access_log=False, proxy_headers=False, server_header=False,
                 timeout_keep_alive=5, log_level="info", limit_concurrency=MAX_CONNECTIONS,
@@ -99,7 +102,31 @@ def cheap_logging() -> None:
     logging.logMultiprocessing = False
 
 
+def contained_log_records() -> None:
+    """Every log record stays one record, whatever request values reach it: control
+    characters in its message and arguments are percent-encoded, and a traceback's lines
+    are indented, so nothing a client sends (in an exception's message, say) can start a
+    line that reads as a record of its own."""
+    make_record = logging.getLogRecordFactory()
+
+    def record_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make_record(*args, **kwargs)
+        if isinstance(record.msg, str):
+            record.msg = escape_controls(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(escape_controls(a) if isinstance(a, str) else a
+                                for a in record.args)
+        if record.exc_info and record.exc_info[0] is not None:
+            text = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
+            record.exc_text = "\n".join("  " + escape_controls(line)
+                                         for line in text.split("\n"))
+        return record
+
+    logging.setLogRecordFactory(record_factory)
+
+
 def serve(settings: Settings, host: str, port: int) -> None:
     cheap_logging()
+    contained_log_records()
     load_private_key(settings)  # create it now, not on the first push
     uvicorn.run(create_app(settings), host=host, port=port, **uvicorn_options())

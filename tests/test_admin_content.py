@@ -623,7 +623,8 @@ def test_script_in_every_field_renders_inert_everywhere(admin):
         **FACILITY, "name": f"NWDC {evil}", "address": evil}))
     location(admin.post("/admin/content/contacts/new", {
         **CONTACT, "organization": f"Evil contact {evil}", "description_en": evil,
-        "description_es": evil, "hours_en": evil, "phones": f"{evil} / {evil} | 555-0100 | legal-help | https://evil.example.org/",
+        "description_es": evil, "hours_en": evil,
+        "phones": f"{evil} / {evil} | 555-0100 | legal-help | https://evil.example.org/",
         "source": evil}))
     location(admin.post("/admin/content/rights/new", {
         **{k: f"Evil rights {evil}" for k in ("title_en", "title_es")},

@@ -24,6 +24,7 @@ from starlette.routing import Mount, Route
 from server.auth import Throttle
 from server.middleware import UNPREFIXED
 from server.places import STATES
+from tests.admin_support import create_organizer, sign_in
 
 FUZZ = dict(
     deadline=None,
@@ -345,3 +346,56 @@ def test_malformed_form_bodies_never_fail(client, body, content_type):
     fresh_suggestion_limit(client)
     res = client.post("/suggest", content=body, headers={"content-type": content_type})
     assert_sane(res)
+
+
+# ---------------------------------------------------------------- what organizers save
+
+
+ORGANIZER_TEXT = st.one_of(
+    st.text(max_size=120),
+    st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=60),
+    st.sampled_from(["|", " | ", "| https://example.org/a", "x |", "x | https://", "\x00",
+                     "\r\n", "\u2028", "{{ 7*7 }}", "%(count)s", "<b>", "&amp;", "\x0b"]),
+)
+LINK_LINES = st.lists(
+    st.one_of(ORGANIZER_TEXT,
+              st.builds(lambda label, path: f"{label} | https://example.org/{quote(path)}",
+                        ORGANIZER_TEXT.map(lambda t: t.replace("|", " ")),
+                        st.text(max_size=20))),
+    max_size=5,
+).map("\n".join)
+
+
+def signed_in(client) -> str:
+    """The CSRF token of an organizer session on this client, signed in once per test."""
+    token = getattr(client, "_fuzz_csrf", None)
+    if token is None:
+        create_organizer(client.app.state.vigil.settings, "fuzz")
+        token = client._fuzz_csrf = sign_in(client, "fuzz")
+    return token
+
+
+@settings(max_examples=80, **FUZZ)
+@given(title=ORGANIZER_TEXT, address=ORGANIZER_TEXT, city=ORGANIZER_TEXT,
+       description=ORGANIZER_TEXT, needs=ORGANIZER_TEXT, links=LINK_LINES,
+       source=ORGANIZER_TEXT, repeat=st.sampled_from(["none", "daily", "weekly"]))
+def test_whatever_a_listing_form_accepts_its_public_pages_show(
+        client, title, address, city, description, needs, links, source, repeat):
+    csrf = signed_in(client)
+    res = client.post("/admin/listings/new", follow_redirects=False, data={
+        "csrf": csrf, "title": f"T {title}", "kind": "vigil", "address": address,
+        "city": f"C {city}", "state": "OR", "tz": "America/Los_Angeles",
+        "starts": "2031-03-01T18:00", "repeat": repeat, "time": "18:00",
+        "description": f"D {description}", "description_es": description, "needs": needs,
+        "links": links, "source": source, "action": "publish"})
+    assert_sane(res)
+    event(f"saved {res.status_code}")
+    if res.status_code != 303:
+        assert res.status_code == 400  # refused with the form and its messages
+        return
+    slug = res.headers["location"].split("/")[3]
+    for url in (f"/listings/{slug}", f"/es/listings/{slug}", f"/api/v1/listings/{slug}",
+                f"/listings/{slug}.ics", "/feed.atom", "/calendar.ics", "/?state=OR"):
+        res = client.get(url)
+        assert_sane(res)
+        assert res.status_code == 200, (url, res.status_code)

@@ -1,15 +1,21 @@
 """Hostile visitors: script and SQL injection through every public input, oversized bodies,
-and clients that send their request one byte a second.
+clients that send their request (head or body) a byte a second or hang up halfway, forged
+log lines, cache-busting query strings, reused form stamps, organizer content that could
+break a public page, and rate limits behind a proxy.
 
-The injection tests run in-process against the default dataset; the body-size and slow-client
-tests run against a real uvicorn (tests/live.py) over raw sockets, since what matters there
-is what the HTTP server does before the app sees anything.
+The injection tests run in-process against the default dataset; the body, slow-client, log
+and stamp tests run against a real uvicorn (tests/live.py) over raw sockets, since what
+matters there is what the HTTP server does before the app sees anything; the cache test runs
+a real uvicorn in this process, so it can count what the server renders.
 """
 
 from __future__ import annotations
 
 import http.client
+import io
 import json
+import logging
+import random
 import re
 import select
 import socket
@@ -17,13 +23,24 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from html.parser import HTMLParser
+from urllib.parse import quote, urlencode
 
+import httpx
 import pytest
+import uvicorn
+from starlette.testclient import TestClient
 
+from server import feeds as server_feeds
+from server.app import create_app
 from server.auth import Throttle
+from server.config import ConfigError, from_env, parse_trusted_proxies
+from server.serve import contained_log_records, uvicorn_options
+from server.views import suggest as suggest_view
 from tests.admin_support import create_organizer, csrf_from, sign_in
-from tests.live import LiveServer, live_server
+from tests.conftest import make_settings
+from tests.live import LiveServer, free_port, live_server
 
 XSS = [
     "<script>alert(1)</script>",
@@ -193,11 +210,11 @@ def test_suggestion_fields_are_inert_and_stored_verbatim(client, settings):
     before = schema_and_counts(settings.db_path)
     accepted = []
     for prefix in ("", "/es"):
-        stamp = stamp_of(client, f"{prefix}/suggest")
         for payload in PAYLOADS:
             for field in SUGGEST_FIELDS:
                 for accept in ("text/html", "application/json"):
                     fresh_throttles(client)
+                    stamp = stamp_of(client, f"{prefix}/suggest")  # one suggestion each
                     res = client.post(f"{prefix}/suggest",
                                       data=suggestion(stamp, **{field: payload}),
                                       headers={"accept": accept})
@@ -222,11 +239,10 @@ def test_hostile_suggestions_stay_inert_for_organizers_and_once_published(client
     """A public suggestion is shown to organizers, and when approved becomes a draft that an
     organizer may publish as it is: the same text must stay text all the way."""
     create_organizer(settings, "ana")
-    stamp = stamp_of(client)
     for payload in XSS:
         fresh_throttles(client)
         res = client.post("/suggest", data=suggestion(
-            stamp, title="Vigil " + payload, details=f"{payload}\n\n{payload}",
+            stamp_of(client), title="Vigil " + payload, details=f"{payload}\n\n{payload}",
             city=payload[:80], contact=payload))
         assert res.status_code == 201, res.text[:300]
     csrf = sign_in(client, "ana")
@@ -531,3 +547,573 @@ def test_a_kept_alive_connection_is_not_cut_while_its_requests_arrive_in_time(se
             time.sleep(0.5)
     finally:
         conn.close()
+
+
+# ---------------------------------------------------------------- bodies that never end
+
+TRICKLING_CLIENTS = 200
+BODY_DEADLINE = 30  # the promise: a body that has not arrived by then has been cut off
+
+
+def post_head(server: LiveServer, path: str, length: int,
+              content_type: str = "application/x-www-form-urlencoded") -> bytes:
+    return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+            f"Content-Type: {content_type}\r\nContent-Length: {length}\r\n\r\n").encode()
+
+
+def test_trickling_bodies_are_cut_off_while_everyone_else_is_served(server):
+    """Two hundred clients send a whole request head, then their body a byte a second. The
+    rest of the site answers at once meanwhile, and every trickling connection is closed
+    within 30 seconds of its head, however long its body claims to be."""
+    paths = ["/suggest", "/admin/login", "/es/suggest", "/api/v1/push/subscriptions"]
+    socks = []
+    for n in range(TRICKLING_CLIENTS):
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        sock.sendall(post_head(server, paths[n % len(paths)], 5000) + b"t")
+        sock.setblocking(False)
+        socks.append(sock)
+    started = time.monotonic()
+    open_socks = set(socks)
+    answers: dict[socket.socket, bytes] = {}
+    stop = threading.Event()
+    lock = threading.Lock()
+
+    def trickle() -> None:
+        while not stop.wait(1.0):
+            with lock:
+                for sock in list(open_socks):
+                    try:
+                        sock.send(b"t")
+                    except OSError:
+                        pass  # closed by the server; the reader below sees it
+
+    thread = threading.Thread(target=trickle, name="trickling-bodies")
+    thread.start()
+    latencies = []
+    try:
+        while open_socks and time.monotonic() - started < BODY_DEADLINE + 2:
+            for path in ("/legal", "/healthz", "/api/v1/listings"):
+                status, seconds = get(server, path)
+                assert status == 200
+                latencies.append(seconds)
+            readable, _, _ = select.select(list(open_socks), [], [], 0.2)
+            with lock:
+                for sock in readable:
+                    try:
+                        chunk = sock.recv(65536)
+                    except ConnectionResetError:
+                        chunk = b""
+                    except BlockingIOError:
+                        continue
+                    if chunk:
+                        answers[sock] = answers.get(sock, b"") + chunk
+                    else:
+                        open_socks.discard(sock)
+        elapsed = time.monotonic() - started
+    finally:
+        stop.set()
+        thread.join(5)
+        for sock in socks:
+            sock.close()
+    assert not open_socks, f"{len(open_socks)} trickling connections open after {elapsed:.0f} s"
+    assert elapsed < BODY_DEADLINE
+    answered = [a for a in answers.values() if a]
+    assert answered and all(a.startswith(b"HTTP/1.1 408 ") for a in answered), answered[:3]
+    latencies.sort()
+    assert len(latencies) >= 30
+    assert latencies[len(latencies) // 2] < 0.25, f"median {latencies[len(latencies) // 2]:.3f} s"
+    assert latencies[-1] < 2.0, f"slowest request {latencies[-1]:.3f} s"
+
+
+def new_log(server: LiveServer, offset: int, lines: int, *, mentioning: str = "",
+            timeout: float = 10.0) -> str:
+    """The log written since `offset`, once it holds at least `lines` lines that mention the
+    given text (the access log is written in batches, at least once a second)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = server.logs()[offset:]
+        if sum(mentioning in line for line in text.splitlines()) >= lines:
+            return text
+        if time.monotonic() > deadline:
+            raise AssertionError(f"expected {lines} log lines, got:\n{text[-3000:]}")
+        time.sleep(0.1)
+
+
+def settled_log_size(server: LiveServer, quiet: float = 1.5, timeout: float = 15.0) -> int:
+    """The log's size once earlier tests' lines are out (the log is written in batches): it
+    has not grown for `quiet` seconds."""
+    deadline = time.monotonic() + timeout
+    size, since = len(server.logs()), time.monotonic()
+    while time.monotonic() - since < quiet:
+        assert time.monotonic() < deadline, "the log never settled"
+        time.sleep(0.1)
+        now = len(server.logs())
+        if now != size:
+            size, since = now, time.monotonic()
+    return size
+
+
+def test_hang_ups_mid_body_are_one_log_line_each(server):
+    """Clients that send half a body and hang up: no 500, no traceback, one line each."""
+    targets = ["/es/suggest", "/admin/login", "/suggest"]
+    hang_ups = 30
+    offset = settled_log_size(server)
+    for n in range(hang_ups):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            sock.sendall(post_head(server, targets[n % len(targets)], 2000) + b"title=a" * 10)
+    text = new_log(server, offset, hang_ups, mentioning='vigil.access: "POST ')
+    assert "Traceback" not in text and "Exception in ASGI" not in text, text[-3000:]
+    lines = text.splitlines()
+    assert all(line.startswith("INFO vigil.access: ") for line in lines), lines
+    posts = [line for line in lines if '"POST ' in line]
+    assert len(posts) == hang_ups, posts
+    assert not [line for line in lines if '" 5' in line], lines
+
+
+def test_a_newline_in_a_path_cannot_forge_a_log_line(server):
+    forged = 'INFO vigil.access: "POST /admin/listings/x/delete" 303 1.0ms'
+    offset = settled_log_size(server)
+    targets = ["/x%0A" + quote_path(forged), "/x%0D%0A" + quote_path(forged),
+               "/x%1B%5B2K%0D" + quote_path(forged), "/x%E2%80%A8" + quote_path(forged),
+               "/es/x%0A" + quote_path(forged)]
+    for target in targets:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            sock.sendall(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         "Connection: close\r\n\r\n".encode())
+            assert read_to_close(sock).startswith(b"HTTP/1.1 404 ")
+    text = new_log(server, offset, len(targets), mentioning='vigil.access: "GET /')
+    lines = text.splitlines()
+    assert len(lines) == len(targets), lines
+    assert not [line for line in lines if line.startswith(forged[:40])], lines
+    assert "\x1b" not in text and "\r" not in text and "\u2028" not in text
+    assert all(line.startswith('INFO vigil.access: "GET /') for line in lines), lines
+
+
+def quote_path(text: str) -> str:
+    return quote(text, safe="/:")
+
+
+def test_a_suggestion_stamp_is_good_for_one_suggestion(server):
+    """A form's stamp is spent by the suggestion it carried: sent again, it is refused with
+    a message saying so (and a fresh stamp), never stored twice."""
+    page = urllib_get(server, "/suggest")
+    stamp = re.search(r'name="stamp" value="([^"]+)"', page).group(1)
+    fields = {"stamp": stamp, "kind": "vigil", "title": "Nightly vigil at NWDC",
+              "details": "Bring candles, 8 pm.", "city": "Tacoma", "state": "WA",
+              "contact": "", "website": ""}
+    status, answer = post_form(server, "/suggest", fields)
+    for _ in range(40):  # the minimum fill time (3 s) has to pass first
+        if answer.get("code") != "too-fast":
+            break
+        time.sleep(0.25)
+        status, answer = post_form(server, "/suggest", fields)
+    assert status == 201, answer
+    for path in ("/suggest", "/es/suggest"):
+        status, answer = post_form(server, path, fields)
+        assert status == 400, answer
+        assert answer["code"] == "stamp-used"
+        assert answer["stamp"] and answer["stamp"] != stamp
+    assert "already" in answer_html(server, fields)
+    conn = sqlite3.connect(server.db_path)
+    try:
+        stored = conn.execute("SELECT COUNT(*) FROM suggestions WHERE title = ?",
+                              (fields["title"],)).fetchone()[0]
+    finally:
+        conn.close()
+    assert stored == 1
+
+
+def urllib_get(server: LiveServer, path: str) -> str:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        conn.request("GET", path)
+        return conn.getresponse().read().decode()
+    finally:
+        conn.close()
+
+
+def post_form(server: LiveServer, path: str, fields: dict, accept: str = "application/json"):
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        conn.request("POST", path, body=urlencode(fields), headers={
+            "Content-Type": "application/x-www-form-urlencoded", "Accept": accept})
+        res = conn.getresponse()
+        body = res.read().decode()
+        return res.status, json.loads(body) if accept == "application/json" else body
+    finally:
+        conn.close()
+
+
+def answer_html(server: LiveServer, fields: dict) -> str:
+    status, page = post_form(server, "/suggest", fields, accept="text/html")
+    assert status == 400
+    return page
+
+
+# ---------------------------------------------------------------- cache-busting
+
+
+@contextmanager
+def uvicorn_in_thread(app) -> Iterator[str]:
+    """The app under a real uvicorn (served as in production) in this process, so a test
+    can count what the server does for each request."""
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, **uvicorn_options())
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not srv.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(10)
+
+
+class Counted:
+    """Wraps a function and counts its calls."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self.calls = 0
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        return self.fn(*args, **kwargs)
+
+
+def test_cache_busting_query_strings_and_feeds_are_served_from_the_cache(settings, monkeypatch):
+    """/?utm_source=<random> renders nothing new, nor do the feeds and calendars until the
+    data changes, and a flood of distinct searches does not push the pages out."""
+    app = create_app(settings)
+    renderer = app.state.vigil.renderer
+    render = Counted(renderer.render)
+    monkeypatch.setattr(renderer, "render", render)
+    atom = Counted(server_feeds.atom_feed)
+    calendar = Counted(server_feeds.calendar)
+    monkeypatch.setattr(server_feeds, "atom_feed", atom)
+    monkeypatch.setattr(server_feeds, "calendar", calendar)
+    rng = random.Random(15)
+    with uvicorn_in_thread(app) as url, httpx.Client(base_url=url, timeout=10) as http:
+        warm = ["/", "/es/", "/legal", "/?state=OR", "/feed.atom", "/calendar.ics"]
+        etags = {path: http.get(path).headers["etag"] for path in warm}
+        renders, atoms, calendars = render.calls, atom.calls, calendar.calls
+        assert atoms == calendars == 1
+        for _ in range(100):
+            noise = f"{rng.getrandbits(64):x}"
+            for path in warm:
+                sep = "&" if "?" in path else "?"
+                for query in (f"utm_source={noise}", f"{noise}={noise}", f"fbclid={noise}"):
+                    res = http.get(f"{path}{sep}{query}")
+                    assert res.status_code == 200 and res.headers["etag"] == etags[path]
+        assert (render.calls, atom.calls, calendar.calls) == (renders, atoms, calendars)
+        for _ in range(700):
+            assert http.get("/search", params={"q": f"{rng.getrandbits(40):x}"}).is_success
+        before = render.calls
+        for path in warm:
+            assert http.get(path).headers["etag"] == etags[path]
+        assert render.calls == before, "searches pushed the pages out of the cache"
+        # a change to the data is a new revision: each is built again, once
+        change_a_listing(settings.db_path)
+        deadline = time.monotonic() + 10
+        while http.get("/").headers["etag"] == etags["/"]:
+            assert time.monotonic() < deadline, "the change was never seen"
+            time.sleep(0.1)
+        for _ in range(3):
+            for path in warm:
+                sep = "&" if "?" in path else "?"
+                assert http.get(f"{path}{sep}utm_medium=x").status_code == 200
+        assert (atom.calls, calendar.calls) == (2, 2)
+        assert render.calls == before + 4
+
+
+def change_a_listing(db_path) -> None:
+    """An edit from another process, as an import or a second worker makes."""
+    conn = sqlite3.connect(db_path)
+    try:
+        conn.execute("UPDATE listings SET title = title || ' (moved)' WHERE id = "
+                     "(SELECT MIN(id) FROM listings WHERE status IN ('active', 'ended'))")
+        conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'")
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def test_spent_stamps_are_bounded_and_never_let_a_spent_stamp_through(monkeypatch):
+    from server.views.suggest import SpentStamps
+
+    now = [1_000_000.0]
+    monkeypatch.setattr("server.views.suggest.time.time", lambda: now[0])
+    spent = SpentStamps(max_age=100, max_entries=50)
+    for n in range(200):
+        assert spent.spend(f"stamp-{n}", issued=now[0] - 50 + n * 0.1)
+        assert not spent.spend(f"stamp-{n}", issued=now[0] - 50 + n * 0.1)
+    assert len(spent._spent) <= 50
+    # forgotten ones are refused as too old, whichever stamp they were
+    assert all(spent.is_spent(f"stamp-{n}", now[0] - 50 + n * 0.1) for n in range(200))
+    assert not spent.is_spent("a-new-one", now[0])
+    now[0] += 200  # everything expired: the memory is given back on the next spend
+    assert spent.spend("later", now[0])
+    assert len(spent._spent) == 1
+
+
+def test_the_render_cache_forgets_the_least_recently_used_and_keeps_searches_apart():
+    from server.views.base import RenderCache
+
+    cache = RenderCache(max_entries=3, max_searches=2)
+    for key in ("a", "b", "c"):
+        cache.put(key, 1, key.encode())
+    assert cache.get("a", 1) is not None  # used: now the most recent
+    cache.put("d", 1, b"d")
+    assert cache.get("b", 1) is None  # the least recently used went
+    assert all(cache.get(key, 1) is not None for key in ("a", "c", "d"))
+    for n in range(50):
+        cache.put(("search", n), 1, b"results", region="searches")
+    assert len(cache) == 5
+    assert all(cache.get(key, 1) is not None for key in ("a", "c", "d"))
+    assert cache.get("a", 2) is None  # another revision is another page
+
+
+# ---------------------------------------------------------------- what organizers can save
+
+ODD = ["%(count)s %s {0} {{ x }} ${x}", "\u202egnp.exe", "ñ 🙂 \u200b\u00a0", "a\r\nb",
+       "-"]
+
+
+def organizer_records(payload: str, n: int) -> dict[str, dict[str, str]]:
+    """One record of each kind an organizer saves, with the payload in every field that
+    takes free text (the fields checked for a form, such as a date or a web address, hold
+    valid values: the form refuses anything else)."""
+    line = payload.replace("\r\n", " ").replace("|", "/")  # one phone line: label | number
+    return {
+        "/admin/listings/new": {
+            "title": f"T{n} {payload}", "kind": "vigil", "address": payload,
+            "city": f"C{n} {payload}", "state": "WA", "tz": "America/Los_Angeles",
+            "starts": "2030-06-01T20:00", "repeat": ("weekly", "daily", "none")[n % 3],
+            "time": "19:30", "description": payload, "description_es": payload,
+            "needs": f"{payload}\n{payload}",
+            "links": f"{payload}\n{payload} | https://example.org/{n}\n| https://example.org/x",
+            "source": payload, "action": "publish"},
+        "/admin/content/facilities/new": {
+            "name": f"F{n} {payload}", "kind": "detention-center", "address": payload,
+            "city": f"C{n} {payload}", "state": "IL", "operator": payload,
+            "note_en": payload, "note_es": payload, "source": payload},
+        "/admin/content/contacts/new": {
+            "organization": f"O{n} {payload}", "description_en": payload,
+            "description_es": payload, "phones": f"{line} / {line} | (206) 555-0199",
+            "hours_en": payload, "hours_es": payload, "states": "WA", "languages": "en",
+            "source": payload},
+        "/admin/content/rights/new": {
+            **{f"{field}_{lang}": f"R{n} {payload}" for field in ("title", "summary", "body")
+               for lang in ("en", "es")}, "order": str(100 + n), "reviewed": "2026-11-20",
+            "source": payload},
+        "/admin/content/articles/new": {
+            "title": f"A{n} {payload}", "publisher": payload, "date": "2025-10-03",
+            "url": f"https://news.example/{n}", "source": payload},
+        "/admin/content/organizations/new": {
+            "name": f"G{n} {payload}", "about_en": payload, "about_es": payload,
+            "source": payload},
+        "/admin/alerts/new": {
+            "title": f"Alert {n} {payload}"[:120], "message": payload, "link": "/legal",
+            "states": "ALL", "urgent": "", "expires": "24", "action": "send"},
+    }
+
+
+def test_public_pages_never_fail_on_anything_an_organizer_can_save(tmp_path):
+    """Records holding the hostile-input suite's values in every field, saved through the
+    organizer forms: every public page and JSON document still answers, and stays inert."""
+    settings = make_settings(tmp_path)
+    create_organizer(settings, "ana")
+    listing_slugs, rights_slugs = [], []
+    with TestClient(create_app(settings), base_url="http://testserver",
+                    raise_server_exceptions=False) as client:
+        csrf = sign_in(client, "ana")
+        for n, payload in enumerate(PAYLOADS + ODD):
+            for path, fields in organizer_records(payload, n).items():
+                res = client.post(path, data={"csrf": csrf, **fields}, follow_redirects=False)
+                assert res.status_code == 303, (path, payload, res.text[:3000])
+                where = res.headers["location"]
+                if path == "/admin/listings/new":
+                    listing_slugs.append(where.split("/")[3])
+                elif path == "/admin/content/rights/new":
+                    rights_slugs.append(where.split("/")[4])
+        client.cookies.clear()  # a visitor from here on
+        routes = {getattr(route, "path", "") for route in client.app.routes}
+        pages = ["/", *(["/alerts"] if "/alerts" in routes else []), "/facilities", "/legal",
+                 "/rights", "/resources", "/about", "/card", "/open-data", "/offline",
+                 "/search?q=a", "/?state=WA"]
+        pages += [f"/listings/{slug}" for slug in listing_slugs]
+        pages += [f"/rights/{slug}" for slug in rights_slugs]
+        pages += [f"/search?q={quote(p)}" for p in PAYLOADS[:6]]
+        data = ["/feed.atom", "/calendar.ics", "/api/v1/listings", "/api/v1/facilities",
+                "/api/v1/contacts", "/api/v1/rights?lang=en", "/api/v1/rights?lang=es",
+                "/api/v1/resources", "/manifest.webmanifest", "/offline-manifest.json"]
+        data += [f"/api/v1/listings/{slug}" for slug in listing_slugs]
+        data += [f"/listings/{slug}.ics" for slug in listing_slugs]
+        failures = []
+        for url in [*pages, *(f"/es{p}" for p in pages), *data]:
+            res = client.get(url)
+            if res.status_code != 200:
+                failures.append((url, res.status_code))
+                continue
+            kind = res.headers["content-type"]
+            if kind.startswith("text/html"):
+                found = active_content(res.text)
+                if found:
+                    failures.append((url, found))
+            elif "json" in kind:
+                json.loads(res.text)
+        assert not failures, "\n".join(map(str, failures))
+
+
+def test_listings_saved_in_any_shape_of_links_and_needs_still_render(client, settings):
+    """Links and needs as older versions or a hand edit may have left them: each page still
+    answers, showing what can be shown."""
+    conn = sqlite3.connect(settings.db_path)
+    try:
+        slug = conn.execute("SELECT slug FROM listings WHERE status IN ('active', 'ended') "
+                            "LIMIT 1").fetchone()[0]
+        conn.execute(
+            "UPDATE listings SET links = ?, needs = ? WHERE slug = ?",
+            (json.dumps([{"label": "No address"}, {"url": "https://example.org/only-url"},
+                         "a bare line", {"label": "Script", "url": "javascript:alert(1)"},
+                         5, None, {"label": ""}]),
+             json.dumps(["water", {"en": "tents"}, 7]), slug))
+        conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 "
+                     "WHERE key = 'revision'")
+        conn.commit()
+    finally:
+        conn.close()
+    deadline = time.monotonic() + 10
+    while "No address" not in client.get(f"/api/v1/listings/{slug}").text:
+        assert time.monotonic() < deadline, "the change was never seen"
+        time.sleep(0.1)
+    for url in (f"/listings/{slug}", f"/es/listings/{slug}", f"/api/v1/listings/{slug}",
+                "/offline-manifest.json"):
+        res = client.get(url)
+        assert res.status_code == 200, url
+    links = client.get(f"/api/v1/listings/{slug}").json()["listing"]["links"]
+    assert links == [{"label": "No address", "url": None},
+                     {"label": "https://example.org/only-url",
+                      "url": "https://example.org/only-url"},
+                     {"label": "a bare line", "url": None},
+                     {"label": "Script", "url": None}]
+    page = client.get(f"/listings/{slug}").text
+    assert "tents" in page and "javascript:" not in page
+
+
+# ---------------------------------------------------------------- rate limits behind a proxy
+
+
+def test_throttle_tables_stay_bounded_under_a_flood_of_clients():
+    throttle = Throttle(limit=3, window=600, max_keys=1000)
+    for n in range(120_000):
+        throttle.hit(f"client-{n}")
+        assert len(throttle) <= 1000
+    # the recent ones are still counted
+    for _ in range(3):
+        throttle.hit("client-119999")
+    assert throttle.blocked("client-119999")
+    assert not throttle.blocked("client-0")  # forgotten, not blocked forever
+    default = Throttle(limit=3, window=600)
+    for n in range(60_000):
+        default.hit(f"client-{n}")
+    assert len(default) <= 50_000
+
+
+def test_a_throttle_forgets_keys_whose_window_has_passed(monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr("server.auth.time.monotonic", lambda: now[0])
+    throttle = Throttle(limit=2, window=60)
+    for n in range(100):
+        throttle.hit(f"k{n}")
+    now[0] += 61
+    throttle.hit("fresh")
+    assert len(throttle) == 1
+    throttle.hit("fresh")
+    assert throttle.blocked("fresh") and 1 <= throttle.retry_after("fresh") <= 61
+
+
+PROXY = ("10.0.0.7", 40000)
+
+
+def proxied_suggestion(client, forwarded_for: str | None):
+    headers = {"accept": "application/json"}
+    if forwarded_for is not None:
+        headers["x-forwarded-for"] = forwarded_for
+    page = client.get("/suggest")
+    return client.post("/suggest", data=suggestion(
+        re.search(r'name="stamp" value="([^"]+)"', page.text).group(1)), headers=headers)
+
+
+def test_behind_a_trusted_proxy_each_client_has_its_own_limit(tmp_path):
+    settings = make_settings(tmp_path, trusted_proxies=parse_trusted_proxies("10.0.0.0/8"))
+    stream = io.StringIO()
+    app = create_app(settings)
+    app.state.vigil.extras["access_log"].stream = stream
+    with TestClient(app, base_url="http://testserver", client=PROXY) as client:
+        limit = suggest_view.SUGGESTIONS_PER_CLIENT
+        for _ in range(limit):
+            assert proxied_suggestion(client, "203.0.113.50, 10.0.0.9").status_code == 201
+        assert proxied_suggestion(client, "203.0.113.50").status_code == 429
+        # what the client itself wrote to the left of its real address proves nothing
+        assert proxied_suggestion(client, "198.51.100.1, 203.0.113.50").status_code == 429
+        # someone else behind the same proxy is not limited
+        assert proxied_suggestion(client, "203.0.113.51").status_code == 201
+        assert proxied_suggestion(client, "2001:db8::5").status_code == 201
+    raw = settings.db_path.read_bytes() + stream.getvalue().encode()
+    for wal in settings.db_path.parent.glob("*-wal"):
+        raw += wal.read_bytes()
+    for address in (b"203.0.113.5", b"2001:db8", b"198.51.100.1"):
+        assert address not in raw
+
+
+def test_forwarded_for_is_ignored_from_anyone_but_a_trusted_proxy(tmp_path):
+    settings = make_settings(tmp_path, trusted_proxies=parse_trusted_proxies("10.0.0.0/8"))
+    with TestClient(create_app(settings), base_url="http://testserver",
+                    client=("192.0.2.10", 5555)) as client:
+        for n in range(suggest_view.SUGGESTIONS_PER_CLIENT):
+            assert proxied_suggestion(client, f"203.0.113.{n}").status_code == 201
+        assert proxied_suggestion(client, "203.0.113.99").status_code == 429
+
+
+def test_trusted_proxies_setting():
+    assert parse_trusted_proxies("") == ()
+    nets = parse_trusted_proxies("127.0.0.1, ::1 10.0.0.0/8,[fd00::1]")
+    assert [str(n) for n in nets] == ["127.0.0.1/32", "::1/128", "10.0.0.0/8", "fd00::1/128"]
+    with pytest.raises(ConfigError, match="VIGIL_TRUSTED_PROXIES"):
+        parse_trusted_proxies("proxy.example")
+    env = {"VIGIL_SECRET_KEY": "x" * 40, "VIGIL_VAPID_SUBJECT": "mailto:a@example.org",
+           "VIGIL_TRUSTED_PROXIES": "10.1.2.3"}
+    assert [str(n) for n in from_env(env).trusted_proxies] == ["10.1.2.3/32"]
+
+
+def test_request_values_in_any_log_record_cannot_start_a_line(monkeypatch):
+    """Beyond the access log: a message, its arguments or an exception carrying a request
+    value stay inside their own record."""
+    monkeypatch.setattr(logging, "_logRecordFactory", logging.getLogRecordFactory())
+    contained_log_records()
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("vigil.test-contained")
+    logger.addHandler(handler)
+    logger.propagate = False
+    forged = 'INFO vigil.access: "POST /admin/listings/x/delete" 303 1.0ms'
+    try:
+        logger.warning("bad slug %s", "x\n" + forged)
+        logger.warning("x\r\n" + forged + "\x1b[2K")
+        try:
+            raise KeyError("x\n" + forged)
+        except KeyError:
+            logger.exception("lookup failed for %r", "x\u2028" + forged)
+    finally:
+        logger.removeHandler(handler)
+    lines = stream.getvalue().splitlines()
+    assert len([line for line in lines if line.startswith("WARNING ")]) == 2
+    assert [line for line in lines if line.startswith("ERROR ")]
+    assert not [line for line in lines if line.startswith("INFO")], lines
+    assert "\x1b" not in stream.getvalue() and "\r" not in stream.getvalue()

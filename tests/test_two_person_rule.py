@@ -164,7 +164,8 @@ def test_3_public_facts_change_only_with_a_second_organizer(pair):
     values = contact_values(dict(row.execute("SELECT * FROM contacts WHERE slug = ?",
                                              (slug,)).fetchone()))
     row.close()
-    values.update(csrf=csrf_a, phones="Hotline | 555-0100 999 | legal-help | https://help.example.org/")
+    values.update(csrf=csrf_a,
+                  phones="Hotline | 555-0100 999 | legal-help | https://help.example.org/")
     res = ana.post(edit, data=values, follow_redirects=False)
     assert res.status_code == 303
     assert sql(settings, "SELECT phones FROM contacts WHERE slug = ?", (slug,))[0][0] == phones
@@ -420,7 +421,8 @@ def test_a_new_legal_contact_waits_for_a_second_organizer(pair):
     settings, ana, ben = pair
     csrf_a = sign_in(ana, "ana")
     form = {"csrf": csrf_a, "organization": "Trap Legal", "description_en": "Call us.",
-            "phones": "Hotline | 555-0100 999 | legal-help | https://help.example.org/", "states": "*", "languages": "en"}
+            "phones": "Hotline | 555-0100 999 | legal-help | https://help.example.org/",
+            "states": "*", "languages": "en"}
     res = ana.post("/admin/content/contacts/new", data=form, follow_redirects=False)
     assert res.status_code == 303
     assert "Trap Legal" not in ana.get("/legal").text

@@ -56,7 +56,7 @@ async def rights(request: Request) -> Response:
     async def build() -> dict:
         return {"rights": await content.rights(db_of(request), lang)}
 
-    return await cached_json(request, build)
+    return await cached_json(request, build, reads=("lang",))
 
 
 async def resources(request: Request) -> Response:

@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import json
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -107,19 +108,26 @@ def cached_response(
 
 
 class RenderCache:
-    """Prepared bodies keyed by (key, data revision), each kept for RENDER_TTL seconds."""
+    """Prepared bodies keyed by (key, data revision), each kept for RENDER_TTL seconds.
 
-    def __init__(self, max_entries: int = 512):
-        self._entries: dict[Any, tuple[int, float, Prepared]] = {}
+    Entries live in regions, each with its own size and least-recently-used eviction, so
+    what visitors can vary at will (the words of a search) competes only with itself and
+    can never push the pages out.
+    """
+
+    def __init__(self, max_entries: int = 512, max_searches: int = 128):
+        self._regions: dict[str, OrderedDict[Any, tuple[int, float, Prepared]]] = {
+            "pages": OrderedDict(), "searches": OrderedDict()}
+        self._limits = {"pages": max_entries, "searches": max_searches}
         self._building: dict[Any, asyncio.Future[Prepared]] = {}
-        self.max_entries = max_entries
 
     async def get_or_build(
-        self, key: Any, revision: int, build: Callable[[], Awaitable[bytes]]
+        self, key: Any, revision: int, build: Callable[[], Awaitable[bytes]],
+        region: str = "pages",
     ) -> Prepared:
         """The cached body, or one build of it however many requests ask at once: after a
         change, the first request renders and the others wait for it."""
-        prepared = self.get(key, revision)
+        prepared = self.get(key, revision, region)
         if prepared is not None:
             return prepared
         pending = self._building.get((key, revision))
@@ -128,7 +136,7 @@ class RenderCache:
         future: asyncio.Future[Prepared] = asyncio.get_running_loop().create_future()
         self._building[(key, revision)] = future
         try:
-            prepared = self.put(key, revision, await build())
+            prepared = self.put(key, revision, await build(), region)
             future.set_result(prepared)
             return prepared
         except BaseException as exc:
@@ -138,21 +146,39 @@ class RenderCache:
         finally:
             del self._building[(key, revision)]
 
-    def get(self, key: Any, revision: int) -> Prepared | None:
-        entry = self._entries.get(key)
+    def get(self, key: Any, revision: int, region: str = "pages") -> Prepared | None:
+        entries = self._regions[region]
+        entry = entries.get(key)
         if entry and entry[0] == revision and time.monotonic() - entry[1] < RENDER_TTL:
+            entries.move_to_end(key)
             return entry[2]
         return None
 
-    def put(self, key: Any, revision: int, body: bytes) -> Prepared:
-        if len(self._entries) >= self.max_entries:
-            self._entries.clear()
+    def put(self, key: Any, revision: int, body: bytes, region: str = "pages") -> Prepared:
+        entries = self._regions[region]
         prepared = Prepared.of(body)
-        self._entries[key] = (revision, time.monotonic(), prepared)
+        entries[key] = (revision, time.monotonic(), prepared)
+        entries.move_to_end(key)
+        while len(entries) > self._limits[region]:
+            entries.popitem(last=False)
         return prepared
 
+    def __len__(self) -> int:
+        return sum(len(entries) for entries in self._regions.values())
+
     def clear(self) -> None:
-        self._entries.clear()
+        for entries in self._regions.values():
+            entries.clear()
+
+
+def query_key(request: Request, reads: tuple[str, ...]) -> tuple[str, ...]:
+    """The query parameters a view reads, as part of its cache key; the rest of the query
+    string (utm_source, random cache-busters) changes nothing on the page, so it is left
+    out and the request is answered from the cache."""
+    if not reads or not request.scope["query_string"]:
+        return ()
+    params = request.query_params
+    return tuple(params.get(name, "") for name in reads)
 
 
 async def render_page(
@@ -171,11 +197,13 @@ def json_body(data: Any) -> bytes:
 
 
 async def cached_json(
-    request: Request, build: Callable[[], Awaitable[Any]], cache_control: str = JSON_CACHE
+    request: Request, build: Callable[[], Awaitable[Any]], cache_control: str = JSON_CACHE,
+    reads: tuple[str, ...] = (),
 ) -> Response:
-    """JSON built once per data revision and URL, then served from memory."""
+    """JSON built once per data revision, path and the query parameters the view `reads`,
+    then served from memory."""
     svc = services(request)
-    key = ("json", request.scope["path"], request.scope["query_string"])
+    key = ("json", request.scope["path"], query_key(request, reads))
 
     async def body() -> bytes:
         return json_body(await build())

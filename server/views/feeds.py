@@ -1,6 +1,8 @@
-"""Calendars and the Atom feed."""
+"""Calendars and the Atom feed, each built once per data revision like the pages."""
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -9,30 +11,47 @@ from server import content, feeds
 from server.views.base import cached_response, db_of, not_found, services
 
 FEED_CACHE = "public, max-age=300"
+CALENDAR_TYPE = "text/calendar; charset=utf-8"
+
+
+async def _cached(request: Request, key: tuple, build: Callable[[], Awaitable[bytes]],
+                  media_type: str, headers: dict[str, str] | None = None) -> Response:
+    svc = services(request)
+    prepared = await svc.render_cache.get_or_build(key, await svc.db.revision(), build)
+    return cached_response(request, prepared, media_type, FEED_CACHE, headers=headers)
 
 
 async def calendar_all(request: Request) -> Response:
-    listings = await content.listings(db_of(request))
-    body = feeds.calendar(listings, services(request).settings.base_url, "Vigil")
-    return cached_response(request, body, "text/calendar; charset=utf-8", FEED_CACHE)
+    async def build() -> bytes:
+        listings = await content.listings(db_of(request))
+        return feeds.calendar(listings, services(request).settings.base_url, "Vigil")
+
+    return await _cached(request, ("feed", "calendar"), build, CALENDAR_TYPE)
 
 
 async def calendar_one(request: Request) -> Response:
-    listing = await content.listing(db_of(request), request.path_params["slug"])
-    if listing is None or not (listing["starts"] or listing["schedule"]):
-        raise not_found()
-    body = feeds.calendar([listing], services(request).settings.base_url, listing["title"])
-    return cached_response(
-        request, body, "text/calendar; charset=utf-8", FEED_CACHE,
-        headers={"Content-Disposition": f'attachment; filename="{listing["slug"]}.ics"'},
+    slug = request.path_params["slug"]
+
+    async def build() -> bytes:
+        listing = await content.listing(db_of(request), slug)
+        if listing is None or not (listing["starts"] or listing["schedule"]):
+            raise not_found()
+        return feeds.calendar([listing], services(request).settings.base_url, listing["title"])
+
+    # The slug was found (or the build would have raised): it is a listing's own slug.
+    return await _cached(
+        request, ("feed", "calendar", slug), build, CALENDAR_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="{slug}.ics"'},
     )
 
 
 async def atom(request: Request) -> Response:
-    db = db_of(request)
-    listings = await content.listings(db)
-    alerts = [dict(r) for r in await db.execute(
-        "SELECT * FROM alerts WHERE status IN ('sent', 'retracted') ORDER BY id"
-    )]
-    body = feeds.atom_feed(listings, alerts, services(request).settings.base_url)
-    return cached_response(request, body, "application/atom+xml; charset=utf-8", FEED_CACHE)
+    async def build() -> bytes:
+        db = db_of(request)
+        listings = await content.listings(db)
+        alerts = [dict(r) for r in await db.execute(
+            "SELECT * FROM alerts WHERE status IN ('sent', 'retracted') ORDER BY id"
+        )]
+        return feeds.atom_feed(listings, alerts, services(request).settings.base_url)
+
+    return await _cached(request, ("feed", "atom"), build, "application/atom+xml; charset=utf-8")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from itertools import groupby
+from typing import Any
 
 from babel import Locale
 from starlette.requests import Request
@@ -22,29 +23,36 @@ from server.views.base import (
 )
 
 PageFn = Callable[[Request], Awaitable[tuple[str, dict]]]
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def page(fn: PageFn) -> Callable[[Request], Awaitable[Response]]:
-    """Wrap a view returning (template, context): render once per data revision and URL."""
+def page(fn: PageFn | None = None, *, key: Callable[[Request], Any] | None = None,
+         region: str = "pages") -> Any:
+    """Wrap a view returning (template, context): render once per data revision, path and
+    `key(request)`, the part of the query string the view reads (none unless given)."""
 
-    async def endpoint(request: Request) -> Response:
-        svc = services(request)
-        lang = lang_of(request)
-        path = request.scope["path"]
-        key = (lang, path, request.scope["query_string"])
+    def wrap(fn: PageFn) -> Endpoint:
+        async def endpoint(request: Request) -> Response:
+            svc = services(request)
+            lang = lang_of(request)
+            path = request.scope["path"]
+            cache_key = (lang, path, key(request) if key and request.scope["query_string"]
+                         else ())
 
+            async def build() -> bytes:
+                template, context = await fn(request)
+                html = svc.renderer.render(template, lang, path, request=request, **context)
+                return html.encode()
 
-        async def build() -> bytes:
-            template, context = await fn(request)
-            html = svc.renderer.render(template, lang, path, request=request, **context)
-            return html.encode()
+            prepared = await svc.render_cache.get_or_build(
+                cache_key, await svc.db.revision(), build, region)
+            return cached_response(request, prepared, "text/html; charset=utf-8", HTML_CACHE)
 
-        prepared = await svc.render_cache.get_or_build(key, await svc.db.revision(), build)
-        return cached_response(request, prepared, "text/html; charset=utf-8", HTML_CACHE)
+        endpoint.__name__ = fn.__name__
+        endpoint.__doc__ = fn.__doc__
+        return endpoint
 
-    endpoint.__name__ = fn.__name__
-    endpoint.__doc__ = fn.__doc__
-    return endpoint
+    return wrap(fn) if fn is not None else wrap
 
 
 def _state_param(request: Request) -> str | None:
@@ -52,7 +60,18 @@ def _state_param(request: Request) -> str | None:
     return value if value in STATES else None
 
 
-@page
+def _state_key(request: Request) -> tuple[str | None, bool] | tuple[()]:
+    """What the home page makes of ?state=: a known state, or whether one was asked for."""
+    if not request.query_params.get("state"):
+        return ()
+    return _state_param(request), True
+
+
+def _search_key(request: Request) -> str | tuple[()]:
+    return request.query_params.get("q", "")[: content.MAX_QUERY] or ()
+
+
+@page(key=_state_key)
 async def home(request: Request) -> tuple[str, dict]:
     """Active listings grouped by state (with a state filter), then ended ones."""
     lang = lang_of(request)
@@ -201,7 +220,7 @@ async def offline_page(request: Request) -> tuple[str, dict]:
     return "offline.html", {}
 
 
-@page
+@page(key=_search_key, region="searches")
 async def search_page(request: Request) -> tuple[str, dict]:
     """Search answered by the server; with JavaScript the page answers it on the device."""
     query = request.query_params.get("q", "")

@@ -9,8 +9,11 @@ score, and wait for an organizer; approving one creates a draft, never public co
 
 from __future__ import annotations
 
+import hashlib
+import heapq
 import json
 import re
+import time
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -54,6 +57,8 @@ BAD_KIND = N_("Choose one of the options.")
 BAD_STATE = N_("Choose a state from the list.")
 BAD_LISTING = N_("We could not find the listing this correction is about.")
 FIX_FIELDS = N_("Please check the fields marked below.")
+STAMP_USED = N_("This form was already sent. We loaded a fresh one: check it and send it "
+                "again if you meant to send another suggestion.")
 BAD_STAMP = N_("This form expired or did not come from Vigil. We loaded a fresh one: check it "
                "and send it again.")
 TOO_FAST = N_("Please take a moment to check your suggestion, then send it again.")
@@ -62,8 +67,60 @@ RATE_LIMITED = N_("You have sent several suggestions in a short time. Please try
 QUEUED = "queued for moderation"
 
 
+class SpentStamps:
+    """Stamps that have carried a suggestion, each kept in memory until it expires, so one
+    form is good for one suggestion.
+
+    Held as digests, at most `max_entries` of them: past that, the earliest-issued are
+    forgotten and every stamp issued up to the last one forgotten is refused from then on
+    (as if expired), so a flood can shorten how long old forms last but never lets a spent
+    stamp through again.
+    """
+
+    def __init__(self, max_age: float, max_entries: int = 100_000):
+        self.max_age = max_age
+        self.max_entries = max_entries
+        self._spent: set[bytes] = set()
+        self._by_issue: list[tuple[float, bytes]] = []  # heap: earliest issued first
+        self.refused_up_to = 0.0
+
+    @staticmethod
+    def _digest(token: str) -> bytes:
+        return hashlib.blake2b(token.encode(), digest_size=16).digest()
+
+    def _forget_expired(self) -> None:
+        expired_before = time.time() - self.max_age
+        while self._by_issue and self._by_issue[0][0] < expired_before:
+            self._spent.discard(heapq.heappop(self._by_issue)[1])
+
+    def is_spent(self, token: str, issued: float) -> bool:
+        return issued <= self.refused_up_to or self._digest(token) in self._spent
+
+    def spend(self, token: str, issued: float) -> bool:
+        """Mark the stamp spent; False when it already was."""
+        if self.is_spent(token, issued):
+            return False
+        self._forget_expired()
+        digest = self._digest(token)
+        self._spent.add(digest)
+        heapq.heappush(self._by_issue, (issued, digest))
+        while len(self._by_issue) > self.max_entries:
+            oldest, forgotten = heapq.heappop(self._by_issue)
+            self._spent.discard(forgotten)
+            self.refused_up_to = max(self.refused_up_to, oldest)
+        return True
+
+    def give_back(self, token: str) -> None:
+        """The suggestion it carried was not stored after all: the stamp may be used again."""
+        self._spent.discard(self._digest(token))
+
+
 def _stamp(request: Request) -> FormStamp:
     return services(request).suggest_stamp
+
+
+def _spent(request: Request) -> SpentStamps:
+    return services(request).extras["suggest_spent"]
 
 
 def _throttle(request: Request) -> Throttle:
@@ -153,7 +210,7 @@ async def _refuse(
     """The form again with what was typed and why it was not accepted (JSON for scripts)."""
     if _wants_json(request):
         body: dict[str, Any] = {"error": message, "code": code, "errors": errors or {}}
-        if code == "stamp":
+        if code in ("stamp", "stamp-used"):
             body["stamp"] = stamp
         response: Response = _no_store(JSONResponse(body, status_code=status))
     else:
@@ -208,8 +265,14 @@ async def _submit(request: Request) -> Response:
     if age is None:
         return await _refuse(request, 400, tr.plain(BAD_STAMP), "stamp", values, stamps.issue())
     assert token is not None
+    spent = _spent(request)
+    issued = time.time() - age
+    if spent.is_spent(token, issued):
+        return await _refuse(request, 400, tr.plain(STAMP_USED), "stamp-used", values,
+                             stamps.issue())
     if _clean(form.get(HONEYPOT)):
         # A bot filled the field people cannot see: thank it and keep nothing.
+        spent.spend(token, issued)
         throttle.hit(client)
         return await _accepted(request, values)
     if age < services(request).settings.suggest_min_seconds:
@@ -217,17 +280,26 @@ async def _submit(request: Request) -> Response:
     errors = await _validate(request, values, tr)
     if errors:
         return await _refuse(request, 400, tr.plain(FIX_FIELDS), "invalid", values, token, errors)
+    # Checked again: the same stamp may have been sent twice at once while this one waited.
+    if not spent.spend(token, issued):
+        return await _refuse(request, 400, tr.plain(STAMP_USED), "stamp-used", values,
+                             stamps.issue())
 
     points, reasons = spam.score(values["kind"], values["title"], values["details"],
                                  values["contact"])
-    await services(request).db.write(
-        "INSERT INTO suggestions (kind, title, details, city, state, contact, spam_score, "
-        "spam_reasons, status, created, listing_slug) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'waiting', ?, ?)",
-        (values["kind"], values["title"], values["details"], values["city"] or None,
-         values["state"] or None, values["contact"] or None, points,
-         json.dumps(reasons, ensure_ascii=False), content.iso_now(), values["listing"] or None),
-    )
+    try:
+        await services(request).db.write(
+            "INSERT INTO suggestions (kind, title, details, city, state, contact, spam_score, "
+            "spam_reasons, status, created, listing_slug) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'waiting', ?, ?)",
+            (values["kind"], values["title"], values["details"], values["city"] or None,
+             values["state"] or None, values["contact"] or None, points,
+             json.dumps(reasons, ensure_ascii=False), content.iso_now(),
+             values["listing"] or None),
+        )
+    except BaseException:
+        spent.give_back(token)
+        raise
     throttle.hit(client)
     return await _accepted(request, values)
 
