@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from server.auth import DeviceCookies, FormStamp, SessionStore, Throttle
 from server.config import Settings
@@ -11,6 +12,9 @@ from server.middleware import AccessLog
 from server.push import PushSender
 from server.render import Renderer, StaticAssets
 from server.views.base import Prepared, RenderCache
+
+if TYPE_CHECKING:  # the view module imports this one
+    from server.views.suggest import SpentStamps
 
 
 @dataclass
@@ -28,6 +32,7 @@ class Services:
     login_throttle_account: Throttle
     login_throttle_device: Throttle
     suggest_stamp: FormStamp
+    suggest_spent: SpentStamps
     suggest_throttle: Throttle
     render_cache: RenderCache = field(default_factory=RenderCache)
     # Static files and the service worker never change while the process runs.

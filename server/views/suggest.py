@@ -120,7 +120,7 @@ def _stamp(request: Request) -> FormStamp:
 
 
 def _spent(request: Request) -> SpentStamps:
-    return services(request).extras["suggest_spent"]
+    return services(request).suggest_spent
 
 
 def _throttle(request: Request) -> Throttle:
