@@ -903,7 +903,8 @@ def organizer_records(payload: str, n: int) -> dict[str, dict[str, str]]:
             "note_en": payload, "note_es": payload, "source": payload},
         "/admin/content/contacts/new": {
             "organization": f"O{n} {payload}", "description_en": payload,
-            "description_es": payload, "phones": f"{line} / {line} | (206) 555-0199",
+            "description_es": payload,
+            "phones": f"{line} / {line} | (206) 555-0199 | legal-help | https://x.example.org/",
             "hours_en": payload, "hours_es": payload, "states": "WA", "languages": "en",
             "source": payload},
         "/admin/content/rights/new": {
@@ -1053,7 +1054,7 @@ def test_behind_a_trusted_proxy_each_client_has_its_own_limit(tmp_path):
     settings = make_settings(tmp_path, trusted_proxies=parse_trusted_proxies("10.0.0.0/8"))
     stream = io.StringIO()
     app = create_app(settings)
-    app.state.vigil.extras["access_log"].stream = stream
+    app.state.vigil.access_log.stream = stream
     with TestClient(app, base_url="http://testserver", client=PROXY) as client:
         limit = suggest_view.SUGGESTIONS_PER_CLIENT
         for _ in range(limit):

@@ -159,7 +159,7 @@ def _contacts_for_page(recs: list[dict], lang: str) -> list[dict]:
     return items
 
 
-@page
+@page(key=_state_key)
 async def legal_page(request: Request) -> tuple[str, dict]:
     """Numbers first, each saying what it is for; then who helps, and where that came from."""
     lang = lang_of(request)
