@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import unicodedata
 
+from babel import Locale
+
 # USPS code: (English name, Spanish name)
 STATES: dict[str, tuple[str, str]] = {
     "AL": ("Alabama", "Alabama"), "AK": ("Alaska", "Alaska"), "AZ": ("Arizona", "Arizona"),
@@ -48,3 +50,9 @@ def _collation_key(name: str) -> str:
     """Accents sort with their base letter: Míchigan between Michigan's neighbours."""
     return "".join(c for c in unicodedata.normalize("NFKD", name.casefold())
                    if not unicodedata.combining(c))
+
+
+def language_name(code: str, lang: str = "en") -> str:
+    """'Spanish' or 'español' for 'es', named by Babel in the page's language."""
+    name = Locale.parse(lang).languages.get(code)
+    return name or code

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from itertools import groupby
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from server import content
-from server.places import STATES, state_name
+from server.places import STATES, language_name, state_name
 from server.views.base import (
     HTML_CACHE,
     cached_response,
@@ -50,13 +51,65 @@ def _state_param(request: Request) -> str | None:
     return value if value in STATES else None
 
 
+def N_(message: str) -> str:
+    """Mark a phrase for the catalog; it is translated where it is shown."""
+    return message
+
+
+# Phrases the default dataset repeats in records that have one text for both languages.
+DATA_PHRASES = {
+    "GoFundMe page": N_("GoFundMe page"),
+    "#OccupyICE information page, June 2018": N_("#OccupyICE information page, June 2018"),
+    "#OccupyICE information page, June 2018; nlg.org": N_(
+        "#OccupyICE information page, June 2018; nlg.org"),
+}
+# Titles made from the city alone ("Occupation in Atlanta") are generated again per language.
+GENERATED_TITLES = {
+    "occupation": N_("Occupation in %(city)s"),
+    "vigil": N_("Vigil in %(city)s"),
+    "rally": N_("Rally in %(city)s"),
+    "action": N_("Action in %(city)s"),
+}
+
+
+def _phrase(text: str | None, request: Request) -> str | None:
+    if text in DATA_PHRASES:
+        return _translator(request).plain(DATA_PHRASES[text])
+    return text
+
+
+def _translator(request: Request):
+    return services(request).renderer.translators[lang_of(request)]
+
+
+def for_page(rec: dict, request: Request) -> dict:
+    """A listing in the page's language, with its generated texts and derived facts."""
+    lang = lang_of(request)
+    out = content.localized(rec, lang)
+    pattern = GENERATED_TITLES.get(rec["kind"])
+    if pattern and rec["title"] == pattern % {"city": rec["city"]}:
+        out["title"] = _translator(request).plain(pattern) % {"city": rec["city"]}
+    out["source"] = _phrase(rec.get("source"), request)
+    out["links"] = [dict(link, label=_phrase(link["label"], request))
+                    for link in rec.get("links") or []]
+    out["ended_year"] = (rec.get("ends") or rec.get("starts") or rec.get("verified") or "")[:4]
+    out["has_place"] = bool(rec.get("address"))
+    return out
+
+
+def _archive_month(rec: dict) -> str:
+    return (rec.get("starts") or rec.get("verified") or "")[:7]
+
+
 @page
 async def home(request: Request) -> tuple[str, dict]:
-    """Active listings grouped by state (with a state filter), then ended ones."""
+    """Active listings first (by state, or one state); ended ones in an archive by month."""
     lang = lang_of(request)
     wanted = _state_param(request)
-    listings = [content.localized(r, lang) for r in await content.listings(db_of(request))]
+    listings = [for_page(r, request) for r in await content.listings(db_of(request))]
     present_states = sorted({r["state"] for r in listings}, key=lambda c: state_name(c, lang))
+    active_states = sorted({r["state"] for r in listings if r["status"] == "active"},
+                           key=lambda c: state_name(c, lang))
     if wanted:
         listings = [r for r in listings if r["state"] == wanted]
     active = [r for r in listings if r["status"] == "active"]
@@ -67,14 +120,57 @@ async def home(request: Request) -> tuple[str, dict]:
             sorted(active, key=lambda r: state_name(r["state"], lang)), key=lambda r: r["state"]
         )
     ]
+    ended.sort(key=_archive_month, reverse=True)
+    archive = [(month, list(items)) for month, items in groupby(ended, key=_archive_month)]
     return "home.html", {
         "active_by_state": by_state,
         "active_count": len(active),
-        "ended": ended,
+        "locatable": any(r["lat"] is not None for r in active),
+        "archive": archive,
         "present_states": present_states,
+        "active_states": active_states,
         "wanted_state": wanted,
         "bad_state": bool(request.query_params.get("state")) and wanted is None,
+        "now": content.utcnow(),
     }
+
+
+def directions(rec: dict) -> dict[str, str] | None:
+    """Links the visitor chooses, built from the street address; none for a city alone."""
+    if not rec.get("address"):
+        return None
+    place = quote(", ".join((rec["address"], rec["city"], rec["state"])))
+    return {
+        "apple": f"https://maps.apple.com/?q={place}",
+        "geo": f"geo:0,0?q={place}",
+        "osm": f"https://www.openstreetmap.org/search?query={place}",
+    }
+
+
+def hotlines(contacts: list[dict], state: str, lang: str) -> tuple[list[dict], list[dict]]:
+    """Contacts with a phone for this state, then the national ones, in the page's language."""
+    def shown(c: dict) -> dict:
+        item = content.localized(c, lang)
+        item["phones"] = [dict(p, label=p["label"][lang] if isinstance(p["label"], dict)
+                               else p["label"]) for p in c["phones"] or []]
+        item["language_names"] = [language_name(code, lang) for code in c["languages"]]
+        return item
+
+    with_phone = [c for c in contacts if c["phones"]]
+    local = [shown(c) for c in with_phone if state in c["states"]]
+    national = [shown(c) for c in with_phone if "*" in c["states"] and state not in c["states"]]
+    return local, national
+
+
+def structured_data(rec: dict, lang: str, url: str) -> dict:
+    """schema.org Event when the listing has a time; otherwise the Place it is at."""
+    event = content.event_jsonld(rec, lang, url)
+    if "startDate" in event:
+        return event
+    place = dict(event["location"])
+    place.update({"@context": "https://schema.org", "name": rec["title"], "url": url,
+                  "description": event["description"]})
+    return place
 
 
 @page
@@ -90,13 +186,18 @@ async def listing_page(request: Request) -> tuple[str, dict]:
             (f for f in await content.facilities(db) if f["slug"] == rec["facility"]), None
         )
     canonical = f"{services(request).settings.base_url}/listings/{rec['slug']}"
+    local, national = hotlines(await content.contacts(db), rec["state"], lang)
+    listing = for_page(rec, request)
     return "listing.html", {
-        "listing": content.localized(rec, lang),
-        "jsonld": content.event_jsonld(rec, lang, canonical),
+        "listing": listing,
+        "jsonld": structured_data(dict(rec, title=listing["title"]), lang, canonical),
         "facility": facility,
-        "maps": content.map_links(rec),
-        "weekdays": content.weekday_names((rec["schedule"] or {}).get("byday"), lang),
+        "maps": directions(rec),
+        "local_lines": local,
+        "national_lines": national,
+        "timed": rec["status"] == "active" and bool(rec["starts"] or rec["schedule"]),
         "canonical": canonical,
+        "now": content.utcnow(),
     }
 
 
@@ -145,6 +246,12 @@ async def about_page(request: Request) -> tuple[str, dict]:
     lang = lang_of(request)
     items = [content.localized(s, lang) for s in await content.statements(db_of(request))]
     return "about.html", {"statements": items}
+
+
+@page
+async def before_you_go_page(request: Request) -> tuple[str, dict]:
+    """What to bring and how to stay safe at a vigil; saved for offline use."""
+    return "before_you_go.html", {}
 
 
 @page
