@@ -123,7 +123,7 @@ class Translator:
         if schedule.get("freq") == "weekly" and days:
             names = get_day_names("wide", locale=self.lang)
             listed = [names[_WEEKDAYS[d]] for d in days]
-            joined = (", ".join(listed[:-1]) + " " + self.plain("and") + " " + listed[-1]
+            joined = (", ".join(listed[:-1]) + " " + str(self.gettext("and")) + " " + listed[-1]
                       if len(listed) > 1 else listed[0])
             return self.gettext("Every %(days)s at %(time)s (%(zone)s)", days=joined, **params)
         if hour >= EVENING_HOUR:

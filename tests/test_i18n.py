@@ -27,7 +27,10 @@ def extracted_ids() -> set[tuple[str | None, str]]:
 def test_spanish_catalog_translates_every_ui_string():
     with open(LOCALE_DIR / "es" / "LC_MESSAGES" / "messages.po", "rb") as fh:
         catalog = read_po(fh)
-    translated = {(m.context, m.id): m.string for m in catalog if m.id}
+    # A plural entry is keyed by its singular, as the extractor reports it.
+    translated = {(m.context, m.id[0] if isinstance(m.id, tuple) else m.id):
+                  (m.string if isinstance(m.string, str) else all(m.string) and m.string[0])
+                  for m in catalog if m.id}
     missing = [mid for mid in extracted_ids() if not translated.get(mid)]
     assert not missing, f"untranslated (run `make messages`, then translate): {missing}"
     for (_ctx, msgid), msgstr in translated.items():
