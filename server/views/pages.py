@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from server import content
-from server.places import STATES, language_name, state_name
+from server.places import STATES, language_name, map_point, state_name, state_outlines
 from server.views.base import (
     HTML_CACHE,
     cached_response,
@@ -122,7 +122,13 @@ async def home(request: Request) -> tuple[str, dict]:
     ]
     ended.sort(key=_archive_month, reverse=True)
     archive = [(month, list(items)) for month, items in groupby(ended, key=_archive_month)]
+    outlines = state_outlines()
+    dots = [dict(zip(("x", "y"), map_point(r["lat"], r["lon"], r["state"]), strict=True),
+                 title=r["title"], city=r["city"], active=r["status"] == "active")
+            for r in active + ended if r["lat"] is not None]
     return "home.html", {
+        "map": {"viewbox": outlines["viewBox"], "states": "".join(outlines["states"].values()),
+                "highlight": outlines["states"].get(wanted or ""), "dots": dots},
         "active_by_state": by_state,
         "active_count": len(active),
         "locatable": any(r["lat"] is not None for r in active),
