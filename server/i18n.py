@@ -86,13 +86,21 @@ class Translator:
         name = get_timezone_name(tz, "long", "generic", locale=self.lang)
         return name.removesuffix(" Time") if self.lang == "en" else name
 
-    def when(self, value: str | datetime | None, now: datetime) -> Markup:
-        """A coming start as people say it: 'Tonight, 8 PM (Pacific)', 'Friday, 7 PM'."""
+    def when(self, value: str | datetime | None, now: datetime, tz: str | None = None) -> Markup:
+        """A coming start as people say it: 'Tonight, 8 PM (Pacific)', 'Friday, 7 PM'.
+
+        An ISO string carries only an offset, so the place's time zone comes separately."""
         if not value:
             return Markup("")
         moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-        if moment.tzinfo is None or not isinstance(moment.tzinfo, ZoneInfo):
-            return Markup(escape(self.date(moment, "medium")))
+        try:
+            zone = ZoneInfo(tz) if tz else moment.tzinfo
+        except (ZoneInfoNotFoundError, ValueError):
+            zone = moment.tzinfo
+        if moment.tzinfo is None or not isinstance(zone, ZoneInfo):
+            return self.gettext("%(day)s, %(time)s", day=self.date(moment.date(), "full"),
+                                time=self.clock(moment))
+        moment = moment.astimezone(zone)
         local_now = now.astimezone(moment.tzinfo)
         days = (moment.date() - local_now.date()).days
         params = {"time": self.clock(moment), "zone": self.zone(moment.tzinfo)}
