@@ -194,3 +194,21 @@ def test_a_listing_offers_calls_directions_and_a_human_time(server, phone):
     assert "Exact place not published" in main_text(phone)
     phone.goto(server.url + "/es/listings/atlanta-ga")
     assert phone.locator("h1").inner_text() == "Ocupación en Atlanta"
+
+
+IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) AppleWebKit/605.1.15 "
+          "(KHTML, like Gecko) Version/18.0 Mobile/15E148 Safari/604.1")
+ANDROID = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+           "Chrome/130.0 Mobile Safari/537.36")
+
+
+@pytest.mark.parametrize(("agent", "shown", "left_out"),
+                         [(IPHONE, "ios", "android"), (ANDROID, "android", "ios")])
+def test_map_links_are_the_ones_the_phone_can_open(server, browser, agent, shown, left_out):
+    ctx = browser.new_context(viewport=PHONE, user_agent=agent, is_mobile=True)
+    page = ctx.new_page()
+    page.goto(server.url + "/listings/portland-or-macadam")
+    page.wait_for_selector(f".maps a[data-os='{left_out}']", state="hidden")
+    assert page.locator(f".maps a[data-os='{shown}']").is_visible()
+    assert page.locator(".maps a[href*='openstreetmap.org']").is_visible()
+    ctx.close()

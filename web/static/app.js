@@ -132,6 +132,17 @@
     }
   }
 
+  /* Without this script every map link shows; with it, only those this phone can open. */
+  function setUpMaps() {
+    const ua = navigator.userAgent;
+    const ios = /iphone|ipad|ipod/i.test(ua) ||
+      (navigator.platform === "MacIntel" && navigator.maxTouchPoints > 1);
+    const other = ios ? "android" : /android/i.test(ua) ? "ios" : "android";
+    for (const link of document.querySelectorAll(`.maps a[data-os="${other}"]`)) {
+      link.hidden = true;
+    }
+  }
+
   function askRefresh() {
     const controller = navigator.serviceWorker && navigator.serviceWorker.controller;
     if (controller) controller.postMessage({ type: "refresh" });
@@ -200,6 +211,7 @@
   askPersistence(visits, installed);
   setUpInstall(visits, installed);
   setUpShare();
+  setUpMaps();
   setUpNearMe();
   setInterval(showStatus, 60 * 1000);
 })();
