@@ -17,7 +17,7 @@ from tests.test_pages import PATHS, spanish
 pytestmark = pytest.mark.browser
 
 PHONE = {"width": 360, "height": 740}
-EVERY_PAGE = [u for p in PATHS for u in (p, spanish(p))]
+EVERY_PAGE = [u for p in PATHS for u in (p, spanish(p))] + ["/es/search?q=atlanta"]
 
 # What the page may show for a control without JavaScript: a link somewhere, or a button
 # that submits a form to the server.

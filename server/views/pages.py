@@ -82,13 +82,19 @@ def _translator(request: Request):
     return services(request).renderer.translators[lang_of(request)]
 
 
+def localized_title(title: str, city: str, request: Request) -> str:
+    """A title generated from the city alone, generated again in the page's language."""
+    for pattern in GENERATED_TITLES.values():
+        if title == pattern % {"city": city}:
+            return _translator(request).plain(pattern) % {"city": city}
+    return title
+
+
 def for_page(rec: dict, request: Request) -> dict:
     """A listing in the page's language, with its generated texts and derived facts."""
     lang = lang_of(request)
     out = content.localized(rec, lang)
-    pattern = GENERATED_TITLES.get(rec["kind"])
-    if pattern and rec["title"] == pattern % {"city": rec["city"]}:
-        out["title"] = _translator(request).plain(pattern) % {"city": rec["city"]}
+    out["title"] = localized_title(rec["title"], rec["city"], request)
     out["source"] = _phrase(rec.get("source"), request)
     out["links"] = [dict(link, label=_phrase(link["label"], request))
                     for link in rec.get("links") or []]
@@ -270,7 +276,12 @@ async def search_page(request: Request) -> tuple[str, dict]:
     """Search answered by the server; with JavaScript the page answers it on the device."""
     query = request.query_params.get("q", "")
     results = await content.search(db_of(request), query, lang_of(request))
-    return "search.html", {"query": query[: content.MAX_QUERY], "results": results,
+    for r in results:
+        if r["type"] == "listing":
+            r["title"] = localized_title(r["title"], r["detail"].rsplit(", ", 1)[0], request)
+    tr = _translator(request)
+    titles = [[pattern, tr.plain(pattern)] for pattern in GENERATED_TITLES.values()]
+    return "search.html", {"titles": titles, "query": query[: content.MAX_QUERY], "results": results,
                            "searched": bool(content.query_terms(query))}
 
 
