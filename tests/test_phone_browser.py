@@ -212,3 +212,16 @@ def test_map_links_are_the_ones_the_phone_can_open(server, browser, agent, shown
     assert page.locator(f".maps a[data-os='{shown}']").is_visible()
     assert page.locator(".maps a[href*='openstreetmap.org']").is_visible()
     ctx.close()
+
+
+def test_the_install_hint_waits_for_the_second_visit(server, browser):
+    ctx = browser.new_context(viewport=PHONE, user_agent=IPHONE, is_mobile=True)
+    page = ctx.new_page()
+    page.goto(server.url + "/")
+    page.wait_for_function("localStorage.getItem('vigil-visits') === '1'")
+    assert page.locator("#ios-install").is_hidden()
+    page.goto(server.url + "/legal")
+    page.wait_for_selector("#ios-install", state="visible")
+    box = page.locator("#ios-install").bounding_box()
+    assert box and box["y"] < PHONE["height"] / 2
+    ctx.close()

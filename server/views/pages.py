@@ -281,8 +281,8 @@ async def search_page(request: Request) -> tuple[str, dict]:
             r["title"] = localized_title(r["title"], r["detail"].rsplit(", ", 1)[0], request)
     tr = _translator(request)
     titles = [[pattern, tr.plain(pattern)] for pattern in GENERATED_TITLES.values()]
-    return "search.html", {"titles": titles, "query": query[: content.MAX_QUERY], "results": results,
-                           "searched": bool(content.query_terms(query))}
+    return "search.html", {"titles": titles, "query": query[: content.MAX_QUERY],
+                           "results": results, "searched": bool(content.query_terms(query))}
 
 
 @page
