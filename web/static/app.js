@@ -8,6 +8,7 @@
   const pageKey = location.pathname === "/es" ? "/es/" : location.pathname + location.search;
   let cachedAt = null;
   let newer = false;
+  let hideTimer = 0;
 
   function relativeTime(ms) {
     const seconds = Math.round((ms - Date.now()) / 1000);
@@ -29,6 +30,9 @@
     if (newer) statusEl.append(" ", reloadButton());
     statusEl.classList.toggle("offline", !navigator.onLine);
     statusEl.hidden = parts.length === 0;
+    // Online, "saved for offline" is news for a moment, not a bar over the page.
+    clearTimeout(hideTimer);
+    if (navigator.onLine && !newer) hideTimer = setTimeout(() => { statusEl.hidden = true; }, 8000);
   }
 
   async function readCachedAt() {
@@ -213,5 +217,5 @@
   setUpShare();
   setUpMaps();
   setUpNearMe();
-  setInterval(showStatus, 60 * 1000);
+  setInterval(() => { if (!navigator.onLine || newer) showStatus(); }, 60 * 1000);
 })();
