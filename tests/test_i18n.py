@@ -36,3 +36,30 @@ def test_spanish_catalog_translates_every_ui_string():
     for (_ctx, msgid), msgstr in translated.items():
         if isinstance(msgid, str) and msgstr:
             assert set(PLACEHOLDER.findall(msgid)) == set(PLACEHOLDER.findall(msgstr)), msgid
+
+
+def test_times_read_as_people_say_them_in_both_languages():
+    from datetime import UTC, datetime
+
+    from server.i18n import make_translators
+
+    tr = make_translators()
+    now = datetime(2026, 11, 29, 19, 0, tzinfo=UTC)  # 11 AM in Portland
+    tonight = "2026-11-29T20:00:00-08:00"
+    pacific = "America/Los_Angeles"
+
+    def plain(text: str) -> str:
+        return re.sub(r"[\u00a0\u202f]", " ", str(text))
+
+    assert plain(tr["en"].when(tonight, now, pacific)) == "Tonight, 8 PM (Pacific)"
+    assert plain(tr["es"].when(tonight, now, pacific)) == "Hoy, 8:00 p. m. (hora del Pacífico)"
+    assert plain(tr["en"].when("2026-11-30T18:30:00-08:00", now, pacific)) == (
+        "Tomorrow, 6:30 PM (Pacific)")
+    assert plain(tr["en"].when("2026-12-03T20:00:00-08:00", now, pacific)) == (
+        "Thursday, 8 PM (Pacific)")
+    nightly = {"freq": "daily", "time": "20:00", "tz": pacific}
+    assert plain(tr["en"].schedule(nightly)) == "Every night at 8 PM (Pacific)"
+    assert plain(tr["es"].schedule(nightly)) == "Todas las noches, 8:00 p. m. (hora del Pacífico)"
+    weekly = {"freq": "weekly", "byday": ["MO", "FR"], "time": "18:00", "tz": "America/New_York"}
+    assert plain(tr["en"].schedule(weekly)) == "Every Monday and Friday at 6 PM (Eastern)"
+    assert plain(tr["es"].schedule(weekly)) == "Cada lunes y viernes, 6:00 p. m. (hora oriental)"

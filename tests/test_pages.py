@@ -160,3 +160,25 @@ def test_static_assets_are_revisioned(client):
     assert stale.headers["cache-control"] == "no-cache"
     assert client.get("/static/nope.css").status_code == 404
     assert client.get("/static/../server/config.py").status_code == 404
+
+
+def test_listing_structured_data_is_an_event_only_with_a_time(client):
+    import json
+
+    for slug in LISTING_SLUGS:
+        html = client.get(f"/listings/{slug}").text
+        data = json.loads(re.search(r'<script type="application/ld\+json">(.*?)</script>',
+                                    html).group(1))
+        if data["@type"] == "Event":
+            assert data.get("startDate"), slug
+        else:
+            assert data["@type"] == "Place" and "address" in data, slug
+        # Ended listings offer no calendar; the link would answer 404 for undated ones.
+        assert ".ics" not in html, slug
+
+
+def test_city_only_listings_offer_no_pin_and_generated_titles_are_translated(client):
+    html = client.get("/es/listings/atlanta-ga").text
+    assert "<h1 class=\"p-name\">Ocupación en Atlanta</h1>" in html
+    assert "geo:" not in html and "openstreetmap.org" not in html
+    assert "El lugar exacto no se publica" in html
