@@ -155,7 +155,11 @@
   /* Sort active listings by distance on the device; the position never leaves it. */
   function setUpNearMe() {
     const button = document.getElementById("near-me");
-    if (!button || !navigator.geolocation) return;
+    if (!button) return;
+    if (!navigator.geolocation) {
+      for (const el of document.querySelectorAll(".js-shown")) el.classList.remove("js-shown");
+      return;
+    }
     const note = document.getElementById("near-status");
     button.hidden = false;
     document.getElementById("near-note").hidden = false;
