@@ -182,3 +182,4 @@ def test_city_only_listings_offer_no_pin_and_generated_titles_are_translated(cli
     assert "<h1 class=\"p-name\">Ocupación en Atlanta</h1>" in html
     assert "geo:" not in html and "openstreetmap.org" not in html
     assert "El lugar exacto no se publica" in html
+    assert "GeoCoordinates" not in html

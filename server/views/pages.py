@@ -177,6 +177,9 @@ def hotlines(contacts: list[dict], state: str, lang: str) -> tuple[list[dict], l
 def structured_data(rec: dict, lang: str, url: str) -> dict:
     """schema.org Event when the listing has a time; otherwise the Place it is at."""
     event = content.event_jsonld(rec, lang, url)
+    if not rec.get("address"):
+        # A city-centre point would pass for the place, which is not published.
+        event["location"].pop("geo", None)
     if "startDate" in event:
         return event
     place = dict(event["location"])

@@ -174,7 +174,7 @@
     function showNearest(position) {
       const { latitude, longitude } = position.coords;
       const cards = [...document.querySelectorAll("main li.card[data-lat]")];
-      if (!cards.length) return chooseState(strings.noneNear);
+      if (!cards.length) return chooseState(button.dataset.noneNear);
       const distance = (card) =>
         haversineKm(latitude, longitude, Number(card.dataset.lat), Number(card.dataset.lon));
       cards.sort((a, b) => distance(a) - distance(b));
@@ -196,8 +196,8 @@
 
     button.addEventListener("click", () => {
       button.disabled = true;
-      note.textContent = strings.locating;
-      navigator.geolocation.getCurrentPosition(showNearest, () => chooseState(strings.noPlace),
+      note.textContent = button.dataset.locating;
+      navigator.geolocation.getCurrentPosition(showNearest, () => chooseState(button.dataset.noPlace),
         { maximumAge: 600000, timeout: 15000 });
     });
   }
