@@ -63,3 +63,18 @@ def test_times_read_as_people_say_them_in_both_languages():
     weekly = {"freq": "weekly", "byday": ["MO", "FR"], "time": "18:00", "tz": "America/New_York"}
     assert plain(tr["en"].schedule(weekly)) == "Every Monday and Friday at 6 PM (Eastern)"
     assert plain(tr["es"].schedule(weekly)) == "Cada lunes y viernes, 6:00 p. m. (hora oriental)"
+
+
+# Forms that only tú uses; imperatives such as "usa" are left out, as they also read as
+# "Vigil usa" (third person).
+TU_FORMS = re.compile(r"\b(tú|tu|tus|ti|te|contigo|puedes|quieres|tienes|estás|necesitas|"
+                      r"elijas|vuelvas|enviaste|escribes|cuéntanos|revísalo|déjalo|tómate|"
+                      r"imprímela|dóblala|llévala|ábrela|escríbete|inténtalo)\b", re.IGNORECASE)
+
+
+def test_spanish_interface_speaks_usted():
+    with open(LOCALE_DIR / "es" / "LC_MESSAGES" / "messages.po", "rb") as fh:
+        catalog = read_po(fh)
+    tu = [m.string for m in catalog if m.id and isinstance(m.string, str)
+          and TU_FORMS.search(m.string)]
+    assert not tu, tu
