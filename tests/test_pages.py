@@ -183,3 +183,22 @@ def test_city_only_listings_offer_no_pin_and_generated_titles_are_translated(cli
     assert "geo:" not in html and "openstreetmap.org" not in html
     assert "El lugar exacto no se publica" in html
     assert "GeoCoordinates" not in html
+
+
+def test_hotlines_put_the_states_own_first_and_skip_contacts_without_a_phone():
+    from server.views.pages import hotlines
+
+    def contact(slug, states, phones):
+        return {"slug": slug, "organization": slug, "states": states, "languages": ["en", "es"],
+                "phones": phones, "description": {"en": "d", "es": "d"}, "hours": None,
+                "source": f"{slug}.org"}
+
+    phone = [{"label": {"en": "Hotline", "es": "Línea"}, "number": "+1-555-0100"}]
+    contacts = [contact("national", ["*"], phone), contact("oregon", ["OR", "WA"], phone),
+                contact("website-only", ["OR"], None), contact("texas", ["TX"], phone)]
+    local, national = hotlines(contacts, "OR", "es")
+    assert [c["slug"] for c in local] == ["oregon"]
+    assert [c["slug"] for c in national] == ["national"]
+    assert local[0]["phones"][0]["label"] == "Línea"
+    assert local[0]["language_names"] == ["inglés", "español"]
+    assert hotlines(contacts, "GA", "en")[0] == []
