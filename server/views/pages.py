@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from server import content
+from server.i18n import Translator
 from server.places import STATES, language_name, map_point, state_name, state_outlines
 from server.views.base import (
     HTML_CACHE,
@@ -60,8 +61,6 @@ def N_(message: str) -> str:
 DATA_PHRASES = {
     "GoFundMe page": N_("GoFundMe page"),
     "#OccupyICE information page, June 2018": N_("#OccupyICE information page, June 2018"),
-    "#OccupyICE information page, June 2018; nlg.org": N_(
-        "#OccupyICE information page, June 2018; nlg.org"),
 }
 # Titles made from the city alone ("Occupation in Atlanta") are generated again per language.
 GENERATED_TITLES = {
@@ -78,7 +77,7 @@ def _phrase(text: str | None, request: Request) -> str | None:
     return text
 
 
-def _translator(request: Request):
+def _translator(request: Request) -> Translator:
     return services(request).renderer.translators[lang_of(request)]
 
 
@@ -99,7 +98,6 @@ def for_page(rec: dict, request: Request) -> dict:
     out["links"] = [dict(link, label=_phrase(link["label"], request))
                     for link in rec.get("links") or []]
     out["ended_year"] = (rec.get("ends") or rec.get("starts") or rec.get("verified") or "")[:4]
-    out["has_place"] = bool(rec.get("address"))
     return out
 
 
@@ -114,8 +112,6 @@ async def home(request: Request) -> tuple[str, dict]:
     wanted = _state_param(request)
     listings = [for_page(r, request) for r in await content.listings(db_of(request))]
     present_states = sorted({r["state"] for r in listings}, key=lambda c: state_name(c, lang))
-    active_states = sorted({r["state"] for r in listings if r["status"] == "active"},
-                           key=lambda c: state_name(c, lang))
     if wanted:
         listings = [r for r in listings if r["state"] == wanted]
     active = [r for r in listings if r["status"] == "active"]
@@ -140,7 +136,6 @@ async def home(request: Request) -> tuple[str, dict]:
         "locatable": any(r["lat"] is not None for r in active),
         "archive": archive,
         "present_states": present_states,
-        "active_states": active_states,
         "wanted_state": wanted,
         "bad_state": bool(request.query_params.get("state")) and wanted is None,
         "now": content.utcnow(),
