@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test lint bench messages icons clean
+.PHONY: run test lint bench messages icons screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Vigil needs Python 3.11 or newer")'
@@ -48,6 +48,10 @@ bench: $(VENV)/.installed-dev
 messages: $(VENV)/.installed-dev
 	$(BIN)/pybabel extract -F babel.cfg -o server/locale/messages.pot --no-location --sort-output .
 	$(BIN)/pybabel update -i server/locale/messages.pot -d server/locale -l es --no-fuzzy-matching --ignore-obsolete
+
+# 360 px PNGs of the first pages a protester opens, both languages, under var/screenshots.
+screenshots: $(VENV)/.installed-dev $(CHROMIUM)
+	VIGIL_CHROMIUM=$(CHROMIUM) $(BIN)/python -m tests.screenshots var/screenshots
 
 icons:
 	$(PYTHON) web/draw_icons.py

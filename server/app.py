@@ -59,6 +59,7 @@ def page_routes() -> list[BaseRoute]:
         Route("/rights/{slug:str}", pages.rights_page, name="rights_article"),
         Route("/resources", pages.resources_page, name="resources"),
         Route("/about", pages.about_page, name="about"),
+        Route("/before-you-go", pages.before_you_go_page, name="before_you_go"),
         Route("/search", pages.search_page, name="search"),
         Route("/card", pages.card_page, name="card"),
         Route("/open-data", pages.open_data_page, name="open_data"),

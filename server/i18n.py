@@ -6,8 +6,15 @@ import gettext as gettext_module
 import io
 from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from babel.dates import format_date, format_datetime
+from babel.dates import (
+    format_date,
+    format_datetime,
+    format_skeleton,
+    get_day_names,
+    get_timezone_name,
+)
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from markupsafe import Markup, escape
@@ -15,6 +22,10 @@ from markupsafe import Markup, escape
 LOCALE_DIR = Path(__file__).parent / "locale"
 LANGUAGES = ("en", "es")
 DEFAULT = "en"
+# Evening starts here for "Tonight" and "Every night".
+EVENING_HOUR = 17
+_DAY_PATTERNS = {"en": "EEEE, MMMM d", "es": "EEEE d 'de' MMMM"}
+_WEEKDAYS = {"MO": 0, "TU": 1, "WE": 2, "TH": 3, "FR": 4, "SA": 5, "SU": 6}
 
 
 def load_translations(lang: str) -> gettext_module.NullTranslations:
@@ -63,6 +74,69 @@ class Translator:
         if isinstance(value, datetime):
             return format_datetime(value, fmt, tzinfo=value.tzinfo, locale=self.lang)
         return format_date(value, fmt, locale=self.lang)
+
+
+    def clock(self, moment: datetime) -> str:
+        """'8 PM' and '8:30 PM' in English, '8:00 p. m.' in Spanish (12-hour, as in the US)."""
+        skeleton = "ha" if self.lang == "en" and moment.minute == 0 else "hm"
+        return format_skeleton(skeleton, moment, locale=self.lang)
+
+    def zone(self, tz: ZoneInfo) -> str:
+        """'Pacific' in English, 'hora del Pacífico' in Spanish."""
+        name = get_timezone_name(tz, "long", "generic", locale=self.lang)
+        return name.removesuffix(" Time") if self.lang == "en" else name
+
+    def when(self, value: str | datetime | None, now: datetime, tz: str | None = None) -> Markup:
+        """A coming start as people say it: 'Tonight, 8 PM (Pacific)', 'Friday, 7 PM'.
+
+        An ISO string carries only an offset, so the place's time zone comes separately."""
+        if not value:
+            return Markup("")
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+        try:
+            zone = ZoneInfo(tz) if tz else moment.tzinfo
+        except (ZoneInfoNotFoundError, ValueError):
+            zone = moment.tzinfo
+        if moment.tzinfo is None or not isinstance(zone, ZoneInfo):
+            return self.gettext("%(day)s, %(time)s", day=self.date(moment.date(), "full"),
+                                time=self.clock(moment))
+        moment = moment.astimezone(zone)
+        local_now = now.astimezone(moment.tzinfo)
+        days = (moment.date() - local_now.date()).days
+        params = {"time": self.clock(moment), "zone": self.zone(moment.tzinfo)}
+        if days == 0 and moment.hour >= EVENING_HOUR:
+            return self.gettext("Tonight, %(time)s (%(zone)s)", **params)
+        if days == 0:
+            return self.gettext("Today, %(time)s (%(zone)s)", **params)
+        if days == 1:
+            return self.gettext("Tomorrow, %(time)s (%(zone)s)", **params)
+        pattern = "EEEE" if 1 < days < 7 else _DAY_PATTERNS[self.lang]
+        day = format_date(moment, pattern, locale=self.lang)
+        return self.gettext("%(day)s, %(time)s (%(zone)s)", day=day[:1].upper() + day[1:],
+                            **params)
+
+    def schedule(self, schedule: dict | None) -> Markup:
+        """'Every night at 8 PM (Pacific)', 'Every Monday and Friday at 6 PM (Eastern)'."""
+        if not schedule:
+            return Markup("")
+        try:
+            tz = ZoneInfo(schedule["tz"])
+            hour, minute = (int(p) for p in schedule["time"].split(":"))
+        except (ZoneInfoNotFoundError, ValueError, KeyError):
+            return Markup("")
+        # Any date will do for the clock; a fixed one keeps the zone name stable.
+        moment = datetime(2026, 1, 5, hour, minute, tzinfo=tz)
+        params = {"time": self.clock(moment), "zone": self.zone(tz)}
+        days = [d for d in schedule.get("byday") or [] if d in _WEEKDAYS]
+        if schedule.get("freq") == "weekly" and days:
+            names = get_day_names("wide", locale=self.lang)
+            listed = [names[_WEEKDAYS[d]] for d in days]
+            joined = (", ".join(listed[:-1]) + " " + str(self.gettext("and")) + " " + listed[-1]
+                      if len(listed) > 1 else listed[0])
+            return self.gettext("Every %(days)s at %(time)s (%(zone)s)", days=joined, **params)
+        if hour >= EVENING_HOUR:
+            return self.gettext("Every night at %(time)s (%(zone)s)", **params)
+        return self.gettext("Every day at %(time)s (%(zone)s)", **params)
 
 
 def make_translators() -> dict[str, Translator]:

@@ -22,7 +22,7 @@ from server.views.base import Prepared, cached_response, db_of, json_body, lang_
 # Pages every visitor gets offline, in both languages (listing and rights pages are added
 # from the data).
 SHELL_PAGES = ("/", "/legal", "/rights", "/facilities", "/resources", "/about", "/suggest",
-               "/search", "/card", "/open-data", "/offline")
+               "/search", "/card", "/open-data", "/offline", "/before-you-go")
 SHELL_ASSETS = ("app.css", "app.js", "alerts.js", "search.js", "suggest.js", "icons/icon.svg",
                 "icons/icon-192.png", "icons/badge-96.png")
 OFFLINE_JSON = ("/api/v1/listings", "/api/v1/contacts", "/api/v1/facilities",

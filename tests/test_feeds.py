@@ -78,10 +78,10 @@ def test_undated_listing_has_no_calendar(client):
 def test_listing_page_offers_calendar_and_next_occurrence(with_nightly):
     html = with_nightly.get("/listings/nightly-vigil-tacoma").text
     assert 'href="/listings/nightly-vigil-tacoma.ics"' in html
-    assert "Every day at 20:00" in html
+    assert "Every night at 8\u202fPM (Pacific)" in html or "Every night at 8 PM (Pacific)" in html
     assert "Next:" in html
     es = with_nightly.get("/es/listings/nightly-vigil-tacoma").text
-    assert "Todos los días" in es or "Cada día" in es
+    assert "Todas las noches" in es
 
 
 def test_atom_feed_parses(with_nightly):

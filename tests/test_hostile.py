@@ -79,15 +79,19 @@ DATA_SCRIPTS = ("application/json", "application/ld+json")
 class ActiveContent(HTMLParser):
     """Parses a page as a browser would and lists whatever in it could run script. Vigil's
     templates have no inline handlers, javascript: URLs, inline scripts other than JSON
-    data, SVG or frames, so anything found here came from input."""
+    data, frames, or SVG other than the one listings map the home page draws, so anything
+    found here came from input."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.found: list[str] = []
         self._script_type: str | None = None
+        self._maps = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in FOREIGN:
+        if tag == "svg" and dict(attrs).get("id") == "listings-map" and not self._maps:
+            self._maps += 1
+        elif tag in FOREIGN:
             self.found.append(f"<{tag}>")
         for name, value in attrs:
             if name.startswith("on"):

@@ -88,7 +88,7 @@ def test_offline_status_and_saved_time_are_shown(server, context):
     page.wait_for_selector("#status.offline")
     status = page.inner_text("#status")
     assert "Sin conexión" in status or "sin conexión" in status.lower()
-    assert "Guardado" in status
+    assert "Disponible sin conexión" in status
 
 
 def test_lie_fi_shows_saved_page_fast_then_the_fresh_one(server, context):

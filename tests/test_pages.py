@@ -121,6 +121,8 @@ def test_no_inline_script_and_no_third_party_assets(client):
         for tag in re.findall(r"<script\b[^>]*>", html):
             assert 'src="/' in tag or 'type="application/' in tag, tag
         for attr in re.findall(r'(?:src|href)="(https?://[^"]+)"', html):
+            if attr.startswith("http://testserver/"):
+                continue  # the site's own absolute URLs (hreflang alternates)
             # Outbound links are fine; nothing the page *loads* may be off-site.
             assert not re.search(rf'<(?:script|link|img)[^>]+"{re.escape(attr)}"', html), attr
 
@@ -164,3 +166,49 @@ def test_static_assets_are_revisioned(client):
     assert stale.headers["cache-control"] == "no-cache"
     assert client.get("/static/nope.css").status_code == 404
     assert client.get("/static/../server/config.py").status_code == 404
+
+
+def test_listing_structured_data_is_an_event_only_with_a_time(client):
+    import json
+
+    for slug in LISTING_SLUGS:
+        html = client.get(f"/listings/{slug}").text
+        data = json.loads(re.search(r'<script type="application/ld\+json">(.*?)</script>',
+                                    html).group(1))
+        if data["@type"] == "Event":
+            assert data.get("startDate"), slug
+        else:
+            assert data["@type"] == "Place" and "address" in data, slug
+        # Ended listings offer no calendar; the link would answer 404 for undated ones.
+        assert ".ics" not in html, slug
+
+
+def test_city_only_listings_offer_no_pin_and_generated_titles_are_translated(client):
+    html = client.get("/es/listings/atlanta-ga").text
+    assert "<h1 class=\"p-name\">Ocupación en Atlanta</h1>" in html
+    assert "geo:" not in html and "openstreetmap.org" not in html
+    assert "El lugar exacto no se publica" in html
+    assert "GeoCoordinates" not in html
+
+
+def test_hotlines_put_the_states_own_first_and_show_only_sourced_numbers():
+    from server.views.pages import hotlines
+
+    def contact(slug, states, phones, role="legal"):
+        return {"slug": slug, "organization": slug, "states": states, "languages": ["en", "es"],
+                "phones": phones, "description": {"en": "d", "es": "d"}, "hours": None,
+                "source": f"{slug}.org", "role": role}
+
+    phone = [{"label": {"en": "Hotline", "es": "Línea"}, "number": "+1-555-0100",
+              "purpose": "legal-help", "source": "https://example.org/hotline"}]
+    unsourced = [{"label": {"en": "Hotline", "es": "Línea"}, "number": "+1-555-0199"}]
+    contacts = [contact("national", ["*"], phone), contact("oregon", ["OR", "WA"], phone),
+                contact("website-only", ["OR"], []), contact("texas", ["TX"], phone),
+                contact("hearsay", ["OR"], unsourced),
+                contact("locator", ["*"], phone, role="locating")]
+    calls = hotlines(contacts, "OR", "es")
+    assert [c["slug"] for c, _ in calls] == ["oregon", "national"]
+    first_contact, first_number = calls[0]
+    assert first_number["label"] == "Línea" and first_number["tel"] == "tel:+15550100"
+    assert first_contact["language_names"] == ["inglés", "español"]
+    assert [c["slug"] for c, _ in hotlines(contacts, "GA", "en")] == ["national"]

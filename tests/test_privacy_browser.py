@@ -34,6 +34,7 @@ def test_a_whole_visit_stays_on_this_origin_sets_no_cookie_and_stores_no_address
         requests: list[str] = []
         context.on("request", lambda r: requests.append(r.url))
         page = context.new_page()
+        server.sql("UPDATE listings SET status = 'active' WHERE slug = 'portland-or-macadam'")
         page.goto(server.url + "/")
         wait_for_worker(page)
         urls = page.evaluate("fetch('/offline-manifest.json').then(r => r.json())")["urls"]

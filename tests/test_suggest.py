@@ -239,7 +239,7 @@ def test_unknown_kind_state_and_listing(client, settings):
     assert res.status_code == 400 and 'id="e-state"' in res.text
     assert 'value="Still here"' in res.text
     res = submit(client, prefix="/es", state="Oregon")
-    assert res.status_code == 400 and "Elige un estado de la lista." in res.text
+    assert res.status_code == 400 and "Elija un estado de la lista." in res.text
     res = submit(client, kind="correction", listing="no-such-listing")
     assert res.status_code == 400 and 'id="e-listing"' in res.text
     assert submit(client, state="").status_code == 201

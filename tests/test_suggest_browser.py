@@ -96,7 +96,7 @@ def test_the_saved_spanish_page_works_offline(server, context):
     page.wait_for_timeout(MIN_FILL_SECONDS * 1000 + 200)
     context.set_offline(True)
     page.goto(server.url + "/es/suggest")  # from the service worker's cache
-    assert page.locator("h1").inner_text() == "Sugiere una vigilia, un recurso o una corrección"
+    assert page.locator("h1").inner_text() == "Sugiera una vigilia, un recurso o una corrección"
     fill(page, ES, "Vigilia sin conexión")
     page.wait_for_selector("#outbox li[data-state='queued']", timeout=10000)
     assert "Guardada en este teléfono" in page.inner_text("#suggest-status")

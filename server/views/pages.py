@@ -6,13 +6,14 @@ import re
 from collections.abc import Awaitable, Callable
 from itertools import groupby
 from typing import Any
+from urllib.parse import quote
 
-from babel import Locale
 from starlette.requests import Request
 from starlette.responses import Response
 
 from server import content
-from server.places import STATES, state_name
+from server.i18n import Translator
+from server.places import STATES, language_name, map_point, state_name, state_outlines
 from server.views.base import (
     HTML_CACHE,
     cached_response,
@@ -71,12 +72,65 @@ def _search_key(request: Request) -> str | tuple[()]:
     return request.query_params.get("q", "")[: content.MAX_QUERY] or ()
 
 
+def N_(message: str) -> str:
+    """Mark a phrase for the catalog; it is translated where it is shown."""
+    return message
+
+
+# Phrases the default dataset repeats in records that have one text for both languages.
+DATA_PHRASES = {
+    "GoFundMe page": N_("GoFundMe page"),
+    "#OccupyICE information page, June 2018": N_("#OccupyICE information page, June 2018"),
+}
+# Titles made from the city alone ("Occupation in Atlanta") are generated again per language.
+GENERATED_TITLES = {
+    "occupation": N_("Occupation in %(city)s"),
+    "vigil": N_("Vigil in %(city)s"),
+    "rally": N_("Rally in %(city)s"),
+    "action": N_("Action in %(city)s"),
+}
+
+
+def _phrase(text: str | None, request: Request) -> str | None:
+    if text in DATA_PHRASES:
+        return _translator(request).plain(DATA_PHRASES[text])
+    return text
+
+
+def _translator(request: Request) -> Translator:
+    return services(request).renderer.translators[lang_of(request)]
+
+
+def localized_title(title: str, city: str, request: Request) -> str:
+    """A title generated from the city alone, generated again in the page's language."""
+    for pattern in GENERATED_TITLES.values():
+        if title == pattern % {"city": city}:
+            return _translator(request).plain(pattern) % {"city": city}
+    return title
+
+
+def for_page(rec: dict, request: Request) -> dict:
+    """A listing in the page's language, with its generated texts and derived facts."""
+    lang = lang_of(request)
+    out = content.localized(rec, lang)
+    out["title"] = localized_title(rec["title"], rec["city"], request)
+    out["source"] = _phrase(rec.get("source"), request)
+    out["links"] = [dict(link, label=_phrase(link["label"], request))
+                    for link in rec.get("links") or []]
+    out["ended_year"] = (rec.get("ends") or rec.get("starts") or rec.get("verified") or "")[:4]
+    return out
+
+
+def _archive_month(rec: dict) -> str:
+    return (rec.get("starts") or rec.get("verified") or "")[:7]
+
+
 @page(key=_state_key)
 async def home(request: Request) -> tuple[str, dict]:
-    """Active listings grouped by state (with a state filter), then ended ones."""
+    """Active listings first (by state, or one state); ended ones in an archive by month."""
     lang = lang_of(request)
     wanted = _state_param(request)
-    listings = [content.localized(r, lang) for r in await content.listings(db_of(request))]
+    listings = [for_page(r, request) for r in await content.listings(db_of(request))]
     present_states = sorted({r["state"] for r in listings}, key=lambda c: state_name(c, lang))
     if wanted:
         listings = [r for r in listings if r["state"] == wanted]
@@ -88,14 +142,59 @@ async def home(request: Request) -> tuple[str, dict]:
             sorted(active, key=lambda r: state_name(r["state"], lang)), key=lambda r: r["state"]
         )
     ]
+    ended.sort(key=_archive_month, reverse=True)
+    archive = [(month, list(items)) for month, items in groupby(ended, key=_archive_month)]
+    outlines = state_outlines()
+    dots = [dict(zip(("x", "y"), map_point(r["lat"], r["lon"], r["state"]), strict=True),
+                 title=r["title"], city=r["city"], active=r["status"] == "active")
+            for r in active + ended if r["lat"] is not None]
     return "home.html", {
+        "map": {"viewbox": outlines["viewBox"], "states": "".join(outlines["states"].values()),
+                "highlight": outlines["states"].get(wanted or ""), "dots": dots},
         "active_by_state": by_state,
         "active_count": len(active),
-        "ended": ended,
+        "locatable": any(r["lat"] is not None for r in active),
+        "archive": archive,
         "present_states": present_states,
         "wanted_state": wanted,
         "bad_state": bool(request.query_params.get("state")) and wanted is None,
+        "now": content.utcnow(),
     }
+
+
+def directions(rec: dict) -> dict[str, str] | None:
+    """Links the visitor chooses, built from the street address; none for a city alone."""
+    if not rec.get("address"):
+        return None
+    place = quote(", ".join((rec["address"], rec["city"], rec["state"])))
+    return {
+        "apple": f"https://maps.apple.com/?q={place}",
+        "geo": f"geo:0,0?q={place}",
+        "osm": f"https://www.openstreetmap.org/search?query={place}",
+    }
+
+
+def hotlines(contacts: list[dict], state: str, lang: str) -> list[tuple[dict, dict]]:
+    """(contact, number) to call from a listing page: this state's lines first, then the
+    national ones; only numbers with their purpose and source, as on /legal."""
+    shown = [c for c in _contacts_for_page(contacts, lang) if c["role"] != "locating"]
+    local = [c for c in shown if state in c["states"]]
+    national = [c for c in shown if c["states"] == ["*"]]
+    return [(c, p) for c in local + national for p in c["phones"]]
+
+
+def structured_data(rec: dict, lang: str, url: str) -> dict:
+    """schema.org Event when the listing has a time; otherwise the Place it is at."""
+    event = content.event_jsonld(rec, lang, url)
+    if not rec.get("address"):
+        # A city-centre point would pass for the place, which is not published.
+        event["location"].pop("geo", None)
+    if "startDate" in event:
+        return event
+    place = dict(event["location"])
+    place.update({"@context": "https://schema.org", "name": rec["title"], "url": url,
+                  "description": event["description"]})
+    return place
 
 
 @page
@@ -111,13 +210,19 @@ async def listing_page(request: Request) -> tuple[str, dict]:
             (f for f in await content.facilities(db) if f["slug"] == rec["facility"]), None
         )
     canonical = f"{services(request).settings.base_url}/listings/{rec['slug']}"
+    calls = hotlines(await content.contacts(db), rec["state"], lang)
+    listing = for_page(rec, request)
     return "listing.html", {
-        "listing": content.localized(rec, lang),
-        "jsonld": content.event_jsonld(rec, lang, canonical),
+        "listing": listing,
+        "jsonld": structured_data(dict(rec, title=listing["title"]), lang, canonical),
         "facility": facility,
-        "maps": content.map_links(rec),
-        "weekdays": content.weekday_names((rec["schedule"] or {}).get("byday"), lang),
+        "maps": directions(rec),
+        "calls": calls,
+        "local_legal_help": any(p["purpose"] == "legal-help" and rec["state"] in c["states"]
+                                for c, p in calls),
+        "timed": rec["status"] == "active" and bool(rec["starts"] or rec["schedule"]),
         "canonical": canonical,
+        "now": content.utcnow(),
     }
 
 
@@ -143,14 +248,13 @@ ROLE_ORDER = {"legal": 0, "reporting": 1, "information": 2, "locating": 3}
 
 def _contacts_for_page(recs: list[dict], lang: str) -> list[dict]:
     """Contacts in the page's language; a phone number without its source is left out."""
-    names = Locale.parse(lang).languages
     items = []
     for rec in recs:
         item = content.localized(rec, lang)
-        item["language_names"] = [names.get(code, code) for code in rec["languages"]]
+        item["language_names"] = [language_name(code, lang) for code in rec["languages"]]
         item["phones"] = [
             dict(p, label=p["label"][lang], hours=(p.get("hours") or {}).get(lang),
-                 language_names=[names.get(code, code) for code in p.get("languages") or []],
+                 language_names=[language_name(code, lang) for code in p.get("languages") or []],
                  tel=tel_uri(p["number"]),
                  display=p["number"].removeprefix("+1-"))
             for p in rec["phones"] if p.get("source") and p.get("purpose")
@@ -216,6 +320,12 @@ async def about_page(request: Request) -> tuple[str, dict]:
 
 
 @page
+async def before_you_go_page(request: Request) -> tuple[str, dict]:
+    """What to bring and how to stay safe at a vigil; saved for offline use."""
+    return "before_you_go.html", {}
+
+
+@page
 async def offline_page(request: Request) -> tuple[str, dict]:
     return "offline.html", {}
 
@@ -225,8 +335,13 @@ async def search_page(request: Request) -> tuple[str, dict]:
     """Search answered by the server; with JavaScript the page answers it on the device."""
     query = request.query_params.get("q", "")
     results = await content.search(db_of(request), query, lang_of(request))
-    return "search.html", {"query": query[: content.MAX_QUERY], "results": results,
-                           "searched": bool(content.query_terms(query))}
+    for r in results:
+        if r["type"] == "listing":
+            r["title"] = localized_title(r["title"], r["detail"].rsplit(", ", 1)[0], request)
+    tr = _translator(request)
+    titles = [[pattern, tr.plain(pattern)] for pattern in GENERATED_TITLES.values()]
+    return "search.html", {"titles": titles, "query": query[: content.MAX_QUERY],
+                           "results": results, "searched": bool(content.query_terms(query))}
 
 
 @page

@@ -8,6 +8,7 @@
   const pageKey = location.pathname === "/es" ? "/es/" : location.pathname + location.search;
   let cachedAt = null;
   let newer = false;
+  let hideTimer = 0;
 
   function relativeTime(ms) {
     const seconds = Math.round((ms - Date.now()) / 1000);
@@ -29,6 +30,9 @@
     if (newer) statusEl.append(" ", reloadButton());
     statusEl.classList.toggle("offline", !navigator.onLine);
     statusEl.hidden = parts.length === 0;
+    // Online, "saved for offline" is news for a moment, not a bar over the page.
+    clearTimeout(hideTimer);
+    if (navigator.onLine && !newer) hideTimer = setTimeout(() => { statusEl.hidden = true; }, 8000);
   }
 
   async function readCachedAt() {
@@ -77,29 +81,31 @@
     });
   }
 
-  /* Ask the browser to keep the offline copy once Vigil is installed or used twice. */
-  function askPersistence() {
-    if (!navigator.storage || !navigator.storage.persist) return;
+  function countVisit() {
     const visits = Number(localStorage.getItem("vigil-visits") || 0) + 1;
     localStorage.setItem("vigil-visits", String(visits));
-    const installed = matchMedia("(display-mode: standalone)").matches || navigator.standalone;
+    return visits;
+  }
+
+  /* Ask the browser to keep the offline copy once Vigil is installed or used twice. */
+  function askPersistence(visits, installed) {
+    if (!navigator.storage || !navigator.storage.persist) return;
     if ((installed || visits >= 2) && !localStorage.getItem("vigil-persist-asked")) {
       localStorage.setItem("vigil-persist-asked", "1");
       navigator.storage.persist().catch(() => {});
     }
   }
 
-  function setUpInstall() {
-    const tools = document.getElementById("app-tools");
+  /* The install offer sits in the header from the second visit on: a first-time visitor
+     in a hurry sees only what they came for. */
+  function setUpInstall(visits, installed) {
     const button = document.getElementById("install");
     const ios = document.getElementById("ios-install");
-    const standalone = matchMedia("(display-mode: standalone)").matches || navigator.standalone;
-    if (standalone) return;
+    if (installed || visits < 2) return;
     let deferred = null;
     window.addEventListener("beforeinstallprompt", (event) => {
       event.preventDefault();
       deferred = event;
-      tools.hidden = false;
       button.hidden = false;
     });
     button.addEventListener("click", async () => {
@@ -112,10 +118,7 @@
     window.addEventListener("appinstalled", () => { button.hidden = true; });
     const isIos = /iphone|ipad|ipod/i.test(navigator.userAgent) ||
       (navigator.platform === "MacIntel" && navigator.maxTouchPoints > 1);
-    if (isIos) {
-      tools.hidden = false;
-      ios.hidden = false;
-    }
+    if (isIos) ios.hidden = false;
   }
 
   function setUpShare() {
@@ -133,44 +136,69 @@
     }
   }
 
+  /* Without this script every map link shows; with it, only those this phone can open. */
+  function setUpMaps() {
+    const ua = navigator.userAgent;
+    const ios = /iphone|ipad|ipod/i.test(ua) ||
+      (navigator.platform === "MacIntel" && navigator.maxTouchPoints > 1);
+    const other = ios ? "android" : /android/i.test(ua) ? "ios" : "android";
+    for (const link of document.querySelectorAll(`.maps a[data-os="${other}"]`)) {
+      link.hidden = true;
+    }
+  }
+
   function askRefresh() {
     const controller = navigator.serviceWorker && navigator.serviceWorker.controller;
     if (controller) controller.postMessage({ type: "refresh" });
   }
 
-  /* Sort by distance on the device; the position never leaves it. */
+  /* Sort active listings by distance on the device; the position never leaves it. */
   function setUpNearMe() {
     const button = document.getElementById("near-me");
-    if (!button || !navigator.geolocation) return;
+    if (!button) return;
+    if (!navigator.geolocation) {
+      for (const el of document.querySelectorAll(".js-shown")) el.classList.remove("js-shown");
+      return;
+    }
+    const note = document.getElementById("near-status");
     button.hidden = false;
     document.getElementById("near-note").hidden = false;
+
+    function chooseState(message) {
+      note.textContent = message;
+      button.disabled = false;
+      const select = document.getElementById("state");
+      if (select) select.focus();
+    }
+
+    function showNearest(position) {
+      const { latitude, longitude } = position.coords;
+      const cards = [...document.querySelectorAll("main li.card[data-lat]")];
+      if (!cards.length) return chooseState(button.dataset.noneNear);
+      const distance = (card) =>
+        haversineKm(latitude, longitude, Number(card.dataset.lat), Number(card.dataset.lon));
+      cards.sort((a, b) => distance(a) - distance(b));
+      const section = document.getElementById("nearest");
+      section.querySelector("ul").replaceChildren(...cards.map((card) => {
+        const copy = card.cloneNode(true);
+        const km = distance(card);
+        const p = document.createElement("p");
+        p.className = "muted";
+        p.textContent = `≈ ${Math.round(km * 0.621371)} mi · ${Math.round(km)} km`;
+        copy.append(p);
+        return copy;
+      }));
+      note.textContent = "";
+      button.disabled = false;
+      section.hidden = false;
+      section.scrollIntoView();
+    }
+
     button.addEventListener("click", () => {
-      navigator.geolocation.getCurrentPosition((position) => {
-        const { latitude, longitude } = position.coords;
-        const cards = [...document.querySelectorAll("main li.card[data-status]")];
-        const distance = (card) => (card.dataset.lat === undefined ? Infinity
-          : haversineKm(latitude, longitude, Number(card.dataset.lat), Number(card.dataset.lon)));
-        const rank = (card) => [card.dataset.status === "active" ? 0 : 1, distance(card)];
-        cards.sort((a, b) => {
-          const [ra, rb] = [rank(a), rank(b)];
-          return ra[0] - rb[0] || ra[1] - rb[1];
-        });
-        const section = document.getElementById("nearest");
-        const list = section.querySelector("ul");
-        list.replaceChildren(...cards.map((card) => {
-          const copy = card.cloneNode(true);
-          const km = distance(card);
-          if (km !== Infinity) {
-            const p = document.createElement("p");
-            p.className = "muted";
-            p.textContent = `≈ ${Math.round(km * 0.621371)} mi · ${Math.round(km)} km`;
-            copy.append(p);
-          }
-          return copy;
-        }));
-        section.hidden = false;
-        section.scrollIntoView();
-      }, () => {}, { maximumAge: 600000, timeout: 15000 });
+      button.disabled = true;
+      note.textContent = button.dataset.locating;
+      navigator.geolocation.getCurrentPosition(showNearest, () => chooseState(button.dataset.noPlace),
+        { maximumAge: 600000, timeout: 15000 });
     });
   }
 
@@ -186,9 +214,12 @@
   registerWorker();
   readCachedAt();
   restoreScroll();
-  askPersistence();
-  setUpInstall();
+  const visits = countVisit();
+  const installed = matchMedia("(display-mode: standalone)").matches || navigator.standalone;
+  askPersistence(visits, installed);
+  setUpInstall(visits, installed);
   setUpShare();
+  setUpMaps();
   setUpNearMe();
-  setInterval(showStatus, 60 * 1000);
+  setInterval(() => { if (!navigator.onLine || newer) showStatus(); }, 60 * 1000);
 })();

@@ -20,6 +20,14 @@
       .filter(Boolean).slice(0, 8);
   }
 
+  /* "Occupation in Atlanta" is made from the city alone; say it in the page's language. */
+  function localTitle(r) {
+    for (const [english, local] of labels.titles) {
+      if (r.title === english.replace("%(city)s", r.city)) return local.replace("%(city)s", r.city);
+    }
+    return r.title;
+  }
+
   function matches(wanted, ...fields) {
     const haystack = fold(fields.filter(Boolean).join(" "));
     return wanted.every((t) => haystack.includes(t));
@@ -43,7 +51,7 @@
     const out = [];
     for (const r of d.listings) {
       if (matches(t, r.title, r.city, r.state, r.address, r.description[lang])) {
-        out.push(["listing", r.title, `${r.city}, ${r.state}`, `${prefix}/listings/${r.slug}`]);
+        out.push(["listing", localTitle(r), `${r.city}, ${r.state}`, `${prefix}/listings/${r.slug}`]);
       }
     }
     for (const r of d.facilities) {
