@@ -286,8 +286,8 @@ def launch_chromium(playwright):  # -> playwright.sync_api.Browser
 
 
 def wait_for_worker(page, timeout_ms: int = 30000) -> None:
-    """Wait until the service worker has precached everything and controls the page
-    (as tests/test_offline.py does)."""
+    """Wait until the service worker controls the page and has stored the whole offline
+    bundle (as tests/test_offline.py does)."""
     ready = page.evaluate(
         "ms => Promise.race([navigator.serviceWorker.ready.then(() => true),"
         " new Promise(resolve => setTimeout(() => resolve(false), ms))])", timeout_ms)
@@ -295,6 +295,13 @@ def wait_for_worker(page, timeout_ms: int = 30000) -> None:
         raise RuntimeError(f"the service worker was not ready after {timeout_ms / 1000:.0f}s")
     if not page.evaluate("Boolean(navigator.serviceWorker.controller)"):
         page.wait_for_function("Boolean(navigator.serviceWorker.controller)", timeout=timeout_ms)
+    # The install stores only the shell; the rest of the bundle downloads in the background.
+    page.wait_for_function(
+        """() => caches.keys().then(async (names) => {
+          const name = names.find((n) => n.startsWith("vigil-content-"));
+          const saved = name && await (await caches.open(name)).match("/__vigil/bundle");
+          window.__vigilBundle = Boolean(saved && (await saved.json()).complete);
+        }) && window.__vigilBundle""", timeout=timeout_ms, polling=200)
 
 
 def load_cli(description: str, run, concurrency: int) -> None:

@@ -31,6 +31,7 @@ from server.views import (
     admin_alerts,
     admin_content,
     admin_listings,
+    alerts,
     api,
     feeds,
     pages,
@@ -136,7 +137,7 @@ def create_app(settings: Settings, *, load_data_if_empty: bool = True) -> Starle
         exception_handlers={HTTPException: http_error},
     )
     app.router = IndexedRouter(
-        public_routes() + api_routes() + push_api.push_routes() + admin.routes()
+        public_routes() + alerts.routes() + api_routes() + push_api.push_routes() + admin.routes()
         + admin_listings.routes() + admin_alerts.routes() + admin_content.routes()
         + suggest.routes(),
         lifespan=lifespan,

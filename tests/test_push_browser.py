@@ -166,7 +166,7 @@ def test_panel_is_localized_and_asks_nothing_on_load(tmp_path, browser):
         assert page.get_by_label("Llamados urgentes").count() == 1
         assert not page.evaluate("Boolean(window.__asked)")
         page.get_by_role("button", name="Recibir alertas").click()
-        expect(page.locator("#alerts-status")).to_contain_text("Elige")
+        expect(page.locator("#alerts-status")).to_contain_text("Elija")
         assert not asked
         context.close()
 

@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from server import content
 from server.places import STATES, state_name
+from server.views import alerts
 from server.views.base import (
     HTML_CACHE,
     cached_response,
@@ -74,6 +75,7 @@ async def home(request: Request) -> tuple[str, dict]:
         "present_states": present_states,
         "wanted_state": wanted,
         "bad_state": bool(request.query_params.get("state")) and wanted is None,
+        **await alerts.banner(request, wanted),
     }
 
 
@@ -97,6 +99,7 @@ async def listing_page(request: Request) -> tuple[str, dict]:
         "maps": content.map_links(rec),
         "weekdays": content.weekday_names((rec["schedule"] or {}).get("byday"), lang),
         "canonical": canonical,
+        **await alerts.banner(request, rec["state"]),
     }
 
 
