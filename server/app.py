@@ -62,6 +62,7 @@ def public_routes() -> list[BaseRoute]:
         Route("/open-data", pages.open_data_page, name="open_data"),
         Route("/offline", pages.offline_page, name="offline"),
         Route("/manifest.webmanifest", offline.manifest_view, name="manifest"),
+        *alerts.routes(),
     ]
 
 
@@ -137,7 +138,7 @@ def create_app(settings: Settings, *, load_data_if_empty: bool = True) -> Starle
         exception_handlers={HTTPException: http_error},
     )
     app.router = IndexedRouter(
-        public_routes() + alerts.routes() + api_routes() + push_api.push_routes() + admin.routes()
+        public_routes() + api_routes() + push_api.push_routes() + admin.routes()
         + admin_listings.routes() + admin_alerts.routes() + admin_content.routes()
         + suggest.routes(),
         lifespan=lifespan,
