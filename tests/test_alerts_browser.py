@@ -287,3 +287,34 @@ def test_on_an_iphone_not_installed_the_panel_explains_installing_first(tmp_path
         page.goto(server.url + "/es/alerts")
         expect(page.locator("#alerts-ios")).to_contain_text("pantalla de inicio")
         context.close()
+
+
+def test_a_setup_that_never_finishes_says_so_and_offers_a_retry(tmp_path, browser, push):
+    """The worker script never arrives (lie-fi): after the set-up timeout the panel says so
+    and offers Try again, instead of waiting forever in silence."""
+    with live_server(tmp_path, VIGIL_PUSH_HOSTS=push.origin) as server:
+        subscriber = push.new_subscription()
+        context = stubbed_phone(browser, subscriber)
+        hanging = []
+
+        def hold(route):  # never answered until the test lets it go
+            hanging.append(route)
+
+        context.route("**/sw.js", hold)
+        page = context.new_page()
+        page.clock.install()
+        page.goto(server.url + "/alerts")
+        page.get_by_label("Urgent calls").check()
+        page.get_by_role("button", name="Get alerts").click()
+        status = page.locator("#alerts-status")
+        expect(status).to_have_text("Setting up alerts…")
+        expect(page.get_by_role("button", name="Try again")).to_be_hidden()
+        page.clock.run_for(21_000)
+        expect(status).to_contain_text("taking long on this connection")
+        expect(page.get_by_role("button", name="Try again")).to_be_visible()
+        assert subscriptions(server) == []
+        assert hanging
+        context.unroute("**/sw.js")  # lets the held request through
+        page.get_by_role("button", name="Try again").click()
+        expect(status).to_contain_text("Alerts are on for: Urgent calls", timeout=10000)
+        context.close()

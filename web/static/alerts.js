@@ -89,7 +89,7 @@
 
   function show(message, canRetry) {
     statusEl.textContent = message;
-    retry.hidden = !canRetry;
+    retry.parentElement.hidden = !canRetry;
   }
 
   function timeout(promise, ms, what) {
