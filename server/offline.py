@@ -25,6 +25,8 @@ SHELL_PAGES = ("/", "/alerts", "/legal", "/rights", "/facilities", "/resources",
                "/suggest", "/search", "/card", "/open-data", "/offline")
 SHELL_ASSETS = ("app.css", "app.js", "alerts.js", "search.js", "suggest.js", "icons/icon.svg",
                 "icons/icon-192.png", "icons/badge-96.png")
+# The part of SHELL_ASSETS a worker's install waits for: what every page loads.
+INSTALL_ASSETS = ("app.css", "app.js", "alerts.js")
 OFFLINE_JSON = ("/api/v1/listings", "/api/v1/contacts", "/api/v1/facilities",
                 "/api/v1/rights?lang=en", "/api/v1/rights?lang=es")
 
@@ -102,7 +104,7 @@ def service_worker_source(assets: StaticAssets) -> bytes:
     version = digest.hexdigest()[:12]
     # What the worker's install stores: the assets every page needs, with the hashes the
     # offline manifest gives them, so the bundle downloaded later does not fetch them again.
-    shell = {assets.url(name): assets.get(name).digest for name in SHELL_ASSETS
+    shell = {assets.url(name): assets.get(name).digest for name in INSTALL_ASSETS
              if assets.get(name)}
     for placeholder, value in (("__VERSION__", version), ("__SHELL__", shell),
                                ("__ICON__", assets.url("icons/icon-192.png")),

@@ -210,7 +210,9 @@ async function storeChanged(cache, manifest, prune) {
   const failed = [];
   await inBatches(stale, 6, async (url) => {
     try {
-      const response = await fetch(url, { cache: "no-cache" });
+      // Static URLs carry their content hash: the copy the page just loaded will do.
+      const mode = url.startsWith("/static/") ? "default" : "no-cache";
+      const response = await fetch(url, { cache: mode });
       if (isCacheable(response)) {
         await cache.put(url, await stamp(response, wanted[url]));
         changed.push(url);
