@@ -35,9 +35,11 @@ self.addEventListener("install", (event) => {
 });
 
 /* The bundle is not awaited here: fetch events wait for activation to finish. Pages ask
- * for a refresh once the worker is ready (app.js), which keeps the worker alive for it. */
+ * for a refresh once the worker is ready (app.js), which keeps the worker alive for it.
+ * An older version's caches stay until this version's bundle is whole, so a phone that
+ * updates on a poor connection keeps its offline pages meanwhile. */
 self.addEventListener("activate", (event) => {
-  event.waitUntil(clearOldCaches().then(() => self.clients.claim()).then(() => {
+  event.waitUntil(self.clients.claim().then(() => {
     refreshBundle(true);
   }));
 });
@@ -210,6 +212,12 @@ async function storeChanged(cache, manifest, prune) {
   const failed = [];
   await inBatches(stale, 6, async (url) => {
     try {
+      const kept = await keptElsewhere(url, wanted[url]);
+      if (kept) {
+        await cache.put(url, kept);
+        changed.push(url);
+        return;
+      }
       // Static URLs carry their content hash: the copy the page just loaded will do.
       const mode = url.startsWith("/static/") ? "default" : "no-cache";
       const response = await fetch(url, { cache: mode });
@@ -231,6 +239,18 @@ async function storeChanged(cache, manifest, prune) {
     }
   }
   return { changed, failed };
+}
+
+/* A copy of url with this hash in an older version's cache: it need not come again. */
+async function keptElsewhere(url, hash) {
+  for (const name of await caches.keys()) {
+    if (name === CONTENT_CACHE || !name.startsWith("vigil-content-")) continue;
+    const response = await (await caches.open(name)).match(url);
+    if (response && hash && response.headers.get(HASH) === hash) {
+      return response;
+    }
+  }
+  return null;
 }
 
 /* Compare the server's offline manifest with what is stored; fetch only what changed.
@@ -256,6 +276,9 @@ function refreshBundle(force) {
         const cache = await caches.open(CONTENT_CACHE);
         const { changed, failed } = await storeChanged(cache, manifest, true);
         complete = failed.length === 0;
+        if (complete) {
+          await clearOldCaches();
+        }
         await cache.put(BUNDLE_KEY, new Response(JSON.stringify({
           revision: manifest.revision, complete, missing: failed.length, at: Date.now(),
         }), { headers: { "Content-Type": "application/json" } }));
