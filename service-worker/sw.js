@@ -1,7 +1,8 @@
 /* Vigil service worker: every page, legal contact and rights article kept offline.
  *
  * Caches carry the worker's version (set by the server from this file and the static
- * assets), so a new worker starts with new caches and deletes the old ones on activate.
+ * assets), so a new worker starts with new caches and deletes the old ones once its own
+ * bundle is whole (reusing their unchanged copies meanwhile).
  * The install stores only the shell (the static assets every page needs), so the worker is
  * ready within seconds on a poor connection and never fails because one URL did. The rest
  * of the offline bundle downloads in the background after activation: the offline manifest
