@@ -119,6 +119,8 @@ def test_every_page_links_to_alerts_and_listings_offer_their_state(make_client):
     assert 'href="/alerts?state=WA#alerts">Get alerts for Washington</a>' in page
     es = html.unescape(client.get("/es" + PORTLAND).text)
     assert 'href="/es/alerts?state=OR#alerts">Recibir alertas de Oregón</a>' in es
+    state_view = html.unescape(client.get("/?state=WA").text)
+    assert 'href="/alerts?state=WA#alerts">Get alerts for Washington</a>' in state_view
     chosen = client.get("/alerts?state=WA").text
     assert '<option value="state:WA" selected>Washington</option>' in chosen
     assert "Get alerts for Washington" in chosen

@@ -653,6 +653,20 @@ async def test_gone_subscriptions_are_deleted(db, service, sender, psettings, be
     assert [m.sub_id for m in service.messages] == [keep.id]
 
 
+async def test_a_transient_error_delays_an_alert_by_seconds(db, service, psettings):
+    """With the sender's own retry schedule (not the tests' short one), a push service's
+    500 costs the alert about a second, not the minutes of a plain exponential backoff."""
+    sub = await subscribe(db, service, ["all"], psettings)
+    service.set_behaviour(sub, "500", times=1)
+    async with make_sender(psettings, db, quick_retries=push.sender.QUICK_RETRIES,
+                           backoff_base=30.0) as sender:
+        started = time.monotonic()
+        await queue(db, push.listing_message(LISTING, BASE), sender)
+        await service.wait_for_async(1, timeout=5)
+        assert time.monotonic() - started < 3.0
+        assert service.attempts[sub.id] == 2
+
+
 async def test_429_waits_for_retry_after(db, service, sender, psettings):
     sub = await subscribe(db, service, ["all"], psettings)
     service.set_behaviour(sub, "429", times=1, retry_after=1)
