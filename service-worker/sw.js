@@ -18,6 +18,7 @@ const ICON = "__ICON__";
 const BADGE = "__BADGE__";
 const PREFS_CACHE = "vigil-prefs";
 const TOPICS_KEY = "/__vigil/push-topics";
+const LANG_KEY = "/__vigil/push-lang";
 const MANIFEST_URL = "/offline-manifest.json";
 const SHELL = "__SHELL__";
 const BUNDLE_KEY = "/__vigil/bundle";
@@ -146,6 +147,8 @@ async function resubscribe(oldSubscription) {
   const prefs = await caches.open(PREFS_CACHE);
   const saved = await prefs.match(TOPICS_KEY);
   const topics = saved ? await saved.json() : null;
+  const savedLang = await prefs.match(LANG_KEY);
+  const lang = savedLang ? await savedLang.text() : "en";
   if (oldSubscription) {
     await fetch("/api/v1/push/subscriptions", {
       method: "DELETE",
@@ -165,7 +168,7 @@ async function resubscribe(oldSubscription) {
   await fetch("/api/v1/push/subscriptions", {
     method: "POST",
     headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ subscription: subscription.toJSON(), topics }),
+    body: JSON.stringify({ subscription: subscription.toJSON(), topics, lang }),
   });
 }
 

@@ -21,7 +21,7 @@ from tests.admin_support import sign_in
 from tests.live import live_server
 from tests.pushservice import PushService
 from tests.test_offline import BUNDLE_COMPLETE, eventually, wait_for_worker
-from tests.test_push_browser import STUB_PUSH_MANAGER, add_organizer
+from tests.test_push_browser import STUB_PUSH_MANAGER, STUB_WORKER_PUSH_MANAGER, add_organizer
 
 pytestmark = pytest.mark.browser
 
@@ -318,3 +318,21 @@ def test_a_setup_that_never_finishes_says_so_and_offers_a_retry(tmp_path, browse
         page.get_by_role("button", name="Try again").click()
         expect(status).to_contain_text("Alerts are on for: Urgent calls", timeout=10000)
         context.close()
+
+
+def test_a_renewed_subscription_keeps_its_language(tmp_path, browser, push):
+    with live_server(tmp_path, VIGIL_PUSH_HOSTS=push.origin) as server:
+        first, renewed = push.new_subscription(), push.new_subscription()
+        phone = stubbed_phone(browser, first)
+        page = phone.new_page()
+        page.goto(server.url + "/es/alerts")
+        page.get_by_label("Llamados urgentes").check()
+        page.get_by_role("button", name="Recibir alertas").click()
+        expect(page.locator("#alerts-status")).to_contain_text("Llamados urgentes",
+                                                               timeout=5000)
+        assert subscriptions(server) == [(first.endpoint, "es", "urgent")]
+        worker = phone.service_workers[0]
+        worker.evaluate(STUB_WORKER_PUSH_MANAGER, renewed.subscription_info())
+        worker.evaluate("endpoint => resubscribe({endpoint})", first.endpoint)
+        assert subscriptions(server) == [(renewed.endpoint, "es", "urgent")]
+        phone.close()

@@ -53,6 +53,7 @@
   const retry = document.getElementById("alerts-retry");
   const PREFS = "vigil-prefs";
   const TOPICS_KEY = "/__vigil/push-topics";
+  const LANG_KEY = "/__vigil/push-lang"; // the worker re-subscribes in this language
   const standalone = matchMedia("(display-mode: standalone)").matches || navigator.standalone;
   const ios = /iphone|ipad|ipod/i.test(navigator.userAgent) ||
     (navigator.platform === "MacIntel" && navigator.maxTouchPoints > 1);
@@ -122,8 +123,10 @@
     if (topics) {
       await prefs.put(TOPICS_KEY, new Response(JSON.stringify(topics),
         { headers: { "Content-Type": "application/json" } }));
+      await prefs.put(LANG_KEY, new Response(text.lang));
     } else {
       await prefs.delete(TOPICS_KEY);
+      await prefs.delete(LANG_KEY);
     }
   }
 
