@@ -146,7 +146,7 @@ def stop_process(proc: subprocess.Popen, timeout: float = 10) -> None:
 @contextmanager
 def server_process(
     name: str, argv: list[str], env: dict[str, str], health_path: str, workdir: Path,
-    port: int | None = None, timeout: float = 90,
+    port: int | None = None, timeout: float = 90, root: Path = ROOT,
 ) -> Iterator[Server]:
     """Start `argv` (which must bind 127.0.0.1:<port>; "{port}" in argv is replaced), wait
     for `health_path` to answer 200, and always stop it afterwards."""
@@ -154,7 +154,7 @@ def server_process(
     log_path = workdir / f"{name}-{port}.log"
     argv = [a.replace("{port}", str(port)) for a in argv]
     with log_path.open("w") as out:
-        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(argv, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL)
     try:
         _wait_until_up(f"http://{HOST}:{port}{health_path}", proc, log_path, timeout)
@@ -163,21 +163,21 @@ def server_process(
         stop_process(proc)
 
 
-def _clean_env() -> dict[str, str]:
+def _clean_env(root: Path = ROOT) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
     env["PYTHONUNBUFFERED"] = "1"
-    env["PYTHONPATH"] = str(ROOT)
+    env["PYTHONPATH"] = str(root)
     return env
 
 
 @contextmanager
-def vigil_server(**settings: str) -> Iterator[Server]:
+def vigil_server(root: Path = ROOT, **settings: str) -> Iterator[Server]:
     """`python -m server serve` on a fresh database in a temp dir (the default dataset is
-    loaded on first start); the temp dir goes when the server stops. `settings` are
-    environment variables that override the defaults (VIGIL_BASE_URL, say)."""
+    loaded on first start); the temp dir goes when the server stops. `root` serves another
+    checkout of Vigil (a baseline); `settings` override VIGIL_* variables."""
     with temp_dir("vigil-bench-app-") as tmp:
         port = free_port()
-        env = _clean_env()
+        env = _clean_env(root)
         env.update(
             VIGIL_DB=str(tmp / "vigil.db"),
             VIGIL_SECRET_KEY=BENCH_SECRET,
@@ -187,7 +187,7 @@ def vigil_server(**settings: str) -> Iterator[Server]:
         )
         env.update(settings)
         argv = [sys.executable, "-m", "server", "serve", "--host", HOST, "--port", str(port)]
-        with server_process("vigil", argv, env, "/healthz", tmp, port=port) as srv:
+        with server_process("vigil", argv, env, "/healthz", tmp, port=port, root=root) as srv:
             yield srv
 
 
@@ -288,8 +288,8 @@ def launch_chromium(playwright):  # -> playwright.sync_api.Browser
 
 
 def wait_for_worker(page, timeout_ms: int = 30000) -> None:
-    """Wait until the service worker has precached everything and controls the page
-    (as tests/test_offline.py does)."""
+    """Wait until the service worker controls the page and has stored the whole offline
+    bundle (as tests/test_offline.py does)."""
     ready = page.evaluate(
         "ms => Promise.race([navigator.serviceWorker.ready.then(() => true),"
         " new Promise(resolve => setTimeout(() => resolve(false), ms))])", timeout_ms)
@@ -297,6 +297,13 @@ def wait_for_worker(page, timeout_ms: int = 30000) -> None:
         raise RuntimeError(f"the service worker was not ready after {timeout_ms / 1000:.0f}s")
     if not page.evaluate("Boolean(navigator.serviceWorker.controller)"):
         page.wait_for_function("Boolean(navigator.serviceWorker.controller)", timeout=timeout_ms)
+    # The install stores only the shell; the rest of the bundle downloads in the background.
+    page.wait_for_function(
+        """() => caches.keys().then(async (names) => {
+          const name = names.find((n) => n.startsWith("vigil-content-"));
+          const saved = name && await (await caches.open(name)).match("/__vigil/bundle");
+          window.__vigilBundle = Boolean(saved && (await saved.json()).complete);
+        }) && window.__vigilBundle""", timeout=timeout_ms, polling=200)
 
 
 def load_cli(description: str, run, concurrency: int) -> None:

@@ -264,7 +264,7 @@ async def _app_fanout(db: Database, settings: Settings, key: ec.EllipticCurvePri
                       service: _Child, n: int, delay: float) -> AppRun:
     service.ask("clear")
     service.ask(f"delay {delay}")
-    message = listing_message(LISTING)
+    message = listing_message(LISTING, "http://127.0.0.1:8000")
     cpu0, scpu0 = time.process_time(), service.cpu_seconds()
     async with PushSender(settings, db, key) as sender:
         t0 = time.perf_counter()
@@ -329,7 +329,7 @@ def _speed(sizes: Sizes) -> list[Row]:
             hello = service.answer(timeout=max(120.0, n / 50))
             origin, subscriptions = hello["origin"], hello["subscriptions"]
             settings = _settings(tmp, origin)
-            data = json.dumps(listing_message(LISTING).payload,
+            data = json.dumps(listing_message(LISTING, "http://127.0.0.1:8000").payload,
                               ensure_ascii=False, separators=(",", ":"))
 
             naive = _naive(service, subscriptions[:sizes.naive], key, data, DELAY)
@@ -571,7 +571,7 @@ def _measure_memory(db_path: Path, origin: str, count: int) -> None:
             async with PushSender(settings, db, key) as sender:
                 t0 = time.perf_counter()
                 sampler = asyncio.create_task(sample())
-                message_id = await _enqueue(db, sender, listing_message(LISTING))
+                message_id = await _enqueue(db, sender, listing_message(LISTING, "http://127.0.0.1:8000"))
                 await sender.idle(within=max(120.0, count / 100))
                 elapsed = time.perf_counter() - t0
                 sampler.cancel()

@@ -33,6 +33,7 @@ from server.views import (
     admin_content,
     admin_listings,
     admin_verify,
+    alerts,
     api,
     feeds,
     pages,
@@ -64,6 +65,7 @@ def page_routes() -> list[BaseRoute]:
         Route("/card", pages.card_page, name="card"),
         Route("/open-data", pages.open_data_page, name="open_data"),
         Route("/offline", pages.offline_page, name="offline"),
+        *alerts.routes(),
     ]
 
 

@@ -21,10 +21,12 @@ from server.views.base import Prepared, cached_response, db_of, json_body, lang_
 
 # Pages every visitor gets offline, in both languages (listing and rights pages are added
 # from the data).
-SHELL_PAGES = ("/", "/legal", "/rights", "/facilities", "/resources", "/about", "/suggest",
-               "/search", "/card", "/open-data", "/offline", "/before-you-go")
+SHELL_PAGES = ("/", "/alerts", "/legal", "/rights", "/facilities", "/resources", "/about",
+               "/suggest", "/search", "/card", "/open-data", "/offline", "/before-you-go")
 SHELL_ASSETS = ("app.css", "app.js", "alerts.js", "search.js", "suggest.js", "icons/icon.svg",
                 "icons/icon-192.png", "icons/badge-96.png")
+# The part of SHELL_ASSETS a worker's install waits for: what every page loads.
+INSTALL_ASSETS = ("app.css", "app.js", "alerts.js")
 OFFLINE_JSON = ("/api/v1/listings", "/api/v1/contacts", "/api/v1/facilities",
                 "/api/v1/rights?lang=en", "/api/v1/rights?lang=es")
 
@@ -100,7 +102,11 @@ def service_worker_source(assets: StaticAssets) -> bytes:
     for name in sorted(assets.assets):
         digest.update(name.encode() + assets.assets[name].digest.encode())
     version = digest.hexdigest()[:12]
-    for placeholder, value in (("__VERSION__", version),
+    # What the worker's install stores: the assets every page needs, with the hashes the
+    # offline manifest gives them, so the bundle downloaded later does not fetch them again.
+    shell = {assets.url(name): assets.get(name).digest for name in INSTALL_ASSETS
+             if assets.get(name)}
+    for placeholder, value in (("__VERSION__", version), ("__SHELL__", shell),
                                ("__ICON__", assets.url("icons/icon-192.png")),
                                ("__BADGE__", assets.url("icons/badge-96.png"))):
         source = source.replace(f'"{placeholder}"'.encode(), json.dumps(value).encode())

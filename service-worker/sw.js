@@ -1,9 +1,14 @@
 /* Vigil service worker: every page, legal contact and rights article kept offline.
  *
  * Caches carry the worker's version (set by the server from this file and the static
- * assets), so a new worker starts with new caches and deletes the old ones on activate.
- * The offline manifest lists every URL with a content hash; only URLs whose hash changed
- * are fetched again.
+ * assets), so a new worker starts with new caches and deletes the old ones once its own
+ * bundle is whole (reusing their unchanged copies meanwhile).
+ * The install stores only the shell (the static assets every page needs), so the worker is
+ * ready within seconds on a poor connection and never fails because one URL did. The rest
+ * of the offline bundle downloads in the background after activation: the offline manifest
+ * lists every URL with a content hash, only URLs whose hash differs from the stored copy
+ * are fetched, so an interrupted download resumes where it stopped, and URLs that failed
+ * are tried again after a pause.
  */
 "use strict";
 
@@ -13,6 +18,9 @@ const ICON = "__ICON__";
 const BADGE = "__BADGE__";
 /* vigil:shared-names */
 const MANIFEST_URL = "/offline-manifest.json";
+const SHELL = "__SHELL__";
+const BUNDLE_KEY = "/__vigil/bundle";
+const BUNDLE_RETRY_MS = [1000, 3000, 8000, 20000, 60000];
 const NETWORK_TIMEOUT_MS = 800;
 const REFRESH_INTERVAL_MS = 30 * 1000;
 const CACHED_AT = "x-vigil-cached-at";
@@ -23,11 +31,17 @@ let refreshing = null;
 let refreshAgain = false;
 
 self.addEventListener("install", (event) => {
-  event.waitUntil(precache().then(() => self.skipWaiting()));
+  event.waitUntil(storeShell().then(() => self.skipWaiting()));
 });
 
+/* The bundle is not awaited here: fetch events wait for activation to finish. Pages ask
+ * for a refresh once the worker is ready (app.js), which keeps the worker alive for it.
+ * An older version's caches stay until this version's bundle is whole, so a phone that
+ * updates on a poor connection keeps its offline pages meanwhile. */
 self.addEventListener("activate", (event) => {
-  event.waitUntil(clearOldCaches().then(() => self.clients.claim()));
+  event.waitUntil(self.clients.claim().then(() => {
+    refreshBundle(true);
+  }));
 });
 
 self.addEventListener("message", (event) => {
@@ -67,6 +81,10 @@ self.addEventListener("pushsubscriptionchange", (event) => {
   event.waitUntil(resubscribe(event.oldSubscription));
 });
 
+/* A declarative push message ({"web_push": 8030, "notification": {...}}) shown as the
+ * browser would show it without a worker: the same title, body, tag (so a correction
+ * replaces the original) and language; urgent calls stay until dismissed. Messages queued
+ * before the declarative format had title, body, url and tag at the top level. */
 async function showAlert(data) {
   let payload = {};
   try {
@@ -74,17 +92,25 @@ async function showAlert(data) {
   } catch (error) {
     payload = { body: data ? data.text() : "" };
   }
-  const urgent = payload.urgent === true;
-  await self.registration.showNotification(String(payload.title || "Vigil"), {
-    body: String(payload.body || ""),
-    tag: String(payload.tag || "vigil"),
+  const declared = payload.web_push === 8030 && payload.notification &&
+    typeof payload.notification === "object";
+  const note = declared ? payload.notification : payload;
+  const urgent = payload.urgent === true || note.requireInteraction === true;
+  const refreshed = refreshBundle(true);
+  await self.registration.showNotification(String(note.title || "Vigil"), {
+    body: String(note.body || ""),
+    tag: String(note.tag || "vigil"),
+    lang: typeof note.lang === "string" ? note.lang : "",
+    dir: ["ltr", "rtl", "auto"].includes(note.dir) ? note.dir : "auto",
     icon: ICON,
     badge: BADGE,
-    renotify: urgent,
+    renotify: urgent && Boolean(note.tag),
     requireInteraction: urgent,
-    data: { url: sameOriginUrl(payload.url) },
+    silent: note.silent === true,
+    data: { url: sameOriginUrl(declared ? note.navigate : note.url) },
   });
-  refreshBundle(true);
+  // The banners and the Alerts page in the offline copy now show this alert too.
+  await refreshed;
 }
 
 /* Only ever open this site: a payload URL from anywhere else falls back to the home page. */
@@ -119,6 +145,8 @@ async function resubscribe(oldSubscription) {
   const prefs = await caches.open(PREFS_CACHE);
   const saved = await prefs.match(TOPICS_KEY);
   const topics = saved ? await saved.json() : null;
+  const savedLang = await prefs.match(LANG_KEY);
+  const lang = savedLang ? await savedLang.text() : "en";
   if (oldSubscription) {
     await fetch("/api/v1/push/subscriptions", {
       method: "DELETE",
@@ -138,7 +166,7 @@ async function resubscribe(oldSubscription) {
   await fetch("/api/v1/push/subscriptions", {
     method: "POST",
     headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ subscription: subscription.toJSON(), topics }),
+    body: JSON.stringify({ subscription: subscription.toJSON(), topics, lang }),
   });
 }
 
@@ -152,10 +180,15 @@ async function fetchManifest() {
   return response.json();
 }
 
-async function precache() {
-  const manifest = await fetchManifest();
-  const cache = await caches.open(CONTENT_CACHE);
-  await storeChanged(cache, manifest, true);
+/* Never rejects: a page works without its cached shell, and the bundle fetches whatever
+ * is missing later. */
+async function storeShell() {
+  try {
+    const cache = await caches.open(CONTENT_CACHE);
+    await storeChanged(cache, { urls: SHELL }, false);
+  } catch (error) {
+    // Storage refused or the network is gone; the background download tries again.
+  }
 }
 
 async function clearOldCaches() {
@@ -166,8 +199,9 @@ async function clearOldCaches() {
   );
 }
 
-/* Fetch every URL whose hash differs from the cached copy; drop URLs no longer listed. */
-async function storeChanged(cache, manifest, strict) {
+/* Fetch every URL whose hash differs from the cached copy; with prune, drop URLs no longer
+ * listed. One failed URL stops nothing: it is reported, and the others are stored. */
+async function storeChanged(cache, manifest, prune) {
   const wanted = manifest.urls;
   const existing = await cache.keys();
   const have = new Map();
@@ -177,25 +211,48 @@ async function storeChanged(cache, manifest, strict) {
   }
   const stale = Object.keys(wanted).filter((url) => have.get(url) !== wanted[url]);
   const changed = [];
+  const failed = [];
   await inBatches(stale, 6, async (url) => {
     try {
-      const response = await fetch(url, { cache: "no-cache" });
+      const kept = await keptElsewhere(url, wanted[url]);
+      if (kept) {
+        await cache.put(url, kept);
+        changed.push(url);
+        return;
+      }
+      // Static URLs carry their content hash: the copy the page just loaded will do.
+      const mode = url.startsWith("/static/") ? "default" : "no-cache";
+      const response = await fetch(url, { cache: mode });
       if (isCacheable(response)) {
         await cache.put(url, await stamp(response, wanted[url]));
         changed.push(url);
-      } else if (strict) {
-        throw new Error(`${url}: ${response.status}`);
+      } else {
+        failed.push(url);
       }
     } catch (error) {
-      if (strict) throw error;
+      failed.push(url);
     }
   });
-  for (const url of have.keys()) {
-    if (!(url in wanted)) {
-      await cache.delete(url);
+  if (prune) {
+    for (const url of have.keys()) {
+      if (!(url in wanted) && !url.startsWith("/__vigil/")) {
+        await cache.delete(url);
+      }
     }
   }
-  return changed;
+  return { changed, failed };
+}
+
+/* A copy of url with this hash in an older version's cache: it need not come again. */
+async function keptElsewhere(url, hash) {
+  for (const name of await caches.keys()) {
+    if (name === CONTENT_CACHE || !name.startsWith("vigil-content-")) continue;
+    const response = await (await caches.open(name)).match(url);
+    if (response && hash && response.headers.get(HASH) === hash) {
+      return response;
+    }
+  }
+  return null;
 }
 
 /* Compare the server's offline manifest with what is stored; fetch only what changed.
@@ -212,21 +269,41 @@ function refreshBundle(force) {
   }
   lastRefresh = now;
   refreshing = (async () => {
+    let pauses = 0;
     do {
       refreshAgain = false;
+      let complete = false;
       try {
         const manifest = await fetchManifest();
         const cache = await caches.open(CONTENT_CACHE);
-        const changed = await storeChanged(cache, manifest, false);
-        await tellClients({ type: "bundle", changed, at: Date.now() });
+        const { changed, failed } = await storeChanged(cache, manifest, true);
+        complete = failed.length === 0;
+        if (complete) {
+          await clearOldCaches();
+        }
+        await cache.put(BUNDLE_KEY, new Response(JSON.stringify({
+          revision: manifest.revision, complete, missing: failed.length, at: Date.now(),
+        }), { headers: { "Content-Type": "application/json" } }));
+        await tellClients({ type: "bundle", changed, complete, at: Date.now() });
       } catch (error) {
-        // Offline or lie-fi: keep what we have and try again on the next visit.
-        refreshAgain = false;
+        // Offline or lie-fi: keep what we have.
+      }
+      // Whatever failed is tried again after a pause, while the phone says it is online;
+      // the next visit or push resumes it otherwise.
+      if (!complete && !refreshAgain && pauses < BUNDLE_RETRY_MS.length &&
+          self.navigator.onLine !== false) {
+        await sleep(BUNDLE_RETRY_MS[pauses]);
+        pauses += 1;
+        refreshAgain = true;
       }
     } while (refreshAgain);
     refreshing = null;
   })();
   return refreshing;
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /* --- strategies ------------------------------------------------------------------- */

@@ -69,10 +69,12 @@ async def test_every_failure_across_one_fanout(tmp_path):
             assert len(ids) == len(CASES) * PER_CASE
 
             sender = push.PushSender(settings, db, load_private_key(settings),
-                                     backoff_base=0.05, backoff_cap=0.2, flush_interval=0.02)
+                                     quick_retries=(0.05,), backoff_base=0.05,
+                                     backoff_cap=0.2, flush_interval=0.02)
             started = time.monotonic()
             async with sender:
-                message = push.listing_message(dict(LISTING, slug="nwdc"))
+                message = push.listing_message(dict(LISTING, slug="nwdc"),
+                                               settings.base_url)
                 mid = await db.write_fn(lambda conn: push.enqueue(conn, message))
                 sender.wake()
                 await sender.idle(within=30)
@@ -212,7 +214,7 @@ def test_sigkill_mid_fanout_then_restart_delivers_to_everyone(tmp_path):
         assert duplicates < 400, duplicates
         # Copies are the same notification: same tag (one entry on the device), same Topic
         # (the push service replaces a queued copy) and the same text.
-        assert {m.json()["tag"] for m in messages} == {f"listing-{slug}"}
+        assert {m.json()["notification"]["tag"] for m in messages} == {f"listing-{slug}"}
         assert len({m.topic for m in messages}) == 1
         assert len({m.payload.rstrip() for m in messages}) == 1
         assert query(settings.db_path, "SELECT status, COUNT(*) FROM deliveries "

@@ -15,11 +15,21 @@ from tests.live import live_server
 pytestmark = pytest.mark.browser
 
 
-def wait_for_worker(page) -> None:
-    """Wait until the worker has precached everything and controls the page."""
+BUNDLE_COMPLETE = """async () => {
+  const name = (await caches.keys()).find((n) => n.startsWith("vigil-content-"));
+  const saved = name && await (await caches.open(name)).match("/__vigil/bundle");
+  return Boolean(saved && (await saved.json()).complete);
+}"""
+
+
+def wait_for_worker(page, bundle: bool = True) -> None:
+    """Wait until the worker controls the page and (unless bundle=False) has downloaded the
+    whole offline bundle in the background."""
     page.evaluate("navigator.serviceWorker.ready.then(() => true)")
     if not page.evaluate("Boolean(navigator.serviceWorker.controller)"):
         page.wait_for_function("Boolean(navigator.serviceWorker.controller)", timeout=15000)
+    if bundle:
+        eventually(page, BUNDLE_COMPLETE, timeout=30)
 
 
 def eventually(page, expression: str, arg=None, timeout: float = 15.0):

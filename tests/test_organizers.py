@@ -42,10 +42,12 @@ def make_client(tmp_path, push):
         client.__exit__(None, None, None)
 
 
-def subscribe(client, push, topics):
+def subscribe(client, push, topics, lang=None):
     sub = push.new_subscription()
-    res = client.post("/api/v1/push/subscriptions",
-                      json={"subscription": sub.subscription_info(), "topics": topics})
+    body = {"subscription": sub.subscription_info(), "topics": topics}
+    if lang:
+        body["lang"] = lang
+    res = client.post("/api/v1/push/subscriptions", json=body)
     assert res.status_code == 201, res.text
     return sub
 
@@ -81,8 +83,8 @@ def test_single_organizer_publishes_and_state_subscribers_hear(make_client, push
     got = {m.sub_id for m in messages}
     assert got == {wa.id, everyone.id}
     payload = messages[0].json()
-    assert payload["title"] == "New vigil in Tacoma, WA: Nightly vigil at NWDC"
-    assert payload["url"].startswith("/listings/") and payload["urgent"] is False
+    assert payload["notification"]["title"] == "New vigil in Tacoma, WA: Nightly vigil at NWDC"
+    assert "/listings/" in payload["notification"]["navigate"] and payload["urgent"] is False
     time.sleep(0.3)
     assert not push.messages_for(orr)
     assert "Nightly vigil at NWDC" in client.get("/").text
@@ -110,7 +112,7 @@ def test_two_person_rule_for_listings(make_client, push):
     assert ">Approve</button>" in page
     client.post(f"/admin/listings/{slug}/approve",
                 data=approval_form(page, f"/admin/listings/{slug}/approve"))
-    assert push.wait_for(1)[0].json()["title"].startswith("New vigil in Tacoma, WA")
+    assert push.wait_for(1)[0].json()["notification"]["title"].startswith("New vigil in Tacoma, WA")
     assert client.get(f"/listings/{slug}").status_code == 200
 
 
@@ -139,9 +141,11 @@ def test_two_person_rule_for_alerts_and_urgent_reaches_urgent_subscribers(make_c
                 data=approval_form(client.get(alert_url).text, alert_url + "/approve"))
     message = push.wait_for(1)[0]
     assert message.sub_id == urgent.id
-    assert message.json() == {"title": "Urgent: legal observers needed",
-                              "body": "Come to the Tacoma NWDC now.", "url": "/legal",
-                              "tag": message.json()["tag"], "urgent": True}
+    note = message.json()["notification"]
+    assert (note["title"], note["body"]) == ("Urgent: legal observers needed",
+                                             "Come to the Tacoma NWDC now.")
+    assert note["navigate"].endswith("/legal") and note["requireInteraction"] is True
+    assert message.json()["urgent"] is True and message.json()["web_push"] == 8030
     assert message.headers["Urgency"] == "high"
     assert int(message.headers["TTL"]) <= 4 * 3600
     time.sleep(0.3)
@@ -163,12 +167,12 @@ def test_correction_and_retraction_replace_the_alert(make_client, push):
     second = push.wait_for(2)[1]
     client.post(alert_url + "/retract", data={"csrf": csrf})
     third = push.wait_for(3)[2]
-    tags = {m.json()["tag"] for m in (first, second, third)}
+    tags = {m.json()["notification"]["tag"] for m in (first, second, third)}
     assert len(tags) == 1, "same tag: each version replaces the last on the phone"
     topics = {m.headers["Topic"] for m in (first, second, third)}
     assert len(topics) == 1
-    assert "Observers needed at 6 pm" in second.json()["title"]
-    assert third.json()["title"].startswith("Withdrawn")
+    assert "Observers needed at 6 pm" in second.json()["notification"]["title"]
+    assert third.json()["notification"]["title"].startswith("Withdrawn")
     assert all(m.sub_id == sub.id for m in (first, second, third))
     feed = client.get("/feed.atom").text
     assert feed.count("Observers needed at 6 pm") == 1 and "Retracted:" in feed
@@ -254,3 +258,44 @@ def test_xss_in_organizer_fields_is_inert(make_client, push, payload):
         assert "<script>alert(1)" not in body, url
         assert "<img src=x" not in body, url
         assert 'href="javascript:' not in body, url
+
+
+def test_an_alert_with_only_spanish_text_is_refused_naming_the_missing_field(make_client, push):
+    client, _ = make_client()
+    csrf = sign_in(client, "ana")
+    res = client.post("/admin/alerts/new", data=alert_form(
+        csrf, title="", message="", title_es="Se necesitan observadores",
+        message_es="Venga al NWDC de Tacoma ahora."))
+    assert res.status_code == 400
+    assert "Title is required: every alert needs its English text" in res.text
+    assert "Message is required" in res.text
+    assert 'value="Se necesitan observadores"' in res.text  # nothing typed is lost
+    res = client.post("/admin/alerts/new", data=alert_form(csrf, title_es="Solo el título"))
+    assert res.status_code == 400 and "Spanish message is required with a Spanish title" in res.text
+    res = client.get("/admin/alerts")
+    assert "Se necesitan" not in res.text
+    assert push.messages == []
+
+
+def test_preview_shows_both_languages_and_spanish_subscribers_get_spanish(make_client, push):
+    client, _ = make_client()
+    english = subscribe(client, push, ["urgent"])
+    spanish = subscribe(client, push, ["urgent"], lang="es")
+    csrf = sign_in(client, "ana")
+    spanish_fields = {"title_es": "Urgente: se necesitan observadores legales",
+                      "message_es": "Venga al NWDC de Tacoma ahora."}
+    res = client.post("/admin/alerts/new",
+                      data=alert_form(csrf, action="preview", **spanish_fields))
+    assert res.status_code == 200
+    assert "Urgent: legal observers needed" in res.text
+    assert "Urgente: se necesitan observadores legales" in res.text
+    assert push.messages == []
+    client.post("/admin/alerts/new", data=alert_form(csrf, **spanish_fields))
+    push.wait_for(2)
+    (en,) = push.messages_for(english)
+    (es,) = push.messages_for(spanish)
+    assert en.json()["notification"]["title"] == "Urgent: legal observers needed"
+    assert es.json()["notification"]["title"] == "Urgente: se necesitan observadores legales"
+    assert es.json()["notification"]["body"] == "Venga al NWDC de Tacoma ahora."
+    assert es.json()["notification"]["lang"] == "es"
+    assert es.json()["notification"]["navigate"].endswith("/es/legal")

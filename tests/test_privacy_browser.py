@@ -52,7 +52,7 @@ def test_a_whole_visit_stays_on_this_origin_sets_no_cookie_and_stores_no_address
         sub = push.new_subscription()
         key = page.evaluate("fetch('/api/v1/push/key').then(r => r.json())")["publicKey"]
         page.evaluate(STUB_PUSH_MANAGER, [sub.subscription_info(), key])
-        page.get_by_label("Oregon", exact=True).check()
+        page.get_by_label("Alerts for one state").select_option(label="Oregon")
         page.get_by_role("button", name="Get alerts").click()
         expect(page.locator("#alerts-status")).to_contain_text("Oregon", timeout=10000)
         page.goto(server.url + "/suggest")
@@ -82,7 +82,7 @@ def test_a_whole_visit_stays_on_this_origin_sets_no_cookie_and_stores_no_address
         suggestions = conn.execute("SELECT COUNT(*) FROM suggestions").fetchone()[0]
         conn.close()
         assert CLIENT_ADDRESS not in dump
-        assert columns == ["id", "endpoint", "p256dh", "auth", "created"]
+        assert columns == ["id", "endpoint", "p256dh", "auth", "created", "lang"]
         assert len(stored) == 1
         assert suggestions == 1
         logs = server.logs()

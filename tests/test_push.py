@@ -165,6 +165,23 @@ async def test_endpoints_on_the_allowlist_are_accepted(api, endpoint):
     assert res.status_code == 201, res.text
 
 
+@pytest.mark.parametrize("lang", ["fr", "ES", "", 5, ["es"], "x" * 500])
+async def test_an_unknown_language_is_a_400_with_a_message(api, lang):
+    res = await api.post("/api/v1/push/subscriptions", json=sub_body() | {"lang": lang})
+    assert res.status_code == 400
+    assert "unknown lang" in res.json()["error"] and "'es'" in res.json()["error"]
+    assert await api.db.scalar("SELECT COUNT(*) FROM subscriptions") == 0
+
+
+async def test_the_language_is_kept_and_a_repeat_changes_it(api):
+    body = sub_body()
+    res = await api.post("/api/v1/push/subscriptions", json=body)
+    assert res.status_code == 201 and res.json()["lang"] == "en"
+    res = await api.post("/api/v1/push/subscriptions", json=body | {"lang": "es"})
+    assert res.status_code == 200 and res.json()["lang"] == "es"
+    assert await api.db.scalar("SELECT lang FROM subscriptions") == "es"
+
+
 def test_endpoint_allowed_function():
     assert push.endpoint_allowed(ORIGIN + "/push/a", (ORIGIN,))
     assert not push.endpoint_allowed("https://127.0.0.1:9999/push/a", (ORIGIN,))
@@ -288,7 +305,7 @@ async def test_nothing_about_the_person_is_stored(api):
     )
     assert res.status_code == 201
     columns = [r[1] for r in await api.db.execute("PRAGMA table_info(subscriptions)")]
-    assert columns == ["id", "endpoint", "p256dh", "auth", "created"]
+    assert columns == ["id", "endpoint", "p256dh", "auth", "created", "lang"]
     (row,) = await api.db.execute("SELECT * FROM subscriptions")
     sub = body["subscription"]
     assert row["endpoint"] == sub["endpoint"]
@@ -318,27 +335,37 @@ def test_listing_message():
     listing = {
         "slug": "portland-or-vigil", "kind": "vigil", "title": "Vigil at the ICE office",
         "city": "Portland", "state": "OR", "starts": "2030-05-02T18:00:00-07:00",
-        "address": "4310 SW Macadam Ave", "description": {"en": "Bring candles.", "es": "x"},
+        "address": "4310 SW Macadam Ave",
+        "description": {"en": "Bring candles.", "es": "Traiga velas."},
     }
-    message = push.listing_message(listing, now=now)
+    message = push.listing_message(listing, BASE, now=now)
     payload, topics, ttl, urgency, topic = (message.payload, message.topics, message.ttl,
                                             message.urgency, message.topic_header)
-    assert payload["title"] == "New vigil in Portland, OR: Vigil at the ICE office"
-    assert payload["url"] == "/listings/portland-or-vigil"
-    assert payload["urgent"] is False and payload["tag"] == "listing-portland-or-vigil"
+    push.check_declarative(payload)
+    note = payload["notification"]
+    assert note["title"] == "New vigil in Portland, OR: Vigil at the ICE office"
+    assert note["navigate"] == BASE + "/listings/portland-or-vigil"
+    assert payload["urgent"] is False and note["tag"] == "listing-portland-or-vigil"
+    assert "requireInteraction" not in note and note["lang"] == "en"
+    assert "Bring candles." in note["body"]
+    spanish = message.payload_for("es")["notification"]
+    assert spanish["title"] == "Nueva vigilia en Portland, OR: Vigil at the ICE office"
+    assert spanish["navigate"] == BASE + "/es/listings/portland-or-vigil"
+    assert "Traiga velas." in spanish["body"] and spanish["lang"] == "es"
+    assert spanish["tag"] == note["tag"]
     assert topics == ["all", "state:OR"]
     assert ttl == int((datetime(2030, 5, 3, 1, tzinfo=UTC) - now).total_seconds())
     assert urgency == "normal"
     assert re.fullmatch(r"[A-Za-z0-9_-]{1,32}", topic)
     past = dict(listing, starts="2020-01-01")
-    assert push.listing_message(past, now=now).ttl == 24 * 3600
+    assert push.listing_message(past, BASE, now=now).ttl == 24 * 3600
     far = dict(listing, starts="2031-01-01")
-    assert push.listing_message(far, now=now).ttl == push.MAX_TTL
+    assert push.listing_message(far, BASE, now=now).ttl == push.MAX_TTL
     undated = dict(listing, starts=None)
-    assert push.listing_message(undated, now=now).ttl == 24 * 3600
+    assert push.listing_message(undated, BASE, now=now).ttl == 24 * 3600
 
 
-def test_alert_message_versions_share_a_tag():
+def test_alert_message_is_declarative_push_and_versions_share_a_tag():
     now = datetime(2030, 5, 1, 12, tzinfo=UTC)
     alert = {"id": 7, "revision": 1, "title": "Raid reported", "body": "Go now",
              "url": "http://testserver/listings/x", "states": ["WA"], "urgent": True,
@@ -348,32 +375,86 @@ def test_alert_message_versions_share_a_tag():
                                             first.urgency, first.topic_header)
     assert topics == ["all", "state:WA", "urgent"]
     assert (ttl, urgency) == (4 * 3600, "high")
-    assert payload == {"title": "Raid reported", "body": "Go now", "url": "/listings/x",
-                       "tag": "alert-7", "urgent": True}
+    assert payload == {
+        "web_push": 8030, "mutable": True, "urgent": True,
+        "notification": {"title": "Raid reported", "body": "Go now",
+                         "navigate": "http://testserver/listings/x", "tag": "alert-7",
+                         "lang": "en", "dir": "ltr", "silent": False,
+                         "requireInteraction": True, "renotify": True},
+    }
+    # No Spanish text: Spanish subscribers get the English words, in a Spanish frame.
+    es = first.payload_for("es")["notification"]
+    assert (es["title"], es["lang"]) == ("Raid reported", "es")
+    assert es["navigate"] == "http://testserver/es/listings/x"
     fixed = dict(alert, revision=2, title="Raid reported (corrected)", urgent=False,
                  expires=(now + timedelta(hours=2)).isoformat())
     second = push.alert_message(fixed, "http://testserver", now)
-    assert second.topic_header == topic and second.payload["tag"] == "alert-7"
-    assert second.payload["title"].startswith("Updated: ")
+    assert second.topic_header == topic and second.payload["notification"]["tag"] == "alert-7"
+    assert second.payload["notification"]["title"].startswith("Updated: ")
+    assert "requireInteraction" not in second.payload["notification"]
     assert (second.ttl, second.urgency) == (7200, "normal")
     assert "urgent" not in second.topics
-    gone = dict(alert, status="retracted")
+    gone = dict(alert, status="retracted", title_es="Redada", body_es="Vaya ya")
     withdrawn = push.alert_message(gone, "http://testserver", now)
-    assert withdrawn.payload["title"].startswith("Withdrawn")
+    assert withdrawn.payload["notification"]["title"].startswith("Withdrawn")
+    assert withdrawn.payload_for("es")["notification"]["title"] == "Retirada: Redada"
     everywhere = dict(alert, states=[], urgent=False)
     third = push.alert_message(everywhere, "http://testserver", now)
     assert "state:OR" in third.topics and "state:PR" in third.topics
     assert third.ttl == 24 * 3600
     offsite = dict(alert, url="https://evil.example/phish")
-    assert push.alert_message(offsite, "http://testserver", now).payload["url"] == "/"
+    assert (push.alert_message(offsite, "http://testserver", now)
+            .payload["notification"]["navigate"]) == "http://testserver/"
+    feed = dict(alert, url="/feed.atom")
+    assert (push.alert_message(feed, "http://testserver", now).payload_for("es")
+            ["notification"]["navigate"]) == "http://testserver/feed.atom"
+
+
+def test_alert_in_spanish_for_spanish_subscribers():
+    alert = {"id": 9, "revision": 2, "title": "Vigil moved", "body": "Now at the park",
+             "title_es": "La vigilia cambió de lugar", "body_es": "Ahora en el parque",
+             "url": None, "states": ["OR"], "urgent": False, "expires": None}
+    message = push.alert_message(alert, BASE)
+    es = json.loads(message.checked_json("es"))
+    assert es["notification"]["title"] == "Actualización: La vigilia cambió de lugar"
+    assert es["notification"]["body"] == "Ahora en el parque"
+    assert es["notification"]["lang"] == "es"
+    en = json.loads(message.checked_json("en"))
+    assert en["notification"]["title"] == "Updated: Vigil moved"
+
+
+@pytest.mark.parametrize("broken, field", [
+    ({"web_push": 8031}, "web_push"),
+    ({"mutable": False}, "mutable"),
+    ({"notification": "x"}, "notification"),
+    ({"notification": {"title": "t", "body": "b", "tag": "t", "lang": "en",
+                       "navigate": "/relative"}}, "navigate"),
+    ({"notification": {"title": "", "body": "b", "tag": "t", "lang": "en",
+                       "navigate": "https://a.example/"}}, "title"),
+    ({"notification": {"title": "t", "body": "b", "tag": "t", "lang": "fr",
+                       "navigate": "https://a.example/"}}, "lang"),
+])
+def test_checked_json_refuses_what_a_browser_would_not_show(broken, field):
+    payload = push.build_payload("t", "b", BASE + "/", "t1", True) | broken
+    with pytest.raises(ValueError, match=field):
+        push.Message(payload, ["all"], 60, "high", "t1").checked_json()
 
 
 def test_payloads_stay_small():
     listing = {"slug": "x", "kind": "vigil", "title": "T" * 500, "city": "Ciudad", "state": "PR",
                "description": "ñ€😀" * 3000}
-    payload = push.listing_message(listing).payload
-    assert len(json.dumps(payload, ensure_ascii=False).encode()) < 3000
-    assert len(payload["title"]) <= 120 and payload["body"].endswith("…")
+    message = push.listing_message(listing, BASE)
+    for lang in ("en", "es"):
+        assert len(message.checked_json(lang)) < 3000
+        note = message.payload_for(lang)["notification"]
+        assert len(note["title"]) <= 120 and note["body"].endswith("…")
+
+
+def test_first_retries_come_within_seconds_then_back_off(psettings, db):
+    sender = push.PushSender(psettings, db, load_private_key(psettings))
+    waits = [sender.retry_delay(n) for n in range(1, 6)]
+    assert waits[0] <= 2 and waits[1] <= 6  # a push service's hiccup delays an alert by seconds
+    assert waits[2] >= 20 and waits[3] > waits[2] and waits[4] > waits[3]
 
 
 def test_same_origin_url():
@@ -397,15 +478,17 @@ def test_retry_after_parsing():
 
 
 async def test_enqueue_validates_and_writes_nothing_it_refuses(tmp_path):
-    ok = push.Message({"title": "t", "body": "b", "url": "/", "tag": "t", "urgent": False},
-                      ["all"], 60, "normal", "t")
+    ok = push.Message(push.build_payload("t", "b", BASE + "/", "t", False), ["all"], 60,
+                      "normal", "t")
+    long_body = dict(ok.payload["notification"], body="x" * 5000)
     bad = [
         dataclasses.replace(ok, topics=["nope"]),
         dataclasses.replace(ok, topics=[]),
         dataclasses.replace(ok, urgency="urgentest"),
         dataclasses.replace(ok, topic_header="not a topic!"),
-        dataclasses.replace(ok, payload=dict(ok.payload, body="x" * 5000)),
+        dataclasses.replace(ok, payload=dict(ok.payload, notification=long_body)),
         dataclasses.replace(ok, payload=dict(ok.payload, urgent="yes")),
+        dataclasses.replace(ok, payload_es=dict(ok.payload, web_push=1)),
     ]
     async with Database(tmp_path / "v.db") as db:
         await queue(db, ok)
@@ -440,7 +523,8 @@ async def db(psettings):
 
 
 def make_sender(settings, db, **kw) -> push.PushSender:
-    kw = dict(backoff_base=0.05, backoff_cap=0.2, flush_interval=0.02) | kw
+    kw = dict(quick_retries=(0.05,), backoff_base=0.05, backoff_cap=0.2,
+              flush_interval=0.02) | kw
     return push.PushSender(settings, db, load_private_key(settings), **kw)
 
 
@@ -459,6 +543,7 @@ async def subscribe(db, service, topics, settings, **kw):
     return sub
 
 
+BASE = "http://testserver"
 LISTING = {"slug": "portland-or-vigil", "kind": "vigil", "title": "Vigil at the ICE office",
            "city": "Portland", "state": "OR", "starts": None}
 
@@ -479,7 +564,7 @@ async def send(db, sender, message) -> int:
 
 async def test_delivery_decrypts_with_headers(db, service, sender, psettings):
     sub = await subscribe(db, service, ["state:OR"], psettings)
-    message = push.listing_message(LISTING)
+    message = push.listing_message(LISTING, BASE)
     mid = await send(db, sender, message)
     (msg,) = await service.wait_for_async(1)
     assert msg.sub_id == sub.id
@@ -501,11 +586,30 @@ async def test_the_largest_payload_vigil_builds_is_accepted(db, service, sender,
     4096 bytes a push service takes."""
     await subscribe(db, service, ["all"], psettings)
     listing = dict(LISTING, title="😀" * 500, description="😀" * 3000)
-    message = push.listing_message(listing)
+    message = push.listing_message(listing, psettings.base_url)
     assert len(message.checked_json()) > push.MAX_PAYLOAD * 2 // 3  # near the limit
     mid = await send(db, sender, message)
     assert (await service.wait_for_async(1))[0].json() == message.payload
     assert await push.counts(db, mid) == {"pending": 0, "sent": 1, "failed": 0, "gone": 0}
+
+
+async def test_each_subscriber_gets_their_language(db, service, sender, psettings):
+    english = await subscribe(db, service, ["state:OR"], psettings)
+    spanish = service.new_subscription()
+    body = {"subscription": spanish.subscription_info(), "topics": ["urgent"], "lang": "es"}
+    await push.save_subscription(db, *push.validate_subscription(body, psettings.push_hosts))
+    alert = {"id": 4, "revision": 1, "title": "Raid at the office", "body": "Come now",
+             "title_es": "Redada en la oficina", "body_es": "Venga ahora", "url": "/",
+             "states": ["OR"], "urgent": True, "expires": None}
+    await send(db, sender, push.alert_message(alert, psettings.base_url))
+    (en,) = service.messages_for(english)
+    (es,) = service.messages_for(spanish)
+    assert en.json()["notification"]["title"] == "Raid at the office"
+    assert es.json()["notification"] == dict(
+        en.json()["notification"], title="Redada en la oficina", body="Venga ahora",
+        lang="es", navigate=psettings.base_url + "/es/")
+    for msg in (en, es):
+        push.check_declarative(msg.json())
 
 
 async def test_topic_filtering(db, service, sender, psettings):
@@ -517,11 +621,11 @@ async def test_topic_filtering(db, service, sender, psettings):
     def got() -> dict[str, list[str]]:
         out = collections.defaultdict(list)
         for m in service.messages:
-            out[m.sub_id].append(m.json()["tag"])
+            out[m.sub_id].append(m.json()["notification"]["tag"])
         service.clear()
         return out
 
-    await send(db, sender, push.listing_message(LISTING))
+    await send(db, sender, push.listing_message(LISTING, BASE))
     assert set(got()) == {oregon.id, everything.id}
 
     alert = {"id": 1, "revision": 1, "title": "Raid", "body": "Now", "url": "/",
@@ -556,30 +660,44 @@ async def test_gone_subscriptions_are_deleted(db, service, sender, psettings, be
     sub = await subscribe(db, service, ["all"], psettings)
     keep = await subscribe(db, service, ["all"], psettings)
     service.set_behaviour(sub, behaviour)
-    mid = await send(db, sender, push.listing_message(LISTING))
+    mid = await send(db, sender, push.listing_message(LISTING, BASE))
     assert await push.counts(db, mid) == {"pending": 0, "sent": 1, "failed": 0, "gone": 1}
     assert await db.scalar("SELECT COUNT(*) FROM subscriptions") == 1
     assert await db.scalar("SELECT COUNT(*) FROM subscription_topics") == 1
     assert [m.sub_id for m in service.messages] == [keep.id]
 
 
+async def test_a_transient_error_delays_an_alert_by_seconds(db, service, psettings):
+    """With the sender's own retry schedule (not the tests' short one), a push service's
+    500 costs the alert about a second, not the minutes of a plain exponential backoff."""
+    sub = await subscribe(db, service, ["all"], psettings)
+    service.set_behaviour(sub, "500", times=1)
+    async with make_sender(psettings, db, quick_retries=push.sender.QUICK_RETRIES,
+                           backoff_base=30.0) as sender:
+        started = time.monotonic()
+        await queue(db, push.listing_message(LISTING, BASE), sender)
+        await service.wait_for_async(1, timeout=5)
+        assert time.monotonic() - started < 3.0
+        assert service.attempts[sub.id] == 2
+
+
 async def test_429_waits_for_retry_after(db, service, sender, psettings):
     sub = await subscribe(db, service, ["all"], psettings)
     service.set_behaviour(sub, "429", times=1, retry_after=1)
     started = time.monotonic()
-    mid = await queue(db, push.listing_message(LISTING), sender)
+    mid = await queue(db, push.listing_message(LISTING, BASE), sender)
     (msg,) = await service.wait_for_async(1, timeout=10)
     assert time.monotonic() - started >= 0.9
     assert service.attempts[sub.id] == 2
     await sender.idle()
     assert (await push.counts(db, mid))["sent"] == 1
-    assert msg.json()["tag"] == "listing-portland-or-vigil"
+    assert msg.json()["notification"]["tag"] == "listing-portland-or-vigil"
 
 
 async def test_server_errors_are_retried(db, service, sender, psettings):
     sub = await subscribe(db, service, ["all"], psettings)
     service.set_behaviour(sub, "500", times=2)
-    mid = await send(db, sender, push.listing_message(LISTING))
+    mid = await send(db, sender, push.listing_message(LISTING, BASE))
     await service.wait_for_async(1)
     assert service.attempts[sub.id] == 3
     assert (await push.counts(db, mid))["sent"] == 1
@@ -590,7 +708,7 @@ async def test_persistent_errors_fail_after_max_attempts(db, service, sender, ps
     service.set_behaviour(sub, "503", retry_after=0)
     other = await subscribe(db, service, ["all"], psettings)
     service.set_behaviour(other, "500")
-    mid = await queue(db, push.listing_message(LISTING), sender)
+    mid = await queue(db, push.listing_message(LISTING, BASE), sender)
     deadline = time.monotonic() + 15
     while (await push.counts(db, mid))["failed"] < 2:
         assert time.monotonic() < deadline
@@ -606,7 +724,7 @@ async def test_vapid_refusals_fail_and_keep_the_subscription(db, service, sender
                                                              caplog):
     other_key = application_server_key(ec.generate_private_key(ec.SECP256R1()))
     await subscribe(db, service, ["all"], psettings, application_server_key=other_key)  # 403
-    mid = await send(db, sender, push.listing_message(LISTING))
+    mid = await send(db, sender, push.listing_message(LISTING, BASE))
     assert await push.counts(db, mid) == {"pending": 0, "sent": 0, "failed": 1, "gone": 0}
     assert await db.scalar("SELECT last_code FROM deliveries") == 403
     assert await db.scalar("SELECT COUNT(*) FROM subscriptions") == 1
@@ -618,7 +736,7 @@ async def test_401_fails_and_keeps_the_subscription(db, service, sender, psettin
                                                     monkeypatch):
     await subscribe(db, service, ["all"], psettings)
     monkeypatch.setattr(sender, "_vapid_header", lambda origin: "vapid t=x.y.z,k=nope")
-    mid = await send(db, sender, push.listing_message(LISTING))
+    mid = await send(db, sender, push.listing_message(LISTING, BASE))
     assert await push.counts(db, mid) == {"pending": 0, "sent": 0, "failed": 1, "gone": 0}
     assert await db.scalar("SELECT last_code FROM deliveries") == 401
     assert await db.scalar("SELECT COUNT(*) FROM subscriptions") == 1
@@ -627,7 +745,7 @@ async def test_401_fails_and_keeps_the_subscription(db, service, sender, psettin
 async def test_413_fails(db, service, sender, psettings):
     sub = await subscribe(db, service, ["all"], psettings)
     service.set_behaviour(sub, "413")
-    mid = await send(db, sender, push.listing_message(LISTING))
+    mid = await send(db, sender, push.listing_message(LISTING, BASE))
     assert await push.counts(db, mid) == {"pending": 0, "sent": 0, "failed": 1, "gone": 0}
     assert service.attempts[sub.id] == 1
     assert await db.scalar("SELECT COUNT(*) FROM subscriptions") == 1
@@ -638,7 +756,7 @@ async def test_timeouts_and_dropped_connections_are_retried(db, service, sender,
                                                             behaviour):
     sub = await subscribe(db, service, ["all"], psettings)
     service.set_behaviour(sub, behaviour, times=1, delay=2.0)
-    mid = await queue(db, push.listing_message(LISTING), sender)
+    mid = await queue(db, push.listing_message(LISTING, BASE), sender)
     await service.wait_for_async(1, timeout=10)
     await sender.idle()
     assert service.attempts[sub.id] == 2
@@ -665,7 +783,7 @@ async def test_redirects_are_not_followed(db, service, psettings, tmp_path):
                 "topics": ["all"]}
         await push.save_subscription(db, *push.validate_subscription(body, settings.push_hosts))
         async with make_sender(settings, db) as sender:
-            mid = await send(db, sender, push.listing_message(LISTING))
+            mid = await send(db, sender, push.listing_message(LISTING, BASE))
         assert await db.scalar("SELECT last_code FROM deliveries") == 307
         assert (await push.counts(db, mid))["failed"] == 1
         assert service.attempts[target.id] == 0
@@ -676,7 +794,7 @@ async def test_redirects_are_not_followed(db, service, psettings, tmp_path):
 async def test_expired_messages_are_not_sent(db, service, sender, psettings):
     sub = await subscribe(db, service, ["all"], psettings)
     service.set_behaviour(sub, "500", times=1)
-    payload = push.build_payload("t", "b", "/", "t1", False)
+    payload = push.build_payload("t", "b", BASE + "/", "t1", False)
     mid = await queue(db, push.Message(payload, ["all"], 1, "normal", "t1"))
     await db.write("UPDATE push_messages SET created = ?",
                    ((datetime.now(UTC) - timedelta(seconds=5)).isoformat(),))
@@ -688,7 +806,7 @@ async def test_expired_messages_are_not_sent(db, service, sender, psettings):
 
 async def test_unsubscribed_before_sending_is_gone(db, service, psettings):
     sub = await subscribe(db, service, ["all"], psettings)
-    mid = await queue(db, push.listing_message(LISTING))
+    mid = await queue(db, push.listing_message(LISTING, BASE))
     await push.delete_subscription(db, sub.endpoint)
     async with make_sender(psettings, db) as sender:
         await sender.idle()
@@ -700,7 +818,7 @@ async def test_endpoints_are_checked_again_when_sending(db, service, psettings, 
     sub = await subscribe(db, service, ["all"], psettings)
     narrowed = make_settings(tmp_path, push_hosts=DEFAULT_PUSH_HOSTS)
     async with make_sender(narrowed, db) as sender:
-        mid = await send(db, sender, push.listing_message(LISTING))
+        mid = await send(db, sender, push.listing_message(LISTING, BASE))
     assert service.attempts[sub.id] == 0
     assert await push.counts(db, mid) == {"pending": 0, "sent": 0, "failed": 1, "gone": 0}
     assert await db.scalar("SELECT COUNT(*) FROM subscriptions") == 1
@@ -708,10 +826,10 @@ async def test_endpoints_are_checked_again_when_sending(db, service, psettings, 
 
 async def test_prune_removes_old_finished_messages(db, service, psettings):
     await subscribe(db, service, ["all"], psettings)
-    old = await queue(db, push.listing_message(LISTING))
+    old = await queue(db, push.listing_message(LISTING, BASE))
     await db.write("UPDATE push_messages SET created = '2000-01-01T00:00:00+00:00'")
     await db.write("UPDATE deliveries SET status = 'sent'")
-    new = await queue(db, push.listing_message(LISTING))
+    new = await queue(db, push.listing_message(LISTING, BASE))
     async with make_sender(psettings, db, prune_after=30 * 24 * 3600) as sender:
         await sender.idle()
     assert await push.counts(db, old) == dict.fromkeys(push.STATUSES, 0)
@@ -742,7 +860,7 @@ async def test_restart_mid_fanout_delivers_everything_once(tmp_path):
         settings = make_settings(tmp_path, push_hosts=(service.origin,), push_concurrency=4)
         async with Database(settings.db_path) as db:
             await _many(db, service, settings, 60)
-            mid = await queue(db, push.listing_message(LISTING))
+            mid = await queue(db, push.listing_message(LISTING, BASE))
             first = make_sender(settings, db, batch_size=10)
             await first.start()
             await service.wait_for_async(5)
@@ -775,7 +893,7 @@ async def test_fanout_does_not_block_requests(tmp_path):
             await _many(db, service, settings, 2000)
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-                await queue(db, push.listing_message(LISTING), sender)
+                await queue(db, push.listing_message(LISTING, BASE), sender)
                 await service.wait_for_async(50)
                 slowest = 0.0
                 for _ in range(5):

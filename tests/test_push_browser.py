@@ -59,7 +59,7 @@ def open_with_stubbed_push(context, server, subscriber) -> tuple[Page, str]:
 
 
 def get_alerts_for_oregon_and_urgent_calls(page: Page) -> None:
-    page.get_by_label("Oregon", exact=True).check()
+    page.get_by_label("Alerts for one state").select_option(label="Oregon")
     page.get_by_label("Urgent calls").check()
     page.get_by_role("button", name="Get alerts").click()
     expect(page.locator("#alerts-status")).to_contain_text("Oregon", timeout=10000)
@@ -110,8 +110,9 @@ def test_subscribe_publish_deliver_and_show(tmp_path, browser, push):
 
         message = push.wait_for(1, timeout=15)[0]
         payload = message.json()
-        assert payload["title"] == "New vigil in Portland, OR: Vigil at the Portland ICE office"
-        assert payload["url"].startswith("/listings/vigil-at-the-portland-ice-office")
+        note = payload["notification"]
+        assert note["title"] == "New vigil in Portland, OR: Vigil at the Portland ICE office"
+        assert note["navigate"].startswith(server.url + "/listings/vigil-at-the-portland-ice")
         assert message.vapid_claims["aud"] == push.origin
         assert message.vapid_claims["sub"] == "mailto:test@example.invalid"
 
@@ -136,9 +137,9 @@ def test_subscribe_publish_deliver_and_show(tmp_path, browser, push):
             if shown:
                 break
             page.wait_for_timeout(100)
-        assert shown and shown[0]["title"] == payload["title"]
-        assert shown[0]["tag"] == payload["tag"]
-        assert shown[0]["data"]["url"] == server.url + payload["url"]
+        assert shown and shown[0]["title"] == note["title"]
+        assert shown[0]["tag"] == note["tag"]
+        assert shown[0]["data"]["url"] == note["navigate"]
 
         # Stop alerts: the server forgets the subscription; later listings reach no one.
         page.get_by_role("button", name="Stop alerts").click()
@@ -158,10 +159,12 @@ def test_panel_is_localized_and_asks_nothing_on_load(tmp_path, browser):
         page.add_init_script(
             "Notification.requestPermission = async () => { window.__asked = true; "
             "return 'default'; }")
-        page.goto(server.url + "/es/")
+        page.goto(server.url + "/es/alerts")
         page.wait_for_selector("#alerts-form:not([hidden])")
         assert page.get_by_role("button", name="Recibir alertas").is_visible()
-        assert page.get_by_label("Oregón", exact=True).count() == 1
+        assert page.get_by_role("button", name="Detener alertas").is_visible()
+        picker = page.get_by_label("Alertas de un estado")
+        assert picker.get_by_role("option", name="Oregón", exact=True).count() == 1
         assert page.get_by_label("Todos los estados").count() >= 1
         assert page.get_by_label("Llamados urgentes").count() == 1
         assert not page.evaluate("Boolean(window.__asked)")

@@ -3,7 +3,8 @@
 - endpoints: an endpoint is untrusted input Vigil will later POST to; it must name a push
   service in VIGIL_PUSH_HOSTS.
 - subscriptions: validating what a browser sends and storing it (no personal data).
-- messages: the notification payloads for listings and alerts.
+- messages: the notification payloads for listings and alerts (declarative push
+  messages, one per language).
 - outbox: enqueue(conn, message) inside the transaction of the change it announces.
 - sender: PushSender drains the outbox in the background, so a request never waits for a
   fanout and a restart resumes where the last process stopped.
@@ -22,8 +23,11 @@ from server.push.messages import (
     MAX_TTL,
     URGENCIES,
     Message,
+    absolute_url,
     alert_message,
+    alert_text,
     build_payload,
+    check_declarative,
     listing_message,
     same_origin_url,
     topic_header_for,
@@ -39,6 +43,7 @@ from server.push.subscriptions import (
     delete_subscription,
     save_subscription,
     topic_counts,
+    validate_lang,
     validate_subscription,
     validate_topics,
 )
@@ -46,9 +51,10 @@ from server.push.subscriptions import (
 __all__ = [
     "KEEP_FINISHED", "MAX_ENDPOINT", "MAX_PAYLOAD", "MAX_TOPICS", "MAX_TTL", "STATUSES",
     "TOPICS", "TOPIC_ALL", "TOPIC_URGENT", "URGENCIES", "Message", "Outcome", "PushInputError",
-    "PushSender", "Subscription", "alert_message", "build_payload", "canonical_endpoint",
-    "check_allowlist", "check_endpoint", "counts", "delete_subscription", "endpoint_allowed",
-    "enqueue", "listing_message", "parse_retry_after", "prune", "same_origin_url",
-    "save_subscription", "topic_counts", "topic_header_for", "validate_subscription",
+    "PushSender", "Subscription", "absolute_url", "alert_message", "alert_text",
+    "build_payload", "canonical_endpoint", "check_allowlist", "check_declarative",
+    "check_endpoint", "counts", "delete_subscription", "endpoint_allowed", "enqueue",
+    "listing_message", "parse_retry_after", "prune", "same_origin_url", "save_subscription",
+    "topic_counts", "topic_header_for", "validate_lang", "validate_subscription",
     "validate_topics",
 ]

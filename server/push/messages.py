@@ -1,7 +1,15 @@
-"""Message payloads: what a phone shows for a new listing or an organizer's alert."""
+"""Message payloads: what a phone shows for a new listing or an organizer's alert.
+
+A payload is a Declarative Web Push message (W3C Push API; WebKit calls the magic number
+8030 after RFC 8030), so Safari 18.4+ shows it with no service worker running; Vigil's
+service worker shows the same JSON elsewhere ("mutable" lets it). Each message carries an
+English payload and a Spanish one; the sender picks one per subscriber.
+"""
 
 from __future__ import annotations
 
+import functools
+import gettext
 import hashlib
 import json
 import re
@@ -9,6 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from server.content import end_moment
+from server.i18n import LANGUAGES, load_translations, localize_path
+from server.middleware import UNPREFIXED
 from server.places import STATES
 from server.push.subscriptions import TOPIC_ALL, TOPIC_URGENT, TOPICS
 from server.vapid import b64url
@@ -16,30 +26,45 @@ from server.vapid import b64url
 MAX_TTL = 28 * 24 * 60 * 60  # 2419200: what the big push services keep a message at most
 MAX_PAYLOAD = 3072  # JSON bytes; aes128gcm leaves 3993 of the 4096 a push service accepts
 URGENCIES = ("very-low", "low", "normal", "high")
+DECLARATIVE_PUSH = 8030
 
 _TOPIC_HEADER_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
+
+
+def N_(message: str) -> str:  # noqa: N802 - the name the catalog extractor looks for
+    """Mark text for the catalog; it is translated per subscriber when the payload is built."""
+    return message
+
+
+@functools.cache
+def _catalog(lang: str) -> gettext.NullTranslations:
+    return load_translations(lang)
+
+
+def _say(lang: str, message: str, **params: str) -> str:
+    text = _catalog(lang).gettext(message)
+    return text % params if params else text
 
 
 @dataclass(frozen=True)
 class Message:
     """One notification and who gets it: the subscribers of any of its topics."""
 
-    payload: dict
+    payload: dict  # English
     topics: list[str]
     ttl: int  # seconds a push service may keep it for a device that is offline
     urgency: str
     topic_header: str  # RFC 8030 Topic: a newer message with the same one replaces it
+    payload_es: dict | None = None  # for Spanish subscribers; without it they get English
 
-    def checked_json(self) -> bytes:
+    def payload_for(self, lang: str) -> dict:
+        """The payload a subscriber in this language gets."""
+        return self.payload_es if lang == "es" and self.payload_es is not None else self.payload
+
+    def checked_json(self, lang: str = "en") -> bytes:
         """The payload as JSON after checking every field, or ValueError naming the field."""
-        payload = self.payload
-        if not isinstance(payload, dict):
-            raise ValueError("payload must be a dict")
-        for key in ("title", "body", "url", "tag"):
-            if not isinstance(payload.get(key), str):
-                raise ValueError(f"payload[{key!r}] must be a string")
-        if not isinstance(payload.get("urgent"), bool):
-            raise ValueError("payload['urgent'] must be a bool")
+        payload = self.payload_for(lang)
+        check_declarative(payload)
         if not self.topics or any(t not in TOPICS for t in self.topics):
             raise ValueError(f"a message needs known topics, got {self.topics!r}")
         if self.urgency not in URGENCIES:
@@ -50,6 +75,34 @@ class Message:
         if len(data) > MAX_PAYLOAD:
             raise ValueError(f"payload is {len(data)} bytes, more than {MAX_PAYLOAD}")
         return data
+
+
+def check_declarative(payload: object) -> None:
+    """ValueError naming the member unless payload is a declarative push message as the
+    Push API's parser reads it (and as Vigil's service worker reads it)."""
+    if not isinstance(payload, dict):
+        raise ValueError("payload must be a dict")
+    if payload.get("web_push") != DECLARATIVE_PUSH:
+        raise ValueError(f"payload['web_push'] must be {DECLARATIVE_PUSH}")
+    notification = payload.get("notification")
+    if not isinstance(notification, dict):
+        raise ValueError("payload['notification'] must be a dict")
+    for key in ("title", "body", "navigate", "tag", "lang"):
+        if not isinstance(notification.get(key), str):
+            raise ValueError(f"notification[{key!r}] must be a string")
+    if not notification["title"]:
+        raise ValueError("notification['title'] must not be empty")
+    if not re.match(r"https?://[^/\s]+(/|$)", notification["navigate"]):
+        raise ValueError("notification['navigate'] must be an absolute http(s) URL")
+    if notification["lang"] not in LANGUAGES:
+        raise ValueError(f"notification['lang'] must be one of {LANGUAGES}")
+    for key in ("requireInteraction", "renotify", "silent"):
+        if key in notification and not isinstance(notification[key], bool):
+            raise ValueError(f"notification[{key!r}] must be a bool")
+    if payload.get("mutable") is not True:
+        raise ValueError("payload['mutable'] must be true, so the service worker sees it")
+    if not isinstance(payload.get("urgent"), bool):
+        raise ValueError("payload['urgent'] must be a bool")
 
 
 def _payload_json(payload: dict) -> bytes:
@@ -97,19 +150,36 @@ def _one_line(text: str) -> str:
     return " ".join(str(text or "").split())
 
 
-def build_payload(title: str, body: str, url: str, tag: str, urgent: bool) -> dict:
-    """The notification JSON, clipped so the encrypted message stays well under 4 KB."""
-    payload = {
+def build_payload(title: str, body: str, navigate: str, tag: str, urgent: bool,
+                  lang: str = "en") -> dict:
+    """The declarative push message, clipped so the encrypted message stays well under 4 KB.
+
+    Urgent calls stay on screen until dismissed and alert again when corrected; the tag is
+    the same for every version of an item, so a correction replaces the notification.
+    """
+    notification = {
         "title": _clip(_one_line(title), 120),
         "body": _clip(str(body or ""), 1000),
-        "url": url,
+        "navigate": navigate,
         "tag": tag,
-        "urgent": bool(urgent),
+        "lang": lang,
+        "dir": "ltr",
+        "silent": False,
     }
-    while len(_payload_json(payload)) > MAX_PAYLOAD - 64 and len(payload["body"]) > 40:
+    if urgent:
+        notification["requireInteraction"] = True
+        notification["renotify"] = True
+    payload = {"web_push": DECLARATIVE_PUSH, "notification": notification, "mutable": True,
+               "urgent": bool(urgent)}
+    while len(_payload_json(payload)) > MAX_PAYLOAD - 64 and len(notification["body"]) > 40:
         # non-ASCII text can take 3 bytes a character (and JSON escapes more)
-        payload["body"] = _clip(payload["body"], len(payload["body"]) * 2 // 3)
+        notification["body"] = _clip(notification["body"], len(notification["body"]) * 2 // 3)
     return payload
+
+
+def absolute_url(path: str, base_url: str) -> str:
+    """A path on this site as the absolute URL a notification opens."""
+    return base_url.rstrip("/") + (path if path.startswith("/") else "/" + path)
 
 
 def _ttl_until(moment: datetime | None, default: int, now: datetime | None = None) -> int:
@@ -119,30 +189,56 @@ def _ttl_until(moment: datetime | None, default: int, now: datetime | None = Non
     return max(60, min(int((moment - now).total_seconds()), MAX_TTL))
 
 
-def listing_message(listing: dict, *, now: datetime | None = None) -> Message:
+_NEW_LISTING = {
+    "vigil": N_("New vigil in %(place)s: %(title)s"),
+    "occupation": N_("New occupation in %(place)s: %(title)s"),
+    "rally": N_("New rally in %(place)s: %(title)s"),
+    "action": N_("New action in %(place)s: %(title)s"),
+}
+
+
+def _localized(value: object, lang: str) -> str:
+    if isinstance(value, dict):
+        value = value.get(lang) or value.get("en")
+    return str(value or "")
+
+
+def listing_message(listing: dict, base_url: str, *, now: datetime | None = None) -> Message:
     """The announcement of a newly published listing."""
     state = str(listing.get("state") or "").upper()
-    kind = _one_line(listing.get("kind") or "vigil")
     place = ", ".join(p for p in (_one_line(listing.get("city") or ""), state) if p)
-    title = f"New {kind} in {place}: {_one_line(listing.get('title') or '')}"
-    body_parts = []
-    starts = str(listing.get("starts") or "")
-    if starts:
-        body_parts.append("Starts " + starts[:16].replace("T", " "))
-    if listing.get("address"):
-        body_parts.append(_one_line(listing["address"]))
-    description = listing.get("description")
-    if isinstance(description, dict):
-        description = description.get("en")
-    if description:
-        body_parts.append(str(description))
-    body = " · ".join(body_parts)
     slug = str(listing["slug"])
     tag = f"listing-{slug}"
-    payload = build_payload(title, body, f"/listings/{slug}", tag, False)
+    payloads = {}
+    for lang in LANGUAGES:
+        kind = str(listing.get("kind") or "vigil")
+        title = _say(lang, _NEW_LISTING.get(kind, _NEW_LISTING["vigil"]), place=place,
+                     title=_one_line(_localized(listing.get("title"), lang)))
+        body_parts = []
+        starts = str(listing.get("starts") or "")
+        if starts:
+            body_parts.append(_say(lang, N_("Starts %(when)s"),
+                                   when=starts[:16].replace("T", " ")))
+        if listing.get("address"):
+            body_parts.append(_one_line(listing["address"]))
+        description = _localized(listing.get("description"), lang)
+        if description:
+            body_parts.append(description)
+        path = f"/listings/{slug}" if lang == "en" else f"/{lang}/listings/{slug}"
+        payloads[lang] = build_payload(title, " · ".join(body_parts),
+                                       absolute_url(path, base_url), tag, False, lang)
     topics = [TOPIC_ALL] + ([f"state:{state}"] if state in STATES else [])
     ttl = _ttl_until(end_moment(listing.get("starts")), 24 * 3600, now)
-    return Message(payload, topics, ttl, "normal", topic_header_for(tag))
+    return Message(payloads["en"], topics, ttl, "normal", topic_header_for(tag),
+                   payload_es=payloads["es"])
+
+
+def alert_text(alert: dict, lang: str) -> tuple[str, str, bool]:
+    """(title, body, in_lang): the alert's text in lang when the organizers wrote it,
+    else the English text and False."""
+    if lang == "es" and (alert.get("title_es") or "").strip():
+        return str(alert["title_es"]), str(alert.get("body_es") or ""), True
+    return str(alert.get("title") or ""), str(alert.get("body") or ""), lang == "en"
 
 
 def alert_message(alert: dict, base_url: str, now: datetime | None = None) -> Message:
@@ -157,19 +253,26 @@ def alert_message(alert: dict, base_url: str, now: datetime | None = None) -> Me
     if not alert.get("states"):
         states = list(STATES)
     topics = [TOPIC_ALL] + [f"state:{s}" for s in states] + ([TOPIC_URGENT] if urgent else [])
-    title = _one_line(alert.get("title") or "")
-    body = str(alert.get("body") or "")
-    if alert.get("status") == "retracted":
-        title, body = f"Withdrawn: {title}", "Organizers withdrew this alert."
-    elif int(alert.get("revision") or 1) > 1:
-        title = f"Updated: {title}"
-    url = same_origin_url(alert.get("url"), base_url) or "/"
+    path = same_origin_url(alert.get("url"), base_url) or "/"
     tag = f"alert-{alert['id']}"
-    payload = build_payload(title, body, url, tag, urgent)
+    payloads = {}
+    for lang in LANGUAGES:
+        title, body, _ = alert_text(alert, lang)
+        title = _one_line(title)
+        if alert.get("status") == "retracted":
+            title = _say(lang, N_("Withdrawn: %(title)s"), title=title)
+            body = _say(lang, N_("Organizers withdrew this alert."))
+        elif int(alert.get("revision") or 1) > 1:
+            title = _say(lang, N_("Updated: %(title)s"), title=title)
+        where = path
+        if lang != "en" and not path.startswith((f"/{lang}/", *UNPREFIXED)):
+            where = localize_path(path, lang)
+        payloads[lang] = build_payload(title, body, absolute_url(where, base_url), tag, urgent,
+                                       lang)
     default = 4 * 3600 if urgent else 24 * 3600
     expires = end_moment(alert.get("expires"))
     ttl = _ttl_until(expires, default, now)
     if expires is not None and expires <= (now or datetime.now(UTC)):
         ttl = 0  # already over: show it only to devices reachable right now
-    return Message(payload, topics, ttl, "high" if urgent else "normal", topic_header_for(tag))
-
+    return Message(payloads["en"], topics, ttl, "high" if urgent else "normal",
+                   topic_header_for(tag), payload_es=payloads["es"])

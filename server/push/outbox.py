@@ -29,14 +29,15 @@ async def enqueue(conn: aiosqlite.Connection, message: Message) -> int:
     deliveries, so a subscription with several matching topics gets one copy.
     """
     data = message.checked_json()
+    data_es = message.checked_json("es") if message.payload_es is not None else None
     topics = list(dict.fromkeys(message.topics))
     ttl = max(0, min(int(message.ttl), MAX_TTL))
     created = datetime.now(UTC).isoformat(timespec="seconds")
     cur = await conn.execute(
-        "INSERT INTO push_messages (payload, topics, ttl, urgency, topic_header, created) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        (data.decode("utf-8"), json.dumps(topics), ttl, message.urgency, message.topic_header,
-         created),
+        "INSERT INTO push_messages (payload, payload_es, topics, ttl, urgency, topic_header, "
+        "created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (data.decode("utf-8"), data_es and data_es.decode("utf-8"), json.dumps(topics), ttl,
+         message.urgency, message.topic_header, created),
     )
     message_id = cur.lastrowid
     assert message_id is not None

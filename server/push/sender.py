@@ -35,6 +35,10 @@ from server.vapid import application_server_key, b64url
 log = logging.getLogger("vigil.push")
 # How often a long-running sender prunes finished messages (it also does so at start).
 PRUNE_EVERY = 6 * 3600
+# A push service's hiccup (a dropped connection, a 500) usually passes within seconds, and
+# an alert minutes late may be too late: the first retries come this soon, then the wait
+# doubles from backoff_base.
+QUICK_RETRIES = (1.0, 4.0)
 
 
 @dataclass(slots=True)
@@ -43,6 +47,7 @@ class _Outgoing:
 
     id: int
     plaintext: bytes
+    plaintext_es: bytes | None  # for subscribers in Spanish; None: the same as plaintext
     ttl: int
     created: float
     urgency: str
@@ -58,6 +63,13 @@ class _Delivery:
     endpoint: str
     p256dh: str
     auth: str
+    lang: str = "en"
+
+    def plaintext(self) -> bytes:
+        """The payload in the subscriber's language when the message has one."""
+        if self.lang == "es" and self.message.plaintext_es is not None:
+            return self.message.plaintext_es
+        return self.message.plaintext
 
 
 @dataclass(slots=True)
@@ -119,6 +131,7 @@ class PushSender:
         vapid_key: ec.EllipticCurvePrivateKey,
         *,
         batch_size: int = 500,
+        quick_retries: tuple[float, ...] = QUICK_RETRIES,
         backoff_base: float = 30.0,
         backoff_cap: float = 3600.0,
         retry_after_cap: float = 3600.0,
@@ -135,6 +148,7 @@ class PushSender:
         self._topic_key = hashlib.sha256(b"vigil push topic\0" + secret).digest()
         self.concurrency = max(1, settings.push_concurrency)
         self.batch_size = batch_size
+        self.quick_retries = quick_retries
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.retry_after_cap = retry_after_cap
@@ -308,7 +322,7 @@ class PushSender:
         async def run(conn: Any) -> tuple[list, list]:
             async with conn.execute(
                 "SELECT d.message_id, d.subscription_id, d.attempts, d.next_attempt, "
-                "s.endpoint, s.p256dh, s.auth FROM deliveries d "
+                "s.endpoint, s.p256dh, s.auth, s.lang FROM deliveries d "
                 "LEFT JOIN subscriptions s ON s.id = d.subscription_id "
                 "WHERE d.status = 'pending' AND d.next_attempt <= ? "
                 "ORDER BY d.next_attempt LIMIT ?",
@@ -327,7 +341,8 @@ class PushSender:
             for start in range(0, len(missing), 500):
                 chunk = missing[start:start + 500]
                 async with conn.execute(
-                    "SELECT id, payload, ttl, created, urgency, topic_header FROM push_messages "
+                    "SELECT id, payload, payload_es, ttl, created, urgency, topic_header "
+                    "FROM push_messages "
                     f"WHERE id IN ({', '.join('?' * len(chunk))})",
                     chunk,
                 ) as cur:
@@ -335,10 +350,11 @@ class PushSender:
             return rows, loaded
 
         rows, loaded = await self.db.write_fn(run)
-        for mid, payload, ttl, created, urgency, topic_header in loaded:
+        for mid, payload, payload_es, ttl, created, urgency, topic_header in loaded:
             self._messages[mid] = _Outgoing(
                 id=mid,
                 plaintext=_pad(payload.encode("utf-8")),
+                plaintext_es=_pad(payload_es.encode("utf-8")) if payload_es else None,
                 ttl=ttl,
                 created=datetime.fromisoformat(created).timestamp(),
                 urgency=urgency,
@@ -346,7 +362,7 @@ class PushSender:
             )
         while len(self._messages) > 256:
             self._messages.popitem(last=False)
-        for mid, sid, attempts, next_attempt, endpoint, p256dh, auth in rows:
+        for mid, sid, attempts, next_attempt, endpoint, p256dh, auth, lang in rows:
             if endpoint is None:
                 continue  # unsubscribed since the message was queued: marked gone above
             message = self._messages.get(mid)
@@ -357,7 +373,8 @@ class PushSender:
                 continue
             self._in_flight += 1
             self._queue.put_nowait(
-                _Delivery(message, sid, attempts, next_attempt, endpoint, p256dh, auth)
+                _Delivery(message, sid, attempts, next_attempt, endpoint, p256dh, auth,
+                          lang or "en")
             )
         return len(rows)
 
@@ -419,7 +436,7 @@ class PushSender:
     def _encrypt(item: _Delivery) -> bytes:
         keys = {"p256dh": item.p256dh, "auth": item.auth}
         pusher = WebPusher({"endpoint": item.endpoint, "keys": keys})
-        return pusher.encode(item.message.plaintext, "aes128gcm")["body"]
+        return pusher.encode(item.plaintext(), "aes128gcm")["body"]
 
     async def _deliver(self, item: _Delivery) -> Outcome:
         assert self._session is not None
@@ -491,10 +508,20 @@ class PushSender:
             return Outcome(item.message.id, item.subscription_id, "failed", attempts,
                            item.next_attempt, code, host, f"gave up: {reason}")
         if wait is None:
-            wait = min(self.backoff_cap, self.backoff_base * 2 ** (attempts - 1))
-            wait *= 0.5 + random.random()  # jitter, so retries do not arrive in step
+            wait = self.retry_delay(attempts)
         return Outcome(item.message.id, item.subscription_id, "pending", attempts,
                        time.time() + wait, code, host, reason)
+
+    def retry_delay(self, attempts: int) -> float:
+        """Seconds before the next try after `attempts` failed ones: the quick retries
+        first, then doubling from backoff_base up to backoff_cap, with jitter so a fanout's
+        retries do not arrive in step."""
+        quick = len(self.quick_retries)
+        if attempts <= quick:
+            wait = self.quick_retries[attempts - 1]
+        else:
+            wait = min(self.backoff_cap, self.backoff_base * 2 ** (attempts - 1 - quick))
+        return wait * (0.75 + random.random() / 2)
 
     @staticmethod
     def _release(item: _Delivery) -> Outcome:

@@ -1,7 +1,7 @@
 """Subscriptions: what a browser sends to subscribe, and the rows that keep it.
 
-A subscription holds the endpoint, its two keys, the chosen topics and the day it was
-made; nothing about the person.
+A subscription holds the endpoint, its two keys, the chosen topics, the language of the page
+it was made on and the day it was made; nothing about the person.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from server.database import Database
+from server.i18n import DEFAULT, LANGUAGES
 from server.places import STATES
 from server.push.endpoints import PushInputError, canonical_endpoint, check_endpoint
 from server.vapid import b64url, b64url_decode
@@ -32,6 +33,19 @@ class Subscription(NamedTuple):
     p256dh: str  # base64url, unpadded
     auth: str
     topics: list[str]
+    lang: str = DEFAULT
+
+
+def validate_lang(value: object) -> str:
+    """A language Vigil speaks, or PushInputError; absent means English."""
+    if value is None:
+        return DEFAULT
+    if isinstance(value, str) and value in LANGUAGES:
+        return value
+    shown = value if isinstance(value, str) and len(value) <= 20 else type(value).__name__
+    raise PushInputError(
+        f"unknown lang {shown!r}: use one of {', '.join(repr(code) for code in LANGUAGES)}"
+    )
 
 
 def validate_topics(topics: object) -> list[str]:
@@ -87,13 +101,15 @@ def validate_subscription(body: object, allowlist: tuple[str, ...]) -> Subscript
     if len(auth) != 16:
         raise PushInputError("keys.auth must be 16 bytes")
     topics = validate_topics(body.get("topics"))
-    return Subscription(endpoint, b64url(p256dh), b64url(auth), topics)
+    lang = validate_lang(body.get("lang"))
+    return Subscription(endpoint, b64url(p256dh), b64url(auth), topics, lang)
 
 
 async def save_subscription(
-    db: Database, endpoint: str, p256dh: str, auth: str, topics: list[str]
+    db: Database, endpoint: str, p256dh: str, auth: str, topics: list[str],
+    lang: str = DEFAULT,
 ) -> bool:
-    """Store a subscription (or replace its keys and topics); True if it is new."""
+    """Store a subscription (or replace its keys, topics and language); True if it is new."""
     # The day only: a precise time could be matched against other records of the request.
     created = datetime.now(UTC).date().isoformat()
 
@@ -104,15 +120,16 @@ async def save_subscription(
             row = await cur.fetchone()
         if row is None:
             cur = await conn.execute(
-                "INSERT INTO subscriptions (endpoint, p256dh, auth, created) VALUES (?, ?, ?, ?)",
-                (endpoint, p256dh, auth, created),
+                "INSERT INTO subscriptions (endpoint, p256dh, auth, lang, created) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (endpoint, p256dh, auth, lang, created),
             )
             sub_id, new = cur.lastrowid, True
         else:
             sub_id, new = row[0], False
             await conn.execute(
-                "UPDATE subscriptions SET p256dh = ?, auth = ? WHERE id = ?",
-                (p256dh, auth, sub_id),
+                "UPDATE subscriptions SET p256dh = ?, auth = ?, lang = ? WHERE id = ?",
+                (p256dh, auth, lang, sub_id),
             )
             await conn.execute(
                 "DELETE FROM subscription_topics WHERE subscription_id = ?", (sub_id,)

@@ -33,20 +33,33 @@ def parse_alert(form, base_url: str) -> tuple[dict, dict, dict | None]:
     values = {
         "title": str(form.get("title", "")).strip(),
         "message": str(form.get("message", "")).strip(),
+        "title_es": str(form.get("title_es", "")).strip(),
+        "message_es": str(form.get("message_es", "")).strip(),
         "link": str(form.get("link", "")).strip(),
         "states": [str(s) for s in form.getlist("states")],
         "urgent": form.get("urgent") in ("on", "1", "true"),
         "expires": str(form.get("expires", "")),
     }
     errors = {}
-    if not values["title"]:
-        errors["title"] = "Required."
-    elif len(values["title"]) > 120:
-        errors["title"] = "At most 120 characters (phones cut longer titles)."
-    if not values["message"]:
-        errors["message"] = "Required."
-    elif len(values["message"]) > 1000:
-        errors["message"] = "At most 1000 characters."
+    spanish = values["title_es"] or values["message_es"]
+    # Every subscriber who reads English (and every Spanish one when there is no Spanish)
+    # gets the English text, so it is never optional; Spanish is, but comes whole.
+    for name, label, limit, hint in (
+        ("title", "Title", 120, " (phones cut longer titles)"),
+        ("message", "Message", 1000, ""),
+        ("title_es", "Spanish title", 120, ""),
+        ("message_es", "Spanish message", 1000, ""),
+    ):
+        if not values[name]:
+            if name in ("title", "message"):
+                errors[name] = (f"{label} is required: every alert needs its English text, "
+                                "even with the Spanish filled in." if spanish else
+                                f"{label} is required.")
+            elif spanish:
+                other = "Spanish message" if name == "title_es" else "Spanish title"
+                errors[name] = f"{label} is required with a {other}, or leave both empty."
+        elif len(values[name]) > limit:
+            errors[name] = f"At most {limit} characters{hint}."
     link = None
     if values["link"]:
         link = push.same_origin_url(values["link"], base_url)
@@ -69,7 +82,9 @@ def parse_alert(form, base_url: str) -> tuple[dict, dict, dict | None]:
         return values, errors, None
     expires = (datetime.now(UTC) + timedelta(hours=hours)).replace(microsecond=0).isoformat()
     fields = {
-        "title": values["title"], "body": values["message"], "url": link,
+        "title": values["title"], "body": values["message"],
+        "title_es": values["title_es"] or None, "body_es": values["message_es"] or None,
+        "url": link,
         "states": json.dumps([] if ALL in states else sorted(set(states))),
         "urgent": int(values["urgent"]), "expires": expires,
     }
@@ -115,8 +130,10 @@ async def new(request: Request) -> Response:
         return _page(request, "admin/alert_form.html", status=400, values=values, errors=errors,
                      preview=None)
     if form.get("action") == "preview":
-        preview = push.alert_message({**fields, "id": 0, "states": json.loads(fields["states"])},
-                                     svc.settings.base_url).payload
+        message = push.alert_message({**fields, "id": 0, "states": json.loads(fields["states"])},
+                                     svc.settings.base_url)
+        preview = {"en": message.payload,
+                   "es": message.payload_es if fields["title_es"] else None}
         return _page(request, "admin/alert_form.html", values=values, errors={},
                      preview=preview)
     me = organizer(request)
@@ -124,10 +141,12 @@ async def new(request: Request) -> Response:
 
     async def create(conn) -> int:
         cur = await conn.execute(
-            "INSERT INTO alerts (title, body, url, states, urgent, expires, status, author, "
-            "created, updated) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
-            (fields["title"], fields["body"], fields["url"], fields["states"], fields["urgent"],
-             fields["expires"], me["name"], now, now))
+            "INSERT INTO alerts (title, body, title_es, body_es, url, states, urgent, expires, "
+            "status, author, created, updated) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+            (fields["title"], fields["body"], fields["title_es"], fields["body_es"],
+             fields["url"], fields["states"], fields["urgent"], fields["expires"], me["name"],
+             now, now))
         await audit.record(conn, me["name"], "compose", "alert", str(cur.lastrowid), None,
                            fields)
         return cur.lastrowid
@@ -247,12 +266,14 @@ async def correct(request: Request) -> Response:
     if alert["status"] != "sent":
         return see_other(f"/admin/alerts/{alert['id']}?done=Only+a+sent+alert+can+be+corrected.")
     merged = {"title": form.get("title", ""), "message": form.get("message", ""),
+              "title_es": form.get("title_es", ""), "message_es": form.get("message_es", ""),
               "link": form.get("link", ""), "states": [ALL], "expires": "24"}
     values, errors, fields = parse_alert(_Form(merged), svc.settings.base_url)
     if fields is None:
         return _page(request, "admin/alert.html", status=400, alert=alert, counts={},
                      proposed=None, me=me["name"], values=values, errors=errors)
-    change = {"title": fields["title"], "body": fields["body"], "url": fields["url"]}
+    change = {"title": fields["title"], "body": fields["body"], "url": fields["url"],
+              "title_es": fields["title_es"], "body_es": fields["body_es"]}
     states = alert["states"] or list(STATES)
     if await approvals.needs_second_organizer(svc.db, svc.settings, urgent=bool(alert["urgent"]),
                                               states=states):

@@ -139,7 +139,8 @@ async def _go_live(request: Request, slug: str, approver: str | None,
         async with conn.execute("SELECT * FROM listings WHERE slug = ?", (slug,)) as cur:
             rec = listing_record(await cur.fetchone())
         if rec["status"] == "active":  # a listing whose end has passed announces nothing
-            message_id = await push.enqueue(conn, push.listing_message(rec))
+            message_id = await push.enqueue(conn, push.listing_message(
+                rec, svc.settings.base_url))
             await conn.execute("UPDATE listings SET message_id = ? WHERE slug = ?",
                                (message_id, slug))
         return True

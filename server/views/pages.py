@@ -14,6 +14,7 @@ from starlette.responses import Response
 from server import content
 from server.i18n import Translator
 from server.places import STATES, language_name, map_point, state_name, state_outlines
+from server.views import alerts
 from server.views.base import (
     HTML_CACHE,
     cached_response,
@@ -159,6 +160,7 @@ async def home(request: Request) -> tuple[str, dict]:
         "wanted_state": wanted,
         "bad_state": bool(request.query_params.get("state")) and wanted is None,
         "now": content.utcnow(),
+        **await alerts.banner(request, wanted),
     }
 
 
@@ -223,6 +225,7 @@ async def listing_page(request: Request) -> tuple[str, dict]:
         "timed": rec["status"] == "active" and bool(rec["starts"] or rec["schedule"]),
         "canonical": canonical,
         "now": content.utcnow(),
+        **await alerts.banner(request, rec["state"]),
     }
 
 

@@ -43,13 +43,13 @@ async def subscribe(request: Request) -> Response:
     if problem is not None:
         return problem
     try:
-        endpoint, p256dh, auth, topics = push.validate_subscription(
-            body, tuple(vigil.settings.push_hosts)
-        )
+        sub = push.validate_subscription(body, tuple(vigil.settings.push_hosts))
     except push.PushInputError as exc:
         return _error(str(exc))
-    created = await push.save_subscription(vigil.db, endpoint, p256dh, auth, topics)
-    return JSONResponse({"topics": topics}, status_code=201 if created else 200, headers=NO_STORE)
+    created = await push.save_subscription(vigil.db, sub.endpoint, sub.p256dh, sub.auth,
+                                           sub.topics, sub.lang)
+    return JSONResponse({"topics": sub.topics, "lang": sub.lang},
+                        status_code=201 if created else 200, headers=NO_STORE)
 
 
 async def unsubscribe(request: Request) -> Response:

@@ -4,6 +4,7 @@
  * renamed (or a store's shape changed) here changes for all of them. */
 const PREFS_CACHE = "vigil-prefs"; // the push topics chosen on this device
 const TOPICS_KEY = "/__vigil/push-topics";
+const LANG_KEY = "/__vigil/push-lang"; // the worker re-subscribes in this language
 const SUGGESTIONS_DB = "vigil-suggestions"; // suggestions waiting to be sent (IndexedDB)
 const SUGGESTIONS_DB_VERSION = 1;
 const SUGGESTIONS_STORE = "outbox";
