@@ -113,7 +113,7 @@ def test_alert_text_is_escaped(make_client):  # noqa: F811
 def test_every_page_links_to_alerts_and_listings_offer_their_state(make_client):  # noqa: F811
     client, _ = make_client()
     for path in ("/", "/legal", TACOMA, "/es/", "/es/rights"):
-        nav = client.get(path).text.split('<nav class="nav"')[1].split("</nav>")[0]
+        nav = client.get(path).text.split('<nav class="tabs"')[1].split("</nav>")[0]
         assert 'href="/alerts"' in nav or 'href="/es/alerts"' in nav, path
     page = html.unescape(client.get(TACOMA).text)
     assert 'href="/alerts?state=WA#alerts">Get alerts for Washington</a>' in page

@@ -127,12 +127,13 @@ def test_no_inline_script_and_no_third_party_assets(client):
             assert not re.search(rf'<(?:script|link|img)[^>]+"{re.escape(attr)}"', html), attr
 
 
-def test_listing_page_has_maps_and_verified(client):
+def test_listing_page_has_maps_and_where_it_came_from(client):
     slug = next(s for s in LISTING_SLUGS if "portland" in s)
     html = client.get(f"/listings/{slug}").text
     assert "geo:" in html and "openstreetmap.org" in html
     assert "4310 SW Macadam" in html
-    assert "Last verified" in html
+    # Where the record came from; no organizer has checked it, so nothing claims so.
+    assert "Source:" in html and "Last verified" not in html
 
 
 def test_legal_page_has_tel_links_only_for_published_numbers(client):
