@@ -287,7 +287,7 @@ async def test_nothing_about_the_person_is_stored(api):
     )
     assert res.status_code == 201
     columns = [r[1] for r in await api.db.execute("PRAGMA table_info(subscriptions)")]
-    assert columns == ["id", "endpoint", "p256dh", "auth", "created"]
+    assert columns == ["id", "endpoint", "p256dh", "auth", "created", "refusals"]
     (row,) = await api.db.execute("SELECT * FROM subscriptions")
     sub = body["subscription"]
     assert row["endpoint"] == sub["endpoint"]
@@ -296,6 +296,8 @@ async def test_nothing_about_the_person_is_stored(api):
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", row["created"])  # the day, not the moment
     topic_columns = [r[1] for r in await api.db.execute("PRAGMA table_info(subscription_topics)")]
     assert topic_columns == ["subscription_id", "topic"]
+    growth = [r[1] for r in await api.db.execute("PRAGMA table_info(subscription_growth)")]
+    assert growth == ["hour", "added", "removed"]  # counts, never linked to a subscription
     dump = "\n".join(await _dump(api.db))
     assert "TellTale" not in dump and "203.0.113.9" not in dump
 
