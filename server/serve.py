@@ -9,7 +9,7 @@ from typing import Any
 import uvicorn
 
 from server.app import create_app
-from server.config import Settings
+from server.config import Settings, from_env
 from server.vapid import load_private_key
 
 # Beyond this many open connections uvicorn answers 503 instead of taking more.
@@ -99,7 +99,37 @@ def cheap_logging() -> None:
     logging.logMultiprocessing = False
 
 
-def serve(settings: Settings, host: str, port: int) -> None:
+def serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
+    """Serve the app; with workers > 1 from that many processes sharing one listening socket.
+
+    Every process runs the whole app, push sender included: the outbox leases each delivery
+    to one of them (server.push.outbox), and each process's caches notice the others' writes
+    through Database.revision(). The database must be migrated and loaded beforehand.
+    """
     cheap_logging()
     load_private_key(settings)  # create it now, not on the first push
-    uvicorn.run(create_app(settings), host=host, port=port, **uvicorn_options())
+    options = uvicorn_options()
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, **options)
+        return
+    # uvicorn's supervisor binds the socket, starts the workers (each a fresh interpreter
+    # that unpickles its configuration, so app and protocol are named, not passed) and
+    # starts a new one when one dies.
+    if not isinstance(options["http"], str):
+        options["http"] = f"{__name__}:WorkerProtocol"
+    uvicorn.run(f"{__name__}:worker_app", factory=True, host=host, port=port,
+                workers=workers, **options)
+
+
+def worker_app() -> Any:
+    """The app in one worker process, with the settings the supervisor was started with."""
+    cheap_logging()
+    return create_app(from_env(), load_data_if_empty=False)
+
+
+def __getattr__(name: str) -> Any:
+    # WorkerProtocol is how a worker process finds the protocol class by name: it is made
+    # by a function, so it cannot be pickled.
+    if name == "WorkerProtocol":
+        return head_timeout_protocol()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

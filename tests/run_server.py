@@ -22,4 +22,5 @@ head_timeout = os.environ.pop("VIGIL_TEST_HEAD_TIMEOUT", "")
 if head_timeout:
     serve.HEAD_TIMEOUT = float(head_timeout)
 
-sys.exit(main())
+if __name__ == "__main__":  # not again in a worker process that `serve --workers` spawns
+    sys.exit(main())

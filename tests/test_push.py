@@ -263,7 +263,8 @@ async def test_large_bodies_are_413(tmp_path):
                     yield b"x" * 1000
                 yield b'"}'
 
-            res = await api.post("/api/v1/push/subscriptions", content=stream())
+            res = await api.post("/api/v1/push/subscriptions", content=stream(),
+                                 headers={"content-type": "application/json"})
             assert res.status_code == 413
             small = await api.post("/api/v1/push/subscriptions", json=sub_body())
             assert small.status_code == 201

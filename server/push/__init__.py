@@ -38,6 +38,7 @@ from server.push.subscriptions import (
     Subscription,
     delete_subscription,
     save_subscription,
+    subscription_growth,
     topic_counts,
     validate_subscription,
     validate_topics,
@@ -49,6 +50,7 @@ __all__ = [
     "PushSender", "Subscription", "alert_message", "build_payload", "canonical_endpoint",
     "check_allowlist", "check_endpoint", "counts", "delete_subscription", "endpoint_allowed",
     "enqueue", "listing_message", "parse_retry_after", "prune", "same_origin_url",
-    "save_subscription", "topic_counts", "topic_header_for", "validate_subscription",
+    "save_subscription", "subscription_growth", "topic_counts", "topic_header_for",
+    "validate_subscription",
     "validate_topics",
 ]

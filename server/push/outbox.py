@@ -41,7 +41,7 @@ LEASE = 30.0
 # A subscription whose push service refuses this many deliveries in a row is removed.
 MAX_REFUSALS = 3
 # Refusals that may be Vigil's own fault (its VAPID key or subject) rather than the
-# subscription's: counted only when the same push service accepted another delivery.
+# subscription's: counted only when the same push service lately accepted other deliveries.
 SENDER_FAULT_CODES = frozenset({401, 403})
 
 
@@ -229,9 +229,9 @@ async def release_dead(conn: aiosqlite.Connection, owner: str) -> int:
     return cur.rowcount
 
 
-def _refused(outcomes: Sequence[Outcome]) -> list[int]:
+def _refused(outcomes: Sequence[Outcome], accepting: Collection[str]) -> list[int]:
     """Subscriptions whose push service refused a delivery for a reason of their own."""
-    accepting = {o.host for o in outcomes if o.status == "sent"}
+    accepting = {*accepting, *(o.host for o in outcomes if o.status == "sent")}
     return sorted({
         o.subscription_id for o in outcomes
         if o.status == "failed" and o.last_code is not None and 400 <= o.last_code < 500
@@ -239,9 +239,12 @@ def _refused(outcomes: Sequence[Outcome]) -> list[int]:
     })
 
 
-async def record(conn: aiosqlite.Connection, owner: str,
-                 outcomes: Sequence[Outcome]) -> dict[str, Any]:
+async def record(conn: aiosqlite.Connection, owner: str, outcomes: Sequence[Outcome],
+                 accepting: Collection[str] = ()) -> dict[str, Any]:
     """Write outcomes of deliveries owner still holds, inside a write transaction.
+
+    accepting names push service hosts known to have accepted deliveries lately (besides
+    those in outcomes): only their 401 and 403 count against a subscription.
 
     A subscription the push service says is gone is removed; one it refused MAX_REFUSALS
     times in a row is removed too; a delivery accepted resets the count. Returns how many
@@ -262,7 +265,7 @@ async def record(conn: aiosqlite.Connection, owner: str,
             "UPDATE subscriptions SET refusals = 0 WHERE id = ? AND refusals > 0",
             [(sid,) for sid in accepted],
         )
-    refused = _refused(outcomes)
+    refused = _refused(outcomes, accepting)
     if refused:
         await conn.executemany(
             "UPDATE subscriptions SET refusals = refusals + 1 WHERE id = ?",

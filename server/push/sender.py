@@ -157,6 +157,8 @@ class PushSender:
         self._renewer: asyncio.Task | None = None
         self._workers: list[asyncio.Task] = []
         self._allowed_origins: dict[str, bool] = {}
+        # Push service hosts and when each last accepted a delivery (see outbox.record).
+        self._accepted_at: dict[str, float] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -535,9 +537,16 @@ class PushSender:
         self._flush_now.clear()
         if not outcomes:
             return
+        now = time.monotonic()
+        for o in outcomes:
+            if o.status == "sent":
+                self._accepted_at[o.host] = now
+        if len(self._accepted_at) > 1000:  # one per push service host; WNS has many
+            self._accepted_at = {h: t for h, t in self._accepted_at.items() if now - t < 600}
+        accepting = {h for h, t in self._accepted_at.items() if now - t < 600}
         try:
             result = await self.db.write_fn(
-                lambda conn: outbox.record(conn, self.owner, outcomes))
+                lambda conn: outbox.record(conn, self.owner, outcomes, accepting))
         except BaseException:
             self._outcomes[:0] = outcomes
             self._have_outcomes.set()
