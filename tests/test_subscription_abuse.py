@@ -4,16 +4,22 @@ of subscriptions, and subscriptions whose push service refuses every delivery.""
 from __future__ import annotations
 
 import json
+import os
+import re
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from starlette.testclient import TestClient
 
 from server import push
+from server.app import create_app
 from server.database import Database
-from server.vapid import application_server_key, load_private_key
+from server.vapid import application_server_key, b64url, load_private_key
+from tests.admin_support import create_organizer, sign_in
 from tests.conftest import make_settings
 from tests.live import live_server
 from tests.pushservice import PushService
@@ -202,3 +208,29 @@ async def test_growth_per_hour_shows_a_flood(tmp_path):
     assert (growth[-1].added, growth[-1].removed) == (1, 0)
     assert (growth[-4].added, growth[-4].removed) == (381, 2)
     assert sum(h.added for h in growth) == 382  # 30 hours ago is outside the window
+
+
+def test_the_dashboard_shows_subscriptions_per_hour(tmp_path):
+    settings = make_settings(tmp_path, push_hosts=("fcm.googleapis.com",))
+    create_organizer(settings, "ana")
+    with TestClient(create_app(settings), base_url="http://testserver") as client:
+        for n in range(3):
+            body = {"subscription": {"endpoint": f"https://fcm.googleapis.com/fcm/send/x{n}",
+                                     "keys": _keys()}, "topics": ["all"]}
+            assert client.post(SUBSCRIPTIONS, json=body).status_code == 201
+        assert client.request("DELETE", SUBSCRIPTIONS, json={
+            "endpoint": "https://fcm.googleapis.com/fcm/send/x0"}).status_code == 204
+        sign_in(client, "ana")
+        html = client.get("/admin/").text
+    hour = datetime.now(UTC).strftime("%a\u00a0%H:00")
+    assert "Subscriptions per hour" in html
+    row = rf"<td><time [^>]*>{hour}</time></td><td>3</td><td>1</td><td><meter [^>]*value=\"3\""
+    assert re.search(row, html)
+    assert html.count("<meter ") == push.subscriptions.GROWTH_HOURS
+
+
+def _keys() -> dict:
+    private = ec.generate_private_key(ec.SECP256R1())
+    point = private.public_key().public_bytes(serialization.Encoding.X962,
+                                              serialization.PublicFormat.UncompressedPoint)
+    return {"p256dh": b64url(point), "auth": b64url(os.urandom(16))}

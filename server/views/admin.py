@@ -110,6 +110,7 @@ async def dashboard(request: Request) -> Response:
         request, "admin/dashboard.html",
         waiting_suggestions=waiting, waiting_approval=pending_alerts + pending_listings,
         topics=list(topics.items()), entries=await audit.recent(db, 10),
+        growth=await push.subscription_growth(db),
     )
 
 
