@@ -17,6 +17,8 @@ MAX_CONNECTIONS = 2000
 # Seconds a client has to send a whole request head (request line and headers), counted
 # from the connection or from the first byte of the next request on a kept-alive one.
 HEAD_TIMEOUT = 10.0
+# Seconds a worker process of `serve --workers N` may take to answer its supervisor.
+WORKER_HEALTHCHECK = 30
 
 
 def head_timeout_protocol() -> type[asyncio.Protocol] | str:
@@ -117,8 +119,11 @@ def serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
     # starts a new one when one dies.
     if not isinstance(options["http"], str):
         options["http"] = f"{__name__}:WorkerProtocol"
+    # A worker that has not answered the supervisor's ping within this many seconds is
+    # replaced. uvicorn's 5 s is shorter than a new worker takes to import the app on a
+    # busy two-core machine, which would replace every worker before it could start.
     uvicorn.run(f"{__name__}:worker_app", factory=True, host=host, port=port,
-                workers=workers, **options)
+                workers=workers, timeout_worker_healthcheck=WORKER_HEALTHCHECK, **options)
 
 
 def worker_app() -> Any:

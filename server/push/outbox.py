@@ -212,21 +212,27 @@ async def renew(conn: aiosqlite.Connection, owner: str, now: float,
     return cur.rowcount
 
 
-async def release_dead(conn: aiosqlite.Connection, owner: str) -> int:
-    """Make due at once the leases of senders on this machine whose process has ended."""
+async def release_dead(db: Database, owner: str) -> int:
+    """Make due at once the leases of senders on this machine whose process has ended.
+
+    Looks with a read first, so a sender can ask often without taking the write lock.
+    """
     host = owner.rsplit(":", 2)[0]
-    async with conn.execute(
+    rows = await db.execute(
         "SELECT DISTINCT lease_owner FROM deliveries WHERE status = 'sending'"
-    ) as cur:
-        owners = [row[0] for row in await cur.fetchall()]
-    dead = [(o,) for o in owners if o is not None and o != owner and _dead_here(o, host)]
+    )
+    dead = [(o,) for (o,) in rows if o is not None and o != owner and _dead_here(o, host)]
     if not dead:
         return 0
-    cur = await conn.executemany(
-        "UPDATE deliveries SET status = 'pending', lease_owner = NULL, next_attempt = 0 "
-        "WHERE status = 'sending' AND lease_owner = ?", dead,
-    )
-    return cur.rowcount
+
+    async def run(conn: aiosqlite.Connection) -> int:
+        cur = await conn.executemany(
+            "UPDATE deliveries SET status = 'pending', lease_owner = NULL, next_attempt = 0 "
+            "WHERE status = 'sending' AND lease_owner = ?", dead,
+        )
+        return cur.rowcount
+
+    return await db.write_fn(run)
 
 
 def _refused(outcomes: Sequence[Outcome], accepting: Collection[str]) -> list[int]:
@@ -251,8 +257,7 @@ async def record(conn: aiosqlite.Connection, owner: str, outcomes: Sequence[Outc
     outcomes were 'lost' (their lease had passed to another sender) and the ids 'removed'.
     """
     cur = await conn.executemany(
-        "UPDATE deliveries SET status = ?, attempts = ?, next_attempt = ?, last_code = ?, "
-        "lease_owner = NULL "
+        "UPDATE deliveries SET status = ?, attempts = ?, next_attempt = ?, last_code = ? "
         "WHERE message_id = ? AND subscription_id = ? AND status = 'sending' "
         "AND lease_owner = ?",
         [(o.status, o.attempts, o.next_attempt, o.last_code, o.message_id, o.subscription_id,

@@ -40,6 +40,8 @@ log = logging.getLogger("vigil.push")
 PRUNE_EVERY = 6 * 3600
 # An idle sender looks at the outbox this often, for deliveries another process queued.
 POLL_EVERY = 0.2
+# How often a sender with nothing to do looks for leases of senders that died here.
+DEAD_CHECK_EVERY = 1.0
 
 
 @dataclass(slots=True)
@@ -155,6 +157,7 @@ class PushSender:
         self._flusher: asyncio.Task | None = None
         self._pruner: asyncio.Task | None = None
         self._renewer: asyncio.Task | None = None
+        self._dead_checked = 0.0
         self._workers: list[asyncio.Task] = []
         self._allowed_origins: dict[str, bool] = {}
         # Push service hosts and when each last accepted a delivery (see outbox.record).
@@ -181,9 +184,7 @@ class PushSender:
         # Leases of a sender that died on this machine are claimable at once; elsewhere
         # they run out. (At least once: a crash between a push service's 201 and the
         # commit of that outcome sends that delivery again.)
-        released = await self.db.write_fn(lambda conn: outbox.release_dead(conn, self.owner))
-        if released:
-            log.info("push: %d deliveries claimed by a stopped process will be sent", released)
+        await self._release_dead()
         await self._prune()
         self._workers = [
             asyncio.create_task(self._worker(), name=f"push-worker-{i}")
@@ -276,15 +277,15 @@ class PushSender:
             try:
                 await self.db.write_fn(
                     lambda conn: outbox.renew(conn, self.owner, time.time(), self.lease))
-                # A sender that died here is noticed within a third of a lease.
-                released = await self.db.write_fn(
-                    lambda conn: outbox.release_dead(conn, self.owner))
-                if released:
-                    log.info("push: %d deliveries claimed by a stopped process will be sent",
-                             released)
-                    self._wake.set()
             except Exception:
                 log.exception("push: renewing leases failed; retrying")
+
+    async def _release_dead(self) -> int:
+        self._dead_checked = time.monotonic()
+        released = await outbox.release_dead(self.db, self.owner)
+        if released:
+            log.info("push: %d deliveries claimed by a stopped process will be sent", released)
+        return released
 
     async def __aenter__(self) -> PushSender:
         return await self.start()
@@ -318,6 +319,10 @@ class PushSender:
                 if self._in_flight <= self.claim_size:
                     if await self._claim():
                         continue
+                    # Nothing due: has a sender on this machine died holding leases?
+                    if time.monotonic() - self._dead_checked >= DEAD_CHECK_EVERY:
+                        if await self._release_dead():
+                            continue
                     delay = await self._next_due()
                 else:
                     delay = None  # the pipeline is full; a worker wakes us
