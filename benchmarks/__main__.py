@@ -27,6 +27,7 @@ BENCHMARKS: dict[str, str] = {
     "offline_timing": "benchmarks.offline_timing",
     "load": "benchmarks.load",
     "push_fanout": "benchmarks.push_fanout",
+    "push_processes": "benchmarks.push_processes",
 }
 
 
