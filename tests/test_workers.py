@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.admin_support import create_organizer
 from tests.conftest import make_settings
@@ -190,3 +191,15 @@ def test_workers_keep_the_request_head_timeout(tmp_path):
                 conn.close()
         assert time.monotonic() - started < 5
         assert httpx.get(server.url + "/healthz").status_code == 200
+
+
+@pytest.mark.parametrize("value,fragment", [("0", "--workers must be between 1 and 64"),
+                                            ("-3", "--workers must be between 1 and 64"),
+                                            ("65", "--workers must be between 1 and 64"),
+                                            ("two", "invalid int value")])
+def test_a_bad_worker_count_is_one_line(tmp_path, value, fragment):
+    from tests.test_cli import assert_one_line_error, run
+
+    res = run(["serve", "--port", "1", "--workers", value], tmp_path,
+              VIGIL_VAPID_SUBJECT="mailto:test@example.invalid")
+    assert_one_line_error(res, fragment)
