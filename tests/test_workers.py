@@ -122,19 +122,25 @@ def test_a_worker_killed_mid_fanout_loses_and_repeats_nothing_it_recorded(tmp_pa
             while len(service.messages) < 200:
                 assert time.monotonic() < deadline, "the fanout did not start"
                 time.sleep(0.01)
-            owners = query(server.db_path, "SELECT DISTINCT lease_owner FROM deliveries "
-                           "WHERE status = 'sending'")
+            while not (owners := query(server.db_path, "SELECT DISTINCT lease_owner FROM "
+                                       "deliveries WHERE status = 'sending'")):
+                assert time.monotonic() < deadline, "no worker holds a lease"
             victim = _owner_pid(owners[0][0])
             assert victim in before
-            held = query(server.db_path, "SELECT COUNT(*) FROM deliveries "
-                         "WHERE status = 'sending' AND lease_owner = ?", owners[0])[0][0]
+            leased = ("SELECT COUNT(*) FROM deliveries WHERE status = 'sending' "
+                      "AND lease_owner = ?")
+            held = query(server.db_path, leased, owners[0])[0][0]
             os.kill(victim, signal.SIGKILL)
             killed_at = time.monotonic()
+            # It may have claimed more between the count and the kill.
+            held = max(held, query(server.db_path, leased, owners[0])[0][0])
             _wait_until_done(server, service, SUBSCRIBERS, within=60)
             # Well before the 30 s lease would have run out by itself.
             took = time.monotonic() - killed_at
             time.sleep(0.5)
-            after = _workers(server)
+            while len(after := _workers(server) - {victim}) < 2:
+                assert time.monotonic() - killed_at < 60, "no new worker started"
+                time.sleep(0.1)
             logs = server.logs()
         assert victim not in after and len(after) == 2, (before, after)
         messages = service.messages
@@ -185,7 +191,10 @@ def test_workers_keep_the_request_head_timeout(tmp_path):
             for conn in conns:
                 conn.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")  # and never the rest
                 conn.settimeout(10)
-                assert conn.recv(1024) == b""  # closed without an answer
+                try:
+                    assert conn.recv(1024) == b""  # closed without an answer
+                except ConnectionResetError:
+                    pass  # closed, and the kernel said so with a reset
         finally:
             for conn in conns:
                 conn.close()

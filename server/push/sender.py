@@ -317,13 +317,17 @@ class PushSender:
             self._wake.clear()
             try:
                 if self._in_flight <= self.claim_size:
-                    if await self._claim():
-                        continue
+                    # A read first: an idle sender never takes the write lock to find
+                    # that nothing is due.
+                    delay = await self._next_due()
+                    if delay <= 0:
+                        if await self._claim():
+                            continue
+                        delay = 0.005  # another sender claimed it first
                     # Nothing due: has a sender on this machine died holding leases?
-                    if time.monotonic() - self._dead_checked >= DEAD_CHECK_EVERY:
+                    elif time.monotonic() - self._dead_checked >= DEAD_CHECK_EVERY:
                         if await self._release_dead():
                             continue
-                    delay = await self._next_due()
                 else:
                     delay = None  # the pipeline is full; a worker wakes us
                 if self._stopping:
@@ -337,6 +341,7 @@ class PushSender:
                 await asyncio.sleep(1.0)
 
     async def _next_due(self) -> float:
+        """Seconds until a delivery is due (0: now), at most POLL_EVERY."""
         # For 'sending' rows next_attempt is the lease's expiry: when a dead sender's
         # claims come due.
         soonest = await self.db.scalar(
@@ -346,7 +351,7 @@ class PushSender:
         )
         if soonest is None:
             return POLL_EVERY
-        return min(POLL_EVERY, max(0.005, soonest - time.time()))
+        return min(POLL_EVERY, max(0.0, soonest - time.time()))
 
     async def _claim(self) -> int:
         now = time.time()
