@@ -127,7 +127,8 @@ def serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
 
 
 def worker_app() -> Any:
-    """The app in one worker process, with the settings the supervisor was started with."""
+    """The app in one worker process. Its settings are read from the environment, which the
+    worker inherits from the supervisor, so they are the ones the supervisor read."""
     cheap_logging()
     return create_app(from_env(), load_data_if_empty=False)
 
