@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, str] = {
     "load": "benchmarks.load",
     "push_fanout": "benchmarks.push_fanout",
     "first_visit": "benchmarks.first_visit",
+    "push_processes": "benchmarks.push_processes",
 }
 
 

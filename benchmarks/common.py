@@ -108,12 +108,32 @@ class Server:
             return ""
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time the server process has used so far (Linux)."""
+        """User + system CPU time the server has used so far (Linux): its process and the
+        worker processes it runs (`serve --workers N`)."""
+        total = 0.0
+        for pid in (self.pid, *_children(self.pid)):
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                if pid == self.pid:
+                    return float("nan")
+                continue
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
         try:
-            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            stat = (entry / "stat").read_text()
         except OSError:
-            return float("nan")
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
 
 
 def _wait_until_up(url: str, proc: subprocess.Popen, log_path: Path, timeout: float) -> None:
@@ -171,10 +191,10 @@ def _clean_env(root: Path = ROOT) -> dict[str, str]:
 
 
 @contextmanager
-def vigil_server(root: Path = ROOT, **settings: str) -> Iterator[Server]:
-    """`python -m server serve` on a fresh database in a temp dir (the default dataset is
-    loaded on first start); the temp dir goes when the server stops. `root` serves another
-    checkout of Vigil (a baseline); `settings` override VIGIL_* variables."""
+def vigil_server(root: Path = ROOT, workers: int = 1, **settings: str) -> Iterator[Server]:
+    """`python -m server serve [--workers N]` on a fresh database in a temp dir (the default
+    dataset is loaded on first start); the temp dir goes when the server stops. `root` serves
+    another checkout of Vigil (a baseline); `settings` override VIGIL_* variables."""
     with temp_dir("vigil-bench-app-") as tmp:
         port = free_port()
         env = _clean_env(root)
@@ -187,7 +207,15 @@ def vigil_server(root: Path = ROOT, **settings: str) -> Iterator[Server]:
         )
         env.update(settings)
         argv = [sys.executable, "-m", "server", "serve", "--host", HOST, "--port", str(port)]
+        if workers != 1:  # a baseline checkout may not know the option
+            argv += ["--workers", str(workers)]
         with server_process("vigil", argv, env, "/healthz", tmp, port=port, root=root) as srv:
+            # /healthz answers once one worker is up; the load waits for all of them.
+            deadline = time.monotonic() + 90
+            while srv.logs().count("Application startup complete") < workers:
+                if time.monotonic() > deadline or srv.proc.poll() is not None:
+                    raise RuntimeError(f"not every worker started:\n{srv.logs()[-3000:]}")
+                time.sleep(0.1)
             yield srv
 
 

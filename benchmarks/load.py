@@ -4,11 +4,11 @@ then the same load against the bare Starlette endpoint in the same run.
 
 Every edit changes public content, so each one invalidates the rendered pages and ETags
 while the readers keep coming: this measures the single writer beside the readers (and the
-re-renders) rather than a warm cache alone. Vigil is started as the throughput benchmark
-starts it (uvicorn, one worker, a fresh database with the default dataset); the organizer is
-created with `python -m server add-organizer` against the server's own database file.
-Vigil and the bare endpoint take turns (ROUNDS each, pooled), as in the throughput
-benchmark; the organizer edits during Vigil's turns only.
+re-renders) rather than a warm cache alone. Vigil is started twice, as `serve --workers 1`
+and as `serve --workers 2` (each on a fresh database with the default dataset); each has
+its organizer, created with `python -m server add-organizer` against that server's
+database file. The Vigils and the bare endpoint take turns (ROUNDS each, pooled), as in the
+throughput benchmark; an organizer edits during its own Vigil's turns only.
 
     python -m benchmarks --only load [--quick]
 """
@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
@@ -47,6 +47,7 @@ DURATION = 30.0
 QUICK_DURATION = 5.0
 ROUNDS = 6
 QUICK_ROUNDS = 2
+WORKERS = (1, 2)  # Vigil is loaded as `serve --workers 1` and `--workers 2`, side by side
 EDIT_EVERY = 1.0  # seconds between the starts of two organizer edits
 P99_GOAL = 0.250
 RATIO_GOAL = 0.60
@@ -165,6 +166,19 @@ class Edits:
     failures: list[str] = field(default_factory=list)
 
 
+@dataclass
+class App:
+    """One Vigil under load, with the organizer who edits on it."""
+
+    workers: int
+    target: Target
+    browser: OrganizerBrowser
+    slug: str
+    active: threading.Event = field(default_factory=threading.Event)
+    edits: Edits = field(default_factory=Edits)
+    logs: str = ""
+
+
 def edit_every_second(browser: OrganizerBrowser, slug: str, stop: threading.Event,
                       active: threading.Event, edits: Edits) -> None:
     """Edit while `active` is set, once a second, until `stop`."""
@@ -199,80 +213,100 @@ def ms_(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms"
 
 
-def run(quick: bool, concurrency: int = CONCURRENCY, duration: float | None = None) -> list[Row]:
+def run(quick: bool, concurrency: int = CONCURRENCY, duration: float | None = None,
+        workers: tuple[int, ...] = WORKERS) -> list[Row]:
     duration = duration or (QUICK_DURATION if quick else DURATION)
     rounds = QUICK_ROUNDS if quick else ROUNDS
     settings = (f"{concurrency} connections, {duration:.0f} s per target in {rounds} turns, "
                 f"Accept-Encoding: gzip, {implementation()}")
-    log(f"load: {settings}")
-    edits = Edits()
-    with vigil_server() as app, bare_server() as bare:
-        add_organizer(app.env)
-        browser = OrganizerBrowser(app)
-        browser.sign_in()
-        slug = browser.publish()
-        paths = paths_for(slug)
-        check_paths(app, paths)
-        log(f"  {len(paths)} paths; organizer edits /admin/listings/{slug}/edit "
-            f"every {EDIT_EVERY:.0f} s")
-        stop, active = threading.Event(), threading.Event()
-        editor = threading.Thread(target=edit_every_second,
-                                  args=(browser, slug, stop, active, edits),
-                                  name="organizer", daemon=True)
-        vigil = Target("vigil", app, paths)
+    log(f"load: {settings}; Vigil with --workers {' and '.join(map(str, workers))}")
+    apps: list[App] = []
+    with ExitStack() as stack:
+        bare = stack.enter_context(bare_server())
+        for n in workers:
+            server = stack.enter_context(vigil_server(n))
+            add_organizer(server.env)
+            browser = OrganizerBrowser(server)
+            stack.callback(browser.close)
+            browser.sign_in()
+            slug = browser.publish()
+            paths = paths_for(slug)
+            check_paths(server, paths)
+            apps.append(App(n, Target(f"vigil --workers {n}", server, paths), browser, slug))
+        log(f"  {len(apps[0].target.paths)} paths; an organizer edits its listing on each "
+            f"Vigil every {EDIT_EVERY:.0f} s while that one is loaded")
+        stop = threading.Event()
+        editors = [threading.Thread(target=edit_every_second,
+                                    args=(app.browser, app.slug, stop, app.active, app.edits),
+                                    name=f"organizer-{app.workers}", daemon=True)
+                   for app in apps]
+        by_target = {id(app.target): app for app in apps}
 
         @contextmanager
         def editing(target: Target) -> Iterator[None]:
-            if target is vigil:
-                active.set()
+            app = by_target.get(id(target))
+            if app is not None:
+                app.active.set()
             try:
                 yield
             finally:
-                active.clear()
+                if app is not None:
+                    app.active.clear()
 
-        editor.start()
+        for editor in editors:
+            editor.start()
         bare_target = Target("bare", bare, ["/json"])
         try:
-            interleaved([vigil, bare_target], concurrency, duration, rounds, around=editing)
+            interleaved([*(app.target for app in apps), bare_target], concurrency, duration,
+                        rounds, around=editing)
         finally:
             stop.set()
-            editor.join(15)
-            browser.close()
-        logs = app.logs()
-    locked = len(re.findall(r"database is locked", logs, re.IGNORECASE))
-    tracebacks = logs.count("Traceback")
-    log(f"  organizer: {edits.saved}/{edits.attempted} edits saved, failures {edits.failures[:3]}"
-        f"; 'database is locked' x{locked}, tracebacks x{tracebacks}")
+            for editor in editors:
+                editor.join(15)
+        for app in apps:
+            app.logs = app.target.server.logs()
 
-    result, cpu = vigil.result, vigil.server_cpu
     base, base_cpu = bare_target.result, bare_target.server_cpu
-    ratio = result.rps / base.rps if base.rps else float("nan")
-    met = (result.error_count == 0 and result.p99 <= P99_GOAL and ratio >= RATIO_GOAL)
-    edit_p50 = statistics.median(edits.latencies) if edits.latencies else float("nan")
-    edit_max = max(edits.latencies) if edits.latencies else float("nan")
-    edits_met = (edits.attempted > 0 and edits.saved == edits.attempted and locked == 0
-                 and tracebacks == 0)
     brief = (f"bare /json: {base.rps:,.0f} req/s, p50 {base.p50 * 1000:.1f} ms, "
              f"p99 {base.p99 * 1000:.1f} ms")
-    return [
-        Row("load: bare Starlette /json (turns taken with the app's, pooled)", figure(base),
-            note=f"load: {settings}; bare server CPU {base_cpu * 100:.0f}% of a core"),
-        Row(f"load: Vigil, {len(paths)} public pages (en + es) and API URLs while an organizer "
-            "edits a listing every second",
-            f"{figure(result)} ({ratio:.2f}× bare)", baseline=brief,
-            goal=f"0 errors, p99 ≤ {P99_GOAL * 1000:.0f} ms, ≥ {RATIO_GOAL:.0%} of bare",
-            met=met,
-            note=f"load on Vigil: server CPU {cpu * 100:.0f}% of a core, load generator CPU "
-                 f"{vigil.client_cpu * 100:.0f}%; "
-                 f"statuses {dict(sorted(result.statuses.items()))}"),
-        Row("load: organizer edits through /admin/listings/<slug>/edit during that load",
-            f"{edits.saved} of {edits.attempted} saved (303), edit p50 {ms_(edit_p50)}, "
-            f"slowest {ms_(edit_max)}; 'database is locked' in the server log: "
-            f"{'no' if not locked else f'{locked} times'}",
-            goal="every edit saved, no 'database is locked'", met=edits_met,
-            note=("organizer edit failures: " + "; ".join(edits.failures[:5]))
-            if edits.failures else ""),
-    ]
+    rows = [Row("load: bare Starlette /json (turns taken with the app's, pooled)", figure(base),
+                note=f"load: {settings}; bare server CPU {base_cpu * 100:.0f}% of a core")]
+    first = apps[0].target.result
+    for app in apps:
+        edits, result, cpu = app.edits, app.target.result, app.target.server_cpu
+        locked = len(re.findall(r"database is locked", app.logs, re.IGNORECASE))
+        tracebacks = app.logs.count("Traceback")
+        log(f"  organizer on --workers {app.workers}: {edits.saved}/{edits.attempted} edits "
+            f"saved, failures {edits.failures[:3]}; 'database is locked' x{locked}, "
+            f"tracebacks x{tracebacks}")
+        ratio = result.rps / base.rps if base.rps else float("nan")
+        met = (result.error_count == 0 and result.p99 <= P99_GOAL and ratio >= RATIO_GOAL)
+        edit_p50 = statistics.median(edits.latencies) if edits.latencies else float("nan")
+        edit_max = max(edits.latencies) if edits.latencies else float("nan")
+        edits_met = (edits.attempted > 0 and edits.saved == edits.attempted and locked == 0
+                     and tracebacks == 0)
+        against = "" if app is apps[0] else (
+            f"; {result.rps / first.rps:.2f}× --workers {apps[0].workers}" if first.rps else "")
+        processes = f"--workers {app.workers}"
+        rows += [
+            Row(f"load: Vigil {processes}, {len(app.target.paths)} public pages (en + es) and "
+                "API URLs while an organizer edits a listing every second",
+                f"{figure(result)} ({ratio:.2f}× bare{against})", baseline=brief,
+                goal=f"0 errors, p99 ≤ {P99_GOAL * 1000:.0f} ms, ≥ {RATIO_GOAL:.0%} of bare",
+                met=met,
+                note=f"load on Vigil {processes}: server CPU {cpu * 100:.0f}% of a core (all "
+                     f"its processes), load generator CPU {app.target.client_cpu * 100:.0f}%; "
+                     f"statuses {dict(sorted(result.statuses.items()))}"),
+            Row(f"load: organizer edits through /admin/listings/<slug>/edit during that load "
+                f"({processes})",
+                f"{edits.saved} of {edits.attempted} saved (303), edit p50 {ms_(edit_p50)}, "
+                f"slowest {ms_(edit_max)}; 'database is locked' in the server log: "
+                f"{'no' if not locked else f'{locked} times'}",
+                goal="every edit saved, no 'database is locked'", met=edits_met,
+                note=("organizer edit failures: " + "; ".join(edits.failures[:5]))
+                if edits.failures else ""),
+        ]
+    return rows
 
 
 def main() -> None:

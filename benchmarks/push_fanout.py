@@ -129,14 +129,15 @@ def _reply(obj: Any) -> None:
 
 
 class _Child:
-    """A helper process of this module (`python -m benchmarks.push_fanout ...`) that answers
-    one JSON line on stdout per command line on stdin."""
+    """A helper process (`python -m benchmarks.push_fanout ...`, or another benchmark
+    module) that answers one JSON line on stdout per command line on stdin."""
 
-    def __init__(self, args: list[str], log_path: Path) -> None:
+    def __init__(self, args: list[str], log_path: Path,
+                 module: str = "benchmarks.push_fanout") -> None:
         self.log_path = log_path
         with log_path.open("w") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "benchmarks.push_fanout", *args], cwd=ROOT,
+                [sys.executable, "-m", module, *args], cwd=ROOT,
                 env=_clean_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
                 text=True, bufsize=1,
             )
@@ -180,8 +181,9 @@ class _Child:
 
 
 @contextmanager
-def _child(args: list[str], log_path: Path) -> Iterator[_Child]:
-    child = _Child(args, log_path)
+def _child(args: list[str], log_path: Path,
+           module: str = "benchmarks.push_fanout") -> Iterator[_Child]:
+    child = _Child(args, log_path, module)
     try:
         yield child
     finally:

@@ -18,6 +18,9 @@ from server.database import Database
 from server.dataset import DataError, export_data, import_data, load_dataset
 from server.vapid import application_server_key, load_private_key
 
+# More processes than this would only contend for the one SQLite writer.
+MAX_WORKERS = 64
+
 
 class CommandError(Exception):
     """A problem the person running the command can fix; printed as one line."""
@@ -34,6 +37,8 @@ def build_parser() -> Parser:
     serve = sub.add_parser("serve", help="serve the app")
     serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000") or 8000))
+    serve.add_argument("--workers", type=int, default=1,
+                       help="serve from this many processes on one port (default 1)")
     sub.add_parser("init", help="create or migrate the database; load data/ if it has no listings")
     org = sub.add_parser("add-organizer", help="create an organizer account")
     org.add_argument("name")
@@ -103,7 +108,15 @@ def run(argv: list[str]) -> int:
     if args.command == "serve":
         from server.serve import serve
 
-        serve(from_env(), args.host, args.port)
+        if not 1 <= args.workers <= MAX_WORKERS:
+            raise CommandError(f"--workers must be between 1 and {MAX_WORKERS}, "
+                               f"got {args.workers}")
+        settings = from_env()
+        if args.workers > 1:
+            # Once, before the workers start: each would otherwise migrate the database and
+            # load data/ into it at the same moment.
+            logging.getLogger("vigil").info("%s", asyncio.run(_init(settings)))
+        serve(settings, args.host, args.port, args.workers)
         return 0
     settings = from_env(create_files=args.command != "export")
     if args.command == "init":

@@ -10,7 +10,7 @@ from typing import Any
 import uvicorn
 
 from server.app import create_app
-from server.config import Settings
+from server.config import Settings, from_env
 from server.middleware import escape_controls
 from server.vapid import load_private_key
 
@@ -19,6 +19,8 @@ MAX_CONNECTIONS = 2000
 # Seconds a client has to send a whole request head (request line and headers), counted
 # from the connection or from the first byte of the next request on a kept-alive one.
 HEAD_TIMEOUT = 10.0
+# Seconds a worker process of `serve --workers N` may take to answer its supervisor.
+WORKER_HEALTHCHECK = 30
 
 
 def head_timeout_protocol() -> type[asyncio.Protocol] | str:
@@ -125,8 +127,43 @@ def contained_log_records() -> None:
     logging.setLogRecordFactory(record_factory)
 
 
-def serve(settings: Settings, host: str, port: int) -> None:
+def serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
+    """Serve the app; with workers > 1 from that many processes sharing one listening socket.
+
+    Every process runs the whole app, push sender included: the outbox leases each delivery
+    to one of them (server.push.outbox), and each process's caches notice the others' writes
+    through Database.revision(). The database must be migrated and loaded beforehand.
+    """
     cheap_logging()
     contained_log_records()
     load_private_key(settings)  # create it now, not on the first push
-    uvicorn.run(create_app(settings), host=host, port=port, **uvicorn_options())
+    options = uvicorn_options()
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, **options)
+        return
+    # uvicorn's supervisor binds the socket, starts the workers (each a fresh interpreter
+    # that unpickles its configuration, so app and protocol are named, not passed) and
+    # starts a new one when one dies.
+    if not isinstance(options["http"], str):
+        options["http"] = f"{__name__}:WorkerProtocol"
+    # A worker that has not answered the supervisor's ping within this many seconds is
+    # replaced. uvicorn's 5 s is shorter than a new worker takes to import the app on a
+    # busy two-core machine, which would replace every worker before it could start.
+    uvicorn.run(f"{__name__}:worker_app", factory=True, host=host, port=port,
+                workers=workers, timeout_worker_healthcheck=WORKER_HEALTHCHECK, **options)
+
+
+def worker_app() -> Any:
+    """The app in one worker process. Its settings are read from the environment, which the
+    worker inherits from the supervisor, so they are the ones the supervisor read."""
+    cheap_logging()
+    contained_log_records()
+    return create_app(from_env(), load_data_if_empty=False)
+
+
+def __getattr__(name: str) -> Any:
+    # WorkerProtocol is how a worker process finds the protocol class by name: it is made
+    # by a function, so it cannot be pickled.
+    if name == "WorkerProtocol":
+        return head_timeout_protocol()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -73,7 +73,7 @@ def wait_until_up(url: str, proc: subprocess.Popen, log: Path, timeout: float = 
 
 @contextmanager
 def live_server(
-    tmp: Path, port: int | None = None, host: str = "127.0.0.1", **env: str
+    tmp: Path, port: int | None = None, host: str = "127.0.0.1", workers: int = 1, **env: str
 ) -> Iterator[LiveServer]:
     port = port or free_port(host)
     log = tmp / f"server-{port}-{time.monotonic_ns()}.log"
@@ -90,7 +90,7 @@ def live_server(
     with log.open("w") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "tests.run_server", "serve", "--host", host, "--port",
-             str(port)],
+             str(port), "--workers", str(workers)],
             cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT,
         )
     try:

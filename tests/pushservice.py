@@ -61,7 +61,8 @@ __all__ = [
 ]
 
 #: Behaviours accepted by :meth:`PushService.set_behaviour`.
-BEHAVIOURS = frozenset({"ok", "404", "410", "413", "429", "500", "503", "slow", "drop"})
+BEHAVIOURS = frozenset({"ok", "400", "403", "404", "410", "413", "429", "500", "503", "slow",
+                        "drop"})
 
 #: Largest request body accepted (RFC 8030 section 7.2 / what real services enforce).
 #: With aes128gcm that is 4096 - 86 (header) - 17 (delimiter + tag) = 3993 plaintext bytes.
@@ -366,7 +367,7 @@ class PushService:
     ) -> None:
         """Make pushes to one subscription misbehave.
 
-        ``behaviour`` is "ok", "404", "410", "413", "429", "500", "503", "slow"
+        ``behaviour`` is "ok", "400", "403", "404", "410", "413", "429", "500", "503", "slow"
         (sleep ``delay`` seconds, then handle normally) or "drop" (close the
         connection without answering). 429 and 503 carry ``Retry-After:
         retry_after``. With ``times=N`` the behaviour applies to the next N

@@ -18,8 +18,10 @@ if suffix:
     released.write_bytes(offline.SERVICE_WORKER.read_bytes() + f"\n// {suffix}\n".encode())
     offline.SERVICE_WORKER = released
 
-head_timeout = os.environ.pop("VIGIL_TEST_HEAD_TIMEOUT", "")
+# Read, not popped: each worker process of `serve --workers` runs this module again.
+head_timeout = os.environ.get("VIGIL_TEST_HEAD_TIMEOUT", "")
 if head_timeout:
     serve.HEAD_TIMEOUT = float(head_timeout)
 
-sys.exit(main())
+if __name__ == "__main__":  # not again in a worker process that `serve --workers` spawns
+    sys.exit(main())

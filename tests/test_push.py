@@ -281,7 +281,8 @@ async def test_large_bodies_are_413(tmp_path):
                     yield b"x" * 1000
                 yield b'"}'
 
-            res = await api.post("/api/v1/push/subscriptions", content=stream())
+            res = await api.post("/api/v1/push/subscriptions", content=stream(),
+                                 headers={"content-type": "application/json"})
             assert res.status_code == 413
             small = await api.post("/api/v1/push/subscriptions", json=sub_body())
             assert small.status_code == 201
@@ -305,7 +306,7 @@ async def test_nothing_about_the_person_is_stored(api):
     )
     assert res.status_code == 201
     columns = [r[1] for r in await api.db.execute("PRAGMA table_info(subscriptions)")]
-    assert columns == ["id", "endpoint", "p256dh", "auth", "created", "lang"]
+    assert columns == ["id", "endpoint", "p256dh", "auth", "created", "lang", "refusals"]
     (row,) = await api.db.execute("SELECT * FROM subscriptions")
     sub = body["subscription"]
     assert row["endpoint"] == sub["endpoint"]
@@ -314,6 +315,8 @@ async def test_nothing_about_the_person_is_stored(api):
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", row["created"])  # the day, not the moment
     topic_columns = [r[1] for r in await api.db.execute("PRAGMA table_info(subscription_topics)")]
     assert topic_columns == ["subscription_id", "topic"]
+    growth = [r[1] for r in await api.db.execute("PRAGMA table_info(subscription_growth)")]
+    assert growth == ["hour", "added", "removed"]  # counts, never linked to a subscription
     dump = "\n".join(await _dump(api.db))
     assert "TellTale" not in dump and "203.0.113.9" not in dump
 

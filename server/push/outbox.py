@@ -5,21 +5,84 @@ enqueue() takes the caller's connection, the way audit.record() does, so an aler
 sent (or a listing active) in the same transaction that writes its deliveries, or not at all;
 the caller wakes the sender once that transaction has committed. A restart resumes whatever
 is still pending.
+
+Any number of sender processes may drain one outbox. claim() hands each a batch under a
+lease: the rows turn 'sending' with the sender's name in lease_owner and the lease's expiry
+in next_attempt, in one UPDATE ... RETURNING inside the writer's BEGIN IMMEDIATE, so two
+senders never hold the same delivery. A sender renews its leases while it works and records
+each outcome only while it still holds the lease; a lease that runs out (its process died or
+stalled) makes the delivery due again for whoever claims next. A delivery is sent once,
+except one that was on the wire when its sender died: that one goes again, with the same
+Topic and tag, so the push service or the phone folds the two into one notification.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socket
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import aiosqlite
 
 from server.database import Database
 from server.push.messages import MAX_TTL, Message
+from server.push.subscriptions import count_growth
 
 STATUSES = ("pending", "sent", "failed", "gone")
 # Finished deliveries are kept this long for the organizers' counts, then pruned.
 KEEP_FINISHED = 14 * 24 * 3600
+# Seconds a claim lasts without renewal: long enough that a busy event loop never loses one,
+# short enough that a crashed sender's batch is resent soon.
+LEASE = 30.0
+# A subscription whose push service refuses this many deliveries in a row is removed.
+MAX_REFUSALS = 3
+# Refusals that may be Vigil's own fault (its VAPID key or subject) rather than the
+# subscription's: counted only when the same push service lately accepted other deliveries.
+SENDER_FAULT_CODES = frozenset({401, 403})
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What became of one delivery: its new row values, and for the log the host and why."""
+
+    message_id: int
+    subscription_id: int
+    status: str
+    attempts: int
+    next_attempt: float
+    last_code: int | None
+    host: str
+    reason: str
+
+
+def sender_name() -> str:
+    """A name for this sender that no other process, here or on another machine, shares.
+
+    The host and process id let a sender that starts on the same machine hand back at once
+    the leases of one that died there, instead of waiting for them to run out.
+    """
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
+
+
+def _dead_here(owner: str, host: str) -> bool:
+    """True if owner names a process on this machine that no longer runs."""
+    parts = owner.rsplit(":", 2)
+    if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
+        return False
+    pid = int(parts[1])
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # it exists under another user
+    return False
 
 
 async def enqueue(conn: aiosqlite.Connection, message: Message) -> int:
@@ -78,3 +141,166 @@ async def prune(db: Database, older_than: float = KEEP_FINISHED) -> int:
         return cur.rowcount
 
     return await db.write_fn(run)
+
+
+async def claim(
+    conn: aiosqlite.Connection, owner: str, limit: int, now: float, lease: float = LEASE,
+    known: Collection[int] = (),
+) -> tuple[list[tuple], list[tuple]]:
+    """Lease up to `limit` due deliveries to owner; (deliveries, messages not in `known`).
+
+    Runs inside a write transaction. Due means pending and next_attempt has come, or
+    'sending' under a lease that ran out. A delivery comes back as (message_id,
+    subscription_id, attempts, endpoint, p256dh, auth, lang); one whose subscription is gone is
+    marked so and not returned. A message comes back as (id, payload, payload_es, ttl,
+    created, urgency, topic_header).
+    """
+    async with conn.execute(
+        "UPDATE deliveries SET status = 'sending', lease_owner = ?, next_attempt = ? "
+        "WHERE (message_id, subscription_id) IN ("
+        " SELECT * FROM (SELECT message_id, subscription_id FROM deliveries"
+        "  WHERE status = 'sending' AND next_attempt <= ? ORDER BY next_attempt LIMIT ?)"
+        " UNION ALL"
+        " SELECT * FROM (SELECT message_id, subscription_id FROM deliveries"
+        "  WHERE status = 'pending' AND next_attempt <= ? ORDER BY next_attempt LIMIT ?)) "
+        "RETURNING message_id, subscription_id, attempts",
+        (owner, now + lease, now, limit, now, limit),
+    ) as cur:
+        claimed = list(await cur.fetchall())
+    if not claimed:
+        return [], []
+    keys: dict[int, tuple[str, str, str, str]] = {}
+    sub_ids = sorted({row[1] for row in claimed})
+    for start in range(0, len(sub_ids), 500):
+        chunk = sub_ids[start:start + 500]
+        async with conn.execute(
+            "SELECT id, endpoint, p256dh, auth, lang FROM subscriptions "
+            f"WHERE id IN ({', '.join('?' * len(chunk))})", chunk,
+        ) as cur:
+            for sid, endpoint, p256dh, auth, lang in await cur.fetchall():
+                keys[sid] = (endpoint, p256dh, auth, lang or "en")
+    deliveries, unsubscribed = [], []
+    for mid, sid, attempts in claimed:
+        found = keys.get(sid)
+        if found is None:
+            unsubscribed.append((mid, sid))
+        else:
+            deliveries.append((mid, sid, attempts, *found))
+    if unsubscribed:
+        await conn.executemany(
+            "UPDATE deliveries SET status = 'gone', lease_owner = NULL "
+            "WHERE message_id = ? AND subscription_id = ?", unsubscribed,
+        )
+    missing = sorted({row[0] for row in deliveries} - set(known))
+    messages: list[tuple] = []
+    for start in range(0, len(missing), 500):
+        chunk = missing[start:start + 500]
+        async with conn.execute(
+            "SELECT id, payload, payload_es, ttl, created, urgency, topic_header "
+            "FROM push_messages "
+            f"WHERE id IN ({', '.join('?' * len(chunk))})", chunk,
+        ) as cur:
+            messages.extend(await cur.fetchall())
+    return deliveries, messages
+
+
+async def renew(conn: aiosqlite.Connection, owner: str, now: float,
+                lease: float = LEASE) -> int:
+    """Extend every lease owner holds; how many it holds."""
+    cur = await conn.execute(
+        "UPDATE deliveries SET next_attempt = ? WHERE status = 'sending' AND lease_owner = ?",
+        (now + lease, owner),
+    )
+    return cur.rowcount
+
+
+async def release_dead(db: Database, owner: str) -> int:
+    """Make due at once the leases of senders on this machine whose process has ended.
+
+    Looks with a read first, so a sender can ask often without taking the write lock.
+    """
+    host = owner.rsplit(":", 2)[0]
+    rows = await db.execute(
+        "SELECT DISTINCT lease_owner FROM deliveries WHERE status = 'sending'"
+    )
+    dead = [(o,) for (o,) in rows if o is not None and o != owner and _dead_here(o, host)]
+    if not dead:
+        return 0
+
+    async def run(conn: aiosqlite.Connection) -> int:
+        cur = await conn.executemany(
+            "UPDATE deliveries SET status = 'pending', lease_owner = NULL, next_attempt = 0 "
+            "WHERE status = 'sending' AND lease_owner = ?", dead,
+        )
+        return cur.rowcount
+
+    return await db.write_fn(run)
+
+
+def _refused(outcomes: Sequence[Outcome], accepting: Collection[str]) -> list[int]:
+    """Subscriptions whose push service refused a delivery for a reason of their own."""
+    accepting = {*accepting, *(o.host for o in outcomes if o.status == "sent")}
+    return sorted({
+        o.subscription_id for o in outcomes
+        if o.status == "failed" and o.last_code is not None and 400 <= o.last_code < 500
+        and (o.last_code not in SENDER_FAULT_CODES or o.host in accepting)
+    })
+
+
+async def record(conn: aiosqlite.Connection, owner: str, outcomes: Sequence[Outcome],
+                 accepting: Collection[str] = ()) -> dict[str, Any]:
+    """Write outcomes of deliveries owner still holds, inside a write transaction.
+
+    accepting names push service hosts known to have accepted deliveries lately (besides
+    those in outcomes): only their 401 and 403 count against a subscription.
+
+    A subscription the push service says is gone is removed; one it refused MAX_REFUSALS
+    times in a row is removed too; a delivery accepted resets the count. Returns how many
+    outcomes were 'lost' (their lease had passed to another sender) and the ids 'removed'.
+    """
+    cur = await conn.executemany(
+        "UPDATE deliveries SET status = ?, attempts = ?, next_attempt = ?, last_code = ? "
+        "WHERE message_id = ? AND subscription_id = ? AND status = 'sending' "
+        "AND lease_owner = ?",
+        [(o.status, o.attempts, o.next_attempt, o.last_code, o.message_id, o.subscription_id,
+          owner) for o in outcomes],
+    )
+    lost = len(outcomes) - cur.rowcount
+    accepted = sorted({o.subscription_id for o in outcomes if o.status == "sent"})
+    if accepted:
+        await conn.executemany(
+            "UPDATE subscriptions SET refusals = 0 WHERE id = ? AND refusals > 0",
+            [(sid,) for sid in accepted],
+        )
+    refused = _refused(outcomes, accepting)
+    if refused:
+        await conn.executemany(
+            "UPDATE subscriptions SET refusals = refusals + 1 WHERE id = ?",
+            [(sid,) for sid in refused],
+        )
+    remove = {o.subscription_id for o in outcomes if o.status == "gone"}
+    for start in range(0, len(refused), 500):
+        chunk = refused[start:start + 500]
+        async with conn.execute(
+            f"SELECT id FROM subscriptions WHERE id IN ({', '.join('?' * len(chunk))}) "
+            "AND refusals >= ?", (*chunk, MAX_REFUSALS),
+        ) as cur:
+            remove.update(row[0] for row in await cur.fetchall())
+    removed = sorted(remove)
+    if removed:
+        await conn.executemany(
+            "UPDATE deliveries SET status = 'gone', lease_owner = NULL "
+            "WHERE subscription_id = ? AND status = 'pending'",
+            [(sid,) for sid in removed],
+        )
+        deleted = 0
+        for start in range(0, len(removed), 500):
+            chunk = removed[start:start + 500]
+            async with conn.execute(
+                f"DELETE FROM subscriptions WHERE id IN ({', '.join('?' * len(chunk))}) "
+                "RETURNING id", chunk,
+            ) as cur:
+                deleted += len(await cur.fetchall())
+        if deleted:
+            await count_growth(conn, removed=deleted)
+    return {"lost": lost, "removed": removed}

@@ -1,9 +1,11 @@
 """The sender: drains the outbox, sending each delivery to its push service.
 
-Deliveries are claimed in batches, encrypted with pywebpush and signed with py_vapid, sent
-concurrently through one aiohttp session (redirects never followed: an endpoint names the
-one host Vigil agreed to POST to) and their outcomes recorded in batches, so a fanout to
-thousands of phones costs a few transactions rather than one per phone.
+Deliveries are claimed in batches under leases (see outbox: several processes may send from
+one outbox, each delivery going out through one of them), encrypted with pywebpush and
+signed with py_vapid, sent concurrently through one aiohttp session (redirects never
+followed: an endpoint names the one host Vigil agreed to POST to) and their outcomes
+recorded in batches, so a fanout to thousands of phones costs a few transactions rather
+than one per phone.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
 
 import aiohttp
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -28,8 +29,10 @@ from yarl import URL
 
 from server.config import Settings
 from server.database import Database
+from server.push import outbox
 from server.push.endpoints import check_allowlist, endpoint_allowed
-from server.push.outbox import KEEP_FINISHED, prune
+from server.push.outbox import KEEP_FINISHED, LEASE, Outcome, prune
+from server.push.subscriptions import prune_growth
 from server.vapid import application_server_key, b64url
 
 log = logging.getLogger("vigil.push")
@@ -39,6 +42,10 @@ PRUNE_EVERY = 6 * 3600
 # an alert minutes late may be too late: the first retries come this soon, then the wait
 # doubles from backoff_base.
 QUICK_RETRIES = (1.0, 4.0)
+# An idle sender looks at the outbox this often, for deliveries another process queued.
+POLL_EVERY = 0.2
+# How often a sender with nothing to do looks for leases of senders that died here.
+DEAD_CHECK_EVERY = 1.0
 
 
 @dataclass(slots=True)
@@ -70,20 +77,6 @@ class _Delivery:
         if self.lang == "es" and self.message.plaintext_es is not None:
             return self.message.plaintext_es
         return self.message.plaintext
-
-
-@dataclass(slots=True)
-class Outcome:
-    """What became of one delivery: its new row values, and for the log the host and why."""
-
-    message_id: int
-    subscription_id: int
-    status: str
-    attempts: int
-    next_attempt: float
-    last_code: int | None
-    host: str
-    reason: str
 
 
 def _host_of(endpoint: str) -> str:
@@ -121,7 +114,8 @@ class PushSender:
     start() opens the HTTP session, resumes anything left pending and prunes finished
     messages older than prune_after (again every PRUNE_EVERY); stop() finishes the requests
     already under way, hands unsent claims back and closes the session. wake() says a
-    committed transaction has enqueued deliveries.
+    committed transaction has enqueued deliveries; deliveries another process queued are
+    found within POLL_EVERY.
     """
 
     def __init__(
@@ -132,6 +126,8 @@ class PushSender:
         *,
         batch_size: int = 500,
         quick_retries: tuple[float, ...] = QUICK_RETRIES,
+        claim_size: int | None = None,
+        lease: float = LEASE,
         backoff_base: float = 30.0,
         backoff_cap: float = 3600.0,
         retry_after_cap: float = 3600.0,
@@ -149,6 +145,11 @@ class PushSender:
         self.concurrency = max(1, settings.push_concurrency)
         self.batch_size = batch_size
         self.quick_retries = quick_retries
+        # Small claims spread a fanout across every sending process and keep what a crash
+        # leaves leased (and so what can go out twice) to a few round trips' worth.
+        self.claim_size = claim_size or min(batch_size, 2 * self.concurrency)
+        self.lease = lease
+        self.owner = ""
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.retry_after_cap = retry_after_cap
@@ -170,8 +171,12 @@ class PushSender:
         self._dispatcher: asyncio.Task | None = None
         self._flusher: asyncio.Task | None = None
         self._pruner: asyncio.Task | None = None
+        self._renewer: asyncio.Task | None = None
+        self._dead_checked = 0.0
         self._workers: list[asyncio.Task] = []
         self._allowed_origins: dict[str, bool] = {}
+        # Push service hosts and when each last accepted a delivery (see outbox.record).
+        self._accepted_at: dict[str, float] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -190,9 +195,11 @@ class PushSender:
             auto_decompress=False,
         )
         self._stopping = self._closing = False
-        # Claimed by a process that stopped without recording an outcome: send again.
-        # (At least once: a crash between a push service's 201 and our commit repeats one.)
-        await self.db.write("UPDATE deliveries SET status = 'pending' WHERE status = 'sending'")
+        self.owner = outbox.sender_name()
+        # Leases of a sender that died on this machine are claimable at once; elsewhere
+        # they run out. (At least once: a crash between a push service's 201 and the
+        # commit of that outcome sends that delivery again.)
+        await self._release_dead()
         await self._prune()
         self._workers = [
             asyncio.create_task(self._worker(), name=f"push-worker-{i}")
@@ -201,6 +208,7 @@ class PushSender:
         self._flusher = asyncio.create_task(self._flush_loop(), name="push-flusher")
         self._dispatcher = asyncio.create_task(self._dispatch(), name="push-dispatcher")
         self._pruner = asyncio.create_task(self._prune_loop(), name="push-pruner")
+        self._renewer = asyncio.create_task(self._renew_loop(), name="push-lease-renewer")
         self._wake.set()
         return self
 
@@ -241,6 +249,18 @@ class PushSender:
             log.error("push: %d outcomes unrecorded; those deliveries will be resent",
                       len(self._outcomes))
             self._outcomes = []
+        if self._renewer is not None:
+            self._renewer.cancel()
+            await asyncio.gather(self._renewer, return_exceptions=True)
+            self._renewer = None
+        # Whatever is still leased to this sender (a send cut off by the grace period)
+        # is due again at once rather than when its lease runs out.
+        try:
+            await self.db.write(
+                "UPDATE deliveries SET status = 'pending', lease_owner = NULL, next_attempt = 0 "
+                "WHERE status = 'sending' AND lease_owner = ?", (self.owner,))
+        except Exception:
+            log.exception("push: handing back leases failed; they run out by themselves")
         if self._session is not None:
             await self._session.close()
         self._session = None
@@ -256,11 +276,31 @@ class PushSender:
             return
         if removed:
             log.info("push: pruned %d old messages", removed)
+        try:
+            await prune_growth(self.db)
+        except Exception:
+            log.exception("push: pruning old subscription counts failed")
 
     async def _prune_loop(self) -> None:
         while True:
             await asyncio.sleep(PRUNE_EVERY)
             await self._prune()
+
+    async def _renew_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            try:
+                await self.db.write_fn(
+                    lambda conn: outbox.renew(conn, self.owner, time.time(), self.lease))
+            except Exception:
+                log.exception("push: renewing leases failed; retrying")
+
+    async def _release_dead(self) -> int:
+        self._dead_checked = time.monotonic()
+        released = await outbox.release_dead(self.db, self.owner)
+        if released:
+            log.info("push: %d deliveries claimed by a stopped process will be sent", released)
+        return released
 
     async def __aenter__(self) -> PushSender:
         return await self.start()
@@ -291,10 +331,18 @@ class PushSender:
         while not self._stopping:
             self._wake.clear()
             try:
-                if self._in_flight <= self.batch_size:
-                    if await self._claim():
-                        continue
+                if self._in_flight <= self.claim_size:
+                    # A read first: an idle sender never takes the write lock to find
+                    # that nothing is due.
                     delay = await self._next_due()
+                    if delay <= 0:
+                        if await self._claim():
+                            continue
+                        delay = 0.005  # another sender claimed it first
+                    # Nothing due: has a sender on this machine died holding leases?
+                    elif time.monotonic() - self._dead_checked >= DEAD_CHECK_EVERY:
+                        if await self._release_dead():
+                            continue
                 else:
                     delay = None  # the pipeline is full; a worker wakes us
                 if self._stopping:
@@ -308,48 +356,23 @@ class PushSender:
                 await asyncio.sleep(1.0)
 
     async def _next_due(self) -> float:
+        """Seconds until a delivery is due (0: now), at most POLL_EVERY."""
+        # For 'sending' rows next_attempt is the lease's expiry: when a dead sender's
+        # claims come due.
         soonest = await self.db.scalar(
-            "SELECT MIN(next_attempt) FROM deliveries WHERE status = 'pending'"
+            "SELECT MIN(due) FROM ("
+            "SELECT MIN(next_attempt) AS due FROM deliveries WHERE status = 'pending' "
+            "UNION ALL SELECT MIN(next_attempt) FROM deliveries WHERE status = 'sending')"
         )
         if soonest is None:
-            return 300.0
-        return min(300.0, max(0.005, soonest - time.time()))
+            return POLL_EVERY
+        return min(POLL_EVERY, max(0.0, soonest - time.time()))
 
     async def _claim(self) -> int:
         now = time.time()
-        limit = self.batch_size
-
-        async def run(conn: Any) -> tuple[list, list]:
-            async with conn.execute(
-                "SELECT d.message_id, d.subscription_id, d.attempts, d.next_attempt, "
-                "s.endpoint, s.p256dh, s.auth, s.lang FROM deliveries d "
-                "LEFT JOIN subscriptions s ON s.id = d.subscription_id "
-                "WHERE d.status = 'pending' AND d.next_attempt <= ? "
-                "ORDER BY d.next_attempt LIMIT ?",
-                (now, limit),
-            ) as cur:
-                rows = list(await cur.fetchall())
-            if not rows:
-                return rows, []
-            await conn.executemany(
-                "UPDATE deliveries SET status = CASE WHEN ? THEN 'sending' ELSE 'gone' END "
-                "WHERE message_id = ? AND subscription_id = ?",
-                [(row[4] is not None, row[0], row[1]) for row in rows],
-            )
-            missing = sorted({row[0] for row in rows} - set(self._messages))
-            loaded = []
-            for start in range(0, len(missing), 500):
-                chunk = missing[start:start + 500]
-                async with conn.execute(
-                    "SELECT id, payload, payload_es, ttl, created, urgency, topic_header "
-                    "FROM push_messages "
-                    f"WHERE id IN ({', '.join('?' * len(chunk))})",
-                    chunk,
-                ) as cur:
-                    loaded.extend(await cur.fetchall())
-            return rows, loaded
-
-        rows, loaded = await self.db.write_fn(run)
+        known = set(self._messages)
+        rows, loaded = await self.db.write_fn(
+            lambda conn: outbox.claim(conn, self.owner, self.claim_size, now, self.lease, known))
         for mid, payload, payload_es, ttl, created, urgency, topic_header in loaded:
             self._messages[mid] = _Outgoing(
                 id=mid,
@@ -360,22 +383,18 @@ class PushSender:
                 urgency=urgency,
                 topic=self._keyed_topic(topic_header),
             )
-        while len(self._messages) > 256:
-            self._messages.popitem(last=False)
-        for mid, sid, attempts, next_attempt, endpoint, p256dh, auth, lang in rows:
-            if endpoint is None:
-                continue  # unsubscribed since the message was queued: marked gone above
+        for mid, sid, attempts, endpoint, p256dh, auth, lang in rows:
             message = self._messages.get(mid)
             if message is None:  # deleted meanwhile (prune); nothing to send
-                self._outcomes.append(
-                    Outcome(mid, sid, "failed", attempts, next_attempt, None, "", ""))
+                self._outcomes.append(Outcome(mid, sid, "failed", attempts, now, None, "", ""))
                 self._have_outcomes.set()
                 continue
             self._in_flight += 1
             self._queue.put_nowait(
-                _Delivery(message, sid, attempts, next_attempt, endpoint, p256dh, auth,
-                          lang or "en")
+                _Delivery(message, sid, attempts, now, endpoint, p256dh, auth, lang)
             )
+        while len(self._messages) > 256:
+            self._messages.popitem(last=False)
         return len(rows)
 
     def _keyed_topic(self, topic_header: str) -> str:
@@ -401,7 +420,7 @@ class PushSender:
             self._have_outcomes.set()
             if len(self._outcomes) >= self.batch_size:
                 self._flush_now.set()
-            if self._in_flight <= self.batch_size:
+            if self._in_flight <= self.claim_size:
                 self._wake.set()
 
     def _allowed(self, endpoint: str) -> bool:
@@ -526,7 +545,7 @@ class PushSender:
     @staticmethod
     def _release(item: _Delivery) -> Outcome:
         return Outcome(item.message.id, item.subscription_id, "pending", item.attempts,
-                       item.next_attempt, None, "", "")
+                       0.0, None, "", "")
 
     # ------------------------------------------------------------------ recording
 
@@ -554,31 +573,29 @@ class PushSender:
         self._flush_now.clear()
         if not outcomes:
             return
-        gone = sorted({o.subscription_id for o in outcomes if o.status == "gone"})
-
-        async def run(conn: Any) -> None:
-            await conn.executemany(
-                "UPDATE deliveries SET status = ?, attempts = ?, next_attempt = ?, "
-                "last_code = ? WHERE message_id = ? AND subscription_id = ?",
-                [(o.status, o.attempts, o.next_attempt, o.last_code, o.message_id,
-                  o.subscription_id) for o in outcomes],
-            )
-            if gone:
-                await conn.executemany(
-                    "UPDATE deliveries SET status = 'gone' "
-                    "WHERE subscription_id = ? AND status = 'pending'",
-                    [(sid,) for sid in gone],
-                )
-                await conn.executemany(
-                    "DELETE FROM subscriptions WHERE id = ?", [(sid,) for sid in gone]
-                )
-
+        now = time.monotonic()
+        for o in outcomes:
+            if o.status == "sent":
+                self._accepted_at[o.host] = now
+        if len(self._accepted_at) > 1000:  # one per push service host; WNS has many
+            self._accepted_at = {h: t for h, t in self._accepted_at.items() if now - t < 600}
+        accepting = {h for h, t in self._accepted_at.items() if now - t < 600}
         try:
-            await self.db.write_fn(run)
+            result = await self.db.write_fn(
+                lambda conn: outbox.record(conn, self.owner, outcomes, accepting))
         except BaseException:
             self._outcomes[:0] = outcomes
             self._have_outcomes.set()
             raise
+        if result["lost"]:
+            # The event loop stalled past a lease and another sender took these over.
+            log.warning("push: %d outcomes came after their lease had passed to another "
+                        "sender", result["lost"])
+        refused = len(result["removed"]) - len({o.subscription_id for o in outcomes
+                                                 if o.status == "gone"})
+        if refused > 0:
+            log.info("push: removed %d subscriptions their push service kept refusing",
+                     refused)
         self._log_problems(outcomes)
         self._wake.set()  # retries may now be the earliest thing due
 

@@ -7,7 +7,7 @@ it was made on and the day it was made; nothing about the person.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -26,6 +26,8 @@ TOPICS: frozenset[str] = frozenset(
 MAX_TOPICS = 60
 
 _B64URL_RE = re.compile(r"[A-Za-z0-9_-]*={0,2}")
+# Hours of subscription growth the organizers' dashboard shows.
+GROWTH_HOURS = 24
 
 
 class Subscription(NamedTuple):
@@ -125,6 +127,7 @@ async def save_subscription(
                 (endpoint, p256dh, auth, lang, created),
             )
             sub_id, new = cur.lastrowid, True
+            await count_growth(conn, added=1)
         else:
             sub_id, new = row[0], False
             await conn.execute(
@@ -163,6 +166,7 @@ async def delete_subscription(db: Database, endpoint: str) -> bool:
                 (row[0],),
             )
             await conn.execute("DELETE FROM subscriptions WHERE id = ?", (row[0],))
+            await count_growth(conn, removed=1)
         return found
 
     return await db.write_fn(run)
@@ -175,3 +179,44 @@ async def topic_counts(db: Database) -> dict[str, int]:
     )
     return {row[0]: row[1] for row in rows}
 
+
+
+def _hour(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H")
+
+
+async def count_growth(conn: Any, *, added: int = 0, removed: int = 0) -> None:
+    """Count subscriptions made or removed this hour, inside the caller's transaction."""
+    await conn.execute(
+        "INSERT INTO subscription_growth (hour, added, removed) VALUES (?, ?, ?) "
+        "ON CONFLICT (hour) DO UPDATE SET added = added + excluded.added, "
+        "removed = removed + excluded.removed",
+        (_hour(datetime.now(UTC)), added, removed),
+    )
+
+
+class GrowthHour(NamedTuple):
+    hour: datetime  # its start, UTC
+    added: int
+    removed: int
+
+
+async def subscription_growth(
+    db: Database, hours: int = GROWTH_HOURS, now: datetime | None = None
+) -> list[GrowthHour]:
+    """New and removed subscriptions in each of the last `hours` hours, oldest first,
+    quiet hours included, so a flood stands out against the hours around it."""
+    end = (now or datetime.now(UTC)).astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    slots = [end - timedelta(hours=back) for back in range(hours - 1, -1, -1)]
+    rows = await db.execute(
+        "SELECT hour, added, removed FROM subscription_growth WHERE hour >= ? AND hour <= ?",
+        (_hour(slots[0]), _hour(slots[-1])),
+    )
+    counted = {row[0]: (row[1], row[2]) for row in rows}
+    return [GrowthHour(slot, *counted.get(_hour(slot), (0, 0))) for slot in slots]
+
+
+async def prune_growth(db: Database, keep_days: int = 30) -> int:
+    """Forget hourly counts older than keep_days."""
+    cutoff = _hour(datetime.now(UTC) - timedelta(days=keep_days))
+    return await db.write("DELETE FROM subscription_growth WHERE hour < ?", (cutoff,))

@@ -230,6 +230,7 @@ async def dashboard(request: Request) -> Response:
         waiting_approval=pending_alerts + pending_listings + pending_corrections,
         waiting_changes=changes, taken_down=taken_down,
         topics=list(topics.items()), entries=await audit.recent(db, 10),
+        growth=await push.subscription_growth(db),
     )
 
 

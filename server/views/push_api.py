@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
@@ -17,6 +18,42 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 def _error(message: str, status: int = 400) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status, headers=NO_STORE)
+
+
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def _cross_site(request: Request) -> Response | None:
+    """The 403 for a request a browser sent from another site's page, else None.
+
+    A browser names the page's origin on every POST and DELETE, and no page can leave it
+    out or forge it; so a subscription from any other origin is some other site making its
+    visitors' browsers subscribe. The site's own origin is VIGIL_BASE_URL's, or the one the
+    request was addressed to. Clients that are not browsers send no Origin and are let in:
+    refusing them would stop nobody.
+    """
+    origin = request.headers.get("origin")
+    if origin is None:
+        return None
+    own = {_origin_of(services(request).settings.base_url),
+           _origin_of(f"{request.url.scheme}://{request.headers.get('host', '')}")}
+    if origin.strip().lower() in own:
+        return None
+    return _error("subscriptions are accepted only from this site's own pages", 403)
+
+
+def _not_json(request: Request) -> Response | None:
+    """The 415 for a body that is not declared JSON, else None.
+
+    A page on another site can send text/plain or a form without asking first; only
+    application/json makes a browser ask (a CORS preflight), and Vigil says no.
+    """
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type == "application/json":
+        return None
+    return _error("send the subscription as JSON, with Content-Type: application/json", 415)
 
 
 async def _body_or_error(request: Request) -> tuple[Any, Response | None]:
@@ -39,6 +76,9 @@ async def public_key(request: Request) -> Response:
 
 async def subscribe(request: Request) -> Response:
     vigil = services(request)
+    refused = _cross_site(request) or _not_json(request)
+    if refused is not None:
+        return refused
     body, problem = await _body_or_error(request)
     if problem is not None:
         return problem
@@ -53,6 +93,9 @@ async def subscribe(request: Request) -> Response:
 
 
 async def unsubscribe(request: Request) -> Response:
+    refused = _cross_site(request)
+    if refused is not None:
+        return refused
     body, problem = await _body_or_error(request)
     if problem is not None:
         return problem

@@ -1,0 +1,76 @@
+"""Leases on the outbox, with two senders in one process on one database file: a slow push
+service outlasting the lease does not make the other sender take the delivery over (the
+lease is renewed), and a lease left by a sender that vanished is taken over once it runs
+out."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+
+from server import push
+from server.database import Database
+from server.vapid import load_private_key
+from tests.conftest import make_settings
+from tests.pushservice import PushService
+
+LISTING = {"slug": "portland-or-vigil", "kind": "vigil", "title": "Vigil at the ICE office",
+           "city": "Portland", "state": "OR", "starts": None}
+
+
+def _sender(settings, db, lease: float) -> push.PushSender:
+    return push.PushSender(settings, db, load_private_key(settings), lease=lease,
+                           flush_interval=0.02, backoff_base=0.05, backoff_cap=0.1)
+
+
+async def _subscribe(db, service, n: int) -> list:
+    subs = [service.new_subscription() for _ in range(n)]
+    for sub in subs:
+        await push.save_subscription(db, sub.endpoint, sub.p256dh, sub.auth, ["all"])
+    return subs
+
+
+async def test_a_send_that_outlasts_its_lease_is_renewed_not_taken_over(tmp_path):
+    with PushService() as service:
+        settings = make_settings(tmp_path, push_hosts=(service.origin,), push_timeout=10.0)
+        async with Database(settings.db_path) as db_a, Database(settings.db_path) as db_b:
+            subs = await _subscribe(db_a, service, 6)
+            for sub in subs:
+                service.set_behaviour(sub, "slow", delay=2.5, times=1)  # 2.5 leases long
+            async with _sender(settings, db_a, lease=1.0) as a:
+                await db_a.write_fn(
+                    lambda conn: push.enqueue(conn, push.listing_message(LISTING)))
+                a.wake()
+                started = time.monotonic()
+                while await db_a.scalar(
+                        "SELECT COUNT(*) FROM deliveries WHERE status = 'sending'") < 6:
+                    assert time.monotonic() - started < 5
+                    await asyncio.sleep(0.01)
+                async with _sender(settings, db_b, lease=1.0) as b:
+                    await a.idle(within=30)
+                    await b.idle(within=30)
+        per_sub = collections.Counter(m.sub_id for m in service.messages)
+        assert per_sub == collections.Counter({s.id: 1 for s in subs})
+        # One request per subscriber: B never took over a delivery A was still sending.
+        assert sum(service.attempts.values()) == 6
+
+
+async def test_a_lease_left_behind_is_taken_over_when_it_runs_out(tmp_path):
+    with PushService() as service:
+        settings = make_settings(tmp_path, push_hosts=(service.origin,))
+        async with Database(settings.db_path) as db:
+            subs = await _subscribe(db, service, 4)
+            await db.write_fn(lambda conn: push.enqueue(conn, push.listing_message(LISTING)))
+            # Claimed by a sender on another machine that then vanished.
+            until = time.time() + 1.5
+            await db.write("UPDATE deliveries SET status = 'sending', next_attempt = ?, "
+                           "lease_owner = 'elsewhere.example:4242:0badcafe'", (until,))
+            async with _sender(settings, db, lease=30.0) as sender:
+                await service.wait_for_async(4, timeout=10)
+                taken = time.time()
+                await sender.idle(within=10)
+            assert taken >= until
+            owners = await db.execute("SELECT DISTINCT lease_owner FROM deliveries")
+            assert [r[0] for r in owners] == [sender.owner]
+        assert sorted(m.sub_id for m in service.messages) == sorted(s.id for s in subs)
