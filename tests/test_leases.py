@@ -39,8 +39,8 @@ async def test_a_send_that_outlasts_its_lease_is_renewed_not_taken_over(tmp_path
             for sub in subs:
                 service.set_behaviour(sub, "slow", delay=2.5, times=1)  # 2.5 leases long
             async with _sender(settings, db_a, lease=1.0) as a:
-                await db_a.write_fn(
-                    lambda conn: push.enqueue(conn, push.listing_message(LISTING)))
+                message = push.listing_message(LISTING, settings.base_url)
+                await db_a.write_fn(lambda conn: push.enqueue(conn, message))
                 a.wake()
                 started = time.monotonic()
                 while await db_a.scalar(
@@ -61,7 +61,8 @@ async def test_a_lease_left_behind_is_taken_over_when_it_runs_out(tmp_path):
         settings = make_settings(tmp_path, push_hosts=(service.origin,))
         async with Database(settings.db_path) as db:
             subs = await _subscribe(db, service, 4)
-            await db.write_fn(lambda conn: push.enqueue(conn, push.listing_message(LISTING)))
+            message = push.listing_message(LISTING, settings.base_url)
+            await db.write_fn(lambda conn: push.enqueue(conn, message))
             # Claimed by a sender on another machine that then vanished.
             until = time.time() + 1.5
             await db.write("UPDATE deliveries SET status = 'sending', next_attempt = ?, "

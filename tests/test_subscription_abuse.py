@@ -128,7 +128,8 @@ async def _subscribe(db, sub, topics=("all",)) -> None:
 async def _fanout(db, sender, n: int = 1) -> None:
     for i in range(n):
         message = push.listing_message({"slug": f"vigil-{i}", "kind": "vigil", "title": "Vigil",
-                                        "city": "Portland", "state": "OR", "starts": None})
+                                        "city": "Portland", "state": "OR", "starts": None},
+                                       "http://127.0.0.1:8000")
         await db.write_fn(lambda conn, m=message: push.enqueue(conn, m))
         sender.wake()
         await sender.idle()

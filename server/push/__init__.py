@@ -56,6 +56,6 @@ __all__ = [
     "build_payload", "canonical_endpoint", "check_allowlist", "check_declarative",
     "check_endpoint", "counts", "delete_subscription", "endpoint_allowed", "enqueue",
     "listing_message", "parse_retry_after", "prune", "same_origin_url", "save_subscription",
-    "subscription_growth", "topic_counts", "topic_header_for", "validate_lang", "validate_subscription",
-    "validate_topics",
+    "subscription_growth", "topic_counts", "topic_header_for", "validate_lang",
+    "validate_subscription", "validate_topics",
 ]
