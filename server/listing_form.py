@@ -16,8 +16,43 @@ TIME_ZONES = (
     ("America/Los_Angeles", "Pacific"), ("America/Anchorage", "Alaska"),
     ("Pacific/Honolulu", "Hawaii"), ("America/Puerto_Rico", "Puerto Rico"),
 )
+_ZONE_STATES = {
+    "America/Chicago": "AL AR IL IA KS LA MN MS MO NE ND OK SD TN TX WI",
+    "America/Denver": "CO MT NM UT WY ID",
+    "America/Phoenix": "AZ", "America/Los_Angeles": "CA NV OR WA", "America/Anchorage": "AK",
+    "Pacific/Honolulu": "HI", "America/Puerto_Rico": "PR",
+}
+STATE_ZONES = {code: zone for zone, codes in _ZONE_STATES.items() for code in codes.split()}
+# Where a state spans two zones, the cities (as organizers write them) on the other side.
+CITY_ZONES = {
+    ("TX", "el paso"): "America/Denver", ("TX", "hudspeth"): "America/Denver",
+    ("FL", "pensacola"): "America/Chicago", ("FL", "panama city"): "America/Chicago",
+    ("FL", "fort walton beach"): "America/Chicago", ("FL", "destin"): "America/Chicago",
+    ("TN", "knoxville"): "America/New_York", ("TN", "chattanooga"): "America/New_York",
+    ("TN", "johnson city"): "America/New_York", ("TN", "kingsport"): "America/New_York",
+    ("KY", "bowling green"): "America/Chicago", ("KY", "paducah"): "America/Chicago",
+    ("KY", "owensboro"): "America/Chicago",
+    ("IN", "gary"): "America/Chicago", ("IN", "hammond"): "America/Chicago",
+    ("IN", "evansville"): "America/Chicago",
+    ("MI", "iron mountain"): "America/Chicago", ("MI", "menominee"): "America/Chicago",
+    ("ID", "coeur d'alene"): "America/Los_Angeles", ("ID", "lewiston"): "America/Los_Angeles",
+    ("ID", "moscow"): "America/Los_Angeles",
+    ("OR", "ontario"): "America/Denver",
+    ("KS", "goodland"): "America/Denver", ("NE", "scottsbluff"): "America/Denver",
+    ("NE", "north platte"): "America/Chicago", ("ND", "dickinson"): "America/Denver",
+    ("SD", "rapid city"): "America/Denver",
+}
+
+
+def zone_for(state: str, city: str = "") -> str:
+    """The time zone of a place: the state's, or the city's where a state has two."""
+    return CITY_ZONES.get((state, " ".join(city.casefold().split())),
+                          STATE_ZONES.get(state, "America/New_York"))
+
+
 FIELDS = ("title", "kind", "address", "city", "state", "lat", "lon", "tz", "starts", "ends",
           "repeat", "time", "description", "description_es", "needs", "links", "source")
+DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 LIMITS = {"title": 140, "address": 200, "city": 80, "description": 4000,
           "description_es": 4000, "needs": 2000, "links": 2000, "source": 200}
 
@@ -25,6 +60,9 @@ LIMITS = {"title": 140, "address": 200, "city": 80, "description": 4000,
 def _local(value: str, tz: str) -> str | None:
     if not value:
         return None
+    if DAY.fullmatch(value):  # a day without a time (older listings) stays a day
+        datetime.strptime(value, "%Y-%m-%d")
+        return value
     moment = datetime.fromisoformat(value)
     return moment.replace(tzinfo=ZoneInfo(tz)).isoformat()
 
@@ -60,7 +98,7 @@ def parse(form: dict[str, str]) -> tuple[dict[str, str], dict[str, str], dict | 
         errors["kind"] = "Choose a kind."
     if values["state"] not in STATES:
         errors["state"] = "Choose a state."
-    tz = values["tz"] or "America/New_York"
+    tz = values["tz"] or zone_for(values["state"], values["city"])
     if tz not in dict(TIME_ZONES):
         errors["tz"] = "Choose a time zone."
         tz = "America/New_York"
@@ -91,8 +129,12 @@ def parse(form: dict[str, str]) -> tuple[dict[str, str], dict[str, str], dict | 
         label, _, url = (p.strip() for p in line.partition("|"))
         if url and not re.fullmatch(r"https?://[^\s/]+\.[^\s]+", url):
             errors["links"] = f"Line {number}: the address must start with http:// or https://."
-        links.append({"label": label or url, **({"url": url} if url else {})})
-    needs = [n.strip() for n in values["needs"].splitlines() if n.strip()]
+        links.append({"label": label or url, "url": url or None})
+    needs = []
+    for line in values["needs"].splitlines():
+        en, _, es = (p.strip() for p in line.partition(" / "))
+        if en:
+            needs.append({"en": en, "es": es or en})
     if errors:
         return values, errors, None
     description_es = values["description_es"] or values["description"]
@@ -102,8 +144,8 @@ def parse(form: dict[str, str]) -> tuple[dict[str, str], dict[str, str], dict | 
         "lon": coords.get("lon"), "starts": moments.get("starts"), "ends": moments.get("ends"),
         "schedule": json.dumps(schedule, sort_keys=True) if schedule else None,
         "description_en": values["description"], "description_es": description_es,
-        "needs": json.dumps([{"en": n, "es": n} for n in needs], ensure_ascii=False),
-        "links": json.dumps(links, ensure_ascii=False),
+        "needs": json.dumps(needs, ensure_ascii=False, sort_keys=True),
+        "links": json.dumps(links, ensure_ascii=False, sort_keys=True),
         "source": values["source"] or "Vigil organizers",
     }
     return values, errors, row
@@ -112,7 +154,7 @@ def parse(form: dict[str, str]) -> tuple[dict[str, str], dict[str, str], dict | 
 def values_from_row(row: dict) -> dict[str, str]:
     """The form as it was filled for an existing listing."""
     schedule = json.loads(row["schedule"]) if row.get("schedule") else None
-    tz = (schedule or {}).get("tz", "America/New_York")
+    tz = (schedule or {}).get("tz") or zone_for(row["state"], row["city"])
 
     def local(value: str | None) -> str:
         if not value or "T" not in value:
@@ -130,7 +172,9 @@ def values_from_row(row: dict) -> dict[str, str]:
         "starts": local(row.get("starts")), "ends": local(row.get("ends")),
         "repeat": (schedule or {}).get("freq", "none"), "time": (schedule or {}).get("time", ""),
         "description": row["description_en"], "description_es": row["description_es"],
-        "needs": "\n".join(n["en"] for n in needs),
-        "links": "\n".join(f"{lk['label']} | {lk.get('url', '')}".rstrip(" |") for lk in links),
+        "needs": "\n".join(n["en"] if n["es"] == n["en"] else f"{n['en']} / {n['es']}"
+                           for n in needs),
+        "links": "\n".join(f"{lk['label']} | {lk['url']}" if lk.get("url") else lk["label"]
+                           for lk in links),
         "source": row.get("source") or "",
     }

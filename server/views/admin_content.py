@@ -254,11 +254,11 @@ RIGHTS_FIELDS = tuple(f"{f}_{lang}" for lang in LANGS for f in RIGHTS_TEXT)
 
 def parse_rights(form: Any) -> Parsed:
     """(values as typed, errors by field, both languages' columns or None)."""
-    values = _typed(form, (*RIGHTS_FIELDS, "order", "reviewed", "source"))
+    values = _typed(form, (*RIGHTS_FIELDS, "order", "reviewed", "source", "source_es"))
     errors: Errors = {}
     limits = {"title": 200, "summary": 500, "body": 20000}
     _lengths(values, errors, {f"{f}_{lang}": limits[f] for lang in LANGS for f in RIGHTS_TEXT})
-    _lengths(values, errors, {"source": 300})
+    _lengths(values, errors, {"source": 300, "source_es": 300})
     _required(values, errors, *RIGHTS_FIELDS)
     order = None
     try:
@@ -270,14 +270,16 @@ def parse_rights(form: Any) -> Parsed:
     _date(values, errors, "reviewed", month_ok=False)
     if errors:
         return values, errors, None
+    source = values["source"] or DEFAULT_SOURCE
     return values, errors, {**{k: values[k] for k in RIGHTS_FIELDS}, "ord": order,
-                            "reviewed": values["reviewed"],
-                            "source": values["source"] or DEFAULT_SOURCE}
+                            "reviewed": values["reviewed"], "source": source,
+                            "source_es": values["source_es"] or source}
 
 
 def rights_values(rec: dict) -> Values:
     return {**{k: rec[k] for k in RIGHTS_FIELDS}, "order": str(rec["ord"]),
-            "reviewed": rec["reviewed"], "source": rec["source"]}
+            "reviewed": rec["reviewed"], "source": rec["source"],
+            "source_es": _unless_same(rec.get("source_es"), rec["source"])}
 
 
 def parse_article(form: Any) -> Parsed:
@@ -418,7 +420,7 @@ class RightsKind(Kind):
         en = rows.get("en") or rows["es"]
         es = rows.get("es") or en
         rec = {"slug": slug, "ord": en["ord"], "reviewed": en["reviewed"],
-               "source": en["source"]}
+               "source": en["source"], "source_es": es["source"]}
         for lang, row in (("en", en), ("es", es)):
             rec.update({f"{f}_{lang}": row[f] for f in RIGHTS_TEXT})
         return rec
@@ -439,7 +441,8 @@ class RightsKind(Kind):
                 "title = excluded.title, summary = excluded.summary, body = excluded.body, "
                 "ord = excluded.ord, reviewed = excluded.reviewed, source = excluded.source",
                 (slug, lang, fields[f"title_{lang}"], fields[f"summary_{lang}"],
-                 fields[f"body_{lang}"], fields["ord"], fields["reviewed"], fields["source"]))
+                 fields[f"body_{lang}"], fields["ord"], fields["reviewed"],
+                 fields.get(f"source_{lang}", fields["source"])))
 
 
 KINDS = (
