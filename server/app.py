@@ -33,6 +33,7 @@ from server.views import (
     admin_alerts,
     admin_changes,
     admin_content,
+    admin_deleted,
     admin_listings,
     api,
     feeds,
@@ -155,7 +156,8 @@ def create_app(settings: Settings, *, load_data_if_empty: bool = True) -> Starle
     app.router = IndexedRouter(
         [r for r in site if r not in organizer_routes] + [admin_mount(
             admin.routes() + admin_listings.routes() + admin_alerts.routes()
-            + admin_content.routes() + admin_changes.routes() + organizer_routes)],
+            + admin_content.routes() + admin_changes.routes() + admin_deleted.routes()
+            + organizer_routes)],
         lifespan=lifespan,
     )
     app.state.vigil = services

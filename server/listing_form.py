@@ -51,7 +51,8 @@ def zone_for(state: str, city: str = "") -> str:
 
 
 FIELDS = ("title", "kind", "address", "city", "state", "lat", "lon", "tz", "starts", "ends",
-          "repeat", "time", "description", "description_es", "needs", "links", "source")
+          "repeat", "time", "description", "description_es", "needs", "links", "source",
+          "facility")
 DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 LIMITS = {"title": 140, "address": 200, "city": 80, "description": 4000,
           "description_es": 4000, "needs": 2000, "links": 2000, "source": 200}
@@ -81,6 +82,9 @@ def parse_coordinates(values: dict[str, str], errors: dict[str, str]) -> dict[st
                 errors[name] = f"A number from {low} to {high}, or empty."
     if bool(values["lat"]) != bool(values["lon"]):
         errors.setdefault("lon", "Give both latitude and longitude, or neither.")
+    if coords.get("lat") == 0 and coords.get("lon") == 0:
+        # What a failed location lookup gives: a point in the Atlantic, not a place.
+        errors["lat"] = "0, 0 is in the ocean: leave both empty to place it by its city."
     return coords
 
 
@@ -147,6 +151,7 @@ def parse(form: dict[str, str]) -> tuple[dict[str, str], dict[str, str], dict | 
         "needs": json.dumps(needs, ensure_ascii=False, sort_keys=True),
         "links": json.dumps(links, ensure_ascii=False, sort_keys=True),
         "source": values["source"] or "Vigil organizers",
+        "facility": values["facility"] or None,
     }
     return values, errors, row
 
@@ -177,4 +182,5 @@ def values_from_row(row: dict) -> dict[str, str]:
         "links": "\n".join(f"{lk['label']} | {lk['url']}" if lk.get("url") else lk["label"]
                            for lk in links),
         "source": row.get("source") or "",
+        "facility": row.get("facility") or "",
     }

@@ -11,8 +11,8 @@ import pytest
 from tests.admin_support import create_organizer, csrf_from, sign_in
 from tests.conftest import make_settings
 
-FIELD = re.compile(r'<(input|select|textarea)\b([^>]*)>(.*?)(?=<(?:input|select|textarea|/p|/form)\b)',
-                   re.S)
+FIELD = re.compile(
+    r"<(input|select|textarea)\b([^>]*)>(.*?)(?=<(?:input|select|textarea|/p|/form)\b)", re.S)
 
 
 def form_fields(page: str, action: str) -> dict[str, str]:
@@ -114,3 +114,96 @@ def test_a_link_without_an_address_round_trips(admin):
     stored = rows(settings, f"SELECT links FROM listings WHERE slug = '{slug}'")[0]["links"]
     save_through_form(client, f"/admin/listings/{slug}/edit")
     assert rows(settings, f"SELECT links FROM listings WHERE slug = '{slug}'")[0]["links"] == stored
+
+
+# --- destructive actions ask first, are logged, and can be undone ---------------------------
+
+def post(client, path: str, **data):
+    page = client.get("/admin/")
+    return client.post(path, data={"csrf": csrf_from(page.text), **data},
+                       follow_redirects=False)
+
+
+def test_delete_asks_first_then_can_be_restored_exactly(admin):
+    client, settings = admin
+    slug = "portland-or-macadam"
+    before = rows(settings, f"SELECT * FROM listings WHERE slug = '{slug}'")
+    edit = client.get(f"/admin/listings/{slug}/edit").text
+    # Delete is a link to a page that asks, styled apart from Save; no form acts at once.
+    assert f'<a class="btn danger" href="/admin/listings/{slug}/delete">Delete</a>' in edit
+    assert f'action="/admin/listings/{slug}/delete"' not in edit
+    ask = client.get(f"/admin/listings/{slug}/delete")
+    assert ask.status_code == 200 and "Delete “Occupy ICE PDX”?" in ask.text
+    assert 'name="confirm" value="yes"' in ask.text
+    # A post without the confirmation only asks again.
+    assert post(client, f"/admin/listings/{slug}/delete").status_code == 200
+    assert rows(settings, f"SELECT slug FROM listings WHERE slug = '{slug}'")
+    res = post(client, f"/admin/listings/{slug}/delete", confirm="yes")
+    assert res.headers["location"].startswith("/admin/deleted?done=Deleted")
+    assert not rows(settings, f"SELECT slug FROM listings WHERE slug = '{slug}'")
+    assert client.get(f"/listings/{slug}").status_code == 404
+    page = client.get("/admin/deleted").text
+    entry = re.search(r'action="/admin/deleted/(\d+)/restore"', page).group(1)
+    res = post(client, f"/admin/deleted/{entry}/restore")
+    assert res.headers["location"] == f"/admin/listings/{slug}/edit?done=Restored."
+    after = rows(settings, f"SELECT * FROM listings WHERE slug = '{slug}'")
+    assert [without(r, "updated") for r in after] == [without(r, "updated") for r in before]
+    # Restoring twice does nothing; both steps are in the audit log.
+    res = post(client, f"/admin/deleted/{entry}/restore")
+    assert "Already+restored" in res.headers["location"] or "Already%20restored" in \
+        res.headers["location"]
+    assert len(rows(settings, f"SELECT * FROM listings WHERE slug = '{slug}'")) == 1
+    actions = [r["action"] for r in rows(
+        settings, f"SELECT action FROM audit WHERE entity_key = '{slug}' ORDER BY id")]
+    assert actions == ["delete", "undelete"]
+
+
+@pytest.mark.parametrize("kind, table, slug", [
+    ("contacts", "contacts", "united-we-dream"), ("rights", "rights", "remain-silent"),
+    ("facilities", "facilities", "northwest-detention-center-tacoma"),
+    ("articles", "articles", "guardian-occupy-ice-protest-camps-expand")])
+def test_deleted_content_asks_first_and_restores_exactly(admin, kind, table, slug):
+    client, settings = admin
+    before = rows(settings, f"SELECT * FROM {table} WHERE slug = '{slug}' ORDER BY rowid")
+    assert post(client, f"/admin/content/{kind}/{slug}/delete").status_code == 200
+    assert rows(settings, f"SELECT * FROM {table} WHERE slug = '{slug}'")
+    post(client, f"/admin/content/{kind}/{slug}/delete", confirm="yes")
+    assert not rows(settings, f"SELECT * FROM {table} WHERE slug = '{slug}'")
+    entry = re.search(r'action="/admin/deleted/(\d+)/restore"',
+                      client.get("/admin/deleted").text).group(1)
+    assert post(client, f"/admin/deleted/{entry}/restore").status_code == 303
+    after = rows(settings, f"SELECT * FROM {table} WHERE slug = '{slug}' ORDER BY rowid")
+    assert [without(r, "id") for r in after] == [without(r, "id") for r in before]
+
+
+def test_end_asks_first_and_restore_puts_it_back(admin):
+    client, settings = admin
+    edit = client.get("/admin/listings/new").text
+    res = client.post("/admin/listings/new", data={
+        "csrf": csrf_from(edit), "title": "Nightly vigil", "kind": "vigil", "city": "Tacoma",
+        "state": "WA", "description": "Candles.", "repeat": "daily", "time": "20:00",
+        "action": "publish"}, follow_redirects=False)
+    slug = re.search(r"/admin/listings/([^/]+)/edit", res.headers["location"]).group(1)
+    assert 'class="btn danger"' in client.get(f"/admin/listings/{slug}/edit").text
+    assert post(client, f"/admin/listings/{slug}/end").status_code == 200
+    assert rows(settings, f"SELECT status FROM listings WHERE slug = '{slug}'")[0][
+        "status"] == "active"
+    post(client, f"/admin/listings/{slug}/end", confirm="yes")
+    assert rows(settings, f"SELECT status FROM listings WHERE slug = '{slug}'")[0][
+        "status"] == "ended"
+    post(client, f"/admin/listings/{slug}/restore")
+    assert rows(settings, f"SELECT status FROM listings WHERE slug = '{slug}'")[0][
+        "status"] == "active"
+
+
+def test_a_listing_that_is_not_live_cannot_be_ended_and_restored_into_public(admin):
+    client, settings = admin
+    edit = client.get("/admin/listings/new").text
+    res = client.post("/admin/listings/new", data={
+        "csrf": csrf_from(edit), "title": "Draft vigil", "kind": "vigil", "city": "Tacoma",
+        "state": "WA", "description": "Candles.", "action": "draft"}, follow_redirects=False)
+    slug = re.search(r"/admin/listings/([^/]+)/edit", res.headers["location"]).group(1)
+    post(client, f"/admin/listings/{slug}/end", confirm="yes")
+    post(client, f"/admin/listings/{slug}/restore")
+    assert rows(settings, f"SELECT status FROM listings WHERE slug = '{slug}'")[0][
+        "status"] == "draft"

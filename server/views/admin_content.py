@@ -608,6 +608,16 @@ async def verify(request: Request, kind: Kind) -> Response:
 
 async def delete(request: Request, kind: Kind) -> Response:
     slug = request.path_params["slug"]
+    if request.method != "POST" or (await form_of(request)).get("confirm") != "yes":
+        record = await _record(request, kind)
+        return admin_page(
+            request, "admin/confirm.html", heading=f"Delete “{record[kind.name_field]}”?",
+            consequence="It disappears from the site at once. For 30 days it can be restored "
+                        "from Recently deleted." + (
+                            " Listings that name this facility will no longer name it."
+                            if kind.entity == "facility" else ""),
+            button="Delete", cancel=_edit_url(kind, slug, "").split("?")[0],
+            action=request.url.path)
     me = organizer(request)["name"]
 
     async def remove(conn: aiosqlite.Connection) -> list[str]:
@@ -633,7 +643,7 @@ async def delete(request: Request, kind: Kind) -> Response:
     done = f"Deleted {slug}."
     if detached:
         done += f" These listings no longer name it: {', '.join(detached)}."
-    return see_other(f"{kind.base}?done={quote(done)}")
+    return see_other(f"/admin/deleted?done={quote(done)}")
 
 
 async def publish(request: Request, kind: Kind) -> Response:
@@ -688,7 +698,7 @@ def routes() -> list[BaseRoute]:
             Route(f"{kind.base}/new", _bound(new, kind), methods=["GET", "POST"]),
             Route(f"{one}/edit", _bound(edit, kind), methods=["GET", "POST"]),
             Route(f"{one}/verify", _bound(verify, kind), methods=["POST"]),
-            Route(f"{one}/delete", _bound(delete, kind), methods=["POST"]),
+            Route(f"{one}/delete", _bound(delete, kind), methods=["GET", "POST"]),
         ]
         if kind.publishable:
             out.append(Route(f"{one}/publish", _bound(publish, kind), methods=["POST"]))
