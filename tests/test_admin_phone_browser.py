@@ -161,3 +161,16 @@ def test_every_seeded_record_saves_unchanged_from_the_phone(server, phone, name,
     drop = set(moving)
     assert [{k: v for k, v in r.items() if k not in drop} for r in after] == [
         {k: v for k, v in r.items() if k not in drop} for r in before]
+
+
+def test_alert_expiry_reads_in_words_and_local_time(server, phone):
+    page = phone
+    page.goto(server.url + "/admin/alerts/new")
+    words = page.locator("#expiry-local")
+    page.get_by_label("Expires after").select_option("1")
+    expect(words).to_have_text(re.compile(r"^Until \d{1,2}:\d\d\s?[AP]M (tonight|today|tomorrow) "
+                                          r"\(your time\)$"))
+    page.get_by_label("Expires after").select_option("24")
+    expect(words).to_have_text(re.compile(r"^Until .* tomorrow \(your time\)$"))
+    page.get_by_label("All states").check()
+    page.screenshot(path="/tmp/s14/alert-phone.png", full_page=True)

@@ -207,3 +207,25 @@ def test_a_listing_that_is_not_live_cannot_be_ended_and_restored_into_public(adm
     post(client, f"/admin/listings/{slug}/restore")
     assert rows(settings, f"SELECT status FROM listings WHERE slug = '{slug}'")[0][
         "status"] == "draft"
+
+
+# --- the alert form on a phone -----------------------------------------------------------------
+
+def test_alert_form_offers_checkboxes_and_a_page_picker(admin):
+    client, settings = admin
+    page = client.get("/admin/alerts/new").text
+    assert "Ctrl" not in page and "multiple" not in page
+    assert re.search(r'<input type="checkbox" name="states" value="ALL"> All states', page)
+    assert re.search(r'<input type="checkbox" name="states" value="OR"> Oregon', page)
+    assert '<option value="/legal">Legal help</option>' in page
+    # Choosing a page sends its address; a typed Link still wins.
+    sent = post(client, "/admin/alerts/new", title="Raid reported", message="Stay home.",
+                states=["OR", "WA"], expires="4", page="/legal", action="send")
+    assert sent.status_code == 303
+    typed = post(client, "/admin/alerts/new", title="Vigil moved", message="Come here.",
+                 states="ALL", expires="4", page="/legal", link="/rights", action="send")
+    assert typed.status_code == 303
+    urls = [r["url"] for r in rows(settings, "SELECT url FROM alerts ORDER BY id")]
+    assert [u.rsplit("/", 1)[-1] for u in urls] == ["legal", "rights"]
+    states = [r["states"] for r in rows(settings, "SELECT states FROM alerts ORDER BY id")]
+    assert states == ['["OR", "WA"]', "[]"]

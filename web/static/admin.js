@@ -38,4 +38,33 @@
     state.addEventListener("change", order);
     order();
   }
+
+  // Expiry in words and the phone's local time: "Until 9:00 PM tonight".
+  const lang = document.documentElement.lang || "en";
+  const words = document.getElementById("expiry-local");
+  function until(moment, source) {
+    const now = new Date();
+    const time = moment.toLocaleTimeString(lang, { hour: "numeric", minute: "2-digit" });
+    const day = (d) => new Date(d.getFullYear(), d.getMonth(), d.getDate()).getTime();
+    const days = Math.round((day(moment) - day(now)) / 86400000);
+    let when;
+    if (days === 0) when = moment.getHours() >= 18 ? source.tonight : source.today;
+    else if (days === 1) when = source.tomorrow;
+    else when = moment.toLocaleDateString(lang, { weekday: "long", month: "long", day: "numeric" });
+    return `${source.until.replace("TIME", `${time} ${when}`)} ${source.local}`;
+  }
+  if (words) {
+    const expires = document.getElementById("f-expires");
+    const show = () => {
+      const hours = Number(expires.value);
+      words.textContent = until(new Date(Date.now() + hours * 3600000), words.dataset);
+      words.hidden = false;
+    };
+    expires.addEventListener("change", show);
+    show();
+  }
+  const source = document.querySelector("[data-expiry-words]");
+  for (const node of document.querySelectorAll("time[data-until]")) {
+    if (source) node.textContent = until(new Date(node.dateTime), source.dataset);
+  }
 })();
