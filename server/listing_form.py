@@ -50,11 +50,11 @@ def zone_for(state: str, city: str = "") -> str:
                           STATE_ZONES.get(state, "America/New_York"))
 
 
-FIELDS = ("title", "kind", "address", "city", "state", "lat", "lon", "tz", "starts", "ends",
+FIELDS = ("title", "title_es", "kind", "address", "city", "state", "lat", "lon", "tz", "starts", "ends",
           "repeat", "time", "description", "description_es", "needs", "links", "source",
           "facility")
 DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-LIMITS = {"title": 140, "address": 200, "city": 80, "description": 4000,
+LIMITS = {"title": 140, "title_es": 140, "address": 200, "city": 80, "description": 4000,
           "description_es": 4000, "needs": 2000, "links": 2000, "source": 200}
 
 
@@ -143,7 +143,8 @@ def parse(form: dict[str, str]) -> tuple[dict[str, str], dict[str, str], dict | 
         return values, errors, None
     description_es = values["description_es"] or values["description"]
     row = {
-        "title": values["title"], "kind": values["kind"], "address": values["address"] or None,
+        "title": values["title"], "title_es": values["title_es"] or None,
+        "kind": values["kind"], "address": values["address"] or None,
         "city": values["city"], "state": values["state"], "lat": coords.get("lat"),
         "lon": coords.get("lon"), "starts": moments.get("starts"), "ends": moments.get("ends"),
         "schedule": json.dumps(schedule, sort_keys=True) if schedule else None,
@@ -170,7 +171,8 @@ def values_from_row(row: dict) -> dict[str, str]:
     links = json.loads(row.get("links") or "[]")
     needs = json.loads(row.get("needs") or "[]")
     return {
-        "title": row["title"], "kind": row["kind"], "address": row.get("address") or "",
+        "title": row["title"], "title_es": row.get("title_es") or "",
+        "kind": row["kind"], "address": row.get("address") or "",
         "city": row["city"], "state": row["state"],
         "lat": "" if row.get("lat") is None else str(row["lat"]),
         "lon": "" if row.get("lon") is None else str(row["lon"]), "tz": tz,

@@ -229,3 +229,17 @@ def test_alert_form_offers_checkboxes_and_a_page_picker(admin):
     assert [u.rsplit("/", 1)[-1] for u in urls] == ["legal", "rights"]
     states = [r["states"] for r in rows(settings, "SELECT states FROM alerts ORDER BY id")]
     assert states == ['["OR", "WA"]', "[]"]
+
+
+def test_a_spanish_title_shows_on_the_spanish_pages(admin):
+    client, settings = admin
+    res = post(client, "/admin/listings/new", title="Nightly vigil", title_es="Vigilia nocturna",
+               kind="vigil", city="Tacoma", state="WA", description="Candles.",
+               description_es="Velas.", repeat="daily", time="20:00", action="publish")
+    slug = re.search(r"/admin/listings/([^/]+)/edit", res.headers["location"]).group(1)
+    assert "Vigilia nocturna" in client.get(f"/es/listings/{slug}").text
+    assert "Vigilia nocturna" not in client.get(f"/listings/{slug}").text
+    assert "Nightly vigil" in client.get(f"/listings/{slug}").text
+    row = rows(settings, f"SELECT title_es, schedule FROM listings WHERE slug = '{slug}'")[0]
+    assert row["title_es"] == "Vigilia nocturna"
+    assert '"tz": "America/Los_Angeles"' in row["schedule"]
