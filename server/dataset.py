@@ -370,7 +370,8 @@ def _j(value: Any) -> str | None:
 def listing_row(rec: dict, now: str) -> dict:
     return {
         "slug": rec["slug"], "kind": rec["kind"], "title": rec["title"],
-        "title_es": rec["title_es"], "description_en": rec["description"]["en"], "description_es": rec["description"]["es"],
+        "title_es": rec["title_es"], "description_en": rec["description"]["en"],
+        "description_es": rec["description"]["es"],
         "address": rec["address"], "city": rec["city"], "state": rec["state"],
         "lat": rec["lat"], "lon": rec["lon"], "starts": rec["starts"], "ends": rec["ends"],
         "schedule": _j(rec["schedule"]), "status": rec["status"],

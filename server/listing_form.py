@@ -50,8 +50,8 @@ def zone_for(state: str, city: str = "") -> str:
                           STATE_ZONES.get(state, "America/New_York"))
 
 
-FIELDS = ("title", "title_es", "kind", "address", "city", "state", "lat", "lon", "tz", "starts", "ends",
-          "repeat", "time", "description", "description_es", "needs", "links", "source",
+FIELDS = ("title", "title_es", "kind", "address", "city", "state", "lat", "lon", "tz", "starts",
+          "ends", "repeat", "time", "description", "description_es", "needs", "links", "source",
           "facility")
 DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 LIMITS = {"title": 140, "title_es": 140, "address": 200, "city": 80, "description": 4000,

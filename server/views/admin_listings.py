@@ -182,8 +182,8 @@ async def _go_live(request: Request, slug: str, approver: str | None,
     return True
 
 
-VERSION_FIELDS = ("status", "author", "title", "title_es", "kind", "address", "city", "state", "lat",
-                  "lon", "starts", "ends", "schedule", "description_en", "description_es",
+VERSION_FIELDS = ("status", "author", "title", "title_es", "kind", "address", "city", "state",
+                  "lat", "lon", "starts", "ends", "schedule", "description_en", "description_es",
                   "needs", "links", "source")
 
 
