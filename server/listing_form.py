@@ -8,13 +8,14 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from server.dataset import LISTING_KINDS
+from server.i18n import N_
 from server.places import STATES
 
 TIME_ZONES = (
-    ("America/New_York", "Eastern"), ("America/Chicago", "Central"),
-    ("America/Denver", "Mountain"), ("America/Phoenix", "Arizona"),
-    ("America/Los_Angeles", "Pacific"), ("America/Anchorage", "Alaska"),
-    ("Pacific/Honolulu", "Hawaii"), ("America/Puerto_Rico", "Puerto Rico"),
+    ("America/New_York", N_("Eastern")), ("America/Chicago", N_("Central")),
+    ("America/Denver", N_("Mountain")), ("America/Phoenix", N_("Arizona")),
+    ("America/Los_Angeles", N_("Pacific")), ("America/Anchorage", N_("Alaska")),
+    ("Pacific/Honolulu", N_("Hawaii")), ("America/Puerto_Rico", N_("Puerto Rico")),
 )
 _ZONE_STATES = {
     "America/Chicago": "AL AR IL IA KS LA MN MS MO NE ND OK SD TN TX WI",
@@ -81,10 +82,10 @@ def parse_coordinates(values: dict[str, str], errors: dict[str, str]) -> dict[st
             except ValueError:
                 errors[name] = f"A number from {low} to {high}, or empty."
     if bool(values["lat"]) != bool(values["lon"]):
-        errors.setdefault("lon", "Give both latitude and longitude, or neither.")
+        errors.setdefault("lon", N_("Give both latitude and longitude, or neither."))
     if coords.get("lat") == 0 and coords.get("lon") == 0:
         # What a failed location lookup gives: a point in the Atlantic, not a place.
-        errors["lat"] = "0, 0 is in the ocean: leave both empty to place it by its city."
+        errors["lat"] = N_("0, 0 is in the ocean: leave both empty to place it by its city.")
     return coords
 
 
@@ -97,14 +98,14 @@ def parse(form: dict[str, str]) -> tuple[dict[str, str], dict[str, str], dict | 
             errors[name] = f"At most {limit} characters."
     for name in ("title", "city", "description"):
         if not values[name]:
-            errors[name] = "Required."
+            errors[name] = N_("Required.")
     if values["kind"] not in LISTING_KINDS:
-        errors["kind"] = "Choose a kind."
+        errors["kind"] = N_("Choose a kind.")
     if values["state"] not in STATES:
-        errors["state"] = "Choose a state."
+        errors["state"] = N_("Choose a state.")
     tz = values["tz"] or zone_for(values["state"], values["city"])
     if tz not in dict(TIME_ZONES):
-        errors["tz"] = "Choose a time zone."
+        errors["tz"] = N_("Choose a time zone.")
         tz = "America/New_York"
     coords = parse_coordinates(values, errors)
     moments = {}
@@ -112,20 +113,20 @@ def parse(form: dict[str, str]) -> tuple[dict[str, str], dict[str, str], dict | 
         try:
             moments[name] = _local(values[name], tz)
         except ValueError:
-            errors[name] = "A date and time like 2026-12-01T20:00."
+            errors[name] = N_("A date and time like 2026-12-01T20:00.")
     if moments.get("starts") and moments.get("ends") and moments["ends"] <= moments["starts"]:
-        errors["ends"] = "The end must be after the start."
+        errors["ends"] = N_("The end must be after the start.")
     schedule = None
     if values["repeat"] in ("daily", "weekly"):
         if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", values["time"]):
-            errors["time"] = "A time like 20:00 for a repeating vigil."
+            errors["time"] = N_("A time like 20:00 for a repeating vigil.")
         else:
             schedule = {"freq": values["repeat"], "time": values["time"], "tz": tz}
             if values["repeat"] == "weekly" and moments.get("starts"):
                 day = datetime.fromisoformat(moments["starts"]).strftime("%a").upper()[:2]
                 schedule["byday"] = [day]
     elif values["repeat"] not in ("", "none"):
-        errors["repeat"] = "Choose how it repeats."
+        errors["repeat"] = N_("Choose how it repeats.")
     links = []
     for number, line in enumerate(values["links"].splitlines(), 1):
         if not line.strip():

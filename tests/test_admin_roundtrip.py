@@ -243,3 +243,39 @@ def test_a_spanish_title_shows_on_the_spanish_pages(admin):
     row = rows(settings, f"SELECT title_es, schedule FROM listings WHERE slug = '{slug}'")[0]
     assert row["title_es"] == "Vigilia nocturna"
     assert '"tz": "America/Los_Angeles"' in row["schedule"]
+
+
+# --- organizer pages in Spanish ----------------------------------------------------------------
+
+INTERFACE_LABELS = ("Title", "Kind", "Address", "City", "State", "Starts", "Ends", "Description")
+
+
+def test_organizer_pages_switch_to_spanish_and_back(admin):
+    client, settings = admin
+    english = client.get("/admin/listings/new").text
+    for label in INTERFACE_LABELS:
+        assert re.search(rf'<label for="f-\w+">{label}</label>', english), label
+    assert '<html lang="en">' in english and ">Publish</button>" in english
+    res = client.get("/admin/language?to=es&next=/admin/listings/new", follow_redirects=False)
+    assert res.headers["location"] == "/admin/listings/new"
+    spanish = client.get("/admin/listings/new").text
+    assert '<html lang="es">' in spanish
+    for label in ("Título", "Dirección", "Ciudad", "Estado", "Descripción", "Todas las noches"):
+        assert f">{label}</label>" in spanish or f"> {label}</label>" in spanish, label
+    assert ">Publicar</button>" in spanish and ">Publish</button>" not in spanish
+    # Errors and the message after an action follow the language.
+    bad = post(client, "/admin/listings/new", title="", city="", state="", kind="vigil",
+               description="", action="publish")
+    assert "Obligatorio." in bad.text and "Elija un estado." in bad.text
+    assert "Guardado." in client.get("/admin/listings/san-diego-ca/edit?done=Saved.").text
+    client.get("/admin/language?to=en&next=/admin/")
+    assert '<html lang="en">' in client.get("/admin/").text
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/admin",
+                                    "/admin\\@evil", "/adminx", "javascript:alert(1)"])
+def test_the_language_switch_only_goes_back_to_organizer_pages(admin, target):
+    client, _settings = admin
+    res = client.get("/admin/language", params={"to": "es", "next": target},
+                     follow_redirects=False)
+    assert res.headers["location"] == "/admin/"

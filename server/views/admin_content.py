@@ -33,7 +33,7 @@ from server.dataset import FACILITY_KINDS, LANGS, SLUG, DataError, Where, slugif
 from server.dataset import url as check_url
 from server.listing_form import parse_coordinates
 from server.places import STATES, states_sorted
-from server.views.admin import admin_page, form_of, organizer, see_other
+from server.views.admin import admin_page, form_of, organizer, see_other, translator
 from server.views.base import services
 
 BASE = "/admin/content"
@@ -610,14 +610,17 @@ async def delete(request: Request, kind: Kind) -> Response:
     slug = request.path_params["slug"]
     if request.method != "POST" or (await form_of(request)).get("confirm") != "yes":
         record = await _record(request, kind)
+        tr = translator(request)
+        consequence = tr.gettext("It disappears from the site at once. For 30 days it can be "
+                                 "restored from Recently deleted.")
+        if kind.entity == "facility":
+            consequence += " " + tr.gettext("Listings that name this facility will no longer "
+                                            "name it.")
         return admin_page(
-            request, "admin/confirm.html", heading=f"Delete “{record[kind.name_field]}”?",
-            consequence="It disappears from the site at once. For 30 days it can be restored "
-                        "from Recently deleted." + (
-                            " Listings that name this facility will no longer name it."
-                            if kind.entity == "facility" else ""),
-            button="Delete", cancel=_edit_url(kind, slug, "").split("?")[0],
-            action=request.url.path)
+            request, "admin/confirm.html",
+            heading=tr.gettext("Delete “%(name)s”?", name=record[kind.name_field]),
+            consequence=consequence, button=tr.gettext("Delete"),
+            cancel=_edit_url(kind, slug, "").split("?")[0], action=request.url.path)
     me = organizer(request)["name"]
 
     async def remove(conn: aiosqlite.Connection) -> list[str]:

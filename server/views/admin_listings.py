@@ -22,9 +22,10 @@ from starlette.routing import BaseRoute, Route
 from server import approvals, audit, push
 from server.content import iso_now, listing_record
 from server.dataset import LISTING_KINDS, slugify
+from server.i18n import N_
 from server.listing_form import TIME_ZONES, parse, values_from_row
 from server.places import states_sorted
-from server.views.admin import admin_page, form_of, organizer, see_other
+from server.views.admin import admin_page, form_of, organizer, see_other, translator
 from server.views.base import services
 
 KIND_LABELS = {"occupation": "Occupation", "vigil": "Vigil", "rally": "Rally", "action": "Action"}
@@ -43,13 +44,20 @@ async def _form_page(request: Request, values: dict, errors: dict, status: int =
                      listing: dict | None = None, **extra) -> Response:
     facilities = await services(request).db.execute(
         "SELECT slug, name, city, state FROM facilities ORDER BY state, city, name")
+    tr = translator(request)
+    kinds = {"occupation": tr.pgettext("listing kind", "Occupation"),
+             "vigil": tr.pgettext("listing kind", "Vigil"),
+             "rally": tr.pgettext("listing kind", "Rally"),
+             "action": tr.pgettext("listing kind", "Action")}
     return admin_page(
         request, "admin/listing_form.html", status=status, values=values, errors=errors,
-        listing=listing, kinds=[(k, KIND_LABELS[k]) for k in LISTING_KINDS],
-        states=[("", "Choose…"), *states_sorted("en")],
-        zones=[("", "Follows the state and city"), *TIME_ZONES],
-        facilities=[("", "None"), *((f["slug"], f"{f['state']} · {f['name']}, {f['city']}")
-                                    for f in facilities)], **extra,
+        listing=listing, kinds=[(k, kinds.get(k, KIND_LABELS[k])) for k in LISTING_KINDS],
+        states=[("", tr.gettext("Choose…")), *states_sorted(tr.lang)],
+        zones=[("", tr.gettext("Follows the state and city")),
+               *((zone, tr.gettext(name)) for zone, name in TIME_ZONES)],
+        facilities=[("", tr.gettext("None")),
+                    *((f["slug"], f"{f['state']} · {f['name']}, {f['city']}")
+                      for f in facilities)], **extra,
     )
 
 
@@ -63,7 +71,7 @@ async def _check_and_place(request: Request, values: dict, errors: dict,
         facility = await db.first("SELECT lat, lon FROM facilities WHERE slug = ?",
                                   (values["facility"],))
         if facility is None:
-            errors["facility"] = "Choose a facility from the list."
+            errors["facility"] = N_("Choose a facility from the list.")
     if errors or fields is None:
         return None
     if fields["lat"] is None:
@@ -288,10 +296,12 @@ async def end(request: Request) -> Response:
         return see_other(f"/admin/listings/{row['slug']}/edit?done=Only+a+live+listing+"
                          "can+be+ended.")
     if not await _confirmed(request):
+        tr = translator(request)
         return confirm_page(
-            request, f"End “{row['title']}”?",
-            "It stays visible as ended, and is no longer happening now. Restore puts it back.",
-            "End", f"/admin/listings/{row['slug']}/edit")
+            request, tr.gettext("End “%(name)s”?", name=row["title"]),
+            tr.gettext("It stays visible as ended, and is no longer happening now. Restore "
+                       "puts it back."),
+            tr.gettext("End"), f"/admin/listings/{row['slug']}/edit")
     svc = services(request)
     me = organizer(request)["name"]
     many = await approvals.organizer_count(svc.db) >= 2
@@ -354,10 +364,12 @@ async def delete(request: Request) -> Response:
     """Delete after asking; the audit entry keeps the whole listing, restorable for a while."""
     row = await _row(request)
     if not await _confirmed(request):
+        tr = translator(request)
         return confirm_page(
-            request, f"Delete “{row['title']}”?",
-            "It disappears from the site at once. For 30 days it can be restored from "
-            "Recently deleted.", "Delete", f"/admin/listings/{row['slug']}/edit")
+            request, tr.gettext("Delete “%(name)s”?", name=row["title"]),
+            tr.gettext("It disappears from the site at once. For 30 days it can be restored "
+                       "from Recently deleted."),
+            tr.gettext("Delete"), f"/admin/listings/{row['slug']}/edit")
     me = organizer(request)["name"]
 
     async def remove(conn) -> None:
