@@ -136,8 +136,11 @@ ORGANIZER_PAGES = ["/admin/", "/admin/listings", "/admin/listings/new",
                    "/admin/audit", "/admin/deleted", "/admin/sessions", "/admin/password"]
 
 
-def test_no_organizer_page_scrolls_sideways(server, phone):
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_no_organizer_page_scrolls_sideways(server, phone, lang):
     page = phone
+    page.goto(f"{server.url}/admin/language?to={lang}&next=/admin/")
+    expect(page.locator("html")).to_have_attribute("lang", lang)
     wide = []
     for path in ORGANIZER_PAGES:
         res = page.goto(server.url + path)
@@ -145,7 +148,7 @@ def test_no_organizer_page_scrolls_sideways(server, phone):
         width = page.evaluate("document.documentElement.scrollWidth")
         if width > PHONE["width"]:
             wide.append((path, width))
-        name = path.strip("/").replace("/", "_") or "dashboard"
+        name = lang + "-" + (path.strip("/").replace("/", "_") or "dashboard")
         page.screenshot(path=f"/tmp/s14/{name}.png", full_page=True)
     assert not wide
 

@@ -279,3 +279,53 @@ def test_the_language_switch_only_goes_back_to_organizer_pages(admin, target):
     res = client.get("/admin/language", params={"to": "es", "next": target},
                      follow_redirects=False)
     assert res.headers["location"] == "/admin/"
+
+
+@pytest.mark.parametrize("state, city, zone", [
+    ("WA", "Tacoma", "America/Los_Angeles"), ("TX", "Houston", "America/Chicago"),
+    ("TX", "El  Paso", "America/Denver"), ("FL", "Miami", "America/New_York"),
+    ("FL", "Pensacola", "America/Chicago"), ("IN", "Gary", "America/Chicago"),
+    ("AZ", "Phoenix", "America/Phoenix"), ("PR", "San Juan", "America/Puerto_Rico"),
+    ("OR", "Ontario", "America/Denver"), ("NY", "New York", "America/New_York")])
+def test_the_time_zone_follows_the_state_and_city(state, city, zone):
+    from server.listing_form import parse, zone_for
+
+    assert zone_for(state, city) == zone
+    _values, errors, row = parse({"title": "Vigil", "kind": "vigil", "city": city,
+                                  "state": state, "description": "x", "repeat": "daily",
+                                  "time": "20:00", "starts": "2030-06-01T20:00"})
+    assert not errors
+    assert f'"tz": "{zone}"' in row["schedule"]
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+    assert datetime.fromisoformat(row["starts"]) == datetime(2030, 6, 1, 20, 0,
+                                                             tzinfo=ZoneInfo(zone))
+
+
+def test_no_listing_is_placed_at_0_0(admin):
+    client, settings = admin
+    res = post(client, "/admin/listings/new", title="Vigil", kind="vigil", city="Nowhere",
+               state="WY", description="x", lat="0", lon="0", action="publish")
+    assert res.status_code == 400 and "0, 0 is in the ocean" in res.text
+    res = post(client, "/admin/listings/new", title="Vigil", kind="vigil", city="Nowhere",
+               state="WY", description="x", action="publish")
+    slug = re.search(r"/admin/listings/([^/]+)/edit", res.headers["location"]).group(1)
+    row = rows(settings, f"SELECT lat, lon FROM listings WHERE slug = '{slug}'")[0]
+    assert row == {"lat": None, "lon": None}
+    # With a facility and no coordinates, the listing stands at the facility.
+    conn = sqlite3.connect(settings.db_path)
+    with conn:
+        conn.execute("UPDATE facilities SET lat = 47.2496, lon = -122.4214 "
+                     "WHERE slug = 'northwest-detention-center-tacoma'")
+    conn.close()
+    res = post(client, "/admin/listings/new", title="Vigil at NWDC", kind="vigil",
+               city="Tacoma", state="WA", description="x",
+               facility="northwest-detention-center-tacoma", action="publish")
+    slug = re.search(r"/admin/listings/([^/]+)/edit", res.headers["location"]).group(1)
+    row = rows(settings, f"SELECT lat, lon, facility FROM listings WHERE slug = '{slug}'")[0]
+    facility = rows(settings, "SELECT lat, lon FROM facilities "
+                              "WHERE slug = 'northwest-detention-center-tacoma'")[0]
+    assert row == {**facility, "facility": "northwest-detention-center-tacoma"}
+    res = post(client, "/admin/listings/new", title="Vigil", kind="vigil", city="Tacoma",
+               state="WA", description="x", facility="no-such-place", action="publish")
+    assert res.status_code == 400 and "Choose a facility from the list." in res.text

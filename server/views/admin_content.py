@@ -31,6 +31,7 @@ from starlette.routing import BaseRoute, Route
 from server import approvals, audit
 from server.dataset import FACILITY_KINDS, LANGS, SLUG, DataError, Where, slugify
 from server.dataset import url as check_url
+from server.i18n import N_
 from server.listing_form import parse_coordinates
 from server.places import STATES, states_sorted
 from server.views.admin import admin_page, form_of, organizer, see_other, translator
@@ -446,16 +447,16 @@ class RightsKind(Kind):
 
 
 KINDS = (
-    Kind("facilities", "facilities", "facility", "Facilities", "name", parse_facility,
+    Kind("facilities", "facilities", "facility", N_("Facilities"), "name", parse_facility,
          facility_values, "/facilities#{slug}", defaults={"kind": "ero-field-office"}),
-    Kind("contacts", "contacts", "contact", "Legal contacts", "organization", parse_contact,
+    Kind("contacts", "contacts", "contact", N_("Legal contacts"), "organization", parse_contact,
          contact_values, "/legal#{slug}", defaults={"states": "*", "languages": "en, es"}),
-    RightsKind("rights", "rights", "rights", "Know-your-rights articles", "title",
+    RightsKind("rights", "rights", "rights", N_("Know-your-rights articles"), "title",
                parse_rights, rights_values, "/rights/{slug}", date_column="reviewed",
                name_field="title_en", noun="rights article"),
-    Kind("articles", "articles", "article", "Articles to share", "title", parse_article,
+    Kind("articles", "articles", "article", N_("Articles to share"), "title", parse_article,
          article_values, "/resources", publishable=True),
-    Kind("organizations", "organizations", "organization", "Organizations", "name",
+    Kind("organizations", "organizations", "organization", N_("Organizations"), "name",
          parse_organization, organization_values, "/resources", publishable=True),
 )
 
