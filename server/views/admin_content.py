@@ -53,6 +53,9 @@ FIX_FIELDS = "Not saved: fix the fields marked below."
 WAITS = ("Your change waits for a second organizer; visitors see the approved version "
          "until then.")
 _FORM = Where("form", "form")
+NEW_LABELS = {"facility": N_("New facility"), "contact": N_("New contact"),
+              "rights": N_("New rights article"), "article": N_("New article"),
+              "organization": N_("New organization")}
 
 Values = dict[str, str]
 Errors = dict[str, str]
@@ -355,6 +358,7 @@ class Kind:
         # The form field (and record key) naming a record; a new slug is made from it.
         self.name_field = name_field or name_column
         self.noun = noun or entity
+        self.new_label = NEW_LABELS[entity]
         self.base = f"{BASE}/{path}"
         self.template = f"admin/content_{entity}.html"
         self.date_word = "reviewed" if date_column == "reviewed" else "verified"
