@@ -40,10 +40,10 @@ from server.views.base import services
 BASE = "/admin/content"
 DEFAULT_SOURCE = "Vigil organizers"
 FACILITY_KIND_LABELS = {
-    "ero-field-office": "ICE Enforcement and Removal Operations office",
-    "hsi-office": "ICE Homeland Security Investigations office",
-    "detention-center": "Detention center", "federal-building": "Federal building",
-    "other": "Other facility",
+    "ero-field-office": N_("ICE Enforcement and Removal Operations office"),
+    "hsi-office": N_("ICE Homeland Security Investigations office"),
+    "detention-center": N_("Detention center"), "federal-building": N_("Federal building"),
+    "other": N_("Other facility"),
 }
 PHONE = re.compile(r"\+?[0-9(][0-9 ().-]{0,28}[0-9]")
 LANGUAGE_CODE = re.compile(r"[a-z]{2,3}")
@@ -469,11 +469,12 @@ KINDS = (
 
 def _form_page(request: Request, kind: Kind, values: Values, errors: Errors,
                record: dict | None = None, status: int = 200, **extra: Any) -> Response:
+    tr = translator(request)
     return admin_page(
         request, kind.template, status=status, kind=kind, values=values, errors=errors,
         record=record, preview=extra.pop("preview", False),
-        states=[("", "Choose…"), *states_sorted("en")],
-        facility_kinds=list(FACILITY_KIND_LABELS.items()), **extra,
+        states=[("", tr.gettext("Choose…")), *states_sorted(tr.lang)],
+        facility_kinds=[(k, tr.gettext(v)) for k, v in FACILITY_KIND_LABELS.items()], **extra,
     )
 
 
