@@ -31,6 +31,7 @@ from server.views import (
     admin_alerts,
     admin_changes,
     admin_content,
+    admin_deleted,
     admin_listings,
     admin_verify,
     alerts,
@@ -157,7 +158,7 @@ def create_app(settings: Settings, *, load_data_if_empty: bool = True) -> Starle
         + [Mount("/api/v1", routes=api_v1_routes())]
         + [admin_mount(admin.routes() + admin_listings.routes() + admin_alerts.routes()
                        + admin_content.routes() + admin_changes.routes()
-                       + admin_verify.routes() + organizer_routes)],
+                       + admin_verify.routes() + admin_deleted.routes() + organizer_routes)],
         middleware=[Middleware(Edge, https=settings.https, log=access,
                                trusted_proxies=settings.trusted_proxies)],
         exception_handlers={HTTPException: http_error},

@@ -27,8 +27,8 @@ from server.database import Database
 # organizer once there are two. Everything else (a description's wording, a source note)
 # is saved at once.
 PUBLIC_FACTS: dict[str, tuple[str, ...]] = {
-    "listing": ("title", "kind", "address", "city", "state", "lat", "lon", "starts", "ends",
-                "schedule", "links"),
+    "listing": ("title", "title_es", "kind", "address", "city", "state", "lat", "lon", "starts",
+                "ends", "schedule", "links"),
     "facility": ("name", "address", "city", "state", "lat", "lon"),
     "contact": ("organization", "phones", "hours_en", "hours_es", "website", "states"),
     "rights": ("title_en", "summary_en", "body_en", "title_es", "summary_es", "body_es"),

@@ -185,6 +185,8 @@ def localized(rec: dict, lang: str) -> dict:
             out[key] = value[lang]
     if "needs" in rec:
         out["needs"] = [n[lang] for n in rec["needs"]]
+    if lang == "es" and rec.get("title_es"):
+        out["title"] = rec["title_es"]
     if "state" in rec:
         out["state_name"] = state_name(rec["state"], lang)
     return out

@@ -260,8 +260,9 @@ SPECS: dict[str, tuple[dict[str, Checker], dict[str, Checker]]] = {
             **COMMON,
         },
         {
-            "address": text, "lat": number(-90, 90), "lon": number(-180, 180),
-            "starts": date_or_datetime, "ends": date_or_datetime, "schedule": SCHEDULE,
+            "title_es": text, "address": text, "lat": number(-90, 90),
+            "lon": number(-180, 180), "starts": date_or_datetime, "ends": date_or_datetime,
+            "schedule": SCHEDULE,
             "links": list_of(table({"label": text}, {"url": url})),
             "needs": list_of(bilingual), "facility": slug, "statement": slug,
         },
@@ -413,7 +414,8 @@ def _j(value: Any) -> str | None:
 def listing_row(rec: dict, now: str) -> dict:
     return {
         "slug": rec["slug"], "kind": rec["kind"], "title": rec["title"],
-        "description_en": rec["description"]["en"], "description_es": rec["description"]["es"],
+        "title_es": rec["title_es"], "description_en": rec["description"]["en"],
+        "description_es": rec["description"]["es"],
         "address": rec["address"], "city": rec["city"], "state": rec["state"],
         "lat": rec["lat"], "lon": rec["lon"], "starts": rec["starts"], "ends": rec["ends"],
         "schedule": _j(rec["schedule"]), "status": rec["status"],

@@ -8,24 +8,64 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from server.dataset import LISTING_KINDS
+from server.i18n import N_
 from server.places import STATES
 
 TIME_ZONES = (
-    ("America/New_York", "Eastern"), ("America/Chicago", "Central"),
-    ("America/Denver", "Mountain"), ("America/Phoenix", "Arizona"),
-    ("America/Los_Angeles", "Pacific"), ("America/Anchorage", "Alaska"),
-    ("Pacific/Honolulu", "Hawaii"), ("America/Puerto_Rico", "Puerto Rico"),
+    ("America/New_York", N_("Eastern")), ("America/Chicago", N_("Central")),
+    ("America/Denver", N_("Mountain")), ("America/Phoenix", N_("Arizona")),
+    ("America/Los_Angeles", N_("Pacific")), ("America/Anchorage", N_("Alaska")),
+    ("Pacific/Honolulu", N_("Hawaii")), ("America/Puerto_Rico", N_("Puerto Rico")),
 )
-FIELDS = ("title", "kind", "address", "city", "state", "lat", "lon", "tz", "starts", "ends",
-          "repeat", "time", "description", "description_es", "needs", "links", "source")
-SINGLE_LINE = ("title", "address", "city", "source")
-LIMITS = {"title": 140, "address": 200, "city": 80, "description": 4000,
+_ZONE_STATES = {
+    "America/Chicago": "AL AR IL IA KS LA MN MS MO NE ND OK SD TN TX WI",
+    "America/Denver": "CO MT NM UT WY ID",
+    "America/Phoenix": "AZ", "America/Los_Angeles": "CA NV OR WA", "America/Anchorage": "AK",
+    "Pacific/Honolulu": "HI", "America/Puerto_Rico": "PR",
+}
+STATE_ZONES = {code: zone for zone, codes in _ZONE_STATES.items() for code in codes.split()}
+# Where a state spans two zones, the cities (as organizers write them) on the other side.
+CITY_ZONES = {
+    ("TX", "el paso"): "America/Denver", ("TX", "hudspeth"): "America/Denver",
+    ("FL", "pensacola"): "America/Chicago", ("FL", "panama city"): "America/Chicago",
+    ("FL", "fort walton beach"): "America/Chicago", ("FL", "destin"): "America/Chicago",
+    ("TN", "knoxville"): "America/New_York", ("TN", "chattanooga"): "America/New_York",
+    ("TN", "johnson city"): "America/New_York", ("TN", "kingsport"): "America/New_York",
+    ("KY", "bowling green"): "America/Chicago", ("KY", "paducah"): "America/Chicago",
+    ("KY", "owensboro"): "America/Chicago",
+    ("IN", "gary"): "America/Chicago", ("IN", "hammond"): "America/Chicago",
+    ("IN", "evansville"): "America/Chicago",
+    ("MI", "iron mountain"): "America/Chicago", ("MI", "menominee"): "America/Chicago",
+    ("ID", "coeur d'alene"): "America/Los_Angeles", ("ID", "lewiston"): "America/Los_Angeles",
+    ("ID", "moscow"): "America/Los_Angeles",
+    ("OR", "ontario"): "America/Denver",
+    ("KS", "goodland"): "America/Denver", ("NE", "scottsbluff"): "America/Denver",
+    ("NE", "north platte"): "America/Chicago", ("ND", "dickinson"): "America/Denver",
+    ("SD", "rapid city"): "America/Denver",
+}
+
+
+def zone_for(state: str, city: str = "") -> str:
+    """The time zone of a place: the state's, or the city's where a state has two."""
+    return CITY_ZONES.get((state, " ".join(city.casefold().split())),
+                          STATE_ZONES.get(state, "America/New_York"))
+
+
+FIELDS = ("title", "title_es", "kind", "address", "city", "state", "lat", "lon", "tz", "starts",
+          "ends", "repeat", "time", "description", "description_es", "needs", "links", "source",
+          "facility")
+SINGLE_LINE = ("title", "title_es", "address", "city", "source")
+DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+LIMITS = {"title": 140, "title_es": 140, "address": 200, "city": 80, "description": 4000,
           "description_es": 4000, "needs": 2000, "links": 2000, "source": 200}
 
 
 def _local(value: str, tz: str) -> str | None:
     if not value:
         return None
+    if DAY.fullmatch(value):  # a day without a time (older listings) stays a day
+        datetime.strptime(value, "%Y-%m-%d")
+        return value
     moment = datetime.fromisoformat(value)
     return moment.replace(tzinfo=ZoneInfo(tz)).isoformat()
 
@@ -43,7 +83,10 @@ def parse_coordinates(values: dict[str, str], errors: dict[str, str]) -> dict[st
             except ValueError:
                 errors[name] = f"A number from {low} to {high}, or empty."
     if bool(values["lat"]) != bool(values["lon"]):
-        errors.setdefault("lon", "Give both latitude and longitude, or neither.")
+        errors.setdefault("lon", N_("Give both latitude and longitude, or neither."))
+    if coords.get("lat") == 0 and coords.get("lon") == 0:
+        # What a failed location lookup gives: a point in the Atlantic, not a place.
+        errors["lat"] = N_("0, 0 is in the ocean: leave both empty to place it by its city.")
     return coords
 
 
@@ -58,14 +101,14 @@ def parse(form: dict[str, str]) -> tuple[dict[str, str], dict[str, str], dict | 
             errors[name] = f"At most {limit} characters."
     for name in ("title", "city", "description"):
         if not values[name]:
-            errors[name] = "Required."
+            errors[name] = N_("Required.")
     if values["kind"] not in LISTING_KINDS:
-        errors["kind"] = "Choose a kind."
+        errors["kind"] = N_("Choose a kind.")
     if values["state"] not in STATES:
-        errors["state"] = "Choose a state."
-    tz = values["tz"] or "America/New_York"
+        errors["state"] = N_("Choose a state.")
+    tz = values["tz"] or zone_for(values["state"], values["city"])
     if tz not in dict(TIME_ZONES):
-        errors["tz"] = "Choose a time zone."
+        errors["tz"] = N_("Choose a time zone.")
         tz = "America/New_York"
     coords = parse_coordinates(values, errors)
     moments = {}
@@ -73,20 +116,20 @@ def parse(form: dict[str, str]) -> tuple[dict[str, str], dict[str, str], dict | 
         try:
             moments[name] = _local(values[name], tz)
         except ValueError:
-            errors[name] = "A date and time like 2026-12-01T20:00."
+            errors[name] = N_("A date and time like 2026-12-01T20:00.")
     if moments.get("starts") and moments.get("ends") and moments["ends"] <= moments["starts"]:
-        errors["ends"] = "The end must be after the start."
+        errors["ends"] = N_("The end must be after the start.")
     schedule = None
     if values["repeat"] in ("daily", "weekly"):
         if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", values["time"]):
-            errors["time"] = "A time like 20:00 for a repeating vigil."
+            errors["time"] = N_("A time like 20:00 for a repeating vigil.")
         else:
             schedule = {"freq": values["repeat"], "time": values["time"], "tz": tz}
             if values["repeat"] == "weekly" and moments.get("starts"):
                 day = datetime.fromisoformat(moments["starts"]).strftime("%a").upper()[:2]
                 schedule["byday"] = [day]
     elif values["repeat"] not in ("", "none"):
-        errors["repeat"] = "Choose how it repeats."
+        errors["repeat"] = N_("Choose how it repeats.")
     links = []
     for number, line in enumerate(values["links"].splitlines(), 1):
         if not line.strip():
@@ -94,20 +137,26 @@ def parse(form: dict[str, str]) -> tuple[dict[str, str], dict[str, str], dict | 
         label, _, url = (p.strip() for p in line.partition("|"))
         if url and not re.fullmatch(r"https?://[^\s/]+\.[^\s]+", url):
             errors["links"] = f"Line {number}: the address must start with http:// or https://."
-        links.append({"label": label or url, **({"url": url} if url else {})})
-    needs = [n.strip() for n in values["needs"].splitlines() if n.strip()]
+        links.append({"label": label or url, "url": url or None})
+    needs = []
+    for line in values["needs"].splitlines():
+        en, _, es = (p.strip() for p in line.partition(" / "))
+        if en:
+            needs.append({"en": en, "es": es or en})
     if errors:
         return values, errors, None
     description_es = values["description_es"] or values["description"]
     row = {
-        "title": values["title"], "kind": values["kind"], "address": values["address"] or None,
+        "title": values["title"], "title_es": values["title_es"] or None,
+        "kind": values["kind"], "address": values["address"] or None,
         "city": values["city"], "state": values["state"], "lat": coords.get("lat"),
         "lon": coords.get("lon"), "starts": moments.get("starts"), "ends": moments.get("ends"),
         "schedule": json.dumps(schedule, sort_keys=True) if schedule else None,
         "description_en": values["description"], "description_es": description_es,
-        "needs": json.dumps([{"en": n, "es": n} for n in needs], ensure_ascii=False),
-        "links": json.dumps(links, ensure_ascii=False),
+        "needs": json.dumps(needs, ensure_ascii=False, sort_keys=True),
+        "links": json.dumps(links, ensure_ascii=False, sort_keys=True),
         "source": values["source"] or "Vigil organizers",
+        "facility": values["facility"] or None,
     }
     return values, errors, row
 
@@ -115,7 +164,7 @@ def parse(form: dict[str, str]) -> tuple[dict[str, str], dict[str, str], dict | 
 def values_from_row(row: dict) -> dict[str, str]:
     """The form as it was filled for an existing listing."""
     schedule = json.loads(row["schedule"]) if row.get("schedule") else None
-    tz = (schedule or {}).get("tz", "America/New_York")
+    tz = (schedule or {}).get("tz") or zone_for(row["state"], row["city"])
 
     def local(value: str | None) -> str:
         if not value or "T" not in value:
@@ -126,14 +175,18 @@ def values_from_row(row: dict) -> dict[str, str]:
     links = json.loads(row.get("links") or "[]")
     needs = json.loads(row.get("needs") or "[]")
     return {
-        "title": row["title"], "kind": row["kind"], "address": row.get("address") or "",
+        "title": row["title"], "title_es": row.get("title_es") or "",
+        "kind": row["kind"], "address": row.get("address") or "",
         "city": row["city"], "state": row["state"],
         "lat": "" if row.get("lat") is None else str(row["lat"]),
         "lon": "" if row.get("lon") is None else str(row["lon"]), "tz": tz,
         "starts": local(row.get("starts")), "ends": local(row.get("ends")),
         "repeat": (schedule or {}).get("freq", "none"), "time": (schedule or {}).get("time", ""),
         "description": row["description_en"], "description_es": row["description_es"],
-        "needs": "\n".join(n["en"] for n in needs),
-        "links": "\n".join(f"{lk['label']} | {lk.get('url', '')}".rstrip(" |") for lk in links),
+        "needs": "\n".join(n["en"] if n["es"] == n["en"] else f"{n['en']} / {n['es']}"
+                           for n in needs),
+        "links": "\n".join(f"{lk['label']} | {lk['url']}" if lk.get("url") else lk["label"]
+                           for lk in links),
         "source": row.get("source") or "",
+        "facility": row.get("facility") or "",
     }

@@ -231,12 +231,13 @@ def test_facility_create_edit_delete(admin):
     assert admin.client.get("/admin/content/facilities/broadview-staging-area/edit"
                             ).status_code == 404
 
-    res = admin.post(f"/admin/content/facilities/{slug}/delete")
-    assert location(res).startswith("/admin/content/facilities?done=Deleted")
+    res = admin.post(f"/admin/content/facilities/{slug}/delete", {"confirm": "yes"})
+    assert location(res).startswith("/admin/deleted?done=Deleted")
     assert slug not in admin.api("/api/v1/facilities", "facilities")
     assert f'id="{slug}"' not in admin.get("/facilities")
     assert admin.client.get(f"/admin/content/facilities/{slug}/edit").status_code == 404
-    assert admin.post(f"/admin/content/facilities/{slug}/delete").status_code == 404
+    gone = admin.post(f"/admin/content/facilities/{slug}/delete", {"confirm": "yes"})
+    assert gone.status_code == 404
 
     log = [e for e in admin.audit("facility") if e["entity_key"] == slug]
     assert [(e["action"], e["organizer"]) for e in log] == [
@@ -250,7 +251,8 @@ def test_facility_create_edit_delete(admin):
 def test_deleting_a_facility_keeps_the_listings_that_named_it(admin):
     listing = "tacoma-wa-northwest-detention-center"
     assert "Northwest Detention Center" in admin.get(f"/listings/{listing}")
-    res = admin.post("/admin/content/facilities/northwest-detention-center-tacoma/delete")
+    res = admin.post("/admin/content/facilities/northwest-detention-center-tacoma/delete",
+                     {"confirm": "yes"})
     assert listing in location(res)
     assert admin.rows("SELECT facility FROM listings WHERE slug = ?", (listing,)) == [
         {"facility": None}]
@@ -315,7 +317,7 @@ def test_contact_create_edit_delete(admin):
     assert [p["number"] for p in rec["phones"]] == ["1-800-555-0101"]
     assert "the whole country" in card(admin.get("/legal"), slug)
 
-    location(admin.post(f"/admin/content/contacts/{slug}/delete"))
+    location(admin.post(f"/admin/content/contacts/{slug}/delete", {"confirm": "yes"}))
     assert slug not in admin.api("/api/v1/contacts", "contacts")
     assert "1-800-555-0101" not in admin.get("/legal")
     log = admin.audit("contact")
@@ -368,7 +370,7 @@ def test_rights_create_edit_delete(admin):
     en_index = admin.client.get("/api/v1/rights?lang=en").json()["rights"]
     assert en_index[0]["slug"] == slug and en_index[0]["ord"] == 0
 
-    location(admin.post(f"/admin/content/rights/{slug}/delete"))
+    location(admin.post(f"/admin/content/rights/{slug}/delete", {"confirm": "yes"}))
     assert admin.client.get(f"/rights/{slug}").status_code == 404
     assert admin.client.get(f"/es/rights/{slug}").status_code == 404
     assert admin.rows("SELECT * FROM rights WHERE slug = ?", (slug,)) == []
@@ -410,7 +412,7 @@ def test_article_publish_draft_edit_delete(admin):
                      {**ARTICLE, "publisher": "The Chicago Reader"})
     assert location(res).endswith("done=Saved.")
     assert admin.api("/api/v1/resources", "resources")[slug]["publisher"] == "The Chicago Reader"
-    location(admin.post(f"/admin/content/articles/{slug}/delete"))
+    location(admin.post(f"/admin/content/articles/{slug}/delete", {"confirm": "yes"}))
     assert "Inside the Broadview vigils" not in admin.get("/resources")
     log = [(e["action"], e["entity_key"]) for e in admin.audit("article")]
     assert log == [("create", slug), ("create", draft), ("publish", draft), ("edit", slug),
@@ -466,7 +468,7 @@ def test_organization_draft_publish_edit_delete(admin):
     assert location(res).endswith("done=Saved.")
     rec = admin.api("/api/v1/resources", "resources")[slug]
     assert rec["about"]["es"] == ORGANIZATION["about_en"] and rec["website"] is None
-    location(admin.post(f"/admin/content/organizations/{slug}/delete"))
+    location(admin.post(f"/admin/content/organizations/{slug}/delete", {"confirm": "yes"}))
     assert slug not in admin.api("/api/v1/resources", "resources")
     assert [e["action"] for e in admin.audit("organization")] == [
         "create", "publish", "edit", "delete"]

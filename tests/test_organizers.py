@@ -215,8 +215,8 @@ def test_audit_log_records_each_action(make_client, push):
     client.post(f"/admin/listings/{slug}/edit", data={"csrf": csrf, **LISTING,
                                                       "title": "Renamed vigil"})
     client.post(f"/admin/listings/{slug}/verify", data={"csrf": csrf})
-    client.post(f"/admin/listings/{slug}/end", data={"csrf": csrf})
-    client.post(f"/admin/listings/{slug}/delete", data={"csrf": csrf})
+    client.post(f"/admin/listings/{slug}/end", data={"csrf": csrf, "confirm": "yes"})
+    client.post(f"/admin/listings/{slug}/delete", data={"csrf": csrf, "confirm": "yes"})
     conn = sqlite3.connect(settings.db_path)
     actions = [r[0] for r in conn.execute(
         "SELECT action FROM audit WHERE entity = 'listing' ORDER BY id")]

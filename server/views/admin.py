@@ -4,6 +4,7 @@ admin_guard.AdminGuard."""
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +23,7 @@ from server.accounts import (
     verify_password_off_loop,
 )
 from server.auth import DEVICE_COOKIE, LOGIN_COOKIE, login_cookie_header
+from server.i18n import LANGUAGES, N_, Translator
 from server.views.base import services
 
 # Failures from unknown browsers, per account name in any letter case, before those
@@ -42,15 +44,58 @@ def csrf_token(request: Request) -> str:
     return services(request).sessions.csrf_token(session) if session else ""
 
 
+# Messages shown after an action, translated when they match exactly.
+FLASHES = (N_("Published."), N_("Saved."), N_("Saved as a draft."), N_("Restored."),
+           N_("Nothing to restore."), N_("Marked verified today."),
+           N_("Ended. It now shows as ended."), N_("Only a live listing can be ended."),
+           N_("Waiting for a second organizer to approve. Nothing is public or sent yet."),
+           N_("Your change waits for a second organizer. The public page keeps the approved "
+              "version."))
+LANG_COOKIE = "vigil_admin_lang"
+_BACK = re.compile(r"/admin(/[\w./-]*)?")
+
+
+def admin_lang(request: Request) -> str:
+    """The organizer's chosen language for these pages (a preference cookie), else English."""
+    lang = request.cookies.get(LANG_COOKIE)
+    return lang if lang in LANGUAGES else "en"
+
+
+def translator(request: Request) -> Translator:
+    return services(request).renderer.translators[admin_lang(request)]
+
+
 def admin_page(request: Request, template: str, status: int = 200, **context: Any) -> Response:
-    """An organizer page: English, never cached, with the CSRF token every form needs."""
+    """An organizer page in the organizer's language, never cached, with the CSRF token every
+    form needs."""
     svc = services(request)
+    lang = admin_lang(request)
+    tr = svc.renderer.translators[lang]
+    flash = context.pop("flash", request.query_params.get("done"))
+    if isinstance(context.get("errors"), dict):
+        context["errors"] = {k: tr.plain(v) if isinstance(v, str) and v else v
+                             for k, v in context["errors"].items()}
     html = svc.renderer.render(
-        template, "en", request.url.path, request=request,
+        template, lang, request.url.path, request=request,
         organizer=request.scope["state"].get("organizer"), csrf=csrf_token(request),
-        flash=context.pop("flash", request.query_params.get("done")), **context,
+        flash=tr.plain(flash) if flash else flash, **context,
     )
     return HTMLResponse(html, status_code=status)
+
+
+async def language(request: Request) -> Response:
+    """Switch the organizer pages between English and Spanish, then go back."""
+    lang = request.query_params.get("to", "")
+    back = request.query_params.get("next", "/admin/")
+    if not _BACK.fullmatch(back):
+        back = "/admin/"
+    response = see_other(back)
+    if lang in LANGUAGES:
+        secure = "; Secure" if services(request).settings.https else ""
+        response.headers.append(
+            "set-cookie",
+            f"{LANG_COOKIE}={lang}; Path=/admin; Max-Age=31536000; SameSite=Lax{secure}")
+    return response
 
 
 def see_other(url: str) -> RedirectResponse:
@@ -287,6 +332,7 @@ async def password(request: Request) -> Response:
 def routes() -> list[BaseRoute]:
     return [
         Route("/admin/login", login, methods=["GET", "POST"]),
+        Route("/admin/language", language),
         Route("/admin/logout", logout, methods=["POST"]),
         Route("/admin/", dashboard),
         Route("/admin/audit", audit_log),

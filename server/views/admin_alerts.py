@@ -35,7 +35,8 @@ def parse_alert(form, base_url: str) -> tuple[dict, dict, dict | None]:
         "message": str(form.get("message", "")).strip(),
         "title_es": str(form.get("title_es", "")).strip(),
         "message_es": str(form.get("message_es", "")).strip(),
-        "link": str(form.get("link", "")).strip(),
+        # A typed address wins over the page chosen from the picker.
+        "link": str(form.get("link", "")).strip() or str(form.get("page", "")).strip(),
         "states": [str(s) for s in form.getlist("states")],
         "urgent": form.get("urgent") in ("on", "1", "true"),
         "expires": str(form.get("expires", "")),
@@ -119,23 +120,39 @@ async def index(request: Request) -> Response:
     return _page(request, "admin/alerts.html", alerts=[_as_alert(r) for r in rows])
 
 
+PAGES = (("/", "Home: vigils near you"), ("/legal", "Legal help"),
+         ("/rights", "Know your rights"), ("/facilities", "Facilities"),
+         ("/resources", "Resources"))
+
+
+async def _link_options(db) -> list[tuple[str, str]]:
+    """Pages an alert can open: the site's main pages, then live and waiting listings."""
+    rows = await db.execute(
+        "SELECT slug, title, city, state FROM listings WHERE status IN ('active', 'pending') "
+        "ORDER BY state, city, title")
+    return [("", "No page: the home page"), *PAGES,
+            *((f"/listings/{r['slug']}", f"{r['state']} · {r['title']}, {r['city']}")
+              for r in rows)]
+
+
 async def new(request: Request) -> Response:
     svc = services(request)
+    links = await _link_options(svc.db)
     if request.method == "GET":
         return _page(request, "admin/alert_form.html", values={"states": [], "expires": "24"},
-                     errors={}, preview=None)
+                     errors={}, preview=None, link_options=links)
     form = await form_of(request)
     values, errors, fields = parse_alert(form, svc.settings.base_url)
     if fields is None:
         return _page(request, "admin/alert_form.html", status=400, values=values, errors=errors,
-                     preview=None)
+                     preview=None, link_options=links)
     if form.get("action") == "preview":
         message = push.alert_message({**fields, "id": 0, "states": json.loads(fields["states"])},
                                      svc.settings.base_url)
         preview = {"en": message.payload,
                    "es": message.payload_es if fields["title_es"] else None}
         return _page(request, "admin/alert_form.html", values=values, errors={},
-                     preview=preview)
+                     preview=preview, link_options=links)
     me = organizer(request)
     now = iso_now()
 

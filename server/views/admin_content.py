@@ -40,18 +40,19 @@ from server.dataset import (
     unique_slug,
 )
 from server.dataset import url as check_url
+from server.i18n import N_
 from server.listing_form import parse_coordinates
 from server.places import STATES, states_sorted
-from server.views.admin import admin_page, form_of, organizer, see_other
+from server.views.admin import admin_page, form_of, organizer, see_other, translator
 from server.views.base import services
 
 BASE = "/admin/content"
 DEFAULT_SOURCE = "Vigil organizers"
 FACILITY_KIND_LABELS = {
-    "ero-field-office": "ICE Enforcement and Removal Operations office",
-    "hsi-office": "ICE Homeland Security Investigations office",
-    "detention-center": "Detention center", "federal-building": "Federal building",
-    "other": "Other facility",
+    "ero-field-office": N_("ICE Enforcement and Removal Operations office"),
+    "hsi-office": N_("ICE Homeland Security Investigations office"),
+    "detention-center": N_("Detention center"), "federal-building": N_("Federal building"),
+    "other": N_("Other facility"),
 }
 PHONE = re.compile(r"\+?[0-9(][0-9 ().-]{0,28}[0-9]")
 LANGUAGE_CODE = re.compile(r"[a-z]{2,3}")
@@ -61,6 +62,9 @@ FIX_FIELDS = "Not saved: fix the fields marked below."
 WAITS = ("Your change waits for a second organizer; visitors see the approved version "
          "until then.")
 _FORM = Where("form", "form")
+NEW_LABELS = {"facility": N_("New facility"), "contact": N_("New contact"),
+              "rights": N_("New rights article"), "article": N_("New article"),
+              "organization": N_("New organization")}
 
 Values = dict[str, str]
 Errors = dict[str, str]
@@ -294,11 +298,11 @@ RIGHTS_FIELDS = tuple(f"{f}_{lang}" for lang in LANGS for f in RIGHTS_TEXT)
 
 def parse_rights(form: Any) -> Parsed:
     """(values as typed, errors by field, both languages' columns or None)."""
-    values = _typed(form, (*RIGHTS_FIELDS, "order", "reviewed", "source"))
+    values = _typed(form, (*RIGHTS_FIELDS, "order", "reviewed", "source", "source_es"))
     errors: Errors = {}
     limits = {"title": 200, "summary": 500, "body": 20000}
     _lengths(values, errors, {f"{f}_{lang}": limits[f] for lang in LANGS for f in RIGHTS_TEXT})
-    _lengths(values, errors, {"source": 300})
+    _lengths(values, errors, {"source": 300, "source_es": 300})
     _required(values, errors, *RIGHTS_FIELDS)
     order = None
     try:
@@ -310,14 +314,16 @@ def parse_rights(form: Any) -> Parsed:
     _date(values, errors, "reviewed", month_ok=False)
     if errors:
         return values, errors, None
+    source = values["source"] or DEFAULT_SOURCE
     return values, errors, {**{k: values[k] for k in RIGHTS_FIELDS}, "ord": order,
-                            "reviewed": values["reviewed"],
-                            "source": values["source"] or DEFAULT_SOURCE}
+                            "reviewed": values["reviewed"], "source": source,
+                            "source_es": values["source_es"] or source}
 
 
 def rights_values(rec: dict) -> Values:
     return {**{k: rec[k] for k in RIGHTS_FIELDS}, "order": str(rec["ord"]),
-            "reviewed": rec["reviewed"], "source": rec["source"]}
+            "reviewed": rec["reviewed"], "source": rec["source"],
+            "source_es": _unless_same(rec.get("source_es"), rec["source"])}
 
 
 def parse_article(form: Any) -> Parsed:
@@ -394,6 +400,7 @@ class Kind:
         # The form field (and record key) naming a record; a new slug is made from it.
         self.name_field = name_field or name_column
         self.noun = noun or entity
+        self.new_label = NEW_LABELS[entity]
         self.base = f"{BASE}/{path}"
         self.template = f"admin/content_{entity}.html"
         self.date_word = "reviewed" if date_column == "reviewed" else "verified"
@@ -460,7 +467,7 @@ class RightsKind(Kind):
         en = rows.get("en") or rows["es"]
         es = rows.get("es") or en
         rec = {"slug": slug, "ord": en["ord"], "reviewed": en["reviewed"],
-               "source": en["source"]}
+               "source": en["source"], "source_es": es["source"]}
         for lang, row in (("en", en), ("es", es)):
             rec.update({f"{f}_{lang}": row[f] for f in RIGHTS_TEXT})
         return rec
@@ -481,20 +488,21 @@ class RightsKind(Kind):
                 "title = excluded.title, summary = excluded.summary, body = excluded.body, "
                 "ord = excluded.ord, reviewed = excluded.reviewed, source = excluded.source",
                 (slug, lang, fields[f"title_{lang}"], fields[f"summary_{lang}"],
-                 fields[f"body_{lang}"], fields["ord"], fields["reviewed"], fields["source"]))
+                 fields[f"body_{lang}"], fields["ord"], fields["reviewed"],
+                 fields.get(f"source_{lang}", fields["source"])))
 
 
 KINDS = (
-    Kind("facilities", "facilities", "facility", "Facilities", "name", parse_facility,
+    Kind("facilities", "facilities", "facility", N_("Facilities"), "name", parse_facility,
          facility_values, "/facilities#{slug}", defaults={"kind": "ero-field-office"}),
-    Kind("contacts", "contacts", "contact", "Legal contacts", "organization", parse_contact,
+    Kind("contacts", "contacts", "contact", N_("Legal contacts"), "organization", parse_contact,
          contact_values, "/legal#{slug}", defaults={"states": "*", "languages": "en, es"}),
-    RightsKind("rights", "rights", "rights", "Know-your-rights articles", "title",
+    RightsKind("rights", "rights", "rights", N_("Know-your-rights articles"), "title",
                parse_rights, rights_values, "/rights/{slug}", date_column="reviewed",
                name_field="title_en", noun="rights article"),
-    Kind("articles", "articles", "article", "Articles to share", "title", parse_article,
+    Kind("articles", "articles", "article", N_("Articles to share"), "title", parse_article,
          article_values, "/resources", publishable=True),
-    Kind("organizations", "organizations", "organization", "Organizations", "name",
+    Kind("organizations", "organizations", "organization", N_("Organizations"), "name",
          parse_organization, organization_values, "/resources", publishable=True),
 )
 
@@ -503,11 +511,12 @@ KINDS = (
 
 def _form_page(request: Request, kind: Kind, values: Values, errors: Errors,
                record: dict | None = None, status: int = 200, **extra: Any) -> Response:
+    tr = translator(request)
     return admin_page(
         request, kind.template, status=status, kind=kind, values=values, errors=errors,
         record=record, preview=extra.pop("preview", False),
-        states=[("", "Choose…"), *states_sorted("en")],
-        facility_kinds=list(FACILITY_KIND_LABELS.items()), **extra,
+        states=[("", tr.gettext("Choose…")), *states_sorted(tr.lang)],
+        facility_kinds=[(k, tr.gettext(v)) for k, v in FACILITY_KIND_LABELS.items()], **extra,
     )
 
 
@@ -644,6 +653,19 @@ async def verify(request: Request, kind: Kind) -> Response:
 
 async def delete(request: Request, kind: Kind) -> Response:
     slug = request.path_params["slug"]
+    if request.method != "POST" or (await form_of(request)).get("confirm") != "yes":
+        record = await _record(request, kind)
+        tr = translator(request)
+        consequence = tr.gettext("It disappears from the site at once. For 30 days it can be "
+                                 "restored from Recently deleted.")
+        if kind.entity == "facility":
+            consequence += " " + tr.gettext("Listings that name this facility will no longer "
+                                            "name it.")
+        return admin_page(
+            request, "admin/confirm.html",
+            heading=tr.gettext("Delete “%(name)s”?", name=record[kind.name_field]),
+            consequence=consequence, button=tr.gettext("Delete"),
+            cancel=_edit_url(kind, slug, "").split("?")[0], action=request.url.path)
     me = organizer(request)["name"]
 
     async def remove(conn: aiosqlite.Connection) -> list[str]:
@@ -669,7 +691,7 @@ async def delete(request: Request, kind: Kind) -> Response:
     done = f"Deleted {slug}."
     if detached:
         done += f" These listings no longer name it: {', '.join(detached)}."
-    return see_other(f"{kind.base}?done={quote(done)}")
+    return see_other(f"/admin/deleted?done={quote(done)}")
 
 
 async def publish(request: Request, kind: Kind) -> Response:
@@ -724,7 +746,7 @@ def routes() -> list[BaseRoute]:
             Route(f"{kind.base}/new", _bound(new, kind), methods=["GET", "POST"]),
             Route(f"{one}/edit", _bound(edit, kind), methods=["GET", "POST"]),
             Route(f"{one}/verify", _bound(verify, kind), methods=["POST"]),
-            Route(f"{one}/delete", _bound(delete, kind), methods=["POST"]),
+            Route(f"{one}/delete", _bound(delete, kind), methods=["GET", "POST"]),
         ]
         if kind.publishable:
             out.append(Route(f"{one}/publish", _bound(publish, kind), methods=["POST"]))

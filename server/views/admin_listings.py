@@ -5,12 +5,14 @@ organizers it waits (status 'pending') until a second organizer approves it: a f
 location is as dangerous as a fake urgent call. For the same reason, editing a listing
 someone else proposed makes you its proposer, and a change to a public listing's facts
 (where, when) waits in the changes queue while the public keeps the approved version.
-Ending a listing takes effect at once and can be undone.
+Ending and deleting ask first (a page of their own, so no script is needed), take effect at
+once and can be undone: an ended listing by Restore, a deleted one from Recently deleted.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -20,9 +22,10 @@ from starlette.routing import BaseRoute, Route
 from server import approvals, audit, push
 from server.content import iso_now, listing_record
 from server.dataset import LISTING_KINDS, slugify
+from server.i18n import N_
 from server.listing_form import TIME_ZONES, parse, values_from_row
 from server.places import states_sorted
-from server.views.admin import admin_page, form_of, organizer, see_other
+from server.views.admin import admin_page, form_of, organizer, see_other, translator
 from server.views.base import services
 
 KIND_LABELS = {"occupation": "Occupation", "vigil": "Vigil", "rally": "Rally", "action": "Action"}
@@ -37,13 +40,50 @@ async def _row(request: Request) -> dict:
     return dict(row)
 
 
-def _form_page(request: Request, values: dict, errors: dict, status: int = 200,
-               listing: dict | None = None, **extra) -> Response:
+async def _form_page(request: Request, values: dict, errors: dict, status: int = 200,
+                     listing: dict | None = None, **extra) -> Response:
+    facilities = await services(request).db.execute(
+        "SELECT slug, name, city, state FROM facilities ORDER BY state, city, name")
+    tr = translator(request)
+    kinds = {"occupation": tr.pgettext("listing kind", "Occupation"),
+             "vigil": tr.pgettext("listing kind", "Vigil"),
+             "rally": tr.pgettext("listing kind", "Rally"),
+             "action": tr.pgettext("listing kind", "Action")}
     return admin_page(
         request, "admin/listing_form.html", status=status, values=values, errors=errors,
-        listing=listing, kinds=[(k, KIND_LABELS[k]) for k in LISTING_KINDS],
-        states=[("", "Choose…"), *states_sorted("en")], zones=list(TIME_ZONES), **extra,
+        listing=listing, kinds=[(k, kinds.get(k, KIND_LABELS[k])) for k in LISTING_KINDS],
+        states=[("", tr.gettext("Choose…")), *states_sorted(tr.lang)],
+        zones=[("", tr.gettext("Follows the state and city")),
+               *((zone, tr.gettext(name)) for zone, name in TIME_ZONES)],
+        facilities=[("", tr.gettext("None")),
+                    *((f["slug"], f"{f['state']} · {f['name']}, {f['city']}")
+                      for f in facilities)], **extra,
     )
+
+
+async def _check_and_place(request: Request, values: dict, errors: dict,
+                           fields: dict | None) -> dict | None:
+    """Check the facility named exists; place a listing without coordinates at its facility,
+    or where the site already knows that city to be, never at 0,0."""
+    db = services(request).db
+    facility = None
+    if values.get("facility"):
+        facility = await db.first("SELECT lat, lon FROM facilities WHERE slug = ?",
+                                  (values["facility"],))
+        if facility is None:
+            errors["facility"] = N_("Choose a facility from the list.")
+    if errors or fields is None:
+        return None
+    if fields["lat"] is None:
+        spot = facility if facility and facility["lat"] is not None else await db.first(
+            "SELECT ROUND(AVG(lat), 3) AS lat, ROUND(AVG(lon), 3) AS lon FROM ("
+            "SELECT lat, lon FROM facilities WHERE lower(city) = lower(?) AND state = ? "
+            "AND lat IS NOT NULL UNION ALL SELECT lat, lon FROM listings "
+            "WHERE lower(city) = lower(?) AND state = ? AND lat IS NOT NULL)",
+            (fields["city"], fields["state"], fields["city"], fields["state"]))
+        if spot and spot["lat"] is not None:
+            fields = {**fields, "lat": spot["lat"], "lon": spot["lon"]}
+    return fields
 
 
 async def index(request: Request) -> Response:
@@ -57,13 +97,15 @@ async def index(request: Request) -> Response:
 
 async def new(request: Request) -> Response:
     if request.method == "GET":
-        return _form_page(request, {"kind": "vigil", "tz": "America/New_York"}, {})
+        return await _form_page(request, {"kind": "vigil", "tz": "", "repeat": "none",
+                                          "time": "20:00"}, {})
     svc = services(request)
     me = organizer(request)
     form = await form_of(request)
     values, errors, fields = parse(dict(form))
+    fields = await _check_and_place(request, values, errors, fields)
     if fields is None:
-        return _form_page(request, values, errors, status=400)
+        return await _form_page(request, values, errors, status=400)
     as_draft = form.get("action") == "draft"
     now = iso_now()
     today = now[:10]
@@ -151,8 +193,8 @@ async def _go_live(request: Request, slug: str, approver: str | None,
     return True
 
 
-VERSION_FIELDS = ("status", "author", "title", "kind", "address", "city", "state", "lat",
-                  "lon", "starts", "ends", "schedule", "description_en", "description_es",
+VERSION_FIELDS = ("status", "author", "title", "title_es", "kind", "address", "city", "state",
+                  "lat", "lon", "starts", "ends", "schedule", "description_en", "description_es",
                   "needs", "links", "source")
 
 
@@ -191,7 +233,7 @@ async def edit_page(request: Request, row: dict, status: int = 200, **extra) -> 
     waiting = await svc.db.first(
         "SELECT * FROM changes WHERE entity = 'listing' AND entity_key = ? "
         "AND status = 'pending'", (row["slug"],))
-    return _form_page(request, values_from_row(row), {}, status=status, listing=row,
+    return await _form_page(request, values_from_row(row), {}, status=status, listing=row,
                       counts=counts, me=organizer(request)["name"],
                       approval=approvals.seen_fields(version) if version else None,
                       waiting=approvals.as_change(waiting) if waiting else None,
@@ -205,8 +247,9 @@ async def edit(request: Request) -> Response:
     svc = services(request)
     me = organizer(request)
     values, errors, fields = parse(dict(await form_of(request)))
+    fields = await _check_and_place(request, values, errors, fields)
     if fields is None:
-        return _form_page(request, values, errors, status=400, listing=row,
+        return await _form_page(request, values, errors, status=400, listing=row,
                           me=me["name"], counts=None, approval=None, waiting=None, changed=[])
     before = {k: row[k] for k in fields}
     slug = row["slug"]
@@ -237,10 +280,31 @@ async def edit(request: Request) -> Response:
     return see_other(f"/admin/listings/{slug}/edit?done=Saved.")
 
 
+def confirm_page(request: Request, heading: str, consequence: str, button: str,
+                 cancel: str) -> Response:
+    """Ask before a destructive action: its button posts again with confirm=yes."""
+    return admin_page(request, "admin/confirm.html", heading=heading, consequence=consequence,
+                      button=button, cancel=cancel, action=request.url.path)
+
+
+async def _confirmed(request: Request) -> bool:
+    return request.method == "POST" and (await form_of(request)).get("confirm") == "yes"
+
+
 async def end(request: Request) -> Response:
-    """End a listing at once; with two or more organizers the others see it and can restore
-    it."""
+    """End a listing at once, after asking; anyone can restore it."""
     row = await _row(request)
+    if row["status"] != "active":
+        # Restore makes a listing active again, so only a live one may be ended.
+        return see_other(f"/admin/listings/{row['slug']}/edit?done=Only+a+live+listing+"
+                         "can+be+ended.")
+    if not await _confirmed(request):
+        tr = translator(request)
+        return confirm_page(
+            request, tr.gettext("End “%(name)s”?", name=row["title"]),
+            tr.gettext("It stays visible as ended, and is no longer happening now. Restore "
+                       "puts it back."),
+            tr.gettext("End"), f"/admin/listings/{row['slug']}/edit")
     svc = services(request)
     me = organizer(request)["name"]
     many = await approvals.organizer_count(svc.db) >= 2
@@ -248,7 +312,7 @@ async def end(request: Request) -> Response:
     async def change(conn) -> None:
         await conn.execute(
             "UPDATE listings SET status = 'ended', taken_down_by = ?, updated = ? "
-            "WHERE slug = ?", (me if many else None, iso_now(), row["slug"]))
+            "WHERE slug = ?", (me, iso_now(), row["slug"]))
         await audit.record(conn, me, "take-down" if many else "end", "listing", row["slug"],
                            {"status": row["status"]}, {"status": "ended"})
 
@@ -288,8 +352,6 @@ def _simple_change(action: str, sql: str, done: str):
             await audit.record(conn, me["name"], action, "listing", row["slug"], row, None)
 
         await svc.db.write_fn(change, public=True)
-        if action == "delete":
-            return see_other(f"/admin/listings?done={done}")
         return see_other(f"/admin/listings/{row['slug']}/edit?done={done}")
 
     endpoint.__name__ = action.replace("-", "_")
@@ -299,7 +361,26 @@ def _simple_change(action: str, sql: str, done: str):
 verify = _simple_change(
     "mark-verified", "UPDATE listings SET verified = :today, updated = :now WHERE slug = :slug",
     "Marked+verified+today.")
-delete = _simple_change("delete", "DELETE FROM listings WHERE slug = :slug", "Deleted.")
+
+
+async def delete(request: Request) -> Response:
+    """Delete after asking; the audit entry keeps the whole listing, restorable for a while."""
+    row = await _row(request)
+    if not await _confirmed(request):
+        tr = translator(request)
+        return confirm_page(
+            request, tr.gettext("Delete “%(name)s”?", name=row["title"]),
+            tr.gettext("It disappears from the site at once. For 30 days it can be restored "
+                       "from Recently deleted."),
+            tr.gettext("Delete"), f"/admin/listings/{row['slug']}/edit")
+    me = organizer(request)["name"]
+
+    async def remove(conn) -> None:
+        await conn.execute("DELETE FROM listings WHERE slug = ?", (row["slug"],))
+        await audit.record(conn, me, "delete", "listing", row["slug"], row, None)
+
+    await services(request).db.write_fn(remove, public=True)
+    return see_other(f"/admin/deleted?done=Deleted+{quote(row['title'])}.")
 
 
 def routes() -> list[BaseRoute]:
@@ -310,7 +391,7 @@ def routes() -> list[BaseRoute]:
         Route("/admin/listings/{slug:str}/publish", publish, methods=["POST"]),
         Route("/admin/listings/{slug:str}/approve", approve, methods=["POST"]),
         Route("/admin/listings/{slug:str}/verify", verify, methods=["POST"]),
-        Route("/admin/listings/{slug:str}/end", end, methods=["POST"]),
+        Route("/admin/listings/{slug:str}/end", end, methods=["GET", "POST"]),
         Route("/admin/listings/{slug:str}/restore", restore, methods=["POST"]),
-        Route("/admin/listings/{slug:str}/delete", delete, methods=["POST"]),
+        Route("/admin/listings/{slug:str}/delete", delete, methods=["GET", "POST"]),
     ]
