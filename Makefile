@@ -33,8 +33,14 @@ $(CHROMIUM):
 		echo "Chromium is missing: install Debian's 'chromium' package (sudo apt-get install chromium)"; exit 1; \
 	fi
 
-test: $(VENV)/.installed-dev $(CHROMIUM)
-	VIGIL_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest
+# The Nu Html Checker (npm's vnu-jar, run with Java) checks every public page's markup.
+VNU_JAR := .cache/vnu/node_modules/vnu-jar/build/dist/vnu.jar
+$(VNU_JAR):
+	@command -v java >/dev/null || { echo "Java is missing: install Debian's default-jre-headless"; exit 1; }
+	npm install --silent --no-audit --no-fund --prefix .cache/vnu vnu-jar@26.9.27
+
+test: $(VENV)/.installed-dev $(CHROMIUM) $(VNU_JAR)
+	VIGIL_CHROMIUM=$(CHROMIUM) VIGIL_VNU_JAR=$(VNU_JAR) $(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check server tests benchmarks web/draw_icons.py
@@ -57,4 +63,4 @@ icons:
 	$(PYTHON) web/draw_icons.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .cache

@@ -273,7 +273,7 @@ def test_contact_create_edit_delete(admin):
     source = "https://legal.example.org/contact"
     assert rec["phones"] == [
         {"label": {"en": "Main line", "es": "Línea principal"}, "number": "(206) 555-0199",
-         "purpose": "legal-help", "source": source},
+         "purpose": "legal-help", "source": source, "hours": None, "languages": None},
         {"label": {"en": "Detention hotline", "es": "Detention hotline"},
          "number": "+1 206 555 0100", "purpose": "find-someone", "source": source,
          "hours": {"en": "Every day", "es": "Todos los días"}, "languages": ["en", "es"]},

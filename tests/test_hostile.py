@@ -573,7 +573,9 @@ def test_trickling_bodies_are_cut_off_while_everyone_else_is_served(server):
     socks = []
     for n in range(TRICKLING_CLIENTS):
         sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
-        sock.sendall(post_head(server, paths[n % len(paths)], 5000) + b"t")
+        path = paths[n % len(paths)]
+        kind = "application/json" if path.startswith("/api/") else "application/x-www-form-urlencoded"
+        sock.sendall(post_head(server, path, 5000, kind) + b"t")
         sock.setblocking(False)
         socks.append(sock)
     started = time.monotonic()

@@ -234,7 +234,7 @@ def test_dated_vigil_disappears_after_it_ends(make_client, push):
         "csrf": csrf, **LISTING, "title": "Short vigil", "starts": "2020-01-01T20:00",
         "ends": "2020-01-01T22:00"})
     home = client.get("/").text
-    happening = home.split('id="active-h"')[1].split('id="archive-h"')[0]
+    happening = home.split('id="active-h"')[1].split("</section>")[0]
     assert "Short vigil" not in happening
     assert "Short vigil" in home.split('id="archive-h"')[1]
 

@@ -46,11 +46,14 @@ def test_ci_and_make_test_run_the_whole_suite(tmp_path):
     assert "make test" in (ROOT / "README.md").read_text()
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
-    for made in (venv / "bin" / "python", venv / ".installed-dev"):
+    vnu = tmp_path / "vnu.jar"
+    for made in (venv / "bin" / "python", venv / ".installed-dev", vnu):
         made.touch()  # newer than pyproject.toml: nothing to install
-    run = subprocess.run(["make", "-n", "test", f"VENV={venv}", "CHROMIUM=/bin/sh"],
+    run = subprocess.run(["make", "-n", "test", f"VENV={venv}", "CHROMIUM=/bin/sh",
+                          f"VNU_JAR={vnu}"],
                          cwd=ROOT, capture_output=True, text=True, check=True)
-    assert run.stdout.splitlines() == [f"VIGIL_CHROMIUM=/bin/sh {venv}/bin/python -m pytest"]
+    assert run.stdout.splitlines() == [
+        f"VIGIL_CHROMIUM=/bin/sh VIGIL_VNU_JAR={vnu} {venv}/bin/python -m pytest"]
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]
     assert config["ini_options"]["testpaths"] == ["tests"]
 

@@ -200,16 +200,13 @@ def _phones(text: str, errors: Errors) -> list[dict]:
         if not re.match(r"^https?://[^\s/]+\.\S+$", source):
             errors.setdefault("phones", f"Line {number}: give the http(s) address of the page "
                                         "that publishes this number, so visitors can check it.")
-        entry = {"label": _bilingual_part(label), "number": phone, "purpose": purpose,
-                 "source": source}
-        if hours:
-            entry["hours"] = _bilingual_part(hours)
-        if languages:
-            codes = [c.lower() for c in _codes(languages)]
-            if any(not LANGUAGE_CODE.fullmatch(c) for c in codes):
-                errors.setdefault("phones", f"Line {number}: languages are codes like en, es.")
-            entry["languages"] = codes
-        phones.append(entry)
+        codes = [c.lower() for c in _codes(languages)] or None
+        if codes and any(not LANGUAGE_CODE.fullmatch(c) for c in codes):
+            errors.setdefault("phones", f"Line {number}: languages are codes like en, es.")
+        # The shape the data loader stores: optional parts present, as null when not given.
+        phones.append({"label": _bilingual_part(label), "number": phone, "purpose": purpose,
+                       "source": source, "hours": _bilingual_part(hours) if hours else None,
+                       "languages": codes})
     return phones
 
 
@@ -311,7 +308,8 @@ def parse_rights(form: Any) -> Parsed:
             raise ValueError
     except ValueError:
         errors["order"] = "A whole number from 0 to 9999; lower comes first."
-    _date(values, errors, "reviewed", month_ok=False)
+    if values["reviewed"]:  # a check is recorded by /admin/checks, not typed here
+        _date(values, errors, "reviewed", month_ok=False)
     if errors:
         return values, errors, None
     source = values["source"] or DEFAULT_SOURCE
@@ -467,9 +465,10 @@ class RightsKind(Kind):
         en = rows.get("en") or rows["es"]
         es = rows.get("es") or en
         rec = {"slug": slug, "ord": en["ord"], "reviewed": en["reviewed"],
-               "source": en["source"], "source_es": es["source"]}
+               "source": en["source"], "source_es": es["source"], "added": en["added"]}
         for lang, row in (("en", en), ("es", es)):
             rec.update({f"{f}_{lang}": row[f] for f in RIGHTS_TEXT})
+            rec[f"sources_{lang}"] = row["sources"]
         return rec
 
     async def defaults(self, query: Query) -> Values:
@@ -490,6 +489,10 @@ class RightsKind(Kind):
                 (slug, lang, fields[f"title_{lang}"], fields[f"summary_{lang}"],
                  fields[f"body_{lang}"], fields["ord"], fields["reviewed"],
                  fields.get(f"source_{lang}", fields["source"])))
+            if f"sources_{lang}" in fields:  # a restored copy brings its provenance back
+                await conn.execute(
+                    "UPDATE rights SET sources = ?, added = ? WHERE slug = ? AND lang = ?",
+                    (fields[f"sources_{lang}"], fields.get("added"), slug, lang))
 
 
 KINDS = (

@@ -114,7 +114,9 @@ def for_page(rec: dict, request: Request) -> dict:
     """A listing in the page's language, with its generated texts and derived facts."""
     lang = lang_of(request)
     out = content.localized(rec, lang)
-    out["title"] = localized_title(rec["title"], rec["city"], request)
+    # An organizer's own Spanish title wins; else a title made from the city is made again.
+    out["title"] = ((lang == "es" and rec.get("title_es"))
+                    or localized_title(rec["title"], rec["city"], request))
     out["source"] = _phrase(rec.get("source"), request)
     out["links"] = [dict(link, label=_phrase(link["label"], request))
                     for link in rec.get("links") or []]
