@@ -574,7 +574,8 @@ def test_trickling_bodies_are_cut_off_while_everyone_else_is_served(server):
     for n in range(TRICKLING_CLIENTS):
         sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
         path = paths[n % len(paths)]
-        kind = "application/json" if path.startswith("/api/") else "application/x-www-form-urlencoded"
+        kind = ("application/json" if path.startswith("/api/")
+                else "application/x-www-form-urlencoded")
         sock.sendall(post_head(server, path, 5000, kind) + b"t")
         sock.setblocking(False)
         socks.append(sock)
