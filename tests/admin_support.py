@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import re
 
 from starlette.testclient import TestClient
@@ -32,3 +33,13 @@ def sign_in(client: TestClient, name: str, password: str = PASSWORD) -> str:
                                             "password": password}, follow_redirects=False)
     assert res.status_code == 303, res.text
     return csrf_from(client.get("/admin/").text)
+
+
+def hidden_fields(page: str, action: str) -> dict:
+    """The hidden fields of the form posting to `action`, as the browser would send them (an
+    approval form names the version it approves this way)."""
+    form = re.search(r'<form[^>]*action="' + re.escape(action) + r'"[^>]*>(.*?)</form>',
+                     page, re.S)
+    assert form, f"no form for {action}"
+    return {html.unescape(n): html.unescape(v) for n, v in re.findall(
+        r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form.group(1))}

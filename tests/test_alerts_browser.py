@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import expect
 
 from server.push import check_declarative
-from tests.admin_support import sign_in
+from tests.admin_support import hidden_fields, sign_in
 from tests.live import live_server
 from tests.pushservice import PushService
 from tests.test_offline import BUNDLE_COMPLETE, eventually, wait_for_worker
@@ -137,7 +137,8 @@ def test_an_approved_alert_shows_everywhere_and_offline_and_a_retraction_removes
         assert res.status_code == 303 and "Waiting" in res.headers["location"]
         alert_url = res.headers["location"].split("?")[0]
         ben, ben_csrf = organizer(server, "ben")
-        assert ben.post(alert_url + "/approve", data={"csrf": ben_csrf}).status_code == 303
+        approval = hidden_fields(ben.get(alert_url).text, alert_url + "/approve")
+        assert ben.post(alert_url + "/approve", data=approval).status_code == 303
         approved = time.monotonic()
 
         for path, text in (("/", "Raid reported at the Portland ICE office"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import re
 import sqlite3
 import time
@@ -11,7 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from server.app import create_app
-from tests.admin_support import create_organizer, sign_in
+from tests.admin_support import create_organizer, hidden_fields, sign_in
 from tests.conftest import make_settings
 from tests.pushservice import PushService
 
@@ -50,14 +49,6 @@ def subscribe(client, push, topics, lang=None):
     res = client.post("/api/v1/push/subscriptions", json=body)
     assert res.status_code == 201, res.text
     return sub
-
-
-def approval_form(page: str, action: str) -> dict:
-    """The approval form's fields as the page holds them: the approval names this version."""
-    form = re.search(r'<form[^>]*action="' + re.escape(action) + r'"[^>]*>(.*?)</form>',
-                     page, re.S).group(1)
-    return {n: html.unescape(v) for n, v in re.findall(
-        r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form)}
 
 
 def switch_to(client, name):
@@ -111,7 +102,7 @@ def test_two_person_rule_for_listings(make_client, push):
     page = client.get(f"/admin/listings/{slug}/edit").text
     assert ">Approve</button>" in page
     client.post(f"/admin/listings/{slug}/approve",
-                data=approval_form(page, f"/admin/listings/{slug}/approve"))
+                data=hidden_fields(page, f"/admin/listings/{slug}/approve"))
     assert push.wait_for(1)[0].json()["notification"]["title"].startswith("New vigil in Tacoma, WA")
     assert client.get(f"/listings/{slug}").status_code == 200
 
@@ -138,7 +129,7 @@ def test_two_person_rule_for_alerts_and_urgent_reaches_urgent_subscribers(make_c
     assert push.messages == []
     switch_to(client, "ben")
     client.post(alert_url + "/approve",
-                data=approval_form(client.get(alert_url).text, alert_url + "/approve"))
+                data=hidden_fields(client.get(alert_url).text, alert_url + "/approve"))
     message = push.wait_for(1)[0]
     assert message.sub_id == urgent.id
     note = message.json()["notification"]

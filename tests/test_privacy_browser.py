@@ -82,7 +82,7 @@ def test_a_whole_visit_stays_on_this_origin_sets_no_cookie_and_stores_no_address
         suggestions = conn.execute("SELECT COUNT(*) FROM suggestions").fetchone()[0]
         conn.close()
         assert CLIENT_ADDRESS not in dump
-        assert columns == ["id", "endpoint", "p256dh", "auth", "created", "lang"]
+        assert columns == ["id", "endpoint", "p256dh", "auth", "created", "lang", "refusals"]
         assert len(stored) == 1
         assert suggestions == 1
         logs = server.logs()

@@ -4,7 +4,6 @@ the real app, in-process (and, for the event-loop stall, against a live uvicorn)
 from __future__ import annotations
 
 import asyncio
-import html
 import re
 import sqlite3
 import statistics
@@ -17,7 +16,7 @@ from starlette.testclient import TestClient
 
 from server.app import create_app
 from server.views.admin_content import contact_values
-from tests.admin_support import PASSWORD, create_organizer, csrf_from, sign_in
+from tests.admin_support import PASSWORD, create_organizer, csrf_from, hidden_fields, sign_in
 from tests.conftest import make_settings
 
 LISTING = {"title": "Nightly vigil at NWDC", "kind": "vigil", "address": "1623 E J St",
@@ -69,15 +68,6 @@ def sql(settings, query: str, params: tuple = ()) -> list[tuple]:
 
 def fanouts(settings) -> int:
     return sql(settings, "SELECT COUNT(*) FROM push_messages")[0][0]
-
-
-def hidden_fields(page: str, action: str) -> dict:
-    """The hidden fields of the form posting to `action`, as the browser would send them."""
-    form = re.search(r'<form[^>]*action="' + re.escape(action) + r'"[^>]*>(.*?)</form>',
-                     page, re.S)
-    assert form, f"no form for {action}"
-    return {html.unescape(n): html.unescape(v) for n, v in re.findall(
-        r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form.group(1))}
 
 
 def propose_listing(client, csrf) -> str:
