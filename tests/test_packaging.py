@@ -49,7 +49,8 @@ def test_ci_and_make_test_run_the_whole_suite(tmp_path):
     vnu = tmp_path / "vnu.jar"
     for made in (venv / "bin" / "python", venv / ".installed-dev", vnu):
         made.touch()  # newer than pyproject.toml: nothing to install
-    run = subprocess.run(["make", "-n", "test", f"VENV={venv}", "CHROMIUM=/bin/sh",
+    run = subprocess.run(["make", "-n", "--no-print-directory", "test", f"VENV={venv}",
+                          "CHROMIUM=/bin/sh",
                           f"VNU_JAR={vnu}"],
                          cwd=ROOT, capture_output=True, text=True, check=True)
     assert run.stdout.splitlines() == [
