@@ -197,3 +197,21 @@ async def decide_change(conn: aiosqlite.Connection, change_id: int, organizer: s
         "UPDATE changes SET status = ?, decided_by = ?, decided = ? "
         "WHERE id = ? AND status = 'pending'", (status, organizer, iso_now(), change_id))
     return cur.rowcount == 1
+
+
+async def undo_take_down(db: Database, organizer: str, entity: str, table: str, key_column: str,
+                         key: str | int, taken: str, live: str, taken_down_by: str | None) -> bool:
+    """Put back what an organizer took down (status `taken` -> `live`) while the take-down
+    still stands; audited. False when there was nothing to put back."""
+    async def put_back(conn: aiosqlite.Connection) -> int:
+        cur = await conn.execute(
+            f"UPDATE {table} SET status = ?, taken_down_by = NULL, updated = ? "
+            f"WHERE {key_column} = ? AND status = ? AND taken_down_by IS NOT NULL",
+            (live, iso_now(), key, taken))
+        if cur.rowcount:
+            await audit.record(conn, organizer, "restore", entity, str(key),
+                               {"status": taken, "taken_down_by": taken_down_by},
+                               {"status": live})
+        return cur.rowcount
+
+    return bool(await db.write_fn(put_back, public=True))

@@ -343,21 +343,10 @@ async def retract(request: Request) -> Response:
 async def restore(request: Request) -> Response:
     """Undo a take-down that has not reached phones: they still show the alert."""
     alert = await _alert(request)
-    me = organizer(request)["name"]
-
-    async def put_back(conn) -> int:
-        cur = await conn.execute(
-            "UPDATE alerts SET status = 'sent', taken_down_by = NULL, updated = ? "
-            "WHERE id = ? AND status = 'retracted' AND taken_down_by IS NOT NULL",
-            (iso_now(), alert["id"]))
-        if cur.rowcount:
-            await audit.record(conn, me, "restore", "alert", str(alert["id"]),
-                               {"status": "retracted", "taken_down_by": alert["taken_down_by"]},
-                               {"status": "sent"})
-        return cur.rowcount
-
-    done = "Restored." if await services(request).db.write_fn(put_back, public=True) \
-        else "Nothing+to+restore."
+    restored = await approvals.undo_take_down(
+        services(request).db, organizer(request)["name"], "alert", "alerts", "id", alert["id"],
+        taken="retracted", live="sent", taken_down_by=alert["taken_down_by"])
+    done = "Restored." if restored else "Nothing+to+restore."
     return see_other(f"/admin/alerts/{alert['id']}?done={done}")
 
 

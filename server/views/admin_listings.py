@@ -322,21 +322,10 @@ async def end(request: Request) -> Response:
 
 async def restore(request: Request) -> Response:
     row = await _row(request)
-    me = organizer(request)["name"]
-
-    async def put_back(conn) -> int:
-        cur = await conn.execute(
-            "UPDATE listings SET status = 'active', taken_down_by = NULL, updated = ? "
-            "WHERE slug = ? AND status = 'ended' AND taken_down_by IS NOT NULL",
-            (iso_now(), row["slug"]))
-        if cur.rowcount:
-            await audit.record(conn, me, "restore", "listing", row["slug"],
-                               {"status": "ended", "taken_down_by": row["taken_down_by"]},
-                               {"status": "active"})
-        return cur.rowcount
-
-    done = "Restored." if await services(request).db.write_fn(put_back, public=True) \
-        else "Nothing+to+restore."
+    restored = await approvals.undo_take_down(
+        services(request).db, organizer(request)["name"], "listing", "listings", "slug",
+        row["slug"], taken="ended", live="active", taken_down_by=row["taken_down_by"])
+    done = "Restored." if restored else "Nothing+to+restore."
     return see_other(f"/admin/listings/{row['slug']}/edit?done={done}")
 
 
