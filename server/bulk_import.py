@@ -78,12 +78,12 @@ _FIELD_ROLES = {"title": "title", "title_es": "title_es", "kind": "kind", "addre
                 "starts": "start", "ends": "end", "links": "link", "description": "description",
                 "description_es": "description_es"}
 # The form's wording where a spreadsheet needs other words.
-_CSV_MESSAGES = {
-    "state": N_("Not a US state: use its two-letter code (OR) or its name (Oregon)."),
-    "kind": N_("Use one of: vigil, occupation, rally, action."),
-    "starts": N_("A date and time like 2026-12-01 20:00 or 12/1/2026 8:00 PM."),
-    "ends": N_("A date and time like 2026-12-01 20:00 or 12/1/2026 8:00 PM."),
-    "links": N_("A web address starting with http:// or https://."),
+DATE_MESSAGE = N_("A date and time like 2026-12-01 20:00 or 12/1/2026 8:00 PM.")
+LINK_MESSAGE = N_("A web address starting with http:// or https://.")
+_CSV_WORDING = {
+    "Choose a state.": N_("Not a US state: use its two-letter code (OR) or its name (Oregon)."),
+    "Choose a kind.": N_("Use one of: vigil, occupation, rally, action."),
+    "A date and time like 2026-12-01T20:00.": DATE_MESSAGE,
 }
 _CLOCK = re.compile(r"(\d{1,2})(?::(\d{2}))?(?::\d{2})?\s*([ap])\.?\s*m\.?|(\d{1,2}):(\d{2})"
                     r"(?::\d{2})?", re.I)
@@ -208,7 +208,7 @@ def _form_values(cells: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]
         try:
             moments[name] = _when(cells, prefix, zone)
         except ValueError:
-            errors[name] = _CSV_MESSAGES[name]
+            errors[name] = DATE_MESSAGE
             moments[name] = ""
     address = ", ".join(p for p in (cells.get("address", ""), cells.get("address2", "")) if p)
     return {
@@ -315,8 +315,10 @@ def _check_row(number: int, cells: dict[str, str], labels: dict[str, str],
                 role = "start_date" if "start_date" in labels else "start_time"
             if name == "ends" and "end" not in labels:
                 role = "end_date" if "end_date" in labels else "end_time"
+            if name == "links":  # the form counts lines of links; a row has one
+                message = LINK_MESSAGE
             parsed.errors.append(RowError(number, labels.get(role, role),
-                                          _CSV_MESSAGES.get(name, message)))
+                                          _CSV_WORDING.get(message, message)))
         return
     assert fields is not None
     parsed.rows.append({**fields, "row": number})

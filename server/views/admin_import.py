@@ -49,10 +49,10 @@ async def _upload_page(request: Request, status: int = 200, text: str = "",
     for problem in problems[:bulk_import.MAX_ERRORS_SHOWN]:
         message = tr.gettext(problem.message, **problem.params)
         if problem.row and problem.column:
-            message = tr.gettext("Row %(row)s, %(column)s: %(message)s", row=problem.row,
-                                 column=problem.column, message=message)
+            message = tr.gettext("Row %(row)s, %(column)s: %(problem)s", row=problem.row,
+                                 column=problem.column, problem=message)
         elif problem.row:
-            message = tr.gettext("Row %(row)s: %(message)s", row=problem.row, message=message)
+            message = tr.gettext("Row %(row)s: %(problem)s", row=problem.row, problem=message)
         lines.append(message)
     return admin_page(
         request, "admin/import.html", status=status, text=text, problems=lines,
