@@ -8,6 +8,7 @@ import html
 import re
 import sqlite3
 
+import httpx
 import pytest
 from starlette.testclient import TestClient
 
@@ -17,7 +18,7 @@ from server.approvals import seen_fields
 from server.database import Database
 from tests.admin_support import create_organizer, hidden_fields, sign_in
 from tests.conftest import make_settings
-from tests.test_two_person_rule import Browser
+from tests.test_two_person_rule import Browser, async_sign_in
 
 HEADER = "title,start,end,address,city,state,zip,description,description_es,link"
 
@@ -356,3 +357,31 @@ def test_the_import_pages_are_in_spanish_for_an_organizer_who_chose_it(pair):
     res = upload(ana, csrf, csv_text(rows))
     assert "Fila 7, state:" in res.text and "No es un estado" in res.text
     assert "Importar anuncios" in res.text
+
+
+@pytest.fixture
+def ana_and_ben(tmp_path):
+    settings = make_settings(tmp_path)
+    create_organizer(settings, "ana")
+    create_organizer(settings, "ben")
+    return settings
+
+
+async def test_simultaneous_approvals_publish_the_batch_once(ana_and_ben):
+    settings = ana_and_ben
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as a, \
+                httpx.AsyncClient(transport=transport, base_url="http://testserver") as b:
+            res = await a.post("/admin/import", data={"csrf": await async_sign_in(a, "ana")},
+                               files={"file": ("e.csv", csv_text(good_rows(6)).encode())})
+            batch = batch_url(res)
+            await async_sign_in(b, "ben")
+            form = hidden_fields((await b.get(batch)).text, batch + "/approve")
+            answers = await asyncio.gather(*(b.post(batch + "/approve", data=form)
+                                             for _ in range(5)))
+    assert [r.status_code for r in answers] == [303] * 5
+    assert fanouts(settings) == 6
+    assert sql(settings, "SELECT COUNT(*) FROM audit WHERE action = 'approve' AND "
+                         "entity = 'import'")[0][0] == 1
