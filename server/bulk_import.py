@@ -283,7 +283,7 @@ def read_csv(text: str) -> Parsed:
                 parsed.rows.clear()
                 parsed.errors = [RowError(number, "", N_(
                     "More than %(limit)s rows. Split the file into smaller files."),
-                    {"limit": f"{MAX_ROWS:,}"})]
+                    {"limit": MAX_ROWS})]
                 return parsed
             if len(cells) > len(names) and any(c.strip() for c in cells[len(names):]):
                 parsed.errors.append(RowError(number, "", N_(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from babel.numbers import format_decimal
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
@@ -48,7 +49,9 @@ async def _upload_page(request: Request, status: int = 200, text: str = "",
     problems = problems or []
     lines = []
     for problem in problems[:bulk_import.MAX_ERRORS_SHOWN]:
-        message = tr.gettext(problem.message, **problem.params)
+        message = tr.gettext(problem.message, **{
+            k: format_decimal(v, locale=tr.lang) if isinstance(v, int) else v
+            for k, v in problem.params.items()})
         if problem.row and problem.column:
             message = tr.gettext("Row %(row)s, %(column)s: %(problem)s", row=problem.row,
                                  column=problem.column, problem=message)
@@ -58,8 +61,8 @@ async def _upload_page(request: Request, status: int = 200, text: str = "",
     return admin_page(
         request, "admin/import.html", status=status, text=text, problems=lines,
         more=max(0, len(problems) - bulk_import.MAX_ERRORS_SHOWN), ignored=ignored or [],
-        batches=await _batches(request), columns=bulk_import.COLUMNS,
-        required=bulk_import.REQUIRED_COLUMNS, max_rows=f"{bulk_import.MAX_ROWS:,}")
+        batches=await _batches(request),
+        max_rows=format_decimal(bulk_import.MAX_ROWS, locale=tr.lang))
 
 
 async def upload(request: Request) -> Response:
