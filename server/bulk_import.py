@@ -309,6 +309,7 @@ def _check_row(number: int, cells: dict[str, str], labels: dict[str, str],
     _, errors, fields = parse(values)
     errors = {**errors, **early}
     if errors:
+        found = []
         for name, message in errors.items():
             role = _FIELD_ROLES.get(name, name)
             if name == "starts" and "start" not in labels:
@@ -317,8 +318,12 @@ def _check_row(number: int, cells: dict[str, str], labels: dict[str, str],
                 role = "end_date" if "end_date" in labels else "end_time"
             if name == "links":  # the form counts lines of links; a row has one
                 message = LINK_MESSAGE
-            parsed.errors.append(RowError(number, labels.get(role, role),
-                                          _CSV_WORDING.get(message, message)))
+            found.append((role, RowError(number, labels.get(role, role),
+                                         _CSV_WORDING.get(message, message))))
+        # In the order of the file's columns, as the organizer reads the row.
+        order = list(labels)
+        found.sort(key=lambda pair: order.index(pair[0]) if pair[0] in order else len(order))
+        parsed.errors.extend(error for _, error in found)
         return
     assert fields is not None
     parsed.rows.append({**fields, "row": number})

@@ -385,3 +385,9 @@ async def test_simultaneous_approvals_publish_the_batch_once(ana_and_ben):
     assert fanouts(settings) == 6
     assert sql(settings, "SELECT COUNT(*) FROM audit WHERE action = 'approve' AND "
                          "entity = 'import'")[0][0] == 1
+
+
+def test_a_rows_problems_come_in_the_order_of_its_columns():
+    parsed = bulk_import.read_csv(csv_text([",someday,,,Portland,XX,,,,ftp://x"]))
+    assert [e.column for e in parsed.errors] == ["title", "start", "state", "description",
+                                                 "link"]
