@@ -337,6 +337,11 @@ ROW_FIELDS = ("id", "slug", "status", "author", "title", "title_es", "kind", "ad
               "description_es", "needs", "links", "source")
 
 
+def slug_base(title: str, city: str) -> str:
+    """A listing's address before a number is added to tell it from another one."""
+    return slugify(f"{title}-{city}") or "listing"
+
+
 async def announce(conn: aiosqlite.Connection, listing: Any, base_url: str) -> None:
     """Queue the announcement of one listing that has just gone live, inside the caller's
     transaction; a listing whose end has passed announces nothing."""
@@ -378,8 +383,7 @@ async def save_batch(conn: aiosqlite.Connection, organizer: str, filename: str,
                 spots[place] = found[0] if found and found[0]["lat"] is not None else None
             if spots[place] is not None:
                 fields = {**fields, "lat": spots[place]["lat"], "lon": spots[place]["lon"]}
-        slug = await unique_slug(conn, "listings",
-                                 slugify(f"{fields['title']}-{fields['city']}") or "listing")
+        slug = await unique_slug(conn, "listings", slug_base(fields["title"], fields["city"]))
         row = {**fields, "slug": slug, "status": "pending", "verified": now[:10],
                "created": now, "updated": now, "author": organizer, "batch_id": batch_id}
         await conn.execute(

@@ -391,3 +391,13 @@ def test_a_rows_problems_come_in_the_order_of_its_columns():
     parsed = bulk_import.read_csv(csv_text([",someday,,,Portland,XX,,,,ftp://x"]))
     assert [e.column for e in parsed.errors] == ["title", "start", "state", "description",
                                                  "link"]
+
+
+def test_the_same_file_twice_shows_as_possible_duplicates(pair):
+    _settings, ana, ben = pair
+    csrf = sign_in(ana, "ana")
+    first = batch_url(upload(ana, csrf, csv_text(good_rows(3))))
+    assert "Possible duplicates" not in ana.get(first).text
+    second = batch_url(upload(ana, csrf, csv_text(good_rows(3))))
+    page = ben_view(ben, second)
+    assert "Possible duplicates" in page and "3 listings have the same title and city" in page

@@ -134,6 +134,12 @@ async def batch_page(request: Request, status: int = 200, **extra) -> Response:
     states = await db.execute(
         "SELECT state, COUNT(*) AS n FROM listings WHERE batch_id = ? GROUP BY state "
         "ORDER BY n DESC, state", (batch["id"],))
+    # A listing whose address had to take a number (-2, -3...) shares its title and city
+    # with another one: often the same file imported twice.
+    named = await db.execute("SELECT slug, title, city FROM listings WHERE batch_id = ? "
+                             "ORDER BY id", (batch["id"],))
+    twins = [dict(r) for r in named
+             if r["slug"] != bulk_import.slug_base(r["title"], r["city"])]
     me = organizer(request)["name"]
     mine = me in await bulk_import.authors(db.execute, batch["id"])
     now = datetime.now(UTC)
@@ -143,7 +149,7 @@ async def batch_page(request: Request, status: int = 200, **extra) -> Response:
               for r in rows],
         states=[(s["state"], state_name(s["state"], tr.lang), s["n"]) for s in states],
         approval=approvals.seen_fields(version) if batch["status"] == "pending" else None,
-        mine=mine, changed=extra.pop("changed", []), **extra)
+        twins=twins, mine=mine, changed=extra.pop("changed", []), **extra)
 
 
 async def batch_view(request: Request) -> Response:
