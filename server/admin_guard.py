@@ -11,6 +11,7 @@ from __future__ import annotations
 from urllib.parse import parse_qs
 
 from starlette.datastructures import MutableHeaders
+from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.middleware import Middleware
 from starlette.requests import HTTPConnection
 from starlette.routing import BaseRoute, Mount, Route
@@ -71,7 +72,7 @@ class AdminGuard:
                 message = await receive()
                 body += message.get("body", b"")
                 more = message.get("more_body", False)
-            token = conn.headers.get("x-csrf-token") or _form_field(conn, body, "csrf")
+            token = conn.headers.get("x-csrf-token") or await _form_field(conn, body, "csrf")
             if is_open:
                 bound = conn.cookies.get(LOGIN_COOKIE, "")
                 valid = bool(bound) and svc.login_stamp.age(
@@ -104,11 +105,26 @@ class AdminGuard:
         await self.app(scope, receive, send_private)
 
 
-def _form_field(conn: HTTPConnection, body: bytes, name: str) -> str | None:
-    if not conn.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
-        return None
-    values = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).get(name)
-    return values[0] if values else None
+async def _form_field(conn: HTTPConnection, body: bytes, name: str) -> str | None:
+    content_type = conn.headers.get("content-type", "")
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        values = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).get(name)
+        return values[0] if values else None
+    if content_type.startswith("multipart/form-data"):  # a form with a file (a CSV import)
+        async def chunks():
+            yield body
+
+        try:
+            form = await MultiPartParser(conn.headers, chunks(), max_files=1, max_fields=200,
+                                         max_part_size=len(body)).parse()
+        except MultiPartException:
+            return None
+        try:
+            value = form.get(name)
+            return value if isinstance(value, str) else None
+        finally:
+            await form.close()
+    return None
 
 
 def admin_mount(routes: list[BaseRoute]) -> Mount:

@@ -32,6 +32,7 @@ from server.views import (
     admin_changes,
     admin_content,
     admin_deleted,
+    admin_import,
     admin_listings,
     admin_verify,
     alerts,
@@ -169,9 +170,11 @@ def create_app(settings: Settings, *, load_data_if_empty: bool = True) -> Starle
         routes=[r for r in site if r not in organizer_routes] + flat("/api/v1", api_v1_routes())
         + [admin_mount(admin.routes() + admin_listings.routes() + admin_alerts.routes()
                        + admin_content.routes() + admin_changes.routes()
-                       + admin_verify.routes() + admin_deleted.routes() + organizer_routes)],
+                       + admin_verify.routes() + admin_deleted.routes()
+                       + admin_import.routes() + organizer_routes)],
         middleware=[Middleware(Edge, https=settings.https, log=access,
-                               trusted_proxies=settings.trusted_proxies)],
+                               trusted_proxies=settings.trusted_proxies,
+                               large_bodies={admin_import.UPLOAD_PATH: admin_import.MAX_BODY})],
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
     )

@@ -126,7 +126,7 @@ def _provenance(rec: dict, done: dict[str, dict], column: str = "verified") -> d
 
 
 # Organizers' sign-in names and bookkeeping: never in what the public sees.
-ORGANIZER_ONLY = ("id", "author", "approver", "message_id", "taken_down_by")
+ORGANIZER_ONLY = ("id", "author", "approver", "message_id", "taken_down_by", "batch_id")
 
 
 def _links(value: Any) -> list[dict]:

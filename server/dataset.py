@@ -498,7 +498,8 @@ EXPORT_TABLES: dict[str, tuple[str, ...]] = {
     "statements": ("slug",),
     "alerts": ("id",),
 }
-COLUMNS_NOT_EXPORTED = {"id"}
+# An import batch is an organizer workflow of this database, not data to carry elsewhere.
+COLUMNS_NOT_EXPORTED = {"id", "batch_id"}
 CHECK_COLUMNS = ("verified", "reviewed")
 
 

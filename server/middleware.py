@@ -144,7 +144,8 @@ class Edge:
     - the security headers on every response: SECURITY_HEADERS on what a browser may run,
       DATA_SECURITY_HEADERS on the rest;
     - the body limit: bodies over it are refused with 413, by Content-Length before the
-      app runs or as they stream;
+      app runs or as they stream; the few paths that take a file (large_bodies) have their
+      own;
     - the body deadline: a body not complete BODY_TIMEOUT seconds after its head is refused
       with 408 and its connection closed; a client that hangs up mid-body ends the request
       with one access-log line (CLIENT_GONE), never a 500;
@@ -154,12 +155,14 @@ class Edge:
 
     def __init__(self, app: ASGIApp, https: bool = False, max_body: int = 64 * 1024,
                  log: AccessLog | None = None, body_timeout: float = BODY_TIMEOUT,
-                 trusted_proxies: tuple[Network, ...] = ()):
+                 trusted_proxies: tuple[Network, ...] = (),
+                 large_bodies: dict[str, int] | None = None):
         self.app = app
         extra = [(b"strict-transport-security", b"max-age=63072000")] if https else []
         self.document_headers = SECURITY_HEADERS + extra
         self.data_headers = DATA_SECURITY_HEADERS + extra
         self.max_body = max_body
+        self.large_bodies = large_bodies or {}
         self.body_timeout = body_timeout
         self.forwarded = ForwardedClients(trusted_proxies) if trusted_proxies else None
         # Without a log from the app (whose lifespan runs its timer), write each line at once.
@@ -217,13 +220,14 @@ class Edge:
         """The receive to hand on (counting the body when there is one), or None when the
         declared Content-Length is already over the limit."""
         has_body = False
+        max_body = self.large_bodies.get(scope["path"], self.max_body)
         for name, value in scope["headers"]:
             if name == b"transfer-encoding":
                 has_body = True
             elif name == b"content-length":
                 has_body = True
                 try:
-                    if int(value) > self.max_body:
+                    if int(value) > max_body:
                         return None
                 except ValueError:
                     return None
@@ -231,7 +235,6 @@ class Edge:
             return receive
         received = 0
         complete = False
-        max_body = self.max_body
         deadline = asyncio.get_running_loop().time() + self.body_timeout
 
         async def limited_receive() -> Message:

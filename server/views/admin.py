@@ -256,7 +256,10 @@ async def dashboard(request: Request) -> Response:
     db = services(request).db
     waiting = await db.scalar("SELECT COUNT(*) FROM suggestions WHERE status = 'waiting'")
     pending_alerts = await db.scalar("SELECT COUNT(*) FROM alerts WHERE status = 'pending'")
-    pending_listings = await db.scalar("SELECT COUNT(*) FROM listings WHERE status = 'pending'")
+    # An import's listings count once, as the import.
+    pending_listings = await db.scalar(
+        "SELECT COUNT(*) FROM listings WHERE status = 'pending' AND batch_id IS NULL")
+    imports = await db.scalar("SELECT COUNT(*) FROM import_batches WHERE status = 'pending'")
     pending_corrections = await db.scalar(
         "SELECT COUNT(*) FROM alerts WHERE status = 'sent' AND proposed IS NOT NULL")
     changes = await db.scalar("SELECT COUNT(*) FROM changes WHERE status = 'pending'")
@@ -273,7 +276,7 @@ async def dashboard(request: Request) -> Response:
         request, "admin/dashboard.html",
         waiting_suggestions=waiting,
         waiting_approval=pending_alerts + pending_listings + pending_corrections,
-        waiting_changes=changes, taken_down=taken_down,
+        waiting_changes=changes, waiting_imports=imports, taken_down=taken_down,
         topics=list(topics.items()), entries=await audit.recent(db, 10),
         growth=await push.subscription_growth(db),
     )

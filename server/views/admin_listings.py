@@ -23,7 +23,7 @@ from server import approvals, audit, push
 from server.content import iso_now, listing_record
 from server.dataset import LISTING_KINDS, slugify
 from server.i18n import N_
-from server.listing_form import TIME_ZONES, parse, values_from_row
+from server.listing_form import CITY_SPOT_SQL, TIME_ZONES, parse, values_from_row
 from server.places import states_sorted
 from server.views.admin import admin_page, form_of, organizer, see_other, translator
 from server.views.base import services
@@ -76,11 +76,7 @@ async def _check_and_place(request: Request, values: dict, errors: dict,
         return None
     if fields["lat"] is None:
         spot = facility if facility and facility["lat"] is not None else await db.first(
-            "SELECT ROUND(AVG(lat), 3) AS lat, ROUND(AVG(lon), 3) AS lon FROM ("
-            "SELECT lat, lon FROM facilities WHERE lower(city) = lower(?) AND state = ? "
-            "AND lat IS NOT NULL UNION ALL SELECT lat, lon FROM listings "
-            "WHERE lower(city) = lower(?) AND state = ? AND lat IS NOT NULL)",
-            (fields["city"], fields["state"], fields["city"], fields["state"]))
+            CITY_SPOT_SQL, {"city": fields["city"], "state": fields["state"]})
         if spot and spot["lat"] is not None:
             fields = {**fields, "lat": spot["lat"], "lon": spot["lon"]}
     return fields
@@ -198,6 +194,16 @@ VERSION_FIELDS = ("status", "author", "title", "title_es", "kind", "address", "c
                   "needs", "links", "source")
 
 
+async def waiting_import(db, row: dict) -> int | None:
+    """The import a pending listing waits with, if any: it is approved or rejected only with
+    the whole import."""
+    if row["status"] != "pending" or row.get("batch_id") is None:
+        return None
+    status = await db.scalar("SELECT status FROM import_batches WHERE id = ?",
+                             (row["batch_id"],))
+    return row["batch_id"] if status == "pending" else None
+
+
 def approval_version(row: dict) -> dict | None:
     """What an approver of this listing approves, as stored; None unless it waits."""
     return {k: row[k] for k in VERSION_FIELDS} if row["status"] == "pending" else None
@@ -211,6 +217,9 @@ async def approve(request: Request) -> Response:
     version = approval_version(row)
     if version is None:
         return see_other(f"/admin/listings/{row['slug']}/edit?done=Nothing+to+approve.")
+    batch = await waiting_import(svc.db, row)
+    if batch is not None:
+        return see_other(f"/admin/import/{batch}?done=Approve+or+reject+the+import+as+a+whole.")
     try:
         if row["author"] == me:
             raise approvals.Refused("A second organizer must approve what you proposed: "
@@ -229,7 +238,8 @@ async def approve(request: Request) -> Response:
 async def edit_page(request: Request, row: dict, status: int = 200, **extra) -> Response:
     svc = services(request)
     counts = await push.counts(svc.db, row["message_id"]) if row.get("message_id") else None
-    version = approval_version(row)
+    batch = await waiting_import(svc.db, row)
+    version = approval_version(row) if batch is None else None
     waiting = await svc.db.first(
         "SELECT * FROM changes WHERE entity = 'listing' AND entity_key = ? "
         "AND status = 'pending'", (row["slug"],))
@@ -237,7 +247,7 @@ async def edit_page(request: Request, row: dict, status: int = 200, **extra) -> 
                       counts=counts, me=organizer(request)["name"],
                       approval=approvals.seen_fields(version) if version else None,
                       waiting=approvals.as_change(waiting) if waiting else None,
-                      changed=extra.pop("changed", []), **extra)
+                      changed=extra.pop("changed", []), import_waiting=batch, **extra)
 
 
 async def edit(request: Request) -> Response:
