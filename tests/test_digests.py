@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import json
 import sqlite3
 import time
 
@@ -14,6 +15,7 @@ from starlette.testclient import TestClient
 
 import server.push
 from server.app import create_app
+from server.content import listing_record
 from server.database import Database
 from server.push import digest
 from tests.admin_support import create_organizer, sign_in
@@ -224,3 +226,39 @@ def test_two_processes_flushing_at_once_send_one_digest(client, settings, monkey
     results = asyncio.run(flush_from_two_processes())
     assert sorted(len(r) for r in results) == [0, 1]
     assert rows(settings, "SELECT COUNT(*) FROM push_messages") == [(2,)]
+
+
+def test_listings_that_go_live_together_are_one_message_per_state(settings):
+    """An approved batch (an import) tells each state at once, in one message."""
+
+    async def approve_batch() -> tuple[list[int], list[tuple]]:
+        async with Database(settings.db_path) as db:
+            async def run(conn):
+                records = []
+                for i, state in enumerate(["OR"] * 5 + ["WA"]):
+                    await conn.execute(
+                        "INSERT INTO listings (slug, kind, title, city, state, status, "
+                        "verified, created, updated) VALUES (?, 'rally', ?, ?, ?, 'active', "
+                        "'2026-11-29', '2026-11-29', '2026-11-29')",
+                        (f"batch-{i}", f"Rally {i}", CITIES[state], state))
+                    async with conn.execute("SELECT * FROM listings WHERE slug = ?",
+                                            (f"batch-{i}",)) as cur:
+                        records.append(listing_record(await cur.fetchone()))
+                return await digest.announce_many(conn, records, settings.base_url)
+
+            sent = await db.write_fn(run)
+            return sent, await db.execute(
+                "SELECT payload, payload_es, topics FROM push_messages ORDER BY id")
+
+    sent, messages = asyncio.run(approve_batch())
+    assert len(sent) == 2
+    by_topic = {json.loads(topics)[-1]: (json.loads(en)["notification"],
+                                         json.loads(es)["notification"])
+                for en, es, topics in messages}
+    oregon, oregon_es = by_topic["state:OR"]
+    assert oregon["title"] == "5 new rallies in Oregon today"
+    assert oregon_es["title"] == "5 nuevas concentraciones en Oregón hoy"
+    assert oregon["navigate"] == "http://testserver/?state=OR"
+    washington, _ = by_topic["state:WA"]
+    assert washington["title"] == "New rally in Tacoma, WA: Rally 5"
+    assert rows(settings, "SELECT COUNT(*) FROM listings WHERE message_id IS NULL") == [(0,)]

@@ -126,6 +126,47 @@ async def announce(conn: aiosqlite.Connection, listing: dict, base_url: str, *,
     return message_id
 
 
+async def announce_many(conn: aiosqlite.Connection, listings: list[dict], base_url: str, *,
+                        now: float | None = None) -> list[int]:
+    """Announce listings that went live together (an approved import): in each state one
+    message at once, the listing's own when it is alone, else the day's digest; held as
+    announce() holds when the state heard from Vigil within WINDOW. The ids queued.
+
+    Same contract as announce(): inside the transaction that makes them live, records as
+    content.listing_record() reads them, wake the sender after the commit.
+    """
+    now = time.time() if now is None else now
+    by_state: dict[str, list[dict]] = {}
+    for listing in listings:
+        by_state.setdefault(str(listing.get("state") or "").upper(), []).append(listing)
+    sent = []
+    for state, group in by_state.items():
+        if state not in STATES or len(group) == 1:
+            for listing in group:
+                message_id = await announce(conn, listing, base_url, now=now)
+                if message_id is not None:
+                    sent.append(message_id)
+            continue
+        day = local_day(state, now)
+        # due at once unless the state's last notification is under WINDOW old
+        await conn.execute(
+            "INSERT INTO push_digests (state, day, last_sent, due) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT DO UPDATE SET due = COALESCE(due, MAX(last_sent + ?, ?))",
+            (state, day, now - WINDOW, now, WINDOW, now))
+        await conn.executemany(
+            "INSERT INTO push_digest_listings (state, day, slug, held) VALUES (?, ?, ?, 1) "
+            "ON CONFLICT DO UPDATE SET held = 1",
+            [(state, day, str(listing["slug"])) for listing in group])
+        async with conn.execute("SELECT due FROM push_digests WHERE state = ? AND day = ?",
+                                (state, day)) as cur:
+            (due,) = await cur.fetchone()
+        if due <= now:
+            message_id = await _flush_one(conn, state, day, base_url, now)
+            if message_id is not None:
+                sent.append(message_id)
+    return sent
+
+
 async def flush(conn: aiosqlite.Connection, base_url: str, *,
                 now: float | None = None) -> list[int]:
     """Send every digest whose window has closed; the ids of the messages queued.
@@ -150,8 +191,9 @@ async def _flush_one(conn: aiosqlite.Connection, state: str, day: str, base_url:
                      now: float) -> int | None:
     async with conn.execute(
         "SELECT l.*, d.held AS digest_held FROM push_digest_listings d "
-        "JOIN listings l ON l.slug = d.slug WHERE d.state = ? AND d.day = ? "
-        # taken down since: neither announced nor counted
+        "JOIN listings l ON l.slug = d.slug AND l.state = d.state "
+        "WHERE d.state = ? AND d.day = ? "
+        # taken down (or moved to another state) since: neither announced nor counted
         "AND (l.status = 'active' OR l.status = 'ended' AND l.taken_down_by IS NULL) "
         "ORDER BY l.id", (state, day)) as cur:
         found = await cur.fetchall()
