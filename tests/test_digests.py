@@ -14,6 +14,7 @@ import pytest
 from starlette.testclient import TestClient
 
 import server.push
+import server.push.sender
 from server.app import create_app
 from server.content import listing_record
 from server.database import Database
@@ -181,6 +182,7 @@ def test_a_fault_while_flushing_loses_nothing_and_sends_nothing_twice(client, se
     """The fault strikes after the digest's deliveries are written and before the flush
     commits: the transaction goes as a whole, and the next try sends the digest once."""
     monkeypatch.setattr(digest, "WINDOW", 1.0)
+    monkeypatch.setattr(server.push.sender, "DIGEST_RETRY", 0.5)
     sub = subscribe(client, service, ["state:OR"])
     real_enqueue = server.push.enqueue
     faults = []
@@ -262,3 +264,26 @@ def test_listings_that_go_live_together_are_one_message_per_state(settings):
     washington, _ = by_topic["state:WA"]
     assert washington["title"] == "New rally in Tacoma, WA: Rally 5"
     assert rows(settings, "SELECT COUNT(*) FROM listings WHERE message_id IS NULL") == [(0,)]
+
+
+def test_a_digest_that_cannot_be_flushed_holds_up_nothing_else(client, service, monkeypatch):
+    """However a digest fails, the sender keeps sending everything else."""
+    monkeypatch.setattr(digest, "WINDOW", 0.2)
+
+    async def broken_flush(conn, base_url, *, now=None):
+        raise Fault("a digest that cannot be built")
+
+    monkeypatch.setattr(digest, "flush", broken_flush)
+    sub = subscribe(client, service, ["state:OR"])
+    publish(client, "OR", 2)
+    settle(client, service, 1, within=3)
+    time.sleep(0.5)  # the held one is due, and its flush fails
+    started = time.monotonic()
+    res = client.post("/admin/alerts/new", data={
+        "csrf": client.csrf, "title": "Raid at the courthouse", "message": "Come now.",
+        "states": ["OR"], "urgent": "on", "expires": "4", "action": "send"},
+        follow_redirects=False)
+    assert res.status_code == 303, res.text
+    settle(client, service, 2, within=3)
+    assert time.monotonic() - started < 3
+    assert [n["title"] for n in notes(service, sub)][1] == "Raid at the courthouse"

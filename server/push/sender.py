@@ -46,6 +46,8 @@ QUICK_RETRIES = (1.0, 4.0)
 POLL_EVERY = 0.2
 # How often a sender with nothing to do looks for leases of senders that died here.
 DEAD_CHECK_EVERY = 1.0
+# Seconds before a digest of new listings that could not be queued is tried again.
+DIGEST_RETRY = 10
 
 
 @dataclass(slots=True)
@@ -365,8 +367,15 @@ class PushSender:
         due = await self.db.scalar("SELECT MIN(due) FROM push_digests WHERE due IS NOT NULL")
         if due is None or due > time.time():
             return
-        sent = await self.db.write_fn(
-            lambda conn: digest.flush(conn, self.settings.base_url))
+        try:
+            sent = await self.db.write_fn(
+                lambda conn: digest.flush(conn, self.settings.base_url))
+        except Exception:
+            # Alerts and everything else already queued go on; the digest is tried again.
+            log.exception("push: queueing a digest of new listings failed; retrying in %d s",
+                          DIGEST_RETRY)
+            self._digests_checked += DIGEST_RETRY
+            return
         if sent:
             log.info("push: %d digests of new listings queued", len(sent))
 
