@@ -287,3 +287,42 @@ def test_a_digest_that_cannot_be_flushed_holds_up_nothing_else(client, service, 
     settle(client, service, 2, within=3)
     assert time.monotonic() - started < 3
     assert [n["title"] for n in notes(service, sub)][1] == "Raid at the courthouse"
+
+
+def test_what_a_state_hears_over_a_day(settings):
+    """First of the day on its own at once; a burst held for the window; later that day the
+    count at once (it replaces the day's notification); the next day on its own again."""
+    t0 = 1795975200.0  # 2026-11-29 10:00 in Portland
+    window = digest.WINDOW
+
+    async def run_day() -> list[tuple[str, str]]:
+        async with Database(settings.db_path) as db:
+            async def go_live(conn, slug: str, now: float) -> None:
+                await conn.execute(
+                    "INSERT INTO listings (slug, kind, title, city, state, status, "
+                    "verified, created, updated) VALUES (?, 'vigil', ?, 'Salem', 'OR', "
+                    "'active', 'x', 'x', 'x')", (slug, slug))
+                async with conn.execute("SELECT * FROM listings WHERE slug = ?",
+                                        (slug,)) as cur:
+                    await digest.announce(conn, listing_record(await cur.fetchone()),
+                                          settings.base_url, now=now)
+
+            for slug, now in [("a", t0), ("b", t0 + 10), ("c", t0 + 20)]:
+                await db.write_fn(lambda conn, slug=slug, now=now: go_live(conn, slug, now))
+            assert await db.write_fn(lambda conn: digest.flush(
+                conn, settings.base_url, now=t0 + window - 1)) == []
+            assert len(await db.write_fn(lambda conn: digest.flush(
+                conn, settings.base_url, now=t0 + window))) == 1
+            await db.write_fn(lambda conn: go_live(conn, "d", t0 + 5 * 3600))
+            await db.write_fn(lambda conn: go_live(conn, "e", t0 + 24 * 3600))
+            return [(json.loads(p)["notification"]["title"], json.loads(p)["notification"]["tag"])
+                    for (p,) in await db.execute("SELECT payload FROM push_messages ORDER BY id")]
+
+    assert asyncio.run(run_day()) == [
+        ("New vigil in Salem, OR: a", "listings-OR-2026-11-29"),
+        ("3 new vigils in Oregon today", "listings-OR-2026-11-29"),
+        ("4 new vigils in Oregon today", "listings-OR-2026-11-29"),
+        ("New vigil in Salem, OR: e", "listings-OR-2026-11-30"),
+    ]
+    assert rows(settings, "SELECT slug, message_id FROM listings ORDER BY slug") == [
+        ("a", 1), ("b", 2), ("c", 2), ("d", 3), ("e", 4)]

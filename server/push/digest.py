@@ -1,13 +1,15 @@
 """Announcements as digests: a burst of new listings in one state reaches that state's
 subscribers as one notification rather than one each.
 
-The first listing to go live in a state goes out at once, as its usual message. Listings
-that follow in the same state within WINDOW seconds of its last notification are held, and
-when the window closes they go out as one message ("12 new vigils in Oregon today", in each
-subscriber's language, opening /?state=OR). Every announcement of a state's day carries the
-same tag and Topic, without renotify, so the digest quietly replaces the first on the phone
-and in the push service's queue. A state gets at most one notification per WINDOW and no
-listing waits longer than WINDOW. Organizers' alerts never pass through here.
+The first listing of the day to go live in a state goes out at once, as its usual message.
+Listings that follow in the same state within WINDOW seconds of its last notification are
+held, and when the window closes they go out as one message ("12 new vigils in Oregon
+today", in each subscriber's language, opening /?state=OR). Every announcement of a state's
+day carries the same tag and Topic, without renotify, so the digest quietly replaces the
+first on the phone and in the push service's queue; for the same reason a listing later in
+the day, once the window has closed, goes out at once as the day's count rather than on its
+own, which would hide the earlier ones. A state gets at most one notification per WINDOW
+and no listing waits longer than WINDOW. Organizers' alerts never pass through here.
 
 What is held lives in the database (push_digests, push_digest_listings), because any of the
 serving processes may announce and any may flush. announce() runs inside the transaction
@@ -86,54 +88,23 @@ async def announce(conn: aiosqlite.Connection, listing: dict, base_url: str, *,
     """Announce a listing that has just gone live: queue its message now, or hold it for its
     state's digest. The message id, or None while it is held.
 
-    Call it inside the transaction that makes the listing live, with the listing as
-    content.listing_record() reads it (slug, state, kind, title, city, ...), once per listing
-    (a batch that goes live together calls it for each, in one transaction), then wake the
-    sender after the commit. It records on the listing which message carries it, now or when
-    the digest goes out. A listing outside the known states goes out at once, as before.
+    Call it inside the transaction that has just stored the listing as active, with the
+    listing as content.listing_record() reads it, then wake the sender after the commit.
+    It records on the listing which message carries it, now or when the digest goes out.
     """
-    now = time.time() if now is None else now
-    slug = str(listing["slug"])
-    state = str(listing.get("state") or "").upper()
-    if state not in STATES:
-        message_id = await push.enqueue(conn, listing_message(listing, base_url))
-        await _mark(conn, [slug], message_id)
-        return message_id
-    day = local_day(state, now)
-    # Earlier days are done with, unless their digest is still to go out.
-    await conn.execute("DELETE FROM push_digests WHERE state = ? AND day < ? AND due IS NULL",
-                       (state, day))
-    async with conn.execute("SELECT last_sent, due FROM push_digests WHERE state = ? "
-                            "AND day = ?", (state, day)) as cur:
-        row = await cur.fetchone()
-    if row is not None and (row[1] is not None or now < row[0] + WINDOW):
-        await conn.execute(
-            "UPDATE push_digests SET due = COALESCE(due, last_sent + ?) "
-            "WHERE state = ? AND day = ?", (WINDOW, state, day))
-        await conn.execute(
-            "INSERT INTO push_digest_listings (state, day, slug, held) VALUES (?, ?, ?, 1) "
-            "ON CONFLICT DO UPDATE SET held = 1", (state, day, slug))
-        return None
-    message_id = await push.enqueue(
-        conn, _retagged(listing_message(listing, base_url), tag_for(state, day)))
-    await conn.execute(
-        "INSERT INTO push_digests (state, day, last_sent, due) VALUES (?, ?, ?, NULL) "
-        "ON CONFLICT DO UPDATE SET last_sent = excluded.last_sent", (state, day, now))
-    await conn.execute(
-        "INSERT INTO push_digest_listings (state, day, slug, held) VALUES (?, ?, ?, 0) "
-        "ON CONFLICT DO UPDATE SET held = 0", (state, day, slug))
-    await _mark(conn, [slug], message_id)
-    return message_id
+    sent = await announce_many(conn, [listing], base_url, now=now)
+    return sent[0] if sent else None
 
 
 async def announce_many(conn: aiosqlite.Connection, listings: list[dict], base_url: str, *,
                         now: float | None = None) -> list[int]:
-    """Announce listings that went live together (an approved import): in each state one
-    message at once, the listing's own when it is alone, else the day's digest; held as
-    announce() holds when the state heard from Vigil within WINDOW. The ids queued.
+    """Announce listings that went live together (an approved import, say) as announce()
+    does one: the ids of the messages queued now.
 
-    Same contract as announce(): inside the transaction that makes them live, records as
-    content.listing_record() reads them, wake the sender after the commit.
+    A state that has not heard from Vigil for WINDOW seconds hears at once, in one message:
+    the listing's own when it is the state's only one today, else the day's count. A state
+    that has is held until its window closes. A listing outside the known states goes out
+    at once on its own.
     """
     now = time.time() if now is None else now
     by_state: dict[str, list[dict]] = {}
@@ -141,25 +112,25 @@ async def announce_many(conn: aiosqlite.Connection, listings: list[dict], base_u
         by_state.setdefault(str(listing.get("state") or "").upper(), []).append(listing)
     sent = []
     for state, group in by_state.items():
-        if state not in STATES or len(group) == 1:
+        if state not in STATES:
             for listing in group:
-                message_id = await announce(conn, listing, base_url, now=now)
-                if message_id is not None:
-                    sent.append(message_id)
+                message_id = await push.enqueue(conn, listing_message(listing, base_url))
+                await _mark(conn, [str(listing["slug"])], message_id)
+                sent.append(message_id)
             continue
         day = local_day(state, now)
-        # due at once unless the state's last notification is under WINDOW old
-        await conn.execute(
+        # Earlier days are done with, unless their digest is still to go out.
+        await conn.execute("DELETE FROM push_digests WHERE state = ? AND day < ? "
+                           "AND due IS NULL", (state, day))
+        async with conn.execute(
             "INSERT INTO push_digests (state, day, last_sent, due) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT DO UPDATE SET due = COALESCE(due, MAX(last_sent + ?, ?))",
-            (state, day, now - WINDOW, now, WINDOW, now))
+            "ON CONFLICT DO UPDATE SET due = COALESCE(due, MAX(last_sent + ?, ?)) "
+            "RETURNING due", (state, day, now - WINDOW, now, WINDOW, now)) as cur:
+            (due,) = await cur.fetchone()
         await conn.executemany(
             "INSERT INTO push_digest_listings (state, day, slug, held) VALUES (?, ?, ?, 1) "
             "ON CONFLICT DO UPDATE SET held = 1",
             [(state, day, str(listing["slug"])) for listing in group])
-        async with conn.execute("SELECT due FROM push_digests WHERE state = ? AND day = ?",
-                                (state, day)) as cur:
-            (due,) = await cur.fetchone()
         if due <= now:
             message_id = await _flush_one(conn, state, day, base_url, now)
             if message_id is not None:
@@ -209,7 +180,7 @@ async def _flush_one(conn: aiosqlite.Connection, state: str, day: str, base_url:
     listings = [listing_record({k: row[k] for k in row.keys() if k != "digest_held"})
                 for row in found]
     tag = tag_for(state, day)
-    if len(listings) == 1:  # the day's others were taken down: this one on its own
+    if len(listings) == 1:  # the state's only one today (the others were taken down)
         message = _retagged(listing_message(listings[0], base_url), tag)
     else:
         message = digest_message(state, listings, tag, base_url,
