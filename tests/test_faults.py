@@ -214,7 +214,10 @@ def test_sigkill_mid_fanout_then_restart_delivers_to_everyone(tmp_path):
         assert duplicates < 400, duplicates
         # Copies are the same notification: same tag (one entry on the device), same Topic
         # (the push service replaces a queued copy) and the same text.
-        assert {m.json()["notification"]["tag"] for m in messages} == {f"listing-{slug}"}
+        notes = [m.json()["notification"] for m in messages]
+        assert len(tags := {n["tag"] for n in notes}) == 1
+        assert tags.pop().startswith("listings-WA-")
+        assert {n["navigate"] for n in notes} == {f"{server.url}/listings/{slug}"}
         assert len({m.topic for m in messages}) == 1
         assert len({m.payload.rstrip() for m in messages}) == 1
         assert query(settings.db_path, "SELECT status, COUNT(*) FROM deliveries "

@@ -6,6 +6,8 @@
 - messages: the notification payloads for listings and alerts (declarative push
   messages, one per language).
 - outbox: enqueue(conn, message) inside the transaction of the change it announces.
+- digest: announce(conn, listing, base_url) for a listing gone live; a burst in one state
+  goes out as its first listing and then one message for the lot.
 - sender: PushSender drains the outbox in the background, so a request never waits for a
   fanout and a restart resumes where the last process stopped.
 """

@@ -8,6 +8,7 @@ English payload and a Spanish one; the sender picks one per subscriber.
 
 from __future__ import annotations
 
+import collections
 import functools
 import gettext
 import hashlib
@@ -19,7 +20,7 @@ from datetime import UTC, datetime
 from server.content import end_moment
 from server.i18n import LANGUAGES, load_translations, localize_path
 from server.middleware import UNPREFIXED
-from server.places import STATES
+from server.places import STATES, state_name
 from server.push.subscriptions import TOPIC_ALL, TOPIC_URGENT, TOPICS
 from server.vapid import b64url
 
@@ -275,4 +276,48 @@ def alert_message(alert: dict, base_url: str, now: datetime | None = None) -> Me
     if expires is not None and expires <= (now or datetime.now(UTC)):
         ttl = 0  # already over: show it only to devices reachable right now
     return Message(payloads["en"], topics, ttl, "high" if urgent else "normal",
+                   topic_header_for(tag), payload_es=payloads["es"])
+
+
+def _new_today(lang: str, kind: str | None, n: int, state: str) -> str:
+    catalog = _catalog(lang)
+    if kind == "vigil":
+        text = catalog.ngettext("%(num)s new vigil in %(state)s today",
+                                "%(num)s new vigils in %(state)s today", n)
+    elif kind == "occupation":
+        text = catalog.ngettext("%(num)s new occupation in %(state)s today",
+                                "%(num)s new occupations in %(state)s today", n)
+    elif kind == "rally":
+        text = catalog.ngettext("%(num)s new rally in %(state)s today",
+                                "%(num)s new rallies in %(state)s today", n)
+    elif kind == "action":
+        text = catalog.ngettext("%(num)s new action in %(state)s today",
+                                "%(num)s new actions in %(state)s today", n)
+    else:  # a mix of kinds
+        text = catalog.ngettext("%(num)s new event in %(state)s today",
+                                "%(num)s new events in %(state)s today", n)
+    return text % {"num": n, "state": state}
+
+
+def digest_message(state: str, listings: list[dict], tag: str, base_url: str,
+                   ttl: int) -> Message:
+    """One notification for a state's listings of the day: how many, and where.
+
+    It carries the tag (and so the Topic) of the day's first announcement in the state, and
+    no renotify, so it quietly replaces that notification instead of adding another.
+    """
+    kinds = {str(listing.get("kind") or "vigil") for listing in listings}
+    kind = kinds.pop() if len(kinds) == 1 else None
+    places = collections.Counter(_one_line(listing.get("city") or "") or state
+                                 for listing in listings)
+    body = " · ".join(f"{city} ({n})" for city, n in
+                      sorted(places.items(), key=lambda item: (-item[1], item[0])))
+    payloads = {}
+    for lang in LANGUAGES:
+        title = _new_today(lang, kind, len(listings), state_name(state, lang))
+        path = f"/?state={state}" if lang == "en" else f"/{lang}/?state={state}"
+        payloads[lang] = build_payload(title, body, absolute_url(path, base_url), tag, False,
+                                       lang)
+    topics = [TOPIC_ALL] + ([f"state:{state}"] if state in STATES else [])
+    return Message(payloads["en"], topics, max(0, min(int(ttl), MAX_TTL)), "normal",
                    topic_header_for(tag), payload_es=payloads["es"])

@@ -29,7 +29,7 @@ from yarl import URL
 
 from server.config import Settings
 from server.database import Database
-from server.push import outbox
+from server.push import digest, outbox
 from server.push.endpoints import check_allowlist, endpoint_allowed
 from server.push.outbox import KEEP_FINISHED, LEASE, Outcome, prune
 from server.push.subscriptions import prune_growth
@@ -46,6 +46,8 @@ QUICK_RETRIES = (1.0, 4.0)
 POLL_EVERY = 0.2
 # How often a sender with nothing to do looks for leases of senders that died here.
 DEAD_CHECK_EVERY = 1.0
+# Seconds before a digest of new listings that could not be queued is tried again.
+DIGEST_RETRY = 10
 
 
 @dataclass(slots=True)
@@ -173,6 +175,7 @@ class PushSender:
         self._pruner: asyncio.Task | None = None
         self._renewer: asyncio.Task | None = None
         self._dead_checked = 0.0
+        self._digests_checked = 0.0
         self._workers: list[asyncio.Task] = []
         self._allowed_origins: dict[str, bool] = {}
         # Push service hosts and when each last accepted a delivery (see outbox.record).
@@ -331,6 +334,8 @@ class PushSender:
         while not self._stopping:
             self._wake.clear()
             try:
+                if time.monotonic() - self._digests_checked >= POLL_EVERY:
+                    await self._flush_digests()
                 if self._in_flight <= self.claim_size:
                     # A read first: an idle sender never takes the write lock to find
                     # that nothing is due.
@@ -354,6 +359,25 @@ class PushSender:
             except Exception:
                 log.exception("push: the sender hit an error; retrying in a second")
                 await asyncio.sleep(1.0)
+
+    async def _flush_digests(self) -> None:
+        """Queue the digests whose window has closed, whichever process held them."""
+        self._digests_checked = time.monotonic()
+        # A read first: most of the time nothing is held and no write lock is needed.
+        due = await self.db.scalar("SELECT MIN(due) FROM push_digests WHERE due IS NOT NULL")
+        if due is None or due > time.time():
+            return
+        try:
+            sent = await self.db.write_fn(
+                lambda conn: digest.flush(conn, self.settings.base_url))
+        except Exception:
+            # Alerts and everything else already queued go on; the digest is tried again.
+            log.exception("push: queueing a digest of new listings failed; retrying in %d s",
+                          DIGEST_RETRY)
+            self._digests_checked += DIGEST_RETRY
+            return
+        if sent:
+            log.info("push: %d digests of new listings queued", len(sent))
 
     async def _next_due(self) -> float:
         """Seconds until a delivery is due (0: now), at most POLL_EVERY."""

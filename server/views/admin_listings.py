@@ -25,6 +25,7 @@ from server.dataset import LISTING_KINDS, slugify
 from server.i18n import N_
 from server.listing_form import CITY_SPOT_SQL, TIME_ZONES, parse, values_from_row
 from server.places import states_sorted
+from server.push import digest
 from server.views.admin import admin_page, form_of, organizer, see_other, translator
 from server.views.base import services
 
@@ -177,10 +178,7 @@ async def _go_live(request: Request, slug: str, approver: str | None,
         async with conn.execute("SELECT * FROM listings WHERE slug = ?", (slug,)) as cur:
             rec = listing_record(await cur.fetchone())
         if rec["status"] == "active":  # a listing whose end has passed announces nothing
-            message_id = await push.enqueue(conn, push.listing_message(
-                rec, svc.settings.base_url))
-            await conn.execute("UPDATE listings SET message_id = ? WHERE slug = ?",
-                               (message_id, slug))
+            await digest.announce(conn, rec, svc.settings.base_url)
         return True
 
     if not await svc.db.write_fn(activate, public=True):
