@@ -27,12 +27,13 @@ from zoneinfo import ZoneInfo
 
 import aiosqlite
 
-from server import approvals, audit, push
+from server import approvals, audit
 from server.content import iso_now, listing_record
 from server.dataset import slugify, unique_slug
 from server.i18n import N_
 from server.listing_form import CITY_SPOT_SQL, DAY, parse, zone_for
 from server.places import STATES
+from server.push import digest
 
 # Reads rows: Database.execute outside a transaction, reader(conn) inside one.
 Query = Callable[..., Awaitable[list]]
@@ -342,15 +343,14 @@ def slug_base(title: str, city: str) -> str:
     return slugify(f"{title}-{city}") or "listing"
 
 
-async def announce(conn: aiosqlite.Connection, listing: Any, base_url: str) -> None:
-    """Queue the announcement of one listing that has just gone live, inside the caller's
-    transaction; a listing whose end has passed announces nothing."""
-    rec = listing_record(listing)
-    if rec["status"] != "active":
-        return
-    message_id = await push.enqueue(conn, push.listing_message(rec, base_url))
-    await conn.execute("UPDATE listings SET message_id = ? WHERE slug = ?",
-                       (message_id, rec["slug"]))
+async def announce(conn: aiosqlite.Connection, listings: list[Any], base_url: str) -> None:
+    """Queue the announcement of listings that have just gone live together, inside the
+    caller's transaction: one message per state (push/digest.py), so an approved file of
+    800 vigils does not ring a phone 800 times. Listings whose end has passed announce
+    nothing."""
+    records = [rec for rec in map(listing_record, listings) if rec["status"] == "active"]
+    if records:
+        await digest.announce_many(conn, records, base_url)
 
 
 async def _all(conn: aiosqlite.Connection, sql: str, params: Any = ()) -> list:
@@ -449,7 +449,7 @@ async def approve_batch(conn: aiosqlite.Connection, batch_id: int, approver: str
     for listing in listings:
         await audit.record(conn, organizer, action, "listing", listing["slug"],
                            {"status": "pending", "batch": batch_id}, None)
-        await announce(conn, listing, base_url)
+    await announce(conn, listings, base_url)
     await audit.record(conn, organizer, action, "import", str(batch_id), current,
                        {"status": "approved"})
     return len(listings)
