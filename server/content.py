@@ -17,6 +17,11 @@ from server.database import Database
 from server.places import state_name
 
 PUBLIC_STATUSES = ("active", "ended")
+# Up to this many listings, `/` lists every one and every visitor keeps every listing page
+# offline. Beyond it (a national day of action), `/` names the states and each state's view
+# lists its own, and the offline bundle holds an index of all of them with the pages of
+# those that matter to the visitor (server/offline.py, service-worker/sw.js).
+ALL_LISTINGS_UP_TO = 50
 _WEEKDAYS = {"MO": 0, "TU": 1, "WE": 2, "TH": 3, "FR": 4, "SA": 5, "SU": 6}
 
 

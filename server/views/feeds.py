@@ -1,4 +1,5 @@
-"""Calendars and the Atom feed, each built once per data revision like the pages."""
+"""Calendars and the Atom feed, each built once per state of the listings and alerts, like
+the pages."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ CALENDAR_TYPE = "text/calendar; charset=utf-8"
 async def _cached(request: Request, key: tuple, build: Callable[[], Awaitable[bytes]],
                   media_type: str, headers: dict[str, str] | None = None) -> Response:
     svc = services(request)
-    prepared = await svc.render_cache.get_or_build(key, await svc.db.revision(), build)
+    made_of = await svc.fingerprints.of(svc.db, ("listings", "alerts"))
+    prepared = await svc.render_cache.get_or_build(key, made_of, build)
     return cached_response(request, prepared, media_type, FEED_CACHE, headers=headers)
 
 
