@@ -279,13 +279,20 @@ async def build_offline_index(request: Request) -> dict[str, Any]:
     every public listing, plus the titles of everything else search finds: small enough to
     keep whatever the number of listings, where the full pages are kept only for some."""
     db = db_of(request)
+    records = await content.listings(db)
+    # Few listings: their descriptions too, so search finds words in them offline. Many:
+    # titles and places only, or the index would grow by a page per listing.
+    described = len(records) <= content.ALL_LISTINGS_UP_TO
     listings = []
-    for rec in await content.listings(db):
+    for rec in records:
         titles = {}
         for lang, tr in services(request).renderer.translators.items():
             titles[lang] = ((lang == "es" and rec.get("title_es"))
                             or localized_title(rec["title"], rec["city"], tr))
-        listings.append(_index_listing(rec, titles))
+        item = _index_listing(rec, titles)
+        if described:
+            item["description"] = rec["description"]
+        listings.append(item)
     facilities = [{k: f[k] for k in ("slug", "name", "city", "state", "address")}
                   for f in await content.facilities(db)]
     contacts = [{"slug": c["slug"], "organization": c["organization"],

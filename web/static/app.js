@@ -215,7 +215,7 @@
     if (!section || !found) return;
     const item = (await listingIndex().catch(() => [])).find((r) => r.slug === found[1]);
     if (!item) return;
-    section.querySelector("h1").textContent = titleOf(item);
+    document.getElementById("offline-h").textContent = titleOf(item);
     section.querySelector(".where").textContent = placeOf(item);
     section.querySelector(".when").textContent = whenText(item.next || item.starts || "");
     const state = section.querySelector("a.state");

@@ -1,5 +1,6 @@
 /* Search answered on the device from the index the service worker keeps (every listing,
- * facility, contact and rights article, by title and place), so it works offline.
+ * facility, contact and rights article, by title and place, and while there are few
+ * listings by their descriptions too), so it works offline.
  * Matches the server's rules: every term, accents and case ignored. */
 "use strict";
 
@@ -50,7 +51,7 @@
     const out = [];
     for (const r of d.listings) {
       const title = (lang === "es" && r.title_es) || localTitle(r);
-      if (matches(t, title, r.title, r.city, r.state, r.address)) {
+      if (matches(t, title, r.title, r.city, r.state, r.address, r.description && r.description[lang])) {
         out.push(["listing", title, `${r.city}, ${r.state}`, `${prefix}/listings/${r.slug}`]);
       }
     }
