@@ -197,15 +197,30 @@ def localized(rec: dict, lang: str) -> dict:
     return out
 
 
-async def listings(db: Database, include_unpublished: bool = False) -> list[dict]:
-    """Public listings: active first (newest first), then ended (newest first)."""
+async def listings(db: Database, include_unpublished: bool = False,
+                   memo: dict[str, tuple[Any, dict]] | None = None) -> list[dict]:
+    """Public listings: active first (newest first), then ended (newest first).
+
+    With `memo` (slug -> (stored row and check, record)), a listing whose row and check are
+    as before is not made again: its record, status and next date included, is reused, so
+    whoever keeps the memo decides how long a derived status may stand."""
     where = "" if include_unpublished else "WHERE status IN ('active', 'ended')"
     rows = await db.execute(
         f"SELECT * FROM listings {where} ORDER BY COALESCE(starts, created) DESC, title"
     )
     now = utcnow()
     done = await checks(db, "listing")
-    recs = [_provenance(listing_record(r, now), done) for r in rows]
+    recs = []
+    for row in rows:
+        stored = (tuple(row), done.get(row["slug"]))
+        kept = memo.get(row["slug"]) if memo is not None else None
+        if kept is not None and kept[0] == stored:
+            recs.append(kept[1])
+            continue
+        rec = _provenance(listing_record(row, now), done)
+        if memo is not None:
+            memo[row["slug"]] = (stored, rec)
+        recs.append(rec)
     return sorted(recs, key=lambda r: r["status"] != "active")
 
 

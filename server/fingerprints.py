@@ -50,15 +50,21 @@ async def _table(db: Database, name: str) -> str:
     return _hash([tuple(r) for r in rows])
 
 
-async def compute(db: Database) -> dict[str, str]:
-    """Every topic's hash, from the records as the public sees them right now."""
+async def compute(db: Database, listings: list[dict],
+                  hashes: dict[int, tuple[dict, str]] | None = None) -> dict[str, str]:
+    """Every topic's hash, from the records as the public sees them right now (`listings`,
+    as content.listings gives them; `hashes` keeps each record's hash while the record
+    object is the same)."""
     from server.views.alerts import recent_alerts  # the view module imports this one
 
+    hashes = {} if hashes is None else hashes
     topics: dict[str, str] = {}
-    listings = await content.listings(db)
     by_state: dict[str, list[str]] = {}
     for rec in listings:
-        h = topics[f"listing:{rec['slug']}"] = _hash(rec)
+        kept = hashes.get(id(rec))
+        if kept is None or kept[0] is not rec:
+            kept = hashes[id(rec)] = (rec, _hash(rec))
+        h = topics[f"listing:{rec['slug']}"] = kept[1]
         by_state.setdefault(rec["state"], []).append(h)
     for code in STATES:
         topics[f"state:{code}"] = _hash(by_state.get(code, []))
@@ -79,38 +85,64 @@ async def compute(db: Database) -> dict[str, str]:
 
 
 class Fingerprints:
-    """The topics' hashes for the current revision, computed once however many ask."""
+    """The topics' hashes for the current revision, computed once however many ask, and
+    the public listings they were computed from, which pages listing many of them share.
+
+    After an edit only the listings whose stored row changed are made again; every
+    REFRESH_EVERY seconds all of them are, so a status or next date that follows the clock
+    is at most that late, like a cached page."""
 
     def __init__(self) -> None:
         self._revision: int | None = None
         self._at = 0.0
         self._topics: dict[str, str] = {}
-        self._combined: dict[tuple[str, ...], str] = {}
+        self._listings: list[dict] = []
+        self._combined: dict[tuple[str, ...], str] = {}  # topics' hashes -> one hash
+        self._records: dict[str, tuple[Any, dict]] = {}
+        self._hashes: dict[int, tuple[dict, str]] = {}
+        self._made_at = 0.0
         self._lock = asyncio.Lock()
+
+    def _stale(self, revision: int) -> bool:
+        return revision != self._revision or time.monotonic() - self._at >= REFRESH_EVERY
 
     async def topics(self, db: Database) -> tuple[int, dict[str, str]]:
         revision = await db.revision()
-        if revision == self._revision and time.monotonic() - self._at < REFRESH_EVERY:
+        if not self._stale(revision):
             return revision, self._topics
         async with self._lock:
             revision = await db.revision()
-            if revision != self._revision or time.monotonic() - self._at >= REFRESH_EVERY:
-                self._topics = await compute(db)
-                self._combined = {}
-                self._revision, self._at = revision, time.monotonic()
+            if self._stale(revision):
+                now = time.monotonic()
+                if now - self._made_at >= REFRESH_EVERY:
+                    self._records, self._hashes, self._made_at = {}, {}, now
+                self._listings = await content.listings(db, memo=self._records)
+                self._topics = await compute(db, self._listings, self._hashes)
+                self._revision, self._at = revision, now
         return revision, self._topics
+
+    async def listings(self, db: Database) -> list[dict]:
+        """The public listings as content.listings gives them, made once per revision.
+        The records are shared: read them, do not change them."""
+        await self.topics(db)
+        return list(self._listings)
 
     async def of(self, db: Database, deps: tuple[str, ...]) -> str:
         """One hash for what a page reads; ALL stands for every record, so a page that
         declares nothing follows every change. A topic with no records (a listing not
         there) hashes as absent, and changes when one appears."""
         revision, topics = await self.topics(db)
+        return self.combine(revision, topics, deps)
+
+    def combine(self, revision: int, topics: dict[str, str], deps: tuple[str, ...]) -> str:
+        """What of() answers, for topics already in hand (many pages at once)."""
         if ALL in deps:
             return f"r{revision}"
-        combined = self._combined.get(deps)
+        # Keyed by the topics' hashes, so after an edit only pages it touched hash again.
+        parts = tuple(topics.get(topic, f"absent:{topic}") for topic in deps)
+        combined = self._combined.get(parts)
         if combined is None:
-            if len(self._combined) > 4096:  # one per listing and page: bounded all the same
+            if len(self._combined) > 16384:  # a few per listing and page: bounded all the same
                 self._combined.clear()
-            combined = self._combined[deps] = _hash(
-                [topics.get(topic, f"absent:{topic}") for topic in deps])
+            combined = self._combined[parts] = _hash(parts)
         return combined

@@ -20,7 +20,7 @@ from server.fingerprints import code_version
 from server.i18n import localize_path
 from server.render import SERVICE_WORKER, StaticAssets, content_hash, with_shared_names
 from server.views.base import Prepared, cached_response, db_of, json_body, lang_of, services
-from server.views.pages import localized_title
+from server.views.pages import listing_page, localized_title
 
 # Pages every visitor gets offline, in both languages (listing and rights pages are added
 # from the data).
@@ -129,6 +129,7 @@ async def service_worker_view(request: Request) -> Response:
 
 
 INDEX_URL = "/offline-index.json"
+LISTING_PAGE = re.compile(r"/listings/(?P<slug>[^/.]+)")
 
 
 async def offline_urls(request: Request, listings: list[dict]) -> list[str]:
@@ -206,16 +207,22 @@ class Hasher:
     async def __call__(self, urls: list[str]) -> dict[str, str]:
         out: dict[str, str] = {}
         fetched: list[str] = []
+        fingerprints = self.svc.fingerprints
+        revision, topics = await fingerprints.topics(self.svc.db)
+        code = self.code()
         for url in urls:
             path, _, query = url.partition("?")
             lang, bare = ("es", path.removeprefix("/es") or "/") if (
                 path == "/es" or path.startswith("/es/")) else ("en", path)
-            deps = None if query else _page_deps(self.request.app, bare)
+            listing = LISTING_PAGE.fullmatch(bare)
+            # Listing pages, by the hundred, skip the route search: they are all one route.
+            deps = (None if query else listing_page.deps(listing.groupdict()) if listing
+                    else _page_deps(self.request.app, bare))
             if deps is None:
                 fetched.append(url)
                 continue
-            made_of = await self.svc.fingerprints.of(self.svc.db, deps)
-            out[url] = content_hash(f"{lang}|{bare}|{made_of}|{self.code()}".encode())
+            made_of = fingerprints.combine(revision, topics, tuple(deps))
+            out[url] = content_hash(f"{lang}|{bare}|{made_of}|{code}".encode())
         bodies = await asyncio.gather(*(_fetch_internal(self.request.app, u) for u in fetched))
         for url, body in zip(fetched, bodies, strict=True):
             if body is not None:
@@ -232,7 +239,7 @@ class Hasher:
 async def build_offline_manifest(request: Request) -> dict[str, Any]:
     """Every URL every visitor keeps, with a hash each; and, when there are many listings,
     the listing pages by state for the worker to choose from."""
-    listings = await content.listings(db_of(request))
+    listings = await services(request).fingerprints.listings(db_of(request))
     hasher = Hasher(request)
     entries = await hasher(await offline_urls(request, listings))
     assets = services(request).assets
@@ -279,7 +286,7 @@ async def build_offline_index(request: Request) -> dict[str, Any]:
     every public listing, plus the titles of everything else search finds: small enough to
     keep whatever the number of listings, where the full pages are kept only for some."""
     db = db_of(request)
-    records = await content.listings(db)
+    records = await services(request).fingerprints.listings(db)
     # Few listings: their descriptions too, so search finds words in them offline. Many:
     # titles and places only, or the index would grow by a page per listing.
     described = len(records) <= content.ALL_LISTINGS_UP_TO

@@ -18,7 +18,7 @@ def _with_url(request: Request, rec: dict) -> dict:
 
 async def listings(request: Request) -> Response:
     async def build() -> dict:
-        recs = await content.listings(db_of(request))
+        recs = await services(request).fingerprints.listings(db_of(request))
         return {"listings": [_with_url(request, r) for r in recs]}
 
     return await cached_json(request, build, deps=("listings",))

@@ -25,7 +25,7 @@ async def _cached(request: Request, key: tuple, build: Callable[[], Awaitable[by
 
 async def calendar_all(request: Request) -> Response:
     async def build() -> bytes:
-        listings = await content.listings(db_of(request))
+        listings = await services(request).fingerprints.listings(db_of(request))
         return feeds.calendar(listings, services(request).settings.base_url, "Vigil")
 
     return await _cached(request, ("feed", "calendar"), build, CALENDAR_TYPE)
@@ -50,7 +50,7 @@ async def calendar_one(request: Request) -> Response:
 async def atom(request: Request) -> Response:
     async def build() -> bytes:
         db = db_of(request)
-        listings = await content.listings(db)
+        listings = await services(request).fingerprints.listings(db)
         alerts = [dict(r) for r in await db.execute(
             "SELECT * FROM alerts WHERE status IN ('sent', 'retracted') ORDER BY id"
         )]

@@ -179,7 +179,8 @@ async def home(request: Request) -> tuple[str, dict]:
     of its own."""
     lang = lang_of(request)
     wanted = _state_param(request)
-    listings = [for_page(r, request) for r in await content.listings(db_of(request))]
+    records = await services(request).fingerprints.listings(db_of(request))
+    listings = [for_page(r, request) for r in records]
     present_states = sorted({r["state"] for r in listings}, key=lambda c: state_name(c, lang))
     if wanted:
         listings = [r for r in listings if r["state"] == wanted]
