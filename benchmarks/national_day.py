@@ -17,6 +17,7 @@ For each size, on a fresh server:
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -39,12 +40,16 @@ from benchmarks.common import (
 )
 from benchmarks.first_visit import LIMIT_S, RATE_BITS, RTT, ThrottlingProxy
 from benchmarks.offline_timing import FCP_JS
+from server.render import SERVICE_WORKER
 
 SIZES = (15, 200, 800)
 BUNDLE_GOAL = 250_000
 HOME_GOAL = 14_000
 EDIT_CPU_GOAL = 0.100
 LOOKUP_GOAL_MS = 100
+# How many of a followed state's listing pages the worker keeps, read from the worker.
+PAGES_PER_STATE = int(re.search(r"const PAGES_PER_STATE = (\d+);",
+                                SERVICE_WORKER.read_text()).group(1))
 BUNDLE_DONE = """ms => new Promise((resolve, reject) => {
   const end = performance.now() + ms;
   const check = async () => {
@@ -77,7 +82,8 @@ def bundle_bytes(server: Server, state: str) -> tuple[int, int]:
     """(compressed bytes, URLs) the worker keeps for an English reader following `state`."""
     manifest = json.loads(fetch(server.url + "/offline-manifest.json").decoded)
     urls = list(manifest["urls"])
-    for slug in manifest.get("listings", {}).get(state, {}):
+    # As the worker chooses (service-worker/sw.js): the state's soonest, up to its limit.
+    for slug in list(manifest.get("listings", {}).get(state, {}))[:PAGES_PER_STATE]:
         urls.append(f"/listings/{slug}")
     total = 0
     for url in urls:

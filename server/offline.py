@@ -251,7 +251,11 @@ async def build_offline_manifest(request: Request) -> dict[str, Any]:
         pages = [f"/listings/{r['slug']}" for r in listings]
         hashes = await hasher(pages + [localize_path(p, "es") for p in pages])
         by_state: dict[str, dict[str, list[str]]] = {}
-        for rec, page in zip(listings, pages, strict=True):
+        # Soonest first: a worker that keeps only some of a state's pages keeps these.
+        order = sorted(range(len(listings)), key=lambda i: (
+            listings[i]["status"] != "active",
+            listings[i].get("next") or listings[i].get("starts") or "9999"))
+        for rec, page in ((listings[i], pages[i]) for i in order):
             by_state.setdefault(rec["state"], {})[rec["slug"]] = [
                 hashes[page], hashes[localize_path(page, "es")]]
         manifest["listings"] = by_state

@@ -29,6 +29,9 @@ const HASH = "x-vigil-hash";
  * looked at, the listings they opened or found near them, and the languages they read. */
 const INTEREST_KEY = "/__vigil/interest";
 const INTEREST_MAX = { states: 6, slugs: 60, langs: 2 };
+/* Of a followed state's listings, the soonest this many (the manifest lists them soonest
+ * first): a state with a hundred events on one day would otherwise fill the phone. */
+const PAGES_PER_STATE = 30;
 const LISTING_PATH = /^(?:\/es)?\/listings\/([^/.]+)$/;
 const INDEX_URL = "/offline-index.json";
 
@@ -394,8 +397,9 @@ async function noteInterest(data) {
 }
 
 /* The manifest's URLs every visitor keeps, and when it lists the listing pages by state
- * (many listings), those of the states this visitor follows for alerts or looked at and of
- * the listings they opened, in the languages they read. Any other listing opens offline
+ * (many listings), those of the states this visitor follows for alerts or looked at (the
+ * soonest PAGES_PER_STATE of each) and of the listings they opened or found near them, in
+ * the languages they read. Any other listing opens offline
  * as the short page the offline page draws from the index. */
 async function chosenUrls(manifest) {
   const urls = Object.assign({}, manifest.urls);
@@ -412,8 +416,11 @@ async function chosenUrls(manifest) {
   const slugs = new Set(interest.slugs);
   const langs = interest.langs.length ? interest.langs : ["en"];
   for (const [state, listings] of Object.entries(manifest.listings)) {
+    let kept = 0;
     for (const [slug, [en, es]] of Object.entries(listings)) {
-      if (!states.has(state) && !slugs.has(slug)) continue;
+      const followed = states.has(state) && kept < PAGES_PER_STATE;
+      if (!followed && !slugs.has(slug)) continue;
+      kept += followed ? 1 : 0;
       if (langs.includes("en")) urls[`/listings/${slug}`] = en;
       if (langs.includes("es")) urls[`/es/listings/${slug}`] = es;
     }
