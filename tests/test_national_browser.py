@@ -69,6 +69,8 @@ def test_an_oregon_subscriber_keeps_oregon_and_finds_the_rest_offline(tmp_path, 
         expect(page.locator("h1")).to_have_text(texas["title"])
         expect(page.locator("#short-listing")).to_be_visible()
         assert texas["address"] in page.inner_text("#short-listing")
+        hour, minute = int(texas["starts"][11:13]), texas["starts"][14:16]
+        assert f"{hour % 12 or 12}:{minute}" in page.inner_text("#short-listing .when")
         assert page.locator("#short-listing a[data-os='any']").get_attribute("href").startswith(
             "https://www.openstreetmap.org/search?query=")
 

@@ -201,10 +201,16 @@
     return li;
   }
 
+  /* A start as the place's own clock shows it: the ISO string is written in the place's
+     time, so its date and hour are read as they are, not moved to the phone's zone. */
   function whenText(iso) {
-    const moment = new Date(iso);
-    if (Number.isNaN(moment.getTime())) return "";
-    return new Intl.DateTimeFormat(lang, { dateStyle: "full", timeStyle: "short" }).format(moment);
+    const found = /^(\d{4})-(\d\d)-(\d\d)(?:T(\d\d):(\d\d))?/.exec(iso);
+    if (!found) return "";
+    const [, y, m, d, hh, mm] = found.map(Number);
+    const wall = new Date(Date.UTC(y, m - 1, d, hh || 0, mm || 0));
+    const options = { timeZone: "UTC", dateStyle: "full" };
+    if (found[4]) options.timeStyle = "short";
+    return new Intl.DateTimeFormat(lang, options).format(wall);
   }
 
   /* Offline, a listing whose full page was not saved opens as the offline page: this fills
