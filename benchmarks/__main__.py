@@ -29,6 +29,7 @@ BENCHMARKS: dict[str, str] = {
     "push_fanout": "benchmarks.push_fanout",
     "first_visit": "benchmarks.first_visit",
     "push_processes": "benchmarks.push_processes",
+    "national_day": "benchmarks.national_day",
 }
 
 

@@ -102,6 +102,7 @@ def site_file_routes() -> list[BaseRoute]:
         Route("/static/{path:path}", static.static_file),
         Route("/sw.js", offline.service_worker_view),
         Route("/offline-manifest.json", offline.offline_manifest_view),
+        Route(offline.INDEX_URL, offline.offline_index_view),
         Route("/manifest.webmanifest", offline.manifest_view, name="manifest"),
         Route("/calendar.ics", feeds.calendar_all),
         Route("/feed.atom", feeds.atom),

@@ -17,6 +17,11 @@ from server.database import Database
 from server.places import state_name
 
 PUBLIC_STATUSES = ("active", "ended")
+# Up to this many listings, `/` lists every one and every visitor keeps every listing page
+# offline. Beyond it (a national day of action), `/` names the states and each state's view
+# lists its own, and the offline bundle holds an index of all of them with the pages of
+# those that matter to the visitor (server/offline.py, service-worker/sw.js).
+ALL_LISTINGS_UP_TO = 50
 _WEEKDAYS = {"MO": 0, "TU": 1, "WE": 2, "TH": 3, "FR": 4, "SA": 5, "SU": 6}
 
 
@@ -192,15 +197,30 @@ def localized(rec: dict, lang: str) -> dict:
     return out
 
 
-async def listings(db: Database, include_unpublished: bool = False) -> list[dict]:
-    """Public listings: active first (newest first), then ended (newest first)."""
+async def listings(db: Database, include_unpublished: bool = False,
+                   memo: dict[str, tuple[Any, dict]] | None = None) -> list[dict]:
+    """Public listings: active first (newest first), then ended (newest first).
+
+    With `memo` (slug -> (stored row and check, record)), a listing whose row and check are
+    as before is not made again: its record, status and next date included, is reused, so
+    whoever keeps the memo decides how long a derived status may stand."""
     where = "" if include_unpublished else "WHERE status IN ('active', 'ended')"
     rows = await db.execute(
         f"SELECT * FROM listings {where} ORDER BY COALESCE(starts, created) DESC, title"
     )
     now = utcnow()
     done = await checks(db, "listing")
-    recs = [_provenance(listing_record(r, now), done) for r in rows]
+    recs = []
+    for row in rows:
+        stored = (tuple(row), done.get(row["slug"]))
+        kept = memo.get(row["slug"]) if memo is not None else None
+        if kept is not None and kept[0] == stored:
+            recs.append(kept[1])
+            continue
+        rec = _provenance(listing_record(row, now), done)
+        if memo is not None:
+            memo[row["slug"]] = (stored, rec)
+        recs.append(rec)
     return sorted(recs, key=lambda r: r["status"] != "active")
 
 

@@ -12,12 +12,15 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match
 from starlette.types import ASGIApp
 
 from server import content
+from server.fingerprints import code_version
 from server.i18n import localize_path
 from server.render import SERVICE_WORKER, StaticAssets, content_hash, with_shared_names
 from server.views.base import Prepared, cached_response, db_of, json_body, lang_of, services
+from server.views.pages import listing_page, localized_title
 
 # Pages every visitor gets offline, in both languages (listing and rights pages are added
 # from the data).
@@ -27,8 +30,9 @@ SHELL_ASSETS = ("app.css", "app.js", "alerts.js", "search.js", "suggest.js", "ic
                 "icons/icon-192.png", "icons/badge-96.png")
 # The part of SHELL_ASSETS a worker's install waits for: what every page loads.
 INSTALL_ASSETS = ("app.css", "app.js", "alerts.js")
-OFFLINE_JSON = ("/api/v1/listings", "/api/v1/contacts", "/api/v1/facilities",
-                "/api/v1/rights?lang=en", "/api/v1/rights?lang=es")
+# Search, near me and the short offline page of a listing read the index; the JSON API is
+# for other programs, and stays out of what a phone stores.
+OFFLINE_JSON: tuple[str, ...] = ()
 
 MANIFEST_TEXT = {
     "en": {
@@ -124,17 +128,23 @@ async def service_worker_view(request: Request) -> Response:
     )
 
 
-async def offline_urls(request: Request) -> list[str]:
-    db = db_of(request)
-    listings = await content.listings(db)
-    rights = await content.rights(db, "en")
+INDEX_URL = "/offline-index.json"
+LISTING_PAGE = re.compile(r"/listings/(?P<slug>[^/.]+)")
+
+
+async def offline_urls(request: Request, listings: list[dict]) -> list[str]:
+    """What every visitor keeps, in both languages: the shell pages, the rights articles
+    and, while there are few, every listing page."""
+    rights = await content.rights(db_of(request), "en")
     pages = list(SHELL_PAGES)
-    pages += [f"/listings/{r['slug']}" for r in listings]
+    if len(listings) <= content.ALL_LISTINGS_UP_TO:
+        pages += [f"/listings/{r['slug']}" for r in listings]
     pages += [f"/rights/{r['slug']}" for r in rights]
     urls = []
     for lang in ("en", "es"):
         urls += [localize_path(p, lang) for p in pages]
-    return urls + list(OFFLINE_JSON) + ["/manifest.webmanifest", "/es/manifest.webmanifest"]
+    return urls + list(OFFLINE_JSON) + [INDEX_URL, "/manifest.webmanifest",
+                                         "/es/manifest.webmanifest"]
 
 
 async def _fetch_internal(app: ASGIApp, url: str) -> bytes | None:
@@ -171,18 +181,86 @@ def _without_stamp(body: bytes) -> bytes:
     return _STAMP.sub(b'name="stamp" value=""', body)
 
 
+def _page_deps(app: ASGIApp, path: str) -> tuple[str, ...] | None:
+    """The topics the page at `path` declares (see views.pages.page), None for a URL that
+    is not such a page."""
+    scope = {"type": "http", "path": path, "method": "GET"}
+    for route in app.router.routes:  # type: ignore[attr-defined]
+        match, child = route.matches(scope)
+        if match == Match.FULL:
+            deps = getattr(route.endpoint, "deps", None)
+            return tuple(deps(child["path_params"])) if deps else None
+    return None
+
+
+class Hasher:
+    """Each URL's hash in the offline manifest. A page that declares what it is made of is
+    hashed from that, its language and the code that renders it, without rendering it: an
+    edit changes the hashes of the pages it touches and no others, at the cost of a dict
+    lookup per URL. Anything else (JSON, forms) is fetched through the app and its body
+    hashed."""
+
+    def __init__(self, request: Request):
+        self.request = request
+        self.svc = services(request)
+
+    async def __call__(self, urls: list[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        fetched: list[str] = []
+        fingerprints = self.svc.fingerprints
+        revision, topics = await fingerprints.topics(self.svc.db)
+        code = self.code()
+        for url in urls:
+            path, _, query = url.partition("?")
+            lang, bare = ("es", path.removeprefix("/es") or "/") if (
+                path == "/es" or path.startswith("/es/")) else ("en", path)
+            listing = LISTING_PAGE.fullmatch(bare)
+            # Listing pages, by the hundred, skip the route search: they are all one route.
+            deps = (None if query else listing_page.deps(listing.groupdict()) if listing
+                    else _page_deps(self.request.app, bare))
+            if deps is None:
+                fetched.append(url)
+                continue
+            made_of = fingerprints.combine(revision, topics, tuple(deps))
+            out[url] = content_hash(f"{lang}|{bare}|{made_of}|{code}".encode())
+        bodies = await asyncio.gather(*(_fetch_internal(self.request.app, u) for u in fetched))
+        for url, body in zip(fetched, bodies, strict=True):
+            if body is not None:
+                out[url] = content_hash(_without_stamp(body))
+        return out
+
+    def code(self) -> str:
+        if self.svc.code_version is None:
+            self.svc.code_version = code_version(
+                a.digest for a in self.svc.assets.assets.values())
+        return self.svc.code_version
+
+
 async def build_offline_manifest(request: Request) -> dict[str, Any]:
-    app = request.app
-    urls = await offline_urls(request)
-    bodies = await asyncio.gather(*(_fetch_internal(app, u) for u in urls))
-    entries = {u: content_hash(_without_stamp(b))
-               for u, b in zip(urls, bodies, strict=True) if b is not None}
+    """Every URL every visitor keeps, with a hash each; and, when there are many listings,
+    the listing pages by state for the worker to choose from."""
+    listings = await services(request).fingerprints.listings(db_of(request))
+    hasher = Hasher(request)
+    entries = await hasher(await offline_urls(request, listings))
     assets = services(request).assets
     for name in SHELL_ASSETS:
         if assets.get(name):
             entries[assets.url(name)] = assets.get(name).digest
-    revision = content_hash(json.dumps(entries, sort_keys=True).encode())
-    return {"revision": revision, "urls": entries}
+    manifest: dict[str, Any] = {"urls": entries}
+    if len(listings) > content.ALL_LISTINGS_UP_TO:
+        pages = [f"/listings/{r['slug']}" for r in listings]
+        hashes = await hasher(pages + [localize_path(p, "es") for p in pages])
+        by_state: dict[str, dict[str, list[str]]] = {}
+        # Soonest first: a worker that keeps only some of a state's pages keeps these.
+        order = sorted(range(len(listings)), key=lambda i: (
+            listings[i]["status"] != "active",
+            listings[i].get("next") or listings[i].get("starts") or "9999"))
+        for rec, page in ((listings[i], pages[i]) for i in order):
+            by_state.setdefault(rec["state"], {})[rec["slug"]] = [
+                hashes[page], hashes[localize_path(page, "es")]]
+        manifest["listings"] = by_state
+    manifest["revision"] = content_hash(json.dumps(manifest, sort_keys=True).encode())
+    return manifest
 
 
 async def offline_manifest_view(request: Request) -> Response:
@@ -191,6 +269,57 @@ async def offline_manifest_view(request: Request) -> Response:
     async def build() -> bytes:
         return json_body(await build_offline_manifest(request))
 
-    body = await svc.render_cache.get_or_build(
-        ("offline-manifest",), await svc.db.revision(), build)
+    made_of = await svc.fingerprints.of(svc.db, ("*",))
+    body = await svc.render_cache.get_or_build(("offline-manifest",), made_of, build)
+    return cached_response(request, body, "application/json", "no-cache")
+
+
+def _index_listing(rec: dict, titles: dict[str, str]) -> dict:
+    out = {"slug": rec["slug"], "title": titles["en"], "city": rec["city"],
+           "state": rec["state"], "kind": rec["kind"], "status": rec["status"]}
+    if titles["es"] != titles["en"]:
+        out["title_es"] = titles["es"]
+    for key in ("address", "starts", "ends", "next", "lat", "lon"):
+        if rec.get(key) is not None:
+            out[key] = rec[key]
+    return out
+
+
+async def build_offline_index(request: Request) -> dict[str, Any]:
+    """What the lists, search, near me and the short offline page of a listing need, for
+    every public listing, plus the titles of everything else search finds: small enough to
+    keep whatever the number of listings, where the full pages are kept only for some."""
+    db = db_of(request)
+    records = await services(request).fingerprints.listings(db)
+    # Few listings: their descriptions too, so search finds words in them offline. Many:
+    # titles and places only, or the index would grow by a page per listing.
+    described = len(records) <= content.ALL_LISTINGS_UP_TO
+    listings = []
+    for rec in records:
+        titles = {}
+        for lang, tr in services(request).renderer.translators.items():
+            titles[lang] = ((lang == "es" and rec.get("title_es"))
+                            or localized_title(rec["title"], rec["city"], tr))
+        item = _index_listing(rec, titles)
+        if described:
+            item["description"] = rec["description"]
+        listings.append(item)
+    facilities = [{k: f[k] for k in ("slug", "name", "city", "state", "address")}
+                  for f in await content.facilities(db)]
+    contacts = [{"slug": c["slug"], "organization": c["organization"],
+                 "description": c["description"]} for c in await content.contacts(db)]
+    rights = {lang: [{k: r[k] for k in ("slug", "title", "summary")}
+                     for r in await content.rights(db, lang)] for lang in ("en", "es")}
+    return {"listings": listings, "facilities": facilities, "contacts": contacts,
+            "rights": rights}
+
+
+async def offline_index_view(request: Request) -> Response:
+    svc = services(request)
+
+    async def build() -> bytes:
+        return json_body(await build_offline_index(request))
+
+    made_of = await svc.fingerprints.of(svc.db, ("listings", "facilities", "contacts", "rights"))
+    body = await svc.render_cache.get_or_build(("offline-index",), made_of, build)
     return cached_response(request, body, "application/json", "no-cache")

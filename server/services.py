@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from server.auth import DeviceCookies, FormStamp, SessionStore, Throttle
 from server.config import Settings
 from server.database import Database
+from server.fingerprints import Fingerprints
 from server.middleware import AccessLog
 from server.push import PushSender
 from server.render import Renderer, StaticAssets
@@ -35,6 +36,8 @@ class Services:
     suggest_spent: SpentStamps
     suggest_throttle: Throttle
     render_cache: RenderCache = field(default_factory=RenderCache)
+    fingerprints: Fingerprints = field(default_factory=Fingerprints)
     # Static files and the service worker never change while the process runs.
     prepared_assets: dict[str, Prepared] = field(default_factory=dict)
     service_worker: Prepared | None = None
+    code_version: str | None = None  # templates, catalogs and assets (fingerprints.py)

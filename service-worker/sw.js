@@ -25,10 +25,20 @@ const NETWORK_TIMEOUT_MS = 800;
 const REFRESH_INTERVAL_MS = 30 * 1000;
 const CACHED_AT = "x-vigil-cached-at";
 const HASH = "x-vigil-hash";
+/* What this visitor follows, beyond what every visitor keeps: the states they chose or
+ * looked at, the listings they opened or found near them, and the languages they read. */
+const INTEREST_KEY = "/__vigil/interest";
+const INTEREST_MAX = { states: 6, slugs: 60, langs: 2 };
+/* Of a followed state's listings, the soonest this many (the manifest lists them soonest
+ * first): a state with a hundred events on one day would otherwise fill the phone. */
+const PAGES_PER_STATE = 30;
+const LISTING_PATH = /^(?:\/es)?\/listings\/([^/.]+)$/;
+const INDEX_URL = "/offline-index.json";
 
 let lastRefresh = 0;
 let refreshing = null;
 let refreshAgain = false;
+let lastManifest = null;
 
 self.addEventListener("install", (event) => {
   event.waitUntil(storeShell().then(() => self.skipWaiting()));
@@ -46,8 +56,9 @@ self.addEventListener("activate", (event) => {
 
 self.addEventListener("message", (event) => {
   const data = event.data || {};
-  if (data.type === "refresh") {
-    event.waitUntil(refreshBundle(true));
+  if (data.type === "refresh" || data.type === "interest") {
+    event.waitUntil(noteInterest(data).then((changed) =>
+      (data.type === "refresh" || changed ? refreshBundle(true) : null)));
   }
 });
 
@@ -61,7 +72,8 @@ self.addEventListener("fetch", (event) => {
     event.respondWith(handleNavigation(event));
   } else if (url.pathname.startsWith("/static/")) {
     event.respondWith(cacheFirst(request));
-  } else if (url.pathname.startsWith("/api/v1/") && !url.pathname.startsWith("/api/v1/push")) {
+  } else if (url.pathname === INDEX_URL ||
+    (url.pathname.startsWith("/api/v1/") && !url.pathname.startsWith("/api/v1/push"))) {
     event.respondWith(networkFirst(request));
   }
 });
@@ -274,9 +286,10 @@ function refreshBundle(force) {
       refreshAgain = false;
       let complete = false;
       try {
-        const manifest = await fetchManifest();
+        const manifest = lastManifest = await fetchManifest();
         const cache = await caches.open(CONTENT_CACHE);
-        const { changed, failed } = await storeChanged(cache, manifest, true);
+        const urls = await chosenUrls(manifest);
+        const { changed, failed } = await storeChanged(cache, { urls }, true);
         complete = failed.length === 0;
         if (complete) {
           await clearOldCaches();
@@ -334,13 +347,94 @@ async function handleNavigation(event) {
   return (await caches.match(offlinePageFor(key))) || offlineFallback();
 }
 
+/* A page read online replaces its saved copy; a listing page opened is saved from now on
+ * (it matters to this visitor), under the hash the last manifest gave it. */
 async function afterNetworkPage(key, response) {
   const cache = await caches.open(CONTENT_CACHE);
   const existing = await cache.match(key);
-  if (existing && response.ok) {
-    await cache.put(key, await stamp(response, existing.headers.get(HASH)));
+  const opened = response.ok && LISTING_PATH.exec(key);
+  if (opened) {
+    await noteInterest({ slugs: [opened[1]], lang: langOf(key) });
+  }
+  if (response.ok && (existing || opened)) {
+    const hash = existing ? existing.headers.get(HASH) : listingHash(lastManifest, key);
+    await cache.put(key, await stamp(response, hash));
   }
   await refreshBundle(false);
+}
+
+/* --- what this visitor keeps ------------------------------------------------------ */
+
+function langOf(key) {
+  return key === "/es" || key.startsWith("/es/") ? "es" : "en";
+}
+
+async function readInterest() {
+  const saved = await (await caches.open(PREFS_CACHE)).match(INTEREST_KEY);
+  const interest = saved ? await saved.json().catch(() => ({})) : {};
+  return { states: interest.states || [], slugs: interest.slugs || [],
+    langs: interest.langs || [] };
+}
+
+/* Add what a page tells (its language, the state it shows, listings near the visitor),
+ * newest first and bounded; true when that changed what is kept. */
+async function noteInterest(data) {
+  const interest = await readInterest();
+  const before = JSON.stringify(interest);
+  const add = (name, values) => {
+    const fresh = values.filter((v) => typeof v === "string" && v && v.length <= 80);
+    interest[name] = [...new Set([...fresh, ...interest[name]])].slice(0, INTEREST_MAX[name]);
+  };
+  add("langs", [data.lang]);
+  add("states", [data.state]);
+  add("slugs", Array.isArray(data.slugs) ? data.slugs.slice(0, 20) : []);
+  if (JSON.stringify(interest) === before) {
+    return false;
+  }
+  await (await caches.open(PREFS_CACHE)).put(INTEREST_KEY, new Response(
+    JSON.stringify(interest), { headers: { "Content-Type": "application/json" } }));
+  return true;
+}
+
+/* The manifest's URLs every visitor keeps, and when it lists the listing pages by state
+ * (many listings), those of the states this visitor follows for alerts or looked at (the
+ * soonest PAGES_PER_STATE of each) and of the listings they opened or found near them, in
+ * the languages they read. Any other listing opens offline
+ * as the short page the offline page draws from the index. */
+async function chosenUrls(manifest) {
+  const urls = Object.assign({}, manifest.urls);
+  if (!manifest.listings) {
+    return urls;
+  }
+  const interest = await readInterest();
+  const saved = await (await caches.open(PREFS_CACHE)).match(TOPICS_KEY);
+  const topics = saved ? await saved.json().catch(() => []) : [];
+  const states = new Set(interest.states);
+  for (const topic of Array.isArray(topics) ? topics : []) {
+    if (String(topic).startsWith("state:")) states.add(String(topic).slice(6));
+  }
+  const slugs = new Set(interest.slugs);
+  const langs = interest.langs.length ? interest.langs : ["en"];
+  for (const [state, listings] of Object.entries(manifest.listings)) {
+    let kept = 0;
+    for (const [slug, [en, es]] of Object.entries(listings)) {
+      const followed = states.has(state) && kept < PAGES_PER_STATE;
+      if (!followed && !slugs.has(slug)) continue;
+      kept += followed ? 1 : 0;
+      if (langs.includes("en")) urls[`/listings/${slug}`] = en;
+      if (langs.includes("es")) urls[`/es/listings/${slug}`] = es;
+    }
+  }
+  return urls;
+}
+
+function listingHash(manifest, key) {
+  const found = LISTING_PATH.exec(key);
+  for (const listings of Object.values((manifest && manifest.listings) || {})) {
+    const hashes = found && listings[found[1]];
+    if (hashes) return hashes[langOf(key) === "es" ? 1 : 0];
+  }
+  return (manifest && manifest.urls[key]) || null;
 }
 
 async function refreshInBackground(key, network, cached) {

@@ -121,6 +121,10 @@ def clock(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%H:%M UTC")
 
 
+def _chosen_state(request: Request) -> str:
+    return (request.query_params.get("state") or "").strip().upper()[:2]
+
+
 async def alerts_page(request: Request) -> tuple[str, dict]:
     """Current alerts first, then the panel to get them on this phone, then recent ones."""
     lang = lang_of(request)
@@ -139,4 +143,4 @@ def routes() -> list[BaseRoute]:
     # pages imports this module for the banners, so its page wrapper is fetched here.
     from server.views.pages import page
 
-    return [Route("/alerts", page(alerts_page), name="alerts")]
+    return [Route("/alerts", page(alerts_page, key=_chosen_state, deps=("alerts",)), name="alerts")]

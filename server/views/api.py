@@ -18,10 +18,10 @@ def _with_url(request: Request, rec: dict) -> dict:
 
 async def listings(request: Request) -> Response:
     async def build() -> dict:
-        recs = await content.listings(db_of(request))
+        recs = await services(request).fingerprints.listings(db_of(request))
         return {"listings": [_with_url(request, r) for r in recs]}
 
-    return await cached_json(request, build)
+    return await cached_json(request, build, deps=("listings",))
 
 
 async def listing(request: Request) -> Response:
@@ -31,21 +31,21 @@ async def listing(request: Request) -> Response:
             raise HTTPException(404, "no listing with that slug")
         return {"listing": _with_url(request, rec)}
 
-    return await cached_json(request, build)
+    return await cached_json(request, build, deps=(f"listing:{request.path_params['slug']}",))
 
 
 async def facilities(request: Request) -> Response:
     async def build() -> dict:
         return {"facilities": await content.facilities(db_of(request))}
 
-    return await cached_json(request, build)
+    return await cached_json(request, build, deps=("facilities",))
 
 
 async def contacts(request: Request) -> Response:
     async def build() -> dict:
         return {"contacts": await content.contacts(db_of(request))}
 
-    return await cached_json(request, build)
+    return await cached_json(request, build, deps=("contacts",))
 
 
 async def rights(request: Request) -> Response:
@@ -56,7 +56,7 @@ async def rights(request: Request) -> Response:
     async def build() -> dict:
         return {"rights": await content.rights(db_of(request), lang)}
 
-    return await cached_json(request, build, reads=("lang",))
+    return await cached_json(request, build, reads=("lang",), deps=("rights",))
 
 
 async def resources(request: Request) -> Response:
@@ -66,7 +66,7 @@ async def resources(request: Request) -> Response:
         items += [{**o, "type": "organization"} for o in res["organizations"]]
         return {"resources": items}
 
-    return await cached_json(request, build)
+    return await cached_json(request, build, deps=("resources",))
 
 
 async def healthz(request: Request) -> Response:

@@ -108,7 +108,8 @@ def cached_response(
 
 
 class RenderCache:
-    """Prepared bodies keyed by (key, data revision), each kept for RENDER_TTL seconds.
+    """Prepared bodies keyed by (key, version of what they are made of), each kept for
+    RENDER_TTL seconds.
 
     Entries live in regions, each with its own size and least-recently-used eviction, so
     what visitors can vary at will (the words of a search) competes only with itself and
@@ -122,7 +123,7 @@ class RenderCache:
         self._building: dict[Any, asyncio.Future[Prepared]] = {}
 
     async def get_or_build(
-        self, key: Any, revision: int, build: Callable[[], Awaitable[bytes]],
+        self, key: Any, revision: Any, build: Callable[[], Awaitable[bytes]],
         region: str = "pages",
     ) -> Prepared:
         """The cached body, or one build of it however many requests ask at once: after a
@@ -146,7 +147,7 @@ class RenderCache:
         finally:
             del self._building[(key, revision)]
 
-    def get(self, key: Any, revision: int, region: str = "pages") -> Prepared | None:
+    def get(self, key: Any, revision: Any, region: str = "pages") -> Prepared | None:
         entries = self._regions[region]
         entry = entries.get(key)
         if entry and entry[0] == revision and time.monotonic() - entry[1] < RENDER_TTL:
@@ -154,7 +155,7 @@ class RenderCache:
             return entry[2]
         return None
 
-    def put(self, key: Any, revision: int, body: bytes, region: str = "pages") -> Prepared:
+    def put(self, key: Any, revision: Any, body: bytes, region: str = "pages") -> Prepared:
         entries = self._regions[region]
         prepared = Prepared.of(body)
         entries[key] = (revision, time.monotonic(), prepared)
@@ -198,17 +199,18 @@ def json_body(data: Any) -> bytes:
 
 async def cached_json(
     request: Request, build: Callable[[], Awaitable[Any]], cache_control: str = JSON_CACHE,
-    reads: tuple[str, ...] = (),
+    reads: tuple[str, ...] = (), deps: tuple[str, ...] = ("*",),
 ) -> Response:
-    """JSON built once per data revision, path and the query parameters the view `reads`,
-    then served from memory."""
+    """JSON built once per path, query parameters the view `reads` and the state of the
+    topics in `deps` (server/fingerprints.py), then served from memory."""
     svc = services(request)
     key = ("json", request.scope["path"], query_key(request, reads))
 
     async def body() -> bytes:
         return json_body(await build())
 
-    prepared = await svc.render_cache.get_or_build(key, await svc.db.revision(), body)
+    made_of = await svc.fingerprints.of(svc.db, deps)
+    prepared = await svc.render_cache.get_or_build(key, made_of, body)
     return cached_response(request, prepared, "application/json", cache_control)
 
 

@@ -1,4 +1,5 @@
-"""Calendars and the Atom feed, each built once per data revision like the pages."""
+"""Calendars and the Atom feed, each built once per state of the listings and alerts, like
+the pages."""
 
 from __future__ import annotations
 
@@ -17,13 +18,14 @@ CALENDAR_TYPE = "text/calendar; charset=utf-8"
 async def _cached(request: Request, key: tuple, build: Callable[[], Awaitable[bytes]],
                   media_type: str, headers: dict[str, str] | None = None) -> Response:
     svc = services(request)
-    prepared = await svc.render_cache.get_or_build(key, await svc.db.revision(), build)
+    made_of = await svc.fingerprints.of(svc.db, ("listings", "alerts"))
+    prepared = await svc.render_cache.get_or_build(key, made_of, build)
     return cached_response(request, prepared, media_type, FEED_CACHE, headers=headers)
 
 
 async def calendar_all(request: Request) -> Response:
     async def build() -> bytes:
-        listings = await content.listings(db_of(request))
+        listings = await services(request).fingerprints.listings(db_of(request))
         return feeds.calendar(listings, services(request).settings.base_url, "Vigil")
 
     return await _cached(request, ("feed", "calendar"), build, CALENDAR_TYPE)
@@ -48,7 +50,7 @@ async def calendar_one(request: Request) -> Response:
 async def atom(request: Request) -> Response:
     async def build() -> bytes:
         db = db_of(request)
-        listings = await content.listings(db)
+        listings = await services(request).fingerprints.listings(db)
         alerts = [dict(r) for r in await db.execute(
             "SELECT * FROM alerts WHERE status IN ('sent', 'retracted') ORDER BY id"
         )]

@@ -12,7 +12,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from server import content
+from server.fingerprints import ALL
 from server.i18n import Translator
+from server.listing_form import zone_for
 from server.places import STATES, language_name, map_point, state_name, state_outlines
 from server.views import alerts
 from server.views.base import (
@@ -28,10 +30,16 @@ PageFn = Callable[[Request], Awaitable[tuple[str, dict]]]
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
+Deps = Callable[[dict[str, Any]], tuple[str, ...]]
+
+
 def page(fn: PageFn | None = None, *, key: Callable[[Request], Any] | None = None,
-         region: str = "pages") -> Any:
-    """Wrap a view returning (template, context): render once per data revision, path and
-    `key(request)`, the part of the query string the view reads (none unless given)."""
+         region: str = "pages", deps: Deps | tuple[str, ...] = (ALL,)) -> Any:
+    """Wrap a view returning (template, context): render once per path, `key(request)` (the
+    part of the query string the view reads, none unless given) and state of what the page
+    is made of: `deps`, the topics it reads (server/fingerprints.py), fixed or from the
+    path's parameters. The offline manifest reads the same `deps` off the endpoint."""
+    topics: Deps = deps if callable(deps) else (lambda params: deps)  # type: ignore[assignment]
 
     def wrap(fn: PageFn) -> Endpoint:
         async def endpoint(request: Request) -> Response:
@@ -46,15 +54,20 @@ def page(fn: PageFn | None = None, *, key: Callable[[Request], Any] | None = Non
                 html = svc.renderer.render(template, lang, path, request=request, **context)
                 return html.encode()
 
-            prepared = await svc.render_cache.get_or_build(
-                cache_key, await svc.db.revision(), build, region)
+            made_of = await svc.fingerprints.of(svc.db, topics(request.path_params))
+            prepared = await svc.render_cache.get_or_build(cache_key, made_of, build, region)
             return cached_response(request, prepared, "text/html; charset=utf-8", HTML_CACHE)
 
         endpoint.__name__ = fn.__name__
         endpoint.__doc__ = fn.__doc__
+        endpoint.deps = topics  # type: ignore[attr-defined]
         return endpoint
 
     return wrap(fn) if fn is not None else wrap
+
+
+# What search reads, on the server and in the offline index.
+SEARCHED = ("listings", "facilities", "contacts", "rights")
 
 
 def _state_param(request: Request) -> str | None:
@@ -102,11 +115,11 @@ def _translator(request: Request) -> Translator:
     return services(request).renderer.translators[lang_of(request)]
 
 
-def localized_title(title: str, city: str, request: Request) -> str:
-    """A title generated from the city alone, generated again in the page's language."""
+def localized_title(title: str, city: str, tr: Translator) -> str:
+    """A title generated from the city alone, generated again in `tr`'s language."""
     for pattern in GENERATED_TITLES.values():
         if title == pattern % {"city": city}:
-            return _translator(request).plain(pattern) % {"city": city}
+            return tr.plain(pattern) % {"city": city}
     return title
 
 
@@ -116,11 +129,15 @@ def for_page(rec: dict, request: Request) -> dict:
     out = content.localized(rec, lang)
     # An organizer's own Spanish title wins; else a title made from the city is made again.
     out["title"] = ((lang == "es" and rec.get("title_es"))
-                    or localized_title(rec["title"], rec["city"], request))
+                    or localized_title(rec["title"], rec["city"], _translator(request)))
     out["source"] = _phrase(rec.get("source"), request)
     out["links"] = [dict(link, label=_phrase(link["label"], request))
                     for link in rec.get("links") or []]
     out["ended_year"] = (rec.get("ends") or rec.get("starts") or rec.get("verified") or "")[:4]
+    # A one-time event still to come is said as a day and time, in the place's own zone.
+    out["upcoming"] = bool(rec.get("starts") and "T" in rec["starts"]
+                           and rec["status"] == "active" and rec["starts"] > content.iso_now())
+    out["zone"] = zone_for(rec["state"], rec["city"])
     return out
 
 
@@ -128,17 +145,48 @@ def _archive_month(rec: dict) -> str:
     return (rec.get("starts") or rec.get("verified") or "")[:7]
 
 
-@page(key=_state_key)
+# Soonest events the national home page shows when it names states rather than listings.
+SOONEST = 8
+
+
+def _soon_key(rec: dict) -> str:
+    return rec.get("next") or rec.get("starts") or "9999"
+
+
+def _map_dots(active: list[dict], ended: list[dict], by_state: bool) -> list[dict]:
+    """A dot per place; on the national page, one per state sized by its count, so the map
+    does not grow with the country."""
+    if not by_state:
+        return [dict(zip(("x", "y"), map_point(r["lat"], r["lon"], r["state"]), strict=True),
+                     title=f"{r['title']}, {r['city']}", active=r["status"] == "active", r=None)
+                for r in active + ended if r["lat"] is not None]
+    dots = []
+    for code, items in groupby(sorted(active, key=lambda r: r["state"]), key=lambda r: r["state"]):
+        placed = [map_point(r["lat"], r["lon"], code) for r in items if r["lat"] is not None]
+        if placed:
+            x = round(sum(p[0] for p in placed) / len(placed), 1)
+            y = round(sum(p[1] for p in placed) / len(placed), 1)
+            dots.append({"x": x, "y": y, "active": True, "count": len(placed),
+                         "r": round(min(4 + 2 * len(placed) ** 0.5, 16), 1), "state": code})
+    return dots
+
+
+@page(key=_state_key, deps=("listings", "alerts"))
 async def home(request: Request) -> tuple[str, dict]:
-    """Active listings first (by state, or one state); ended ones in an archive by month."""
+    """Active listings first (by state, or one state); ended ones in an archive by month.
+    With more active listings than a phone should load at once, the page without a state
+    names the states with their counts and the soonest events; each state's view lists all
+    of its own."""
     lang = lang_of(request)
     wanted = _state_param(request)
-    listings = [for_page(r, request) for r in await content.listings(db_of(request))]
+    records = await services(request).fingerprints.listings(db_of(request))
+    listings = [for_page(r, request) for r in records]
     present_states = sorted({r["state"] for r in listings}, key=lambda c: state_name(c, lang))
     if wanted:
         listings = [r for r in listings if r["state"] == wanted]
     active = [r for r in listings if r["status"] == "active"]
     ended = [r for r in listings if r["status"] != "active"]
+    national = not wanted and len(active) > content.ALL_LISTINGS_UP_TO
     by_state = [
         (code, list(items))
         for code, items in groupby(
@@ -148,13 +196,14 @@ async def home(request: Request) -> tuple[str, dict]:
     ended.sort(key=_archive_month, reverse=True)
     archive = [(month, list(items)) for month, items in groupby(ended, key=_archive_month)]
     outlines = state_outlines()
-    dots = [dict(zip(("x", "y"), map_point(r["lat"], r["lon"], r["state"]), strict=True),
-                 title=r["title"], city=r["city"], active=r["status"] == "active")
-            for r in active + ended if r["lat"] is not None]
     return "home.html", {
         "map": {"viewbox": outlines["viewBox"], "states": "".join(outlines["states"].values()),
-                "highlight": outlines["states"].get(wanted or ""), "dots": dots},
-        "active_by_state": by_state,
+                "highlight": outlines["states"].get(wanted or ""),
+                "dots": _map_dots(active, ended, national)},
+        "national": national,
+        "state_counts": [(code, len(items)) for code, items in by_state],
+        "soonest": sorted(active, key=_soon_key)[:SOONEST] if national else [],
+        "active_by_state": [] if national else by_state,
         "active_count": len(active),
         "locatable": any(r["lat"] is not None for r in active),
         "archive": archive,
@@ -201,7 +250,7 @@ def structured_data(rec: dict, lang: str, url: str) -> dict:
     return place
 
 
-@page
+@page(deps=lambda p: (f"listing:{p['slug']}", "contacts", "facilities", "alerts"))
 async def listing_page(request: Request) -> tuple[str, dict]:
     db = db_of(request)
     lang = lang_of(request)
@@ -231,7 +280,7 @@ async def listing_page(request: Request) -> tuple[str, dict]:
     }
 
 
-@page
+@page(deps=("facilities",))
 async def facilities_page(request: Request) -> tuple[str, dict]:
     lang = lang_of(request)
     items = [content.localized(f, lang) for f in await content.facilities(db_of(request))]
@@ -268,7 +317,7 @@ def _contacts_for_page(recs: list[dict], lang: str) -> list[dict]:
     return items
 
 
-@page(key=_state_key)
+@page(key=_state_key, deps=("contacts",))
 async def legal_page(request: Request) -> tuple[str, dict]:
     """Numbers first, each saying what it is for; then who helps, and where that came from."""
     lang = lang_of(request)
@@ -289,12 +338,12 @@ async def legal_page(request: Request) -> tuple[str, dict]:
     }
 
 
-@page
+@page(deps=("rights",))
 async def rights_index(request: Request) -> tuple[str, dict]:
     return "rights.html", {"articles": await content.rights(db_of(request), lang_of(request))}
 
 
-@page
+@page(deps=("rights", "contacts"))
 async def rights_page(request: Request) -> tuple[str, dict]:
     db = db_of(request)
     lang = lang_of(request)
@@ -309,7 +358,7 @@ async def rights_page(request: Request) -> tuple[str, dict]:
     return "rights_article.html", {"article": article, "calls": calls}
 
 
-@page
+@page(deps=("resources",))
 async def resources_page(request: Request) -> tuple[str, dict]:
     lang = lang_of(request)
     res = await content.resources(db_of(request))
@@ -317,39 +366,40 @@ async def resources_page(request: Request) -> tuple[str, dict]:
     return "resources.html", {"articles": res["articles"], "organizations": orgs}
 
 
-@page
+@page(deps=("statements",))
 async def about_page(request: Request) -> tuple[str, dict]:
     lang = lang_of(request)
     items = [content.localized(s, lang) for s in await content.statements(db_of(request))]
     return "about.html", {"statements": items}
 
 
-@page
+@page(deps=())
 async def before_you_go_page(request: Request) -> tuple[str, dict]:
     """What to bring and how to stay safe at a vigil; saved for offline use."""
     return "before_you_go.html", {}
 
 
-@page
+@page(deps=())
 async def offline_page(request: Request) -> tuple[str, dict]:
     return "offline.html", {}
 
 
-@page(key=_search_key, region="searches")
+@page(key=_search_key, region="searches", deps=SEARCHED)
 async def search_page(request: Request) -> tuple[str, dict]:
     """Search answered by the server; with JavaScript the page answers it on the device."""
     query = request.query_params.get("q", "")
     results = await content.search(db_of(request), query, lang_of(request))
     for r in results:
         if r["type"] == "listing":
-            r["title"] = localized_title(r["title"], r["detail"].rsplit(", ", 1)[0], request)
+            r["title"] = localized_title(r["title"], r["detail"].rsplit(", ", 1)[0],
+                                         _translator(request))
     tr = _translator(request)
     titles = [[pattern, tr.plain(pattern)] for pattern in GENERATED_TITLES.values()]
     return "search.html", {"titles": titles, "query": query[: content.MAX_QUERY],
                            "results": results, "searched": bool(content.query_terms(query))}
 
 
-@page
+@page(deps=("contacts",))
 async def card_page(request: Request) -> tuple[str, dict]:
     """A two-sided card: the holder's side in the page's language, the agent's always English."""
     lang = lang_of(request)
@@ -360,6 +410,6 @@ async def card_page(request: Request) -> tuple[str, dict]:
     return "card.html", {"calls": calls}
 
 
-@page
+@page(deps=())
 async def open_data_page(request: Request) -> tuple[str, dict]:
     return "open_data.html", {}

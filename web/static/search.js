@@ -1,5 +1,7 @@
-/* Search answered on the device from the data the service worker keeps, so it works
- * offline. Matches the server's rules: every term, accents and case ignored. */
+/* Search answered on the device from the index the service worker keeps (every listing,
+ * facility, contact and rights article, by title and place, and while there are few
+ * listings by their descriptions too), so it works offline.
+ * Matches the server's rules: every term, accents and case ignored. */
 "use strict";
 
 (function () {
@@ -35,13 +37,11 @@
 
   async function load() {
     if (data) return data;
-    const get = (url) => fetch(url).then((r) => r.json());
-    const [listings, facilities, contacts, rights] = await Promise.all([
-      get("/api/v1/listings"), get("/api/v1/facilities"), get("/api/v1/contacts"),
-      get(`/api/v1/rights?lang=${lang}`),
-    ]);
-    data = { listings: listings.listings, facilities: facilities.facilities,
-      contacts: contacts.contacts, rights: rights.rights };
+    const response = await fetch("/offline-index.json");
+    if (!response.ok) throw new Error(`index: ${response.status}`);
+    const index = await response.json();
+    data = { listings: index.listings, facilities: index.facilities, contacts: index.contacts,
+      rights: index.rights[lang] || [] };
     return data;
   }
 
@@ -50,8 +50,9 @@
     if (!t.length) return null;
     const out = [];
     for (const r of d.listings) {
-      if (matches(t, r.title, r.city, r.state, r.address, r.description[lang])) {
-        out.push(["listing", localTitle(r), `${r.city}, ${r.state}`, `${prefix}/listings/${r.slug}`]);
+      const title = (lang === "es" && r.title_es) || localTitle(r);
+      if (matches(t, title, r.title, r.city, r.state, r.address, r.description && r.description[lang])) {
+        out.push(["listing", title, `${r.city}, ${r.state}`, `${prefix}/listings/${r.slug}`]);
       }
     }
     for (const r of d.facilities) {
@@ -66,7 +67,7 @@
       }
     }
     for (const r of d.rights) {
-      if (matches(t, r.title, r.summary, r.body)) {
+      if (matches(t, r.title, r.summary)) {
         out.push(["rights", r.title, r.summary, `${prefix}/rights/${r.slug}`]);
       }
     }
