@@ -290,3 +290,70 @@ def test_preview_shows_both_languages_and_spanish_subscribers_get_spanish(make_c
     assert es.json()["notification"]["body"] == "Venga al NWDC de Tacoma ahora."
     assert es.json()["notification"]["lang"] == "es"
     assert es.json()["notification"]["navigate"].endswith("/es/legal")
+
+
+def preview_section(page: str) -> str:
+    section = re.search(r'<section[^>]*aria-labelledby="preview-h".*?</section>', page, re.S)
+    assert section, "no preview"
+    return section.group(0)
+
+
+def test_the_preview_says_in_words_where_a_tap_opens(make_client, push):
+    client, _ = make_client()
+    csrf = sign_in(client, "ana")
+    res = client.post("/admin/listings/new", data={"csrf": csrf, **LISTING},
+                      follow_redirects=False)
+    slug = re.search(r"/admin/listings/([^/]+)/edit", res.headers["location"]).group(1)
+
+    def preview(**extra) -> str:
+        res = client.post("/admin/alerts/new",
+                          data=alert_form(csrf, action="preview", **{"link": "", **extra}))
+        assert res.status_code == 200, res.text
+        return preview_section(res.text)
+
+    home = preview()
+    assert "Opens: the home page" in home
+    assert "Opens /" not in home and "http://testserver" not in home
+    # A Spanish phone shows the English text when there is no Spanish: the preview says so
+    # and shows it, marked as English.
+    assert home.count("Urgent: legal observers needed") == 2
+    assert "Opens: Legal help" in preview(page="/legal")
+    assert "Opens: Nightly vigil at NWDC" in preview(page=f"/listings/{slug}")
+    assert "Opens: Nightly vigil at NWDC" in preview(link=f"http://testserver/listings/{slug}")
+    assert "Opens: Occupy ICE PDX" in preview(link="/listings/portland-or-macadam")
+    assert "Opens: Alerts" in preview(link="/alerts")
+    assert "Opens: a page of Vigil" in preview(link="/no-such-page")
+    assert "Opens: a listing Vigil does not have" in preview(link="/listings/no-such-vigil")
+    client.post("/admin/alerts/new", data=alert_form(csrf))
+    page = client.get("/admin/alerts/1").text
+    assert "Opens: Legal help" in page and "Opens /" not in page
+
+    client.get("/admin/language?to=es&next=/admin/alerts/new")
+    spanish = preview(page=f"/listings/{slug}")
+    assert "Abre: Nightly vigil at NWDC" in spanish
+    assert "Abre: la página de inicio" in preview()
+    assert "Opens" not in preview() and "Opens" not in client.get("/admin/alerts/1").text
+
+
+def test_the_spanish_alert_form_explains_its_errors_in_spanish(make_client, push):
+    client, _ = make_client()
+    csrf = sign_in(client, "ana")
+    client.get("/admin/language?to=es&next=/admin/alerts/new")
+    res = client.post("/admin/alerts/new", data=alert_form(
+        csrf, title="", message="", title_es="Se necesitan observadores", message_es="",
+        link="https://evil.example/", states=[], expires="5"))
+    assert res.status_code == 400
+    errors = re.findall(r'<span class="error" id="e-(\w+)">([^<]*)</span>', res.text)
+    assert {name for name, _ in errors} == {"title", "message", "message_es", "link", "states",
+                                            "expires"}
+    for name, text in errors:
+        assert not re.search(r"\b(the|is|required|choose|only|with)\b", text, re.I), (name, text)
+    res = client.post("/admin/alerts/new", data=alert_form(csrf, title="x" * 121))
+    assert "120" in res.text and "characters" not in res.text
+    client.post("/admin/alerts/new", data=alert_form(csrf, link=""))
+    res = client.post("/admin/alerts/1/correct", data={"csrf": csrf, "title": "", "message": "",
+                                                       "link": ""})
+    assert res.status_code == 400
+    errors = re.findall(r'<span class="error" id="e-(\w+)">([^<]*)</span>', res.text)
+    assert {name for name, _ in errors} == {"title", "message"}
+    assert all("required" not in text for _, text in errors)
