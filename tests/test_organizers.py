@@ -357,3 +357,21 @@ def test_the_spanish_alert_form_explains_its_errors_in_spanish(make_client, push
     errors = re.findall(r'<span class="error" id="e-(\w+)">([^<]*)</span>', res.text)
     assert {name for name, _ in errors} == {"title", "message"}
     assert all("required" not in text for _, text in errors)
+
+
+def test_the_alert_page_tells_the_expiry_in_words_without_javascript(make_client, push):
+    client, _ = make_client()
+    csrf = sign_in(client, "ana")
+    client.post("/admin/alerts/new", data=alert_form(csrf, states=["WA", "OR"], expires="4"))
+    page = client.get("/admin/alerts/1").text
+    # Told in the states' own time zone; the phone's script puts it in the reader's.
+    when = re.search(r"Expires: <time datetime=\"([^\"]+)\"[^>]*>([^<]+)</time>", page)
+    assert when, page
+    assert re.fullmatch(r"(Today|Tonight|Tomorrow), \d{1,2}(:\d\d)?[\s\u202f][AP]M \(Pacific\)",
+                        when.group(2)), when.group(2)
+    assert "UTC" not in page and when.group(1)[:10] not in re.sub(r"<[^>]+>", "", page)
+    client.post("/admin/alerts/new", data=alert_form(csrf, states=["ALL"], expires="168"))
+    client.get("/admin/language?to=es&next=/admin/")
+    page = client.get("/admin/alerts/2").text
+    when = re.search(r"Vence: <time[^>]*>([^<]+)</time>", page)
+    assert when and when.group(1).endswith("(hora oriental)"), page
