@@ -234,6 +234,12 @@ def test_the_alert_pages_speak_spanish_on_the_phone(server, phone):
         page.screenshot(path=f"/tmp/s14/es-alert-{name}.png", full_page=True)
 
     look("form")
+    for label in ("Título en español", "Mensaje en español", "Enlace", "Todos los estados",
+                  "Urgente", "Vence en"):
+        expect(page.get_by_label(label, exact=True)).to_have_count(1)
+    page.get_by_label("Vence en").select_option("1")
+    expect(page.locator("#expiry-local")).to_have_text(re.compile(
+        r"^Hasta (hoy|esta noche|mañana), \d{1,2}:\d\d\s?[ap]\.\s?m\. \(su hora\)$"))
     page.get_by_label("Título", exact=True).fill("ICE en el tribunal de Tacoma")
     page.get_by_role("button", name="Vista previa").tap()
     expect(page.locator("#e-message")).to_be_visible()
