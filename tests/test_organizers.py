@@ -375,3 +375,48 @@ def test_the_alert_page_tells_the_expiry_in_words_without_javascript(make_client
     page = client.get("/admin/alerts/2").text
     when = re.search(r"Vence: <time[^>]*>([^<]+)</time>", page)
     assert when and when.group(1).endswith("(hora oriental)"), page
+
+
+def english_in(page: str) -> list[str]:
+    """Interface English in a page's main part, outside what it marks as English (the
+    in-process twin of the browser tests' detector, for pages a second organizer sees)."""
+    import html
+
+    from tests.test_phone_browser import english_interface_strings
+
+    whole, fragments = english_interface_strings()
+    main = re.search(r"<main.*?</main>", page, re.S).group(0)
+    main = re.sub(r'<(div|p|span)[^>]*lang="en".*?</\1>', " ", main, flags=re.S)
+    chunks = [html.unescape(c).strip(" .,:;()·\n") for c in re.split(r"<[^>]+>", main)]
+    text = re.sub(r"\s+", " ", " ".join(chunks))
+    return sorted({c for c in chunks if c in whole} | {f for f in fragments if f in text})
+
+
+def test_spanish_alert_pages_for_a_second_organizer_show_no_english(make_client, push):
+    client, _ = make_client(organizers=("ana", "ben"))
+    csrf = sign_in(client, "ana")
+    client.get("/admin/language?to=es&next=/admin/")
+    # The check sees English where it is, or it proves nothing.
+    client.get("/admin/language?to=en&next=/admin/")
+    client.post("/admin/alerts/new", data=alert_form(csrf))
+    assert len(english_in(client.get("/admin/alerts/1").text)) > 3
+    client.get("/admin/language?to=es&next=/admin/")
+    pages = {"author, waiting": client.get("/admin/alerts/1").text}
+    csrf = switch_to(client, "ben")
+    client.get("/admin/language?to=es&next=/admin/")
+    pages["approver, waiting"] = client.get("/admin/alerts/1").text
+    approval = hidden_fields(pages["approver, waiting"], "/admin/alerts/1/approve")
+    approved = client.post("/admin/alerts/1/approve", data=approval)
+    pages["approved"] = approved.text
+    assert "Aprobada y enviada." in approved.text
+    stale = client.post("/admin/alerts/1/approve", data={**approval, "csrf": csrf})
+    pages["approved twice"] = stale.text
+    client.post("/admin/alerts/1/correct", data={"csrf": csrf, "title": "Observers at 6 pm",
+                                                 "message": "Now at 6 pm.", "link": ""})
+    pages["correction waiting"] = client.get("/admin/alerts/1").text
+    client.post("/admin/alerts/1/retract", data={"csrf": csrf})
+    pages["taken down"] = client.get("/admin/alerts/1").text
+    refused = client.post("/admin/alerts/1/confirm-retraction", data={"csrf": csrf})
+    pages["confirm refused"] = refused.text
+    english = {name: found for name, page in pages.items() if (found := english_in(page))}
+    assert not english, english
