@@ -420,3 +420,20 @@ def test_spanish_alert_pages_for_a_second_organizer_show_no_english(make_client,
     pages["confirm refused"] = refused.text
     english = {name: found for name, page in pages.items() if (found := english_in(page))}
     assert not english, english
+
+
+def test_a_correction_chooses_its_page_from_the_picker(make_client, push):
+    client, settings = make_client()
+    csrf = sign_in(client, "ana")
+    client.post("/admin/alerts/new", data=alert_form(csrf))
+    page = client.get("/admin/alerts/1").text
+    # The page the alert opens shows in the picker, not typed under Link, so that choosing
+    # another one is not overruled by the old address.
+    assert re.search(r'<option value="/legal" selected>', page)
+    assert 'id="f-link" name="link" type="text" value=""' in page
+    client.post("/admin/alerts/1/correct", data={"csrf": csrf, "title": "Observers at 6 pm",
+                                                 "message": "Now at 6 pm.", "link": "",
+                                                 "page": "/rights"})
+    conn = sqlite3.connect(settings.db_path)
+    assert conn.execute("SELECT url, revision FROM alerts").fetchone() == ("/rights", 2)
+    assert "Opens: Know your rights" in client.get("/admin/alerts/1").text
