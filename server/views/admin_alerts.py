@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from server import approvals, audit, push
-from server.content import iso_now
+from server.content import end_moment, iso_now
 from server.i18n import N_, Translator
 from server.listing_form import STATE_ZONES
 from server.places import STATES, state_name, states_sorted
@@ -338,13 +338,15 @@ async def _described(request: Request, alert: dict, proposed: dict | None) -> di
     tr = translator(request)
     db = services(request).db
     now = datetime.now(UTC)
+    expires = end_moment(alert["expires"])
     return {
         "alert": alert, "proposed": proposed,
         "opens": await opens(db, alert["url"], tr),
         "proposed_opens": await opens(db, proposed.get("url"), tr) if proposed else None,
         "state_names": [state_name(s, tr.lang) for s in alert["states"]],
-        "expired": datetime.fromisoformat(alert["expires"]) <= now,
-        "expires_words": tr.when(alert["expires"], now, expiry_zone(alert["states"])),
+        "expires_at": expires.isoformat() if expires else None,
+        "expired": expires is not None and expires <= now,
+        "expires_words": tr.when(expires, now, expiry_zone(alert["states"])) if expires else "",
     }
 
 
