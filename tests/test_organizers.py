@@ -437,3 +437,19 @@ def test_a_correction_chooses_its_page_from_the_picker(make_client, push):
     conn = sqlite3.connect(settings.db_path)
     assert conn.execute("SELECT url, revision FROM alerts").fetchone() == ("/rights", 2)
     assert "Opens: Know your rights" in client.get("/admin/alerts/1").text
+
+
+def test_a_refused_alert_approval_names_the_fields_in_the_organizers_language(make_client, push):
+    client, _ = make_client(organizers=("ana", "ben"))
+    csrf = sign_in(client, "ana")
+    client.post("/admin/alerts/new", data=alert_form(csrf))
+    csrf = switch_to(client, "ben")
+    client.get("/admin/language?to=es&next=/admin/")
+    # An approval that names no version: every field it should have named is listed.
+    res = client.post("/admin/alerts/1/approve", data={"csrf": csrf})
+    assert res.status_code == 409
+    table = re.search(r'<section[^>]*aria-labelledby="changed-h".*?</section>', res.text, re.S)
+    fields = re.findall(r"<tr><td>([^<]+)</td>", table.group(0))
+    assert "Título" in fields and "Mensaje" in fields and "Enlace" in fields, fields
+    assert not {"title", "body", "url", "states", "status", "author"} & set(fields), fields
+    assert not english_in(res.text), english_in(res.text)

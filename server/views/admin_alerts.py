@@ -46,6 +46,15 @@ _MISSING = {
 }
 _TOO_LONG = {120: N_("At most 120 characters (phones cut longer titles)."),
              1000: N_("At most 1000 characters.")}
+# An alert's columns as the form names them, for the table of what changed.
+FIELD_NAMES = {
+    "title": N_("Title"), "body": N_("Message"), "title_es": N_("Spanish title"),
+    "body_es": N_("Spanish message"), "url": N_("Link"), "states": N_("States"),
+    "urgent": N_("Urgent"), "expires": N_("Expires"), "status": N_("Status"),
+    "author": N_("Written by"), "proposed": N_("Proposed correction"),
+    "proposed_by": N_("Correction proposed by"),
+}
+STATUS_NAMES = {"pending": N_("pending"), "sent": N_("sent"), "retracted": N_("retracted")}
 # After an action, shown in the organizer's language (admin_page translates exact matches).
 SENT = N_("Sent.")
 WAITING = N_("Waiting for a second organizer to approve. Nothing has been sent.")
@@ -369,7 +378,8 @@ async def approve(request: Request) -> Response:
     except approvals.Refused as exc:
         await approvals.record_refusal(svc.db, me, "alert", str(alert_id), str(exc),
                                        approvals.read_seen(form), version)
-        return await detail(request, status=exc.status, flash=str(exc), changed=exc.changed)
+        changed = _named(exc.changed, translator(request))
+        return await detail(request, status=exc.status, flash=str(exc), changed=changed)
     if row["status"] == "pending":
         sent = await _send(request, alert_id, approver=me, expect=seen)
         return _done(alert_id, APPROVED if sent else ALREADY_APPROVED)
@@ -467,6 +477,17 @@ async def confirm_retraction(request: Request) -> Response:
                        changes={"taken_down_by": None, "revision": alert["revision"] + 1},
                        expect={"status": "retracted", "taken_down_by": alert["taken_down_by"]})
     return _done(alert["id"], WITHDRAWAL_SENT if sent else ALREADY_CONFIRMED)
+
+
+def _named(changed: list[dict], tr: Translator) -> list[dict]:
+    """What changed, with the fields and statuses named in the organizer's language."""
+    def status(value):
+        return tr.plain(STATUS_NAMES[value]) if value in STATUS_NAMES else value
+
+    return [{"field": tr.plain(FIELD_NAMES.get(c["field"], c["field"])),
+             "before": status(c["before"]) if c["field"] == "status" else c["before"],
+             "after": status(c["after"]) if c["field"] == "status" else c["after"]}
+            for c in changed]
 
 
 class _Form(dict):
