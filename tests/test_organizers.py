@@ -322,6 +322,7 @@ def test_the_preview_says_in_words_where_a_tap_opens(make_client, push):
     assert "Opens: Nightly vigil at NWDC" in preview(link=f"http://testserver/listings/{slug}")
     assert "Opens: Occupy ICE PDX" in preview(link="/listings/portland-or-macadam")
     assert "Opens: Alerts" in preview(link="/alerts")
+    assert "Opens: the vigils in Oregon" in preview(link="/?state=OR")
     assert "Opens: a page of Vigil" in preview(link="/no-such-page")
     assert "Opens: a listing Vigil does not have" in preview(link="/listings/no-such-vigil")
     client.post("/admin/alerts/new", data=alert_form(csrf))
@@ -332,6 +333,7 @@ def test_the_preview_says_in_words_where_a_tap_opens(make_client, push):
     spanish = preview(page=f"/listings/{slug}")
     assert "Abre: Nightly vigil at NWDC" in spanish
     assert "Abre: la página de inicio" in preview()
+    assert "Abre: las vigilias en Oregón" in preview(link="/?state=OR")
     assert "Opens" not in preview() and "Opens" not in client.get("/admin/alerts/1").text
 
 

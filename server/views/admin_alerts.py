@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime, timedelta
-from urllib.parse import quote_plus, urlsplit
+from urllib.parse import parse_qs, quote_plus, urlsplit
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -206,7 +206,11 @@ async def _link_options(db, tr: Translator) -> list[tuple[str, str]]:
 async def opens(db, url: str | None, tr: Translator) -> str:
     """What a tap on the notification opens, in words: organizers should never have to read
     a path to know where subscribers will land."""
-    path = _LANG_PREFIX.sub("", urlsplit(url or "/").path).rstrip("/") or "/"
+    parts = urlsplit(url or "/")
+    path = _LANG_PREFIX.sub("", parts.path).rstrip("/") or "/"
+    state = parse_qs(parts.query).get("state", [""])[0].upper()
+    if path == "/" and state in STATES:
+        return tr.plain(N_("the vigils in %(state)s")) % {"state": state_name(state, tr.lang)}
     if path in PAGE_NAMES:
         return tr.plain(PAGE_NAMES[path])
     kind, _, slug = path[1:].partition("/")
