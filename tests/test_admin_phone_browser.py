@@ -243,6 +243,10 @@ def test_the_alert_pages_speak_spanish_on_the_phone(server, phone):
     page.get_by_label("Título", exact=True).fill("ICE en el tribunal de Tacoma")
     page.get_by_role("button", name="Vista previa").tap()
     expect(page.locator("#e-message")).to_be_visible()
+    # The states' error shows at the top of their scrolling box, not below 53 choices.
+    box = page.locator("fieldset.states").bounding_box()
+    error = page.locator("#e-states").bounding_box()
+    assert box["y"] <= error["y"] and error["y"] + error["height"] <= box["y"] + 120
     look("errors")
     page.get_by_label("Mensaje", exact=True).fill("Traiga su teléfono.")
     page.get_by_label("Oregón").tap()
