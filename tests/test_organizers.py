@@ -359,6 +359,8 @@ def test_the_spanish_alert_form_explains_its_errors_in_spanish(make_client, push
     errors = re.findall(r'<span class="error" id="e-(\w+)">([^<]*)</span>', res.text)
     assert {name for name, _ in errors} == {"title", "message"}
     assert all("required" not in text for _, text in errors)
+    # Said at the top too: the correction form is far down the alert's page.
+    assert re.search(r'<p class="notice" role="status">No se envió nada', res.text)
 
 
 def test_the_alert_page_tells_the_expiry_in_words_without_javascript(make_client, push):

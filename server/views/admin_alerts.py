@@ -57,6 +57,7 @@ FIELD_NAMES = {
 STATUS_NAMES = {"pending": N_("pending"), "sent": N_("sent"), "retracted": N_("retracted")}
 # After an action, shown in the organizer's language (admin_page translates exact matches).
 SENT = N_("Sent.")
+NOT_SENT = N_("Nothing was sent: fix the fields marked below.")
 WAITING = N_("Waiting for a second organizer to approve. Nothing has been sent.")
 NOTHING_TO_APPROVE = N_("Nothing to approve.")
 APPROVED = N_("Approved and sent.")
@@ -242,7 +243,7 @@ async def new(request: Request) -> Response:
     values, errors, fields = parse_alert(form, svc.settings.base_url)
     if fields is None:
         return await _page(request, "admin/alert_form.html", status=400, values=values,
-                           errors=errors, preview=None)
+                           errors=errors, preview=None, flash=NOT_SENT)
     if form.get("action") == "preview":
         message = push.alert_message({**fields, "id": 0, "states": json.loads(fields["states"])},
                                      svc.settings.base_url)
@@ -407,7 +408,8 @@ async def correct(request: Request) -> Response:
               "expires": "24"}
     values, errors, fields = parse_alert(_Form(merged), svc.settings.base_url)
     if fields is None:
-        return await detail(request, status=400, values=values, errors=errors)
+        return await detail(request, status=400, values=values, errors=errors,
+                            flash=NOT_SENT)
     change = {"title": fields["title"], "body": fields["body"], "url": fields["url"],
               "title_es": fields["title_es"], "body_es": fields["body_es"]}
     states = alert["states"] or list(STATES)
