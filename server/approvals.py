@@ -22,6 +22,7 @@ from server import audit
 from server.config import Settings
 from server.content import iso_now
 from server.database import Database
+from server.i18n import N_
 
 # What visitors rely on, per kind of record: a change to any of these needs a second
 # organizer once there are two. Everything else (a description's wording, a source note)
@@ -115,14 +116,14 @@ def check_seen(form: Mapping[str, Any], current: Mapping[str, Any]) -> dict:
     what changed."""
     seen = read_seen(form)
     if seen is None:
-        raise Refused("This approval does not say which version you approved (the form was "
-                      "incomplete or altered). Nothing was approved: review the item below "
-                      "and approve it again.", 409,
+        raise Refused(N_("This approval does not say which version you approved (the form "
+                         "was incomplete or altered). Nothing was approved: review the item "
+                         "below and approve it again."), 409,
                       differences({}, {k: v for k, v in current.items()}))
     if canonical(seen) != canonical(current):
-        raise Refused("This item changed since you opened it. Nothing was approved: review "
-                      "what changed below, then approve the current version if it is right.",
-                      409, differences(seen, current))
+        raise Refused(N_("This item changed since you opened it. Nothing was approved: "
+                         "review what changed below, then approve the current version if it "
+                         "is right."), 409, differences(seen, current))
     # The server's own copy: its keys become column names in where_seen().
     return dict(current)
 

@@ -208,3 +208,91 @@ def test_alert_expiry_reads_in_words_and_local_time(server, phone):
     expect(words).to_have_text(re.compile(r"^Until .* tomorrow \(your time\)$"))
     page.get_by_label("All states").check()
     page.screenshot(path="/tmp/s14/alert-phone.png", full_page=True)
+
+
+def english_on(page) -> list[str]:
+    """English interface text the page shows outside what it marks as English."""
+    from tests.test_phone_browser import ENGLISH_ON_PAGE, english_interface_strings
+
+    whole, fragments = english_interface_strings()
+    return page.evaluate(ENGLISH_ON_PAGE, [sorted(whole), sorted(fragments)])
+
+
+def test_the_alert_pages_speak_spanish_on_the_phone(server, phone):
+    page = phone
+    # The detector sees the English pages' English, or it proves nothing.
+    page.goto(server.url + "/admin/alerts/new")
+    assert len(english_on(page)) > 5
+    page.goto(f"{server.url}/admin/language?to=es&next=/admin/alerts/new")
+    expect(page.locator("html")).to_have_attribute("lang", "es")
+    english = {}
+
+    def look(name: str) -> None:
+        found = english_on(page)
+        if found:
+            english[name] = found
+        page.screenshot(path=f"/tmp/s14/es-alert-{name}.png", full_page=True)
+
+    look("form")
+    for label in ("Título en español", "Mensaje en español", "Enlace", "Todos los estados",
+                  "Urgente", "Vence en"):
+        expect(page.get_by_label(label, exact=True)).to_have_count(1)
+    page.get_by_label("Vence en").select_option("1")
+    expect(page.locator("#expiry-local")).to_have_text(re.compile(
+        r"^Hasta (hoy|esta noche|mañana), \d{1,2}:\d\d\s?[ap]\.\s?m\. \(su hora\)$"))
+    page.get_by_label("Título", exact=True).fill("ICE en el tribunal de Tacoma")
+    page.get_by_role("button", name="Vista previa").tap()
+    expect(page.locator("#e-message")).to_be_visible()
+    # The states' error shows at the top of their scrolling box, not below 53 choices.
+    box = page.locator("fieldset.states").bounding_box()
+    error = page.locator("#e-states").bounding_box()
+    assert box["y"] <= error["y"] and error["y"] + error["height"] <= box["y"] + 120
+    look("errors")
+    page.get_by_label("Mensaje", exact=True).fill("Traiga su teléfono.")
+    page.get_by_label("Oregón").tap()
+    page.get_by_label("Washington").tap()
+    page.get_by_role("button", name="Vista previa").tap()
+    preview = page.locator("section[aria-labelledby=preview-h]")
+    expect(preview).to_contain_text("Abre: la página de inicio")
+    assert "Opens" not in preview.inner_text() and "/" not in preview.inner_text()
+    look("preview")
+    page.get_by_role("button", name="Enviar", exact=True).tap()
+    page.wait_for_url(re.compile(r".*/admin/alerts/\d+\?done=Sent\."))
+    expect(page.get_by_role("status")).to_have_text("Enviada.")
+    expect(page.locator("time[data-until]")).to_have_text(
+        re.compile(r"^(hoy|esta noche|mañana), \d{1,2}:\d\d\s?[ap]\.\s?m\. \(su hora\)$"))
+    look("detail")
+    page.get_by_label("Mensaje", exact=True).fill("")
+    page.get_by_role("button", name="Enviar corrección").tap()
+    expect(page.locator("#e-message")).to_be_visible()
+    look("correction-errors")
+    assert not english, english
+
+
+def test_the_english_alert_pages_keep_the_interface_labels(server, phone):
+    page = phone
+    page.goto(server.url + "/admin/alerts/new")
+    for label in ("Title", "Message", "Spanish title", "Spanish message", "Link",
+                  "All states", "Urgent"):
+        expect(page.get_by_label(label, exact=True)).to_have_count(1)
+    expect(page.get_by_role("group", name="States", exact=True)).to_have_count(1)
+    # A thumb can hit every state.
+    heights = page.locator("fieldset.states label.choice").evaluate_all(
+        "els => els.map(e => e.getBoundingClientRect().height)")
+    assert len(heights) == 53 and min(heights) >= 44
+    page.get_by_label("Title", exact=True).fill("Observers needed in Portland")
+    page.get_by_label("Message", exact=True).fill("Bring a phone.")
+    page.get_by_label("Oregon").tap()
+    expect(page.get_by_label("Oregon")).to_be_checked()
+    page.get_by_label("Or choose the page it opens").select_option("/legal")
+    page.get_by_role("button", name="Preview").tap()
+    preview = page.locator("section[aria-labelledby=preview-h]")
+    expect(preview).to_contain_text("Opens: Legal help")
+    assert "Opens /" not in preview.inner_text()
+    page.get_by_role("button", name="Send", exact=True).tap()
+    page.wait_for_url(re.compile(r".*/admin/alerts/\d+\?done=Sent\."))
+    expect(page.get_by_role("button", name="Retract")).to_have_count(1)
+    expect(page.locator("main")).to_contain_text("Opens: Legal help")
+    expect(page.locator("time[data-until]")).to_have_text(
+        re.compile(r"^\d{1,2}:\d\d\s?[AP]M (today|tonight|tomorrow) \(your time\)$"))
+    page.screenshot(path="/tmp/s14/alert-detail.png", full_page=True)

@@ -290,3 +290,170 @@ def test_preview_shows_both_languages_and_spanish_subscribers_get_spanish(make_c
     assert es.json()["notification"]["body"] == "Venga al NWDC de Tacoma ahora."
     assert es.json()["notification"]["lang"] == "es"
     assert es.json()["notification"]["navigate"].endswith("/es/legal")
+
+
+def preview_section(page: str) -> str:
+    section = re.search(r'<section[^>]*aria-labelledby="preview-h".*?</section>', page, re.S)
+    assert section, "no preview"
+    return section.group(0)
+
+
+def test_the_preview_says_in_words_where_a_tap_opens(make_client, push):
+    client, _ = make_client()
+    csrf = sign_in(client, "ana")
+    res = client.post("/admin/listings/new", data={"csrf": csrf, **LISTING},
+                      follow_redirects=False)
+    slug = re.search(r"/admin/listings/([^/]+)/edit", res.headers["location"]).group(1)
+
+    def preview(**extra) -> str:
+        res = client.post("/admin/alerts/new",
+                          data=alert_form(csrf, action="preview", **{"link": "", **extra}))
+        assert res.status_code == 200, res.text
+        return preview_section(res.text)
+
+    home = preview()
+    assert "Opens: the home page" in home
+    assert "Opens /" not in home and "http://testserver" not in home
+    # A Spanish phone shows the English text when there is no Spanish: the preview says so
+    # and shows it, marked as English.
+    assert home.count("Urgent: legal observers needed") == 2
+    assert "Opens: Legal help" in preview(page="/legal")
+    assert "Opens: Nightly vigil at NWDC" in preview(page=f"/listings/{slug}")
+    assert "Opens: Nightly vigil at NWDC" in preview(link=f"http://testserver/listings/{slug}")
+    assert "Opens: Occupy ICE PDX" in preview(link="/listings/portland-or-macadam")
+    assert "Opens: Alerts" in preview(link="/alerts")
+    assert "Opens: the vigils in Oregon" in preview(link="/?state=OR")
+    assert "Opens: a page of Vigil" in preview(link="/no-such-page")
+    assert "Opens: a listing Vigil does not have" in preview(link="/listings/no-such-vigil")
+    client.post("/admin/alerts/new", data=alert_form(csrf))
+    page = client.get("/admin/alerts/1").text
+    assert "Opens: Legal help" in page and "Opens /" not in page
+
+    client.get("/admin/language?to=es&next=/admin/alerts/new")
+    spanish = preview(page=f"/listings/{slug}")
+    assert "Abre: Nightly vigil at NWDC" in spanish
+    assert "Abre: la página de inicio" in preview()
+    assert "Abre: las vigilias en Oregón" in preview(link="/?state=OR")
+    assert "Opens" not in preview() and "Opens" not in client.get("/admin/alerts/1").text
+
+
+def test_the_spanish_alert_form_explains_its_errors_in_spanish(make_client, push):
+    client, _ = make_client()
+    csrf = sign_in(client, "ana")
+    client.get("/admin/language?to=es&next=/admin/alerts/new")
+    res = client.post("/admin/alerts/new", data=alert_form(
+        csrf, title="", message="", title_es="Se necesitan observadores", message_es="",
+        link="https://evil.example/", states=[], expires="5"))
+    assert res.status_code == 400
+    errors = re.findall(r'<span class="error" id="e-(\w+)">([^<]*)</span>', res.text)
+    assert {name for name, _ in errors} == {"title", "message", "message_es", "link", "states",
+                                            "expires"}
+    for name, text in errors:
+        assert not re.search(r"\b(the|is|required|choose|only|with)\b", text, re.I), (name, text)
+    res = client.post("/admin/alerts/new", data=alert_form(csrf, title="x" * 121))
+    assert "120" in res.text and "characters" not in res.text
+    client.post("/admin/alerts/new", data=alert_form(csrf, link=""))
+    res = client.post("/admin/alerts/1/correct", data={"csrf": csrf, "title": "", "message": "",
+                                                       "link": ""})
+    assert res.status_code == 400
+    errors = re.findall(r'<span class="error" id="e-(\w+)">([^<]*)</span>', res.text)
+    assert {name for name, _ in errors} == {"title", "message"}
+    assert all("required" not in text for _, text in errors)
+    # Said at the top too: the correction form is far down the alert's page.
+    assert re.search(r'<p class="notice" role="status">No se envió nada', res.text)
+
+
+def test_the_alert_page_tells_the_expiry_in_words_without_javascript(make_client, push):
+    client, _ = make_client()
+    csrf = sign_in(client, "ana")
+    client.post("/admin/alerts/new", data=alert_form(csrf, states=["WA", "OR"], expires="4"))
+    page = client.get("/admin/alerts/1").text
+    # Told in the states' own time zone; the phone's script puts it in the reader's.
+    when = re.search(r"Expires: <time datetime=\"([^\"]+)\"[^>]*>([^<]+)</time>", page)
+    assert when, page
+    assert re.fullmatch(r"(Today|Tonight|Tomorrow), \d{1,2}(:\d\d)?[\s\u202f][AP]M \(Pacific\)",
+                        when.group(2)), when.group(2)
+    assert "UTC" not in page and when.group(1)[:10] not in re.sub(r"<[^>]+>", "", page)
+    client.post("/admin/alerts/new", data=alert_form(csrf, states=["ALL"], expires="168"))
+    client.get("/admin/language?to=es&next=/admin/")
+    page = client.get("/admin/alerts/2").text
+    when = re.search(r"Vence: <time[^>]*>([^<]+)</time>", page)
+    assert when and when.group(1).endswith("(hora oriental)"), page
+
+
+def english_in(page: str) -> list[str]:
+    """Interface English in a page's main part, outside what it marks as English (the
+    in-process twin of the browser tests' detector, for pages a second organizer sees)."""
+    import html
+
+    from tests.test_phone_browser import english_interface_strings
+
+    whole, fragments = english_interface_strings()
+    main = re.search(r"<main.*?</main>", page, re.S).group(0)
+    main = re.sub(r'<(div|p|span)[^>]*lang="en".*?</\1>', " ", main, flags=re.S)
+    chunks = [html.unescape(c).strip(" .,:;()·\n") for c in re.split(r"<[^>]+>", main)]
+    text = re.sub(r"\s+", " ", " ".join(chunks))
+    return sorted({c for c in chunks if c in whole} | {f for f in fragments if f in text})
+
+
+def test_spanish_alert_pages_for_a_second_organizer_show_no_english(make_client, push):
+    client, _ = make_client(organizers=("ana", "ben"))
+    csrf = sign_in(client, "ana")
+    client.get("/admin/language?to=es&next=/admin/")
+    # The check sees English where it is, or it proves nothing.
+    client.get("/admin/language?to=en&next=/admin/")
+    client.post("/admin/alerts/new", data=alert_form(csrf))
+    assert len(english_in(client.get("/admin/alerts/1").text)) > 3
+    client.get("/admin/language?to=es&next=/admin/")
+    pages = {"author, waiting": client.get("/admin/alerts/1").text}
+    csrf = switch_to(client, "ben")
+    client.get("/admin/language?to=es&next=/admin/")
+    pages["approver, waiting"] = client.get("/admin/alerts/1").text
+    approval = hidden_fields(pages["approver, waiting"], "/admin/alerts/1/approve")
+    approved = client.post("/admin/alerts/1/approve", data=approval)
+    pages["approved"] = approved.text
+    assert "Aprobada y enviada." in approved.text
+    stale = client.post("/admin/alerts/1/approve", data={**approval, "csrf": csrf})
+    pages["approved twice"] = stale.text
+    client.post("/admin/alerts/1/correct", data={"csrf": csrf, "title": "Observers at 6 pm",
+                                                 "message": "Now at 6 pm.", "link": ""})
+    pages["correction waiting"] = client.get("/admin/alerts/1").text
+    client.post("/admin/alerts/1/retract", data={"csrf": csrf})
+    pages["taken down"] = client.get("/admin/alerts/1").text
+    refused = client.post("/admin/alerts/1/confirm-retraction", data={"csrf": csrf})
+    pages["confirm refused"] = refused.text
+    english = {name: found for name, page in pages.items() if (found := english_in(page))}
+    assert not english, english
+
+
+def test_a_correction_chooses_its_page_from_the_picker(make_client, push):
+    client, settings = make_client()
+    csrf = sign_in(client, "ana")
+    client.post("/admin/alerts/new", data=alert_form(csrf))
+    page = client.get("/admin/alerts/1").text
+    # The page the alert opens shows in the picker, not typed under Link, so that choosing
+    # another one is not overruled by the old address.
+    assert re.search(r'<option value="/legal" selected>', page)
+    assert 'id="f-link" name="link" type="text" value=""' in page
+    client.post("/admin/alerts/1/correct", data={"csrf": csrf, "title": "Observers at 6 pm",
+                                                 "message": "Now at 6 pm.", "link": "",
+                                                 "page": "/rights"})
+    conn = sqlite3.connect(settings.db_path)
+    assert conn.execute("SELECT url, revision FROM alerts").fetchone() == ("/rights", 2)
+    assert "Opens: Know your rights" in client.get("/admin/alerts/1").text
+
+
+def test_a_refused_alert_approval_names_the_fields_in_the_organizers_language(make_client, push):
+    client, _ = make_client(organizers=("ana", "ben"))
+    csrf = sign_in(client, "ana")
+    client.post("/admin/alerts/new", data=alert_form(csrf))
+    csrf = switch_to(client, "ben")
+    client.get("/admin/language?to=es&next=/admin/")
+    # An approval that names no version: every field it should have named is listed.
+    res = client.post("/admin/alerts/1/approve", data={"csrf": csrf})
+    assert res.status_code == 409
+    table = re.search(r'<section[^>]*aria-labelledby="changed-h".*?</section>', res.text, re.S)
+    fields = re.findall(r"<tr><td>([^<]+)</td>", table.group(0))
+    assert "Título" in fields and "Mensaje" in fields and "Enlace" in fields, fields
+    assert not {"title", "body", "url", "states", "status", "author"} & set(fields), fields
+    assert not english_in(res.text), english_in(res.text)

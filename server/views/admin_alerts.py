@@ -11,7 +11,9 @@ phones: another organizer restores it or confirms the withdrawal, which then rea
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, quote_plus, urlsplit
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -19,13 +21,63 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from server import approvals, audit, push
-from server.content import iso_now
-from server.places import STATES, states_sorted
-from server.views.admin import admin_page, form_of, organizer, see_other
+from server.content import end_moment, iso_now
+from server.i18n import N_, Translator
+from server.listing_form import STATE_ZONES
+from server.places import STATES, state_name, states_sorted
+from server.views.admin import admin_lang, admin_page, form_of, organizer, see_other, translator
 from server.views.base import services
 
 EXPIRY_HOURS = (1, 4, 12, 24, 72, 168)
 ALL = "ALL"
+# Messages are whole sentences, so that each is translated once in the catalog:
+# (when nothing is in Spanish, when some is).
+_MISSING = {
+    "title": (N_("Title is required."),
+              N_("Title is required: every alert needs its English text, even with the "
+                 "Spanish filled in.")),
+    "message": (N_("Message is required."),
+                N_("Message is required: every alert needs its English text, even with the "
+                   "Spanish filled in.")),
+    "title_es": (None, N_("Spanish title is required with a Spanish message, or leave both "
+                          "empty.")),
+    "message_es": (None, N_("Spanish message is required with a Spanish title, or leave both "
+                            "empty.")),
+}
+_TOO_LONG = {120: N_("At most 120 characters (phones cut longer titles)."),
+             1000: N_("At most 1000 characters.")}
+# An alert's columns as the form names them, for the table of what changed.
+FIELD_NAMES = {
+    "title": N_("Title"), "body": N_("Message"), "title_es": N_("Spanish title"),
+    "body_es": N_("Spanish message"), "url": N_("Link"), "states": N_("States"),
+    "urgent": N_("Urgent"), "expires": N_("Expires"), "status": N_("Status"),
+    "author": N_("Written by"), "proposed": N_("Proposed correction"),
+    "proposed_by": N_("Correction proposed by"),
+}
+STATUS_NAMES = {"pending": N_("pending"), "sent": N_("sent"), "retracted": N_("retracted")}
+# After an action, shown in the organizer's language (admin_page translates exact matches).
+SENT = N_("Sent.")
+NOT_SENT = N_("Nothing was sent: fix the fields marked below.")
+WAITING = N_("Waiting for a second organizer to approve. Nothing has been sent.")
+NOTHING_TO_APPROVE = N_("Nothing to approve.")
+APPROVED = N_("Approved and sent.")
+ALREADY_APPROVED = N_("Already approved and sent once.")
+CORRECTION_APPROVED = N_("Correction approved and sent.")
+ONLY_SENT = N_("Only a sent alert can be corrected.")
+CORRECTION_WAITS = N_("Correction waits for a second organizer.")
+CORRECTION_SENT = N_("Correction sent.")
+CANCELLED = N_("Cancelled before sending.")
+ALREADY_RETRACTED = N_("Already retracted.")
+TAKEN_DOWN = N_("Retracted on the site and in the feed. Phones are told once another "
+                "organizer confirms.")
+RETRACTED = N_("Retracted on phones and in the feed.")
+RESTORED = N_("Restored.")
+NOTHING_TO_RESTORE = N_("Nothing to restore.")
+NOTHING_TO_CONFIRM = N_("Nothing to confirm.")
+CONFIRM_YOURSELF = N_("A second organizer must confirm what you took down: nothing was sent.")
+APPROVE_YOURSELF = N_("A second organizer must approve what you proposed: nothing was sent.")
+WITHDRAWAL_SENT = N_("Withdrawal sent to phones.")
+ALREADY_CONFIRMED = N_("Already confirmed.")
 
 
 def parse_alert(form, base_url: str) -> tuple[dict, dict, dict | None]:
@@ -45,39 +97,32 @@ def parse_alert(form, base_url: str) -> tuple[dict, dict, dict | None]:
     spanish = values["title_es"] or values["message_es"]
     # Every subscriber who reads English (and every Spanish one when there is no Spanish)
     # gets the English text, so it is never optional; Spanish is, but comes whole.
-    for name, label, limit, hint in (
-        ("title", "Title", 120, " (phones cut longer titles)"),
-        ("message", "Message", 1000, ""),
-        ("title_es", "Spanish title", 120, ""),
-        ("message_es", "Spanish message", 1000, ""),
-    ):
+    for name in ("title", "message", "title_es", "message_es"):
+        limit = 120 if name.startswith("title") else 1000
         if not values[name]:
             if name in ("title", "message"):
-                errors[name] = (f"{label} is required: every alert needs its English text, "
-                                "even with the Spanish filled in." if spanish else
-                                f"{label} is required.")
+                errors[name] = _MISSING[name][bool(spanish)]
             elif spanish:
-                other = "Spanish message" if name == "title_es" else "Spanish title"
-                errors[name] = f"{label} is required with a {other}, or leave both empty."
+                errors[name] = _MISSING[name][True]
         elif len(values[name]) > limit:
-            errors[name] = f"At most {limit} characters{hint}."
+            errors[name] = _TOO_LONG[limit]
     link = None
     if values["link"]:
         link = push.same_origin_url(values["link"], base_url)
         if link is None:
-            errors["link"] = ("A page on Vigil, like /listings/portland-or-macadam: alerts "
-                              "only open Vigil's own pages.")
+            errors["link"] = N_("A page on Vigil, like /listings/portland-or-macadam: "
+                                "alerts only open Vigil's own pages.")
     states = values["states"]
     if not states:
-        errors["states"] = "Choose the states to alert, or All states."
+        errors["states"] = N_("Choose the states to alert, or All states.")
     elif ALL not in states and any(s not in STATES for s in states):
-        errors["states"] = "Unknown state."
+        errors["states"] = N_("Unknown state.")
     try:
         hours = int(values["expires"] or (4 if values["urgent"] else 24))
         if hours not in EXPIRY_HOURS:
             raise ValueError
     except ValueError:
-        errors["expires"] = "Choose when it expires."
+        errors["expires"] = N_("Choose when it expires.")
         hours = 24
     if errors:
         return values, errors, None
@@ -92,12 +137,22 @@ def parse_alert(form, base_url: str) -> tuple[dict, dict, dict | None]:
     return values, errors, fields
 
 
-def _page(request: Request, template: str, status: int = 200, **context) -> Response:
+def _done(alert_id: int, message: str) -> Response:
+    """Back to the alert's page with what happened, in words admin_page translates."""
+    return see_other(f"/admin/alerts/{alert_id}?done={quote_plus(message)}")
+
+
+async def _page(request: Request, template: str, status: int = 200, **context) -> Response:
+    """An alert page with its pickers in the organizer's language."""
+    lang = admin_lang(request)
+    tr = translator(request)
     return admin_page(
         request, template, status=status,
-        state_options=[(ALL, "All states"), *states_sorted("en")],
-        expiry_options=[(str(h), f"{h} hours" if h < 72 else f"{h // 24} days")
-                        for h in EXPIRY_HOURS], **context)
+        state_options=[(ALL, tr.plain("All states")), *states_sorted(lang)],
+        expiry_options=[(str(h), tr.ngettext("%(num)s hour", "%(num)s hours", h) if h < 72
+                         else tr.ngettext("%(num)s day", "%(num)s days", h // 24))
+                        for h in EXPIRY_HOURS],
+        link_options=await _link_options(services(request).db, tr), **context)
 
 
 def _as_alert(row) -> dict:
@@ -117,42 +172,91 @@ async def _alert(request: Request) -> dict:
 
 async def index(request: Request) -> Response:
     rows = await services(request).db.execute("SELECT * FROM alerts ORDER BY id DESC LIMIT 200")
-    return _page(request, "admin/alerts.html", alerts=[_as_alert(r) for r in rows])
+    return admin_page(request, "admin/alerts.html", alerts=[_as_alert(r) for r in rows])
 
 
-PAGES = (("/", "Home: vigils near you"), ("/legal", "Legal help"),
-         ("/rights", "Know your rights"), ("/facilities", "Facilities"),
-         ("/resources", "Resources"))
+PAGES = (("/", N_("Home: vigils near you")), ("/legal", N_("Legal help")),
+         ("/rights", N_("Know your rights")), ("/facilities", N_("Facilities")),
+         ("/resources", N_("Resources")))
+# Where a tap on the notification leads, named as the site's own menus name each page.
+PAGE_NAMES = {
+    "/": N_("the home page"), "/alerts": N_("Alerts"), "/legal": N_("Legal help"),
+    "/rights": N_("Know your rights"), "/facilities": N_("ICE offices and detention centers"),
+    "/resources": N_("Resources"), "/about": N_("About"), "/search": N_("Search"),
+    "/suggest": N_("Suggest a vigil or correction"), "/before-you-go": N_("Before you go"),
+    "/open-data": N_("Open data"),
+}
+_LANG_PREFIX = re.compile(r"^/es(?=/|$)")
 
 
-async def _link_options(db) -> list[tuple[str, str]]:
+def _title(row, lang: str) -> str:
+    return (lang == "es" and row["title_es"]) or row["title"]
+
+
+async def _link_options(db, tr: Translator) -> list[tuple[str, str]]:
     """Pages an alert can open: the site's main pages, then live and waiting listings."""
     rows = await db.execute(
-        "SELECT slug, title, city, state FROM listings WHERE status IN ('active', 'pending') "
-        "ORDER BY state, city, title")
-    return [("", "No page: the home page"), *PAGES,
-            *((f"/listings/{r['slug']}", f"{r['state']} · {r['title']}, {r['city']}")
+        "SELECT slug, title, title_es, city, state FROM listings "
+        "WHERE status IN ('active', 'pending') ORDER BY state, city, title")
+    return [("", tr.plain(N_("No page: the home page"))),
+            *((path, tr.plain(label)) for path, label in PAGES),
+            *((f"/listings/{r['slug']}", f"{r['state']} · {_title(r, tr.lang)}, {r['city']}")
               for r in rows)]
+
+
+async def opens(db, url: str | None, tr: Translator) -> str:
+    """What a tap on the notification opens, in words: organizers should never have to read
+    a path to know where subscribers will land."""
+    parts = urlsplit(url or "/")
+    path = _LANG_PREFIX.sub("", parts.path).rstrip("/") or "/"
+    state = parse_qs(parts.query).get("state", [""])[0].upper()
+    if path == "/" and state in STATES:
+        return tr.plain(N_("the vigils in %(state)s")) % {"state": state_name(state, tr.lang)}
+    if path in PAGE_NAMES:
+        return tr.plain(PAGE_NAMES[path])
+    kind, _, slug = path[1:].partition("/")
+    if kind == "listings" and slug:
+        row = await db.first("SELECT title, title_es FROM listings WHERE slug = ?", (slug,))
+        return _title(row, tr.lang) if row else tr.plain(
+            N_("a listing Vigil does not have: check the link"))
+    if kind == "rights" and slug:
+        row = await db.first("SELECT title FROM rights WHERE slug = ? ORDER BY lang = ? DESC",
+                             (slug, tr.lang))
+        if row:
+            return row["title"]
+    return tr.plain(N_("a page of Vigil"))
+
+
+def expiry_zone(states: list[str]) -> str:
+    """The time zone an alert's expiry is told in without the organizer's phone: its states'
+    zone when they share one, else Eastern, the zone national notices use."""
+    zones = {STATE_ZONES.get(s, "America/New_York") for s in states or STATES}
+    return zones.pop() if len(zones) == 1 else "America/New_York"
 
 
 async def new(request: Request) -> Response:
     svc = services(request)
-    links = await _link_options(svc.db)
     if request.method == "GET":
-        return _page(request, "admin/alert_form.html", values={"states": [], "expires": "24"},
-                     errors={}, preview=None, link_options=links)
+        return await _page(request, "admin/alert_form.html",
+                           values={"states": [], "expires": "24"}, errors={}, preview=None)
     form = await form_of(request)
     values, errors, fields = parse_alert(form, svc.settings.base_url)
     if fields is None:
-        return _page(request, "admin/alert_form.html", status=400, values=values, errors=errors,
-                     preview=None, link_options=links)
+        return await _page(request, "admin/alert_form.html", status=400, values=values,
+                           errors=errors, preview=None, flash=NOT_SENT)
     if form.get("action") == "preview":
         message = push.alert_message({**fields, "id": 0, "states": json.loads(fields["states"])},
                                      svc.settings.base_url)
-        preview = {"en": message.payload,
-                   "es": message.payload_es if fields["title_es"] else None}
-        return _page(request, "admin/alert_form.html", values=values, errors={},
-                     preview=preview, link_options=links)
+        # Each phone as it will show the alert: a Spanish one shows the English text when
+        # there is no Spanish, and is marked so.
+        preview = {
+            "phones": [("en", message.payload, "en"),
+                       ("es", message.payload_es, "es" if fields["title_es"] else "en")],
+            "opens": await opens(svc.db, fields["url"], translator(request)),
+            "urgent": bool(fields["urgent"]),
+        }
+        return await _page(request, "admin/alert_form.html", values=values, errors={},
+                           preview=preview)
     me = organizer(request)
     now = iso_now()
 
@@ -172,10 +276,9 @@ async def new(request: Request) -> Response:
     states = json.loads(fields["states"])
     if await approvals.needs_second_organizer(svc.db, svc.settings, urgent=bool(fields["urgent"]),
                                               states=states or list(STATES)):
-        return see_other(f"/admin/alerts/{alert_id}?done=Waiting+for+a+second+organizer+to"
-                         "+approve.+Nothing+has+been+sent.")
+        return _done(alert_id, WAITING)
     await _send(request, alert_id, approver=None)
-    return see_other(f"/admin/alerts/{alert_id}?done=Sent.")
+    return _done(alert_id, SENT)
 
 
 async def _send(request: Request, alert_id: int, approver: str | None,
@@ -237,9 +340,28 @@ async def detail(request: Request, status: int = 200, **extra) -> Response:
                                               (alert["id"],)))
     approval = approvals.seen_fields(version) if version else None
     many = await approvals.organizer_count(db) >= 2
-    return _page(request, "admin/alert.html", status=status, alert=alert, counts=totals,
-                 proposed=proposed, me=organizer(request)["name"], values={}, errors={},
-                 approval=approval, many=many, changed=extra.pop("changed", []), **extra)
+    context = {"values": {}, "errors": {}, "changed": [], **extra}
+    return await _page(request, "admin/alert.html", status=status,
+                       **await _described(request, alert, proposed), counts=totals,
+                       me=organizer(request)["name"], approval=approval, many=many, **context)
+
+
+async def _described(request: Request, alert: dict, proposed: dict | None) -> dict:
+    """The alert and its proposed correction with what organizers read instead of codes:
+    where a tap opens, the states by name, and the expiry in words."""
+    tr = translator(request)
+    db = services(request).db
+    now = datetime.now(UTC)
+    expires = end_moment(alert["expires"])
+    return {
+        "alert": alert, "proposed": proposed,
+        "opens": await opens(db, alert["url"], tr),
+        "proposed_opens": await opens(db, proposed.get("url"), tr) if proposed else None,
+        "state_names": [state_name(s, tr.lang) for s in alert["states"]],
+        "expires_at": expires.isoformat() if expires else None,
+        "expired": expires is not None and expires <= now,
+        "expires_words": tr.when(expires, now, expiry_zone(alert["states"])) if expires else "",
+    }
 
 
 async def approve(request: Request) -> Response:
@@ -252,27 +374,25 @@ async def approve(request: Request) -> Response:
     alert_id = row["id"]
     version = approval_version(row)
     if version is None:
-        return see_other(f"/admin/alerts/{alert_id}?done=Nothing+to+approve.")
+        return _done(alert_id, NOTHING_TO_APPROVE)
     proposer = row["author"] if row["status"] == "pending" else row["proposed_by"]
     try:
         if proposer == me:
-            raise approvals.Refused("A second organizer must approve what you proposed: "
-                                    "nothing was sent.", 403)
+            raise approvals.Refused(APPROVE_YOURSELF, 403)
         seen = approvals.check_seen(form, version)
     except approvals.Refused as exc:
         await approvals.record_refusal(svc.db, me, "alert", str(alert_id), str(exc),
                                        approvals.read_seen(form), version)
-        return await detail(request, status=exc.status, flash=str(exc), changed=exc.changed)
+        changed = _named(exc.changed, translator(request))
+        return await detail(request, status=exc.status, flash=str(exc), changed=changed)
     if row["status"] == "pending":
         sent = await _send(request, alert_id, approver=me, expect=seen)
-        done = "Approved+and+sent." if sent else "Already+approved+and+sent+once."
-        return see_other(f"/admin/alerts/{alert_id}?done={done}")
+        return _done(alert_id, APPROVED if sent else ALREADY_APPROVED)
     changes = {**json.loads(row["proposed"]), "proposed": None, "proposed_by": None,
                "revision": row["revision"] + 1}
     sent = await _send(request, alert_id, approver=None, changes=changes, action="correct",
                        expect=seen)
-    done = "Correction+approved+and+sent." if sent else "Already+approved+and+sent+once."
-    return see_other(f"/admin/alerts/{alert_id}?done={done}")
+    return _done(alert_id, CORRECTION_APPROVED if sent else ALREADY_APPROVED)
 
 
 async def correct(request: Request) -> Response:
@@ -281,14 +401,15 @@ async def correct(request: Request) -> Response:
     me = organizer(request)
     form = await form_of(request)
     if alert["status"] != "sent":
-        return see_other(f"/admin/alerts/{alert['id']}?done=Only+a+sent+alert+can+be+corrected.")
+        return _done(alert["id"], ONLY_SENT)
     merged = {"title": form.get("title", ""), "message": form.get("message", ""),
               "title_es": form.get("title_es", ""), "message_es": form.get("message_es", ""),
-              "link": form.get("link", ""), "states": [ALL], "expires": "24"}
+              "link": form.get("link", ""), "page": form.get("page", ""), "states": [ALL],
+              "expires": "24"}
     values, errors, fields = parse_alert(_Form(merged), svc.settings.base_url)
     if fields is None:
-        return _page(request, "admin/alert.html", status=400, alert=alert, counts={},
-                     proposed=None, me=me["name"], values=values, errors=errors)
+        return await detail(request, status=400, values=values, errors=errors,
+                            flash=NOT_SENT)
     change = {"title": fields["title"], "body": fields["body"], "url": fields["url"],
               "title_es": fields["title_es"], "body_es": fields["body_es"]}
     states = alert["states"] or list(STATES)
@@ -301,11 +422,10 @@ async def correct(request: Request) -> Response:
                                str(alert["id"]), None, change)
 
         await svc.db.write_fn(propose)
-        return see_other(f"/admin/alerts/{alert['id']}?done=Correction+waits+for+a+second"
-                         "+organizer.")
+        return _done(alert["id"], CORRECTION_WAITS)
     await _send(request, alert["id"], approver=None, action="correct",
                 changes={**change, "revision": alert["revision"] + 1})
-    return see_other(f"/admin/alerts/{alert['id']}?done=Correction+sent.")
+    return _done(alert["id"], CORRECTION_SENT)
 
 
 async def retract(request: Request) -> Response:
@@ -319,9 +439,9 @@ async def retract(request: Request) -> Response:
             await audit.record(conn, me, "cancel", "alert", str(alert["id"]))
 
         await svc.db.write_fn(cancel)
-        return see_other(f"/admin/alerts/{alert['id']}?done=Cancelled+before+sending.")
+        return _done(alert["id"], CANCELLED)
     if alert["status"] != "sent":
-        return see_other(f"/admin/alerts/{alert['id']}?done=Already+retracted.")
+        return _done(alert["id"], ALREADY_RETRACTED)
     if await approvals.organizer_count(svc.db) >= 2:
         async def take_down(conn) -> None:
             await conn.execute(
@@ -332,12 +452,11 @@ async def retract(request: Request) -> Response:
                                {"status": "sent"}, {"status": "retracted"})
 
         await svc.db.write_fn(take_down, public=True)
-        return see_other(f"/admin/alerts/{alert['id']}?done=Retracted+on+the+site+and+in+the"
-                         "+feed.+Phones+are+told+once+another+organizer+confirms.")
+        return _done(alert["id"], TAKEN_DOWN)
     await _send(request, alert["id"], approver=None, action="retract",
                 changes={"status": "retracted", "revision": alert["revision"] + 1,
                          "proposed": None, "proposed_by": None})
-    return see_other(f"/admin/alerts/{alert['id']}?done=Retracted+on+phones+and+in+the+feed.")
+    return _done(alert["id"], RETRACTED)
 
 
 async def restore(request: Request) -> Response:
@@ -346,8 +465,7 @@ async def restore(request: Request) -> Response:
     restored = await approvals.undo_take_down(
         services(request).db, organizer(request)["name"], "alert", "alerts", "id", alert["id"],
         taken="retracted", live="sent", taken_down_by=alert["taken_down_by"])
-    done = "Restored." if restored else "Nothing+to+restore."
-    return see_other(f"/admin/alerts/{alert['id']}?done={done}")
+    return _done(alert["id"], RESTORED if restored else NOTHING_TO_RESTORE)
 
 
 async def confirm_retraction(request: Request) -> Response:
@@ -355,17 +473,27 @@ async def confirm_retraction(request: Request) -> Response:
     alert = await _alert(request)
     me = organizer(request)["name"]
     if alert["status"] != "retracted" or not alert["taken_down_by"]:
-        return see_other(f"/admin/alerts/{alert['id']}?done=Nothing+to+confirm.")
+        return _done(alert["id"], NOTHING_TO_CONFIRM)
     if alert["taken_down_by"] == me:
-        reason = "A second organizer must confirm what you took down: nothing was sent."
+        reason = CONFIRM_YOURSELF
         await approvals.record_refusal(services(request).db, me, "alert", str(alert["id"]),
                                        reason)
         return await detail(request, status=403, flash=reason)
     sent = await _send(request, alert["id"], approver=None, action="retract",
                        changes={"taken_down_by": None, "revision": alert["revision"] + 1},
                        expect={"status": "retracted", "taken_down_by": alert["taken_down_by"]})
-    done = "Withdrawal+sent+to+phones." if sent else "Already+confirmed."
-    return see_other(f"/admin/alerts/{alert['id']}?done={done}")
+    return _done(alert["id"], WITHDRAWAL_SENT if sent else ALREADY_CONFIRMED)
+
+
+def _named(changed: list[dict], tr: Translator) -> list[dict]:
+    """What changed, with the fields and statuses named in the organizer's language."""
+    def status(value):
+        return tr.plain(STATUS_NAMES[value]) if value in STATUS_NAMES else value
+
+    return [{"field": tr.plain(FIELD_NAMES.get(c["field"], c["field"])),
+             "before": status(c["before"]) if c["field"] == "status" else c["before"],
+             "after": status(c["after"]) if c["field"] == "status" else c["after"]}
+            for c in changed]
 
 
 class _Form(dict):

@@ -39,32 +39,38 @@
     order();
   }
 
-  // Expiry in words and the phone's local time: "Until 9:00 PM tonight".
+  // Expiry in words and the phone's local time: "9:00 PM tonight (your time)". The page
+  // carries the words in its language (admin/_expiry_words.html); evening starts at 5 PM,
+  // as on the public pages.
   const lang = document.documentElement.lang || "en";
-  const words = document.getElementById("expiry-local");
-  function until(moment, source) {
-    const now = new Date();
-    const time = moment.toLocaleTimeString(lang, { hour: "numeric", minute: "2-digit" });
+  function inWords(moment, words) {
+    const time = moment.toLocaleTimeString(lang, { hour: "numeric", minute: "2-digit", hour12: true });
     const day = (d) => new Date(d.getFullYear(), d.getMonth(), d.getDate()).getTime();
-    const days = Math.round((day(moment) - day(now)) / 86400000);
-    let when;
-    if (days === 0) when = moment.getHours() >= 18 ? source.tonight : source.today;
-    else if (days === 1) when = source.tomorrow;
-    else when = moment.toLocaleDateString(lang, { weekday: "long", month: "long", day: "numeric" });
-    return `${source.until.replace("TIME", `${time} ${when}`)} ${source.local}`;
+    const days = Math.round((day(moment) - day(new Date())) / 86400000);
+    let phrase;
+    if (days === 0) phrase = moment.getHours() >= 17 ? words.tonight : words.today;
+    else if (days === 1) phrase = words.tomorrow;
+    else if (days === -1) phrase = words.yesterday;
+    else {
+      const named = Math.abs(days) < 7
+        ? moment.toLocaleDateString(lang, { weekday: "long" })
+        : moment.toLocaleDateString(lang, { weekday: "long", month: "long", day: "numeric" });
+      phrase = words.day.replace("DAY", named);
+    }
+    return `${phrase.replace("TIME", time)} ${words.local}`;
   }
+  const words = document.getElementById("expiry-local");
   if (words) {
     const expires = document.getElementById("f-expires");
     const show = () => {
-      const hours = Number(expires.value);
-      words.textContent = until(new Date(Date.now() + hours * 3600000), words.dataset);
+      const moment = new Date(Date.now() + Number(expires.value) * 3600000);
+      words.textContent = words.dataset.until.replace("WHEN", inWords(moment, words.dataset));
       words.hidden = false;
     };
     expires.addEventListener("change", show);
     show();
   }
-  const source = document.querySelector("[data-expiry-words]");
   for (const node of document.querySelectorAll("time[data-until]")) {
-    if (source) node.textContent = until(new Date(node.dateTime), source.dataset);
+    node.textContent = inWords(new Date(node.dateTime), node.dataset);
   }
 })();
