@@ -730,6 +730,27 @@ def test_a_suggestion_stamp_is_good_for_one_suggestion(server):
     assert stored == 1
 
 
+def test_a_spent_stamp_is_refused_by_every_worker(tmp_path):
+    """`serve --workers 2`: two processes on one database. A stamp spent through one is
+    refused by the other too, since the spent stamps are kept where both look."""
+    settings = make_settings(tmp_path)
+    one, two = create_app(settings), create_app(settings)
+    with TestClient(one) as first, TestClient(two) as second:
+        stamp = re.search(r'name="stamp" value="([^"]+)"', first.get("/suggest").text).group(1)
+        fields = {"stamp": stamp, "kind": "vigil", "title": "Nightly vigil at NWDC",
+                  "details": "Bring candles, 8 pm.", "city": "Tacoma", "state": "WA",
+                  "contact": "", "website": ""}
+        json_answer = {"Accept": "application/json"}
+        assert first.post("/suggest", data=fields, headers=json_answer).status_code == 201
+        again = second.post("/suggest", data=fields, headers=json_answer)
+        assert again.status_code == 400 and again.json()["code"] == "stamp-used"
+    conn = sqlite3.connect(settings.db_path)
+    try:
+        assert conn.execute("SELECT COUNT(*) FROM suggestions").fetchone()[0] == 1
+    finally:
+        conn.close()
+
+
 def urllib_get(server: LiveServer, path: str) -> str:
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     try:

@@ -69,7 +69,9 @@ QUEUED = "queued for moderation"
 
 class SpentStamps:
     """Stamps that have carried a suggestion, each kept in memory until it expires, so one
-    form is good for one suggestion.
+    form is good for one suggestion. The memory answers at once, without the database, for
+    the stamps this process has seen; the table spent_stamps is what every process agrees
+    on, written with the suggestion it carried.
 
     Held as digests, at most `max_entries` of them: past that, the earliest-issued are
     forgotten and every stamp issued up to the last one forgotten is refused from then on
@@ -85,7 +87,7 @@ class SpentStamps:
         self.refused_up_to = 0.0
 
     @staticmethod
-    def _digest(token: str) -> bytes:
+    def digest(token: str) -> bytes:
         return hashlib.blake2b(token.encode(), digest_size=16).digest()
 
     def _forget_expired(self) -> None:
@@ -94,14 +96,14 @@ class SpentStamps:
             self._spent.discard(heapq.heappop(self._by_issue)[1])
 
     def is_spent(self, token: str, issued: float) -> bool:
-        return issued <= self.refused_up_to or self._digest(token) in self._spent
+        return issued <= self.refused_up_to or self.digest(token) in self._spent
 
     def spend(self, token: str, issued: float) -> bool:
         """Mark the stamp spent; False when it already was."""
         if self.is_spent(token, issued):
             return False
         self._forget_expired()
-        digest = self._digest(token)
+        digest = self.digest(token)
         self._spent.add(digest)
         heapq.heappush(self._by_issue, (issued, digest))
         while len(self._by_issue) > self.max_entries:
@@ -112,7 +114,7 @@ class SpentStamps:
 
     def give_back(self, token: str) -> None:
         """The suggestion it carried was not stored after all: the stamp may be used again."""
-        self._spent.discard(self._digest(token))
+        self._spent.discard(self.digest(token))
 
 
 def _stamp(request: Request) -> FormStamp:
@@ -287,8 +289,18 @@ async def _submit(request: Request) -> Response:
 
     points, reasons = spam.score(values["kind"], values["title"], values["details"],
                                  values["contact"])
-    try:
-        await services(request).db.write(
+
+    async def store(conn: aiosqlite.Connection) -> bool:
+        # The database decides, so a stamp spent through another worker is refused too;
+        # stamps past their age are refused anyway and need not be kept.
+        await conn.execute("DELETE FROM spent_stamps WHERE issued < ?",
+                           (time.time() - STAMP_MAX_AGE,))
+        cur = await conn.execute(
+            "INSERT OR IGNORE INTO spent_stamps (digest, issued) VALUES (?, ?)",
+            (SpentStamps.digest(token), issued))
+        if cur.rowcount != 1:
+            return False
+        await conn.execute(
             "INSERT INTO suggestions (kind, title, details, city, state, contact, spam_score, "
             "spam_reasons, status, created, listing_slug) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'waiting', ?, ?)",
@@ -297,9 +309,16 @@ async def _submit(request: Request) -> Response:
              json.dumps(reasons, ensure_ascii=False), content.iso_now(),
              values["listing"] or None),
         )
+        return True
+
+    try:
+        stored = await services(request).db.write_fn(store)
     except BaseException:
         spent.give_back(token)
         raise
+    if not stored:
+        return await _refuse(request, 400, tr.plain(STAMP_USED), "stamp-used", values,
+                             stamps.issue())
     throttle.hit(client)
     return await _accepted(request, values)
 
