@@ -28,6 +28,7 @@ import aiosqlite
 
 from server import push
 from server.content import listing_record
+from server.listing_form import zone_for
 from server.places import STATES
 from server.push.messages import Message, digest_message, listing_message, topic_header_for
 
@@ -36,23 +37,10 @@ from server.push.messages import Message, digest_message, listing_message, topic
 # enough that a vigil announced tonight is news tonight.
 WINDOW = 300.0
 
-# "Today" is the state's local day, in the zone most of its people live in.
-_ZONES = {
-    "America/New_York": "CT DC DE FL GA IN KY MA MD ME MI NC NH NJ NY OH PA RI SC VA VT WV",
-    "America/Chicago": "AL AR IA IL KS LA MN MO MS ND NE OK SD TN TX WI",
-    "America/Denver": "CO ID MT NM UT WY",
-    "America/Phoenix": "AZ",
-    "America/Los_Angeles": "CA NV OR WA",
-    "America/Anchorage": "AK",
-    "Pacific/Honolulu": "HI",
-    "America/Puerto_Rico": "PR",
-}
-ZONES = {state: zone for zone, states in _ZONES.items() for state in states.split()}
-
-
 def local_day(state: str, now: float) -> str:
     """The date (YYYY-MM-DD) it is in the state at unix time now."""
-    return datetime.fromtimestamp(now, ZoneInfo(ZONES.get(state, "UTC"))).date().isoformat()
+    # "Today" is the state's local day, in the zone most of its people live in.
+    return datetime.fromtimestamp(now, ZoneInfo(zone_for(state))).date().isoformat()
 
 
 def tag_for(state: str, day: str) -> str:
@@ -70,7 +58,7 @@ def _retagged(message: Message, tag: str) -> Message:
 
 
 def _until_midnight(state: str, day: str, now: float) -> int:
-    zone = ZoneInfo(ZONES.get(state, "UTC"))
+    zone = ZoneInfo(zone_for(state))
     midnight = datetime.fromisoformat(day).replace(tzinfo=zone) + timedelta(days=1)
     # "today" is wrong after midnight, but a phone that was off all evening still hears of
     # the listings in the morning
