@@ -29,7 +29,7 @@ from typing import Any
 import aiosqlite
 
 from server.database import Database
-from server.push.messages import MAX_TTL, Message
+from server.push.messages import MAX_TTL, Message, new_message_id
 from server.push.subscriptions import count_growth
 
 STATUSES = ("pending", "sent", "failed", "gone")
@@ -89,10 +89,13 @@ async def enqueue(conn: aiosqlite.Connection, message: Message) -> int:
     """Queue the message for every subscription following any of its topics; its id.
 
     Runs inside the caller's transaction. One INSERT ... SELECT DISTINCT writes the
-    deliveries, so a subscription with several matching topics gets one copy.
+    deliveries, so a subscription with several matching topics gets one copy. The stored
+    payload carries the message's id (new_message_id), so a copy sent again is the same.
     """
-    data = message.checked_json()
-    data_es = message.checked_json("es") if message.payload_es is not None else None
+    stable_id = new_message_id()
+    data = message.checked_json(message_id=stable_id)
+    data_es = (message.checked_json("es", stable_id) if message.payload_es is not None
+               else None)
     topics = list(dict.fromkeys(message.topics))
     ttl = max(0, min(int(message.ttl), MAX_TTL))
     created = datetime.now(UTC).isoformat(timespec="seconds")
