@@ -3,9 +3,11 @@
 Deliveries are claimed in batches under leases (see outbox: several processes may send from
 one outbox, each delivery going out through one of them), encrypted with pywebpush and
 signed with py_vapid, sent concurrently through one aiohttp session (redirects never
-followed: an endpoint names the one host Vigil agreed to POST to) and their outcomes
-recorded in batches, so a fanout to thousands of phones costs a few transactions rather
-than one per phone.
+followed: an endpoint names the one host Vigil agreed to POST to) and each outcome recorded
+within a few milliseconds of its answer, the answers that arrive together in one
+transaction: a sender that dies resends only what was answered and not yet recorded (or
+still on the wire), and a fanout to thousands of phones costs a transaction per few
+answers rather than one per phone.
 """
 
 from __future__ import annotations
@@ -46,6 +48,11 @@ QUICK_RETRIES = (1.0, 4.0)
 POLL_EVERY = 0.2
 # How often a sender with nothing to do looks for leases of senders that died here.
 DEAD_CHECK_EVERY = 1.0
+# The longest an answered delivery waits for its outcome to be written. A sender that dies
+# in between sends it again, so the wait is only long enough for answers arriving
+# together to share one transaction; answers that come while one is being written wait for
+# the next.
+FLUSH_AFTER = 0.005
 
 
 @dataclass(slots=True)
@@ -131,7 +138,7 @@ class PushSender:
         backoff_base: float = 30.0,
         backoff_cap: float = 3600.0,
         retry_after_cap: float = 3600.0,
-        flush_interval: float = 0.1,
+        flush_interval: float = FLUSH_AFTER,
         prune_after: float = KEEP_FINISHED,
     ):
         self.settings = settings
@@ -597,7 +604,8 @@ class PushSender:
             log.info("push: removed %d subscriptions their push service kept refusing",
                      refused)
         self._log_problems(outcomes)
-        self._wake.set()  # retries may now be the earliest thing due
+        if any(o.status == "pending" for o in outcomes):
+            self._wake.set()  # a retry may now be the earliest thing due
 
     @staticmethod
     def _log_problems(outcomes: list[Outcome]) -> None:
