@@ -12,8 +12,9 @@ in next_attempt, in one UPDATE ... RETURNING inside the writer's BEGIN IMMEDIATE
 senders never hold the same delivery. A sender renews its leases while it works and records
 each outcome only while it still holds the lease; a lease that runs out (its process died or
 stalled) makes the delivery due again for whoever claims next. A delivery is sent once,
-except one that was on the wire when its sender died: that one goes again, with the same
-Topic and tag, so the push service or the phone folds the two into one notification.
+except one that was on the wire, or answered and not yet recorded, when its sender died:
+that one goes again as the same message (its payload carries the message's id, besides the
+same Topic and tag), which the phone's service worker shows only once.
 """
 
 from __future__ import annotations
