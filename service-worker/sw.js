@@ -85,8 +85,8 @@ self.addEventListener("pushsubscriptionchange", (event) => {
  * browser would show it without a worker: the same title, body, tag (so a correction
  * replaces the original) and language; urgent calls stay until dismissed. Messages queued
  * before the declarative format had title, body, url and tag at the top level.
- * The server sends at least once, so one message (one "id") may come twice: a repeat is
- * not shown, also when the person has dismissed the first copy. */
+ * The server sends at least once, so one message (one notification.data.id) may come
+ * twice: a repeat is not shown, also when the person has dismissed the first copy. */
 async function showAlert(data) {
   let payload = {};
   try {
@@ -94,12 +94,12 @@ async function showAlert(data) {
   } catch (error) {
     payload = { body: data ? data.text() : "" };
   }
-  if (await alreadyShown(payload.id)) {
-    return;
-  }
   const declared = payload.web_push === 8030 && payload.notification &&
     typeof payload.notification === "object";
   const note = declared ? payload.notification : payload;
+  if (await alreadyShown(note.data && note.data.id)) {
+    return;
+  }
   const urgent = payload.urgent === true || note.requireInteraction === true;
   const refreshed = refreshBundle(true);
   await self.registration.showNotification(String(note.title || "Vigil"), {

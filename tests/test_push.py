@@ -582,9 +582,9 @@ async def test_every_message_has_an_id_of_its_own_in_both_languages(
     received = await service.wait_for_async(6)
     ids = {}
     for msg in received:
-        payload = msg.json()
-        ids.setdefault(payload["notification"]["title"].startswith(("Updated", "Actualiz")),
-                       set()).add((payload["id"], payload["notification"]["lang"]))
+        note = msg.json()["notification"]
+        ids.setdefault(note["title"].startswith(("Updated", "Actualiz")),
+                       set()).add((note["data"]["id"], note["lang"]))
     first, correction = ids[False], ids[True]
     assert {lang for _, lang in first} == {"en", "es"} == {lang for _, lang in correction}
     assert len({i for i, _ in first}) == 1 and len({i for i, _ in correction}) == 1
@@ -599,7 +599,7 @@ async def test_delivery_decrypts_with_headers(db, service, sender, psettings):
     (msg,) = await service.wait_for_async(1)
     assert msg.sub_id == sub.id
     received = msg.json()
-    assert re.fullmatch(r"[A-Za-z0-9_-]{12}", received.pop("id"))
+    assert re.fullmatch(r"[A-Za-z0-9_-]{12}", received["notification"].pop("data")["id"])
     assert received == message.payload
     assert 24 * 3600 - 10 <= msg.ttl <= 24 * 3600
     assert msg.urgency == "normal"
@@ -622,7 +622,7 @@ async def test_the_largest_payload_vigil_builds_is_accepted(db, service, sender,
     assert len(message.checked_json()) > push.MAX_PAYLOAD * 2 // 3  # near the limit
     mid = await send(db, sender, message)
     received = (await service.wait_for_async(1))[0].json()
-    assert received.pop("id") and received == message.payload
+    assert received["notification"].pop("data")["id"] and received == message.payload
     assert await push.counts(db, mid) == {"pending": 0, "sent": 1, "failed": 0, "gone": 0}
 
 

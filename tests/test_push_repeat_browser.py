@@ -63,7 +63,7 @@ def test_a_repeated_message_is_shown_once_and_a_correction_again(tmp_path, brows
         tag = first["notification"]["tag"]
         assert correction["notification"]["tag"] == tag != other["notification"]["tag"]
         # Every message carries an id of its own, the same in every copy of it.
-        ids = [first.get("id"), correction.get("id"), other.get("id")]
+        ids = [p["notification"].get("data", {}).get("id") for p in (first, correction, other)]
         assert all(isinstance(i, str) and i for i in ids) and len(set(ids)) == 3, ids
 
         cdp = phone.new_cdp_session(page)

@@ -161,7 +161,8 @@ def test_a_worker_killed_mid_fanout_reaches_everyone_and_repeats_only_the_same_m
             per_sub[m.sub_id].append(m.json())
         assert set(per_sub) == {s.id for s in subs}  # everyone, at least once
         # One message: every copy, repeats included, carries its id, tag and Topic.
-        assert len({p["id"] for copies in per_sub.values() for p in copies}) == 1
+        assert len({p["notification"]["data"]["id"] for copies in per_sub.values()
+                    for p in copies}) == 1
         assert {p["notification"]["tag"] for copies in per_sub.values()
                 for p in copies} == {f"alert-{alert_id}"}
         assert len({m.topic for m in messages}) == 1

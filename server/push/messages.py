@@ -64,13 +64,16 @@ class Message:
 
     def checked_json(self, lang: str = "en", message_id: str | None = None) -> bytes:
         """The payload as JSON after checking every field, or ValueError naming the field;
-        with message_id, carrying it as "id" (see new_message_id)."""
+        with message_id, carrying it as notification.data.id (see new_message_id)."""
         payload = self.payload_for(lang)
         check_declarative(payload)
         if message_id is not None:
             if not _TOPIC_HEADER_RE.fullmatch(message_id):
                 raise ValueError("message_id must be 1-32 base64url characters")
-            payload = {**payload, "id": message_id}
+            # In the notification's own data member: the declarative format's place for
+            # the site's data, which a browser showing the message itself leaves alone.
+            payload = {**payload, "notification": {**payload["notification"],
+                                                   "data": {"id": message_id}}}
         if not self.topics or any(t not in TOPICS for t in self.topics):
             raise ValueError(f"a message needs known topics, got {self.topics!r}")
         if self.urgency not in URGENCIES:
