@@ -7,7 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import os
+import signal
+import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 from server import push
 from server.database import Database
@@ -114,3 +120,23 @@ async def test_an_answer_is_recorded_within_milliseconds(tmp_path, monkeypatch):
     print(f"answer to record: median {median * 1000:.1f} ms, 90th percentile "
           f"{p90 * 1000:.1f} ms")
     assert median < 0.035, waits
+
+
+def test_a_sender_killed_but_not_yet_reaped_counts_as_dead(tmp_path):
+    """Until its parent (uvicorn's supervisor) reaps it, a killed worker is a zombie that
+    signal 0 still reaches; its leases are released at once all the same."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        host = socket.gethostname()
+        owner = f"{host}:{child.pid}:0badcafe"
+        assert not push.outbox._dead_here(owner, host)  # alive
+        os.kill(child.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        stat = Path(f"/proc/{child.pid}/stat")
+        while stat.read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert push.outbox._dead_here(owner, host)  # a zombie, not yet reaped
+    finally:
+        child.kill()
+        child.wait()

@@ -25,6 +25,7 @@ import socket
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiosqlite
@@ -83,7 +84,15 @@ def _dead_here(owner: str, host: str) -> bool:
         return True
     except OSError:
         return False  # it exists under another user
-    return False
+    # Killed but not yet reaped by its parent (uvicorn's supervisor notices in its own time):
+    # signal 0 still reaches a zombie, which holds nothing any more.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return Path("/proc/self/stat").exists()  # reaped since the signal, if /proc is here
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[:1] == ["Z"]
 
 
 async def enqueue(conn: aiosqlite.Connection, message: Message) -> int:
