@@ -1,6 +1,8 @@
 """`serve --workers 2`: two processes on one port, one outbox. Every subscriber gets each
-alert once however the processes share the fanout, also when one is killed in the middle
-of it, and a change made through one process shows in the other's pages within a second."""
+alert once however the processes share the fanout; when one is killed in the middle of it,
+every subscriber still gets it and any repeat is the same message, which the phone shows
+once (test_push_repeat_browser); a change made through one process shows in the other's
+pages within a second."""
 
 from __future__ import annotations
 
