@@ -48,10 +48,10 @@ QUICK_RETRIES = (1.0, 4.0)
 POLL_EVERY = 0.2
 # How often a sender with nothing to do looks for leases of senders that died here.
 DEAD_CHECK_EVERY = 1.0
-# The longest an answered delivery waits for its outcome to be written. A sender that dies
-# in between sends it again, so the wait is only long enough for answers arriving
-# together to share one transaction; answers that come while one is being written wait for
-# the next.
+# How long answers gather before their outcomes are written. A sender that dies between an
+# answer and that write sends the delivery again, so this is only long enough for answers
+# arriving together to share one transaction; those that come while one is being written go
+# in the next.
 FLUSH_AFTER = 0.005
 
 
