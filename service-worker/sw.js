@@ -96,7 +96,9 @@ self.addEventListener("pushsubscriptionchange", (event) => {
 /* A declarative push message ({"web_push": 8030, "notification": {...}}) shown as the
  * browser would show it without a worker: the same title, body, tag (so a correction
  * replaces the original) and language; urgent calls stay until dismissed. Messages queued
- * before the declarative format had title, body, url and tag at the top level. */
+ * before the declarative format had title, body, url and tag at the top level.
+ * The server sends at least once, so one message (one notification.data.id) may come
+ * twice: a repeat is not shown, also when the person has dismissed the first copy. */
 async function showAlert(data) {
   let payload = {};
   try {
@@ -107,6 +109,9 @@ async function showAlert(data) {
   const declared = payload.web_push === 8030 && payload.notification &&
     typeof payload.notification === "object";
   const note = declared ? payload.notification : payload;
+  if (await alreadyShown(note.data && note.data.id)) {
+    return;
+  }
   const urgent = payload.urgent === true || note.requireInteraction === true;
   const refreshed = refreshBundle(true);
   await self.registration.showNotification(String(note.title || "Vigil"), {
@@ -123,6 +128,37 @@ async function showAlert(data) {
   });
   // The banners and the Alerts page in the offline copy now show this alert too.
   await refreshed;
+}
+
+/* The ids of the last SHOWN_IDS_KEPT messages shown, kept with the push preferences (which
+ * outlive worker versions). Lookups run one after another in the order the pushes came,
+ * so two copies arriving together cannot both find their id new. */
+const SHOWN_IDS_KEY = "/__vigil/shown-push-ids";
+const SHOWN_IDS_KEPT = 200;
+let shownIdsTurn = Promise.resolve();
+
+/* True if a message with this id was shown before; otherwise remembers it and says false.
+ * A message without an id, or a device whose storage fails, shows every copy: a repeat
+ * is better than a missed alert. */
+function alreadyShown(id) {
+  if (typeof id !== "string" || !id) {
+    return Promise.resolve(false);
+  }
+  const answer = shownIdsTurn.then(async () => {
+    const prefs = await caches.open(PREFS_CACHE);
+    const saved = await prefs.match(SHOWN_IDS_KEY);
+    const ids = saved ? await saved.json() : [];
+    const known = Array.isArray(ids) ? ids : [];
+    if (known.includes(id)) {
+      return true;
+    }
+    await prefs.put(SHOWN_IDS_KEY, new Response(
+      JSON.stringify(known.concat(id).slice(-SHOWN_IDS_KEPT)),
+      { headers: { "Content-Type": "application/json" } }));
+    return false;
+  }).catch(() => false);
+  shownIdsTurn = answer;
+  return answer;
 }
 
 /* Only ever open this site: a payload URL from anywhere else falls back to the home page. */

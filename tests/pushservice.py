@@ -35,6 +35,7 @@ import binascii
 import collections
 import json
 import os
+import random
 import re
 import threading
 import time
@@ -216,10 +217,14 @@ class _Reject(Exception):
 class PushService:
     """An RFC 8030/8291/8292 push service on loopback, in a background thread."""
 
-    def __init__(self, delay: float = 0.0, host: str = "127.0.0.1") -> None:
+    def __init__(self, delay: float = 0.0, host: str = "127.0.0.1", jitter: float = 0.0
+                 ) -> None:
         #: Simulated network round trip, applied (with asyncio.sleep, so requests
         #: overlap) to every request before it is answered.
         self.delay = delay
+        #: Up to this many seconds more per request, drawn at random, so answers arrive
+        #: spread out as from a real push service rather than in step.
+        self.jitter = jitter
         self.host = host
         #: Accept the pre-RFC ``Authorization: WebPush <jwt>`` +
         #: ``Crypto-Key: p256ecdsa=<key>`` form. pywebpush only sends it when
@@ -485,8 +490,8 @@ class PushService:
             sub = self._subs.get(sub_id)
             behaviour = self._take_behaviour(sub_id)
 
-        if self.delay:
-            await asyncio.sleep(self.delay)
+        if self.delay or self.jitter:
+            await asyncio.sleep(self.delay + random.uniform(0.0, self.jitter))
 
         if sub is None:
             return web.Response(status=404, text="No such subscription")

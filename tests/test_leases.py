@@ -7,7 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import os
+import signal
+import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 from server import push
 from server.database import Database
@@ -75,3 +81,62 @@ async def test_a_lease_left_behind_is_taken_over_when_it_runs_out(tmp_path):
             owners = await db.execute("SELECT DISTINCT lease_owner FROM deliveries")
             assert [r[0] for r in owners] == [sender.owner]
         assert sorted(m.sub_id for m in service.messages) == sorted(s.id for s in subs)
+
+
+async def test_an_answer_is_recorded_within_milliseconds(tmp_path, monkeypatch):
+    """What a sender killed between a push service's answer and the commit of that outcome
+    sends again, so the shipped sender writes each outcome as soon as it is answered
+    (answers arriving together share a transaction) rather than on a timer."""
+    written: dict[tuple[int, int], float] = {}
+    record = push.outbox.record
+
+    async def timed_record(conn, owner, outcomes, accepting=()):
+        result = await record(conn, owner, outcomes, accepting)
+        now = time.time()  # the commit follows at once, in the same write_fn
+        for o in outcomes:
+            written.setdefault((o.message_id, o.subscription_id), now)
+        return result
+
+    monkeypatch.setattr(push.outbox, "record", timed_record)
+    # A few requests at a time, so that the sender's event loop reads each answer as it
+    # comes rather than after a queue of encryptions.
+    with PushService(delay=0.01, jitter=0.02) as service:
+        settings = make_settings(tmp_path, push_hosts=(service.origin,), push_concurrency=4)
+        async with Database(settings.db_path) as db:
+            subs = await _subscribe(db, service, 200)
+            ids = {sub.endpoint: sid for sid, sub in zip(
+                [r[0] for r in await db.execute("SELECT id FROM subscriptions ORDER BY id")],
+                subs, strict=True)}
+            async with push.PushSender(settings, db, load_private_key(settings)) as sender:
+                message = push.listing_message(LISTING, settings.base_url)
+                mid = await db.write_fn(lambda conn: push.enqueue(conn, message))
+                sender.wake()
+                await sender.idle(within=30)
+        by_sub = {sub.id: ids[sub.endpoint] for sub in subs}
+        waits = sorted(written[(mid, by_sub[m.sub_id])] - m.received_at
+                       for m in service.messages)
+    assert len(waits) == 200
+    median, p90 = waits[len(waits) // 2], waits[len(waits) * 9 // 10]
+    print(f"answer to record: median {median * 1000:.1f} ms, 90th percentile "
+          f"{p90 * 1000:.1f} ms")
+    assert median < 0.035, waits
+
+
+def test_a_sender_killed_but_not_yet_reaped_counts_as_dead(tmp_path):
+    """Until its parent (uvicorn's supervisor) reaps it, a killed worker is a zombie that
+    signal 0 still reaches; its leases are released at once all the same."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        host = socket.gethostname()
+        owner = f"{host}:{child.pid}:0badcafe"
+        assert not push.outbox._dead_here(owner, host)  # alive
+        os.kill(child.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        stat = Path(f"/proc/{child.pid}/stat")
+        while stat.read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert push.outbox._dead_here(owner, host)  # a zombie, not yet reaped
+    finally:
+        child.kill()
+        child.wait()

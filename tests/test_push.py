@@ -565,13 +565,42 @@ async def send(db, sender, message) -> int:
     return mid
 
 
+async def test_every_message_has_an_id_of_its_own_in_both_languages(
+        db, service, sender, psettings):
+    """The id a phone uses to show a message once: one per message, shared by all its copies
+    (whatever the subscriber's language), new for the next message, a correction included."""
+    subs = []
+    for lang in ("en", "es", "en"):
+        sub = service.new_subscription()
+        body = {"subscription": sub.subscription_info(), "topics": ["all"], "lang": lang}
+        await push.save_subscription(db, *push.validate_subscription(body, psettings.push_hosts))
+        subs.append(sub)
+    alert = {"id": 7, "title": "Vigil moved", "body": "To the park.", "title_es": "Se movió",
+             "body_es": "Al parque.", "states": ["OR"], "urgent": False, "revision": 1}
+    await send(db, sender, push.alert_message(alert, BASE))
+    await send(db, sender, push.alert_message({**alert, "revision": 2}, BASE))
+    received = await service.wait_for_async(6)
+    ids = {}
+    for msg in received:
+        note = msg.json()["notification"]
+        ids.setdefault(note["title"].startswith(("Updated", "Actualiz")),
+                       set()).add((note["data"]["id"], note["lang"]))
+    first, correction = ids[False], ids[True]
+    assert {lang for _, lang in first} == {"en", "es"} == {lang for _, lang in correction}
+    assert len({i for i, _ in first}) == 1 and len({i for i, _ in correction}) == 1
+    assert {i for i, _ in first} != {i for i, _ in correction}
+    assert {m.sub_id for m in received} == {s.id for s in subs}
+
+
 async def test_delivery_decrypts_with_headers(db, service, sender, psettings):
     sub = await subscribe(db, service, ["state:OR"], psettings)
     message = push.listing_message(LISTING, BASE)
     mid = await send(db, sender, message)
     (msg,) = await service.wait_for_async(1)
     assert msg.sub_id == sub.id
-    assert msg.json() == message.payload
+    received = msg.json()
+    assert re.fullmatch(r"[A-Za-z0-9_-]{12}", received["notification"].pop("data")["id"])
+    assert received == message.payload
     assert 24 * 3600 - 10 <= msg.ttl <= 24 * 3600
     assert msg.urgency == "normal"
     assert re.fullmatch(r"[A-Za-z0-9_-]{32}", msg.topic)
@@ -592,7 +621,8 @@ async def test_the_largest_payload_vigil_builds_is_accepted(db, service, sender,
     message = push.listing_message(listing, psettings.base_url)
     assert len(message.checked_json()) > push.MAX_PAYLOAD * 2 // 3  # near the limit
     mid = await send(db, sender, message)
-    assert (await service.wait_for_async(1))[0].json() == message.payload
+    received = (await service.wait_for_async(1))[0].json()
+    assert received["notification"].pop("data")["id"] and received == message.payload
     assert await push.counts(db, mid) == {"pending": 0, "sent": 1, "failed": 0, "gone": 0}
 
 

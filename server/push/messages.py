@@ -13,6 +13,7 @@ import functools
 import gettext
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -62,10 +63,18 @@ class Message:
         """The payload a subscriber in this language gets."""
         return self.payload_es if lang == "es" and self.payload_es is not None else self.payload
 
-    def checked_json(self, lang: str = "en") -> bytes:
-        """The payload as JSON after checking every field, or ValueError naming the field."""
+    def checked_json(self, lang: str = "en", message_id: str | None = None) -> bytes:
+        """The payload as JSON after checking every field, or ValueError naming the field;
+        with message_id, carrying it as notification.data.id (see new_message_id)."""
         payload = self.payload_for(lang)
         check_declarative(payload)
+        if message_id is not None:
+            if not _TOPIC_HEADER_RE.fullmatch(message_id):
+                raise ValueError("message_id must be 1-32 base64url characters")
+            # In the notification's own data member: the declarative format's place for
+            # the site's data, which a browser showing the message itself leaves alone.
+            payload = {**payload, "notification": {**payload["notification"],
+                                                   "data": {"id": message_id}}}
         if not self.topics or any(t not in TOPICS for t in self.topics):
             raise ValueError(f"a message needs known topics, got {self.topics!r}")
         if self.urgency not in URGENCIES:
@@ -76,6 +85,17 @@ class Message:
         if len(data) > MAX_PAYLOAD:
             raise ValueError(f"payload is {len(data)} bytes, more than {MAX_PAYLOAD}")
         return data
+
+
+def new_message_id() -> str:
+    """An id for one message, the same in every copy of it sent to every subscriber.
+
+    The server sends at least once (a delivery on the wire when its sender died goes
+    again), so the service worker shows a message only if it has not shown that id before.
+    A correction or retraction is a new message with a new id. Random rather than counted,
+    so a database restored from a backup cannot reuse an id a phone has already seen.
+    """
+    return b64url(os.urandom(9))
 
 
 def check_declarative(payload: object) -> None:

@@ -12,8 +12,9 @@ in next_attempt, in one UPDATE ... RETURNING inside the writer's BEGIN IMMEDIATE
 senders never hold the same delivery. A sender renews its leases while it works and records
 each outcome only while it still holds the lease; a lease that runs out (its process died or
 stalled) makes the delivery due again for whoever claims next. A delivery is sent once,
-except one that was on the wire when its sender died: that one goes again, with the same
-Topic and tag, so the push service or the phone folds the two into one notification.
+except one that was on the wire, or answered and not yet recorded, when its sender died:
+that one goes again as the same message (its payload carries the message's id, besides the
+same Topic and tag), which the phone's service worker shows only once.
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ import socket
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
 from server.database import Database
-from server.push.messages import MAX_TTL, Message
+from server.push.messages import MAX_TTL, Message, new_message_id
 from server.push.subscriptions import count_growth
 
 STATUSES = ("pending", "sent", "failed", "gone")
@@ -82,17 +84,28 @@ def _dead_here(owner: str, host: str) -> bool:
         return True
     except OSError:
         return False  # it exists under another user
-    return False
+    # Killed but not yet reaped by its parent (uvicorn's supervisor notices in its own time):
+    # signal 0 still reaches a zombie, which holds nothing any more.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return Path("/proc/self/stat").exists()  # reaped since the signal, if /proc is here
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[:1] == ["Z"]
 
 
 async def enqueue(conn: aiosqlite.Connection, message: Message) -> int:
     """Queue the message for every subscription following any of its topics; its id.
 
     Runs inside the caller's transaction. One INSERT ... SELECT DISTINCT writes the
-    deliveries, so a subscription with several matching topics gets one copy.
+    deliveries, so a subscription with several matching topics gets one copy. The stored
+    payload carries the message's id (new_message_id), so a copy sent again is the same.
     """
-    data = message.checked_json()
-    data_es = message.checked_json("es") if message.payload_es is not None else None
+    stable_id = new_message_id()
+    data = message.checked_json(message_id=stable_id)
+    data_es = (message.checked_json("es", stable_id) if message.payload_es is not None
+               else None)
     topics = list(dict.fromkeys(message.topics))
     ttl = max(0, min(int(message.ttl), MAX_TTL))
     created = datetime.now(UTC).isoformat(timespec="seconds")

@@ -3,9 +3,11 @@
 Deliveries are claimed in batches under leases (see outbox: several processes may send from
 one outbox, each delivery going out through one of them), encrypted with pywebpush and
 signed with py_vapid, sent concurrently through one aiohttp session (redirects never
-followed: an endpoint names the one host Vigil agreed to POST to) and their outcomes
-recorded in batches, so a fanout to thousands of phones costs a few transactions rather
-than one per phone.
+followed: an endpoint names the one host Vigil agreed to POST to) and each outcome recorded
+within a few milliseconds of its answer, the answers that arrive together in one
+transaction: a sender that dies resends only what was answered and not yet recorded (or
+still on the wire), and a fanout to thousands of phones costs a transaction per few
+answers rather than one per phone.
 """
 
 from __future__ import annotations
@@ -48,6 +50,11 @@ POLL_EVERY = 0.2
 DEAD_CHECK_EVERY = 1.0
 # Seconds before a digest of new listings that could not be queued is tried again.
 DIGEST_RETRY = 10
+# How long answers gather before their outcomes are written. A sender that dies between an
+# answer and that write sends the delivery again, so this is only long enough for answers
+# arriving together to share one transaction; those that come while one is being written go
+# in the next.
+FLUSH_AFTER = 0.005
 
 
 @dataclass(slots=True)
@@ -133,7 +140,7 @@ class PushSender:
         backoff_base: float = 30.0,
         backoff_cap: float = 3600.0,
         retry_after_cap: float = 3600.0,
-        flush_interval: float = 0.1,
+        flush_interval: float = FLUSH_AFTER,
         prune_after: float = KEEP_FINISHED,
     ):
         self.settings = settings
@@ -621,7 +628,8 @@ class PushSender:
             log.info("push: removed %d subscriptions their push service kept refusing",
                      refused)
         self._log_problems(outcomes)
-        self._wake.set()  # retries may now be the earliest thing due
+        if any(o.status == "pending" for o in outcomes):
+            self._wake.set()  # a retry may now be the earliest thing due
 
     @staticmethod
     def _log_problems(outcomes: list[Outcome]) -> None:
