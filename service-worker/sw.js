@@ -121,7 +121,9 @@ async function showAlert(data) {
     dir: ["ltr", "rtl", "auto"].includes(note.dir) ? note.dir : "auto",
     icon: ICON,
     badge: BADGE,
-    renotify: urgent && Boolean(note.tag),
+    // Urgent calls, and news that replaces a notification still on the screen (the day's
+    // new listings in a state, hours after the first), sound again.
+    renotify: Boolean(note.tag) && (urgent || note.renotify === true),
     requireInteraction: urgent,
     silent: note.silent === true,
     data: { url: sameOriginUrl(declared ? note.navigate : note.url) },

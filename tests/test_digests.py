@@ -315,14 +315,17 @@ def test_what_a_state_hears_over_a_day(settings):
                 conn, settings.base_url, now=t0 + window))) == 1
             await db.write_fn(lambda conn: go_live(conn, "d", t0 + 5 * 3600))
             await db.write_fn(lambda conn: go_live(conn, "e", t0 + 24 * 3600))
-            return [(json.loads(p)["notification"]["title"], json.loads(p)["notification"]["tag"])
-                    for (p,) in await db.execute("SELECT payload FROM push_messages ORDER BY id")]
+            notes = [json.loads(p)["notification"] for (p,) in await db.execute(
+                "SELECT payload FROM push_messages ORDER BY id")]
+            return [(n["title"], n["tag"], n.get("renotify", False)) for n in notes]
 
+    # What goes out at once sounds even over the day's notification still on the screen;
+    # the digest closing a window replaces the first quietly.
     assert asyncio.run(run_day()) == [
-        ("New vigil in Salem, OR: a", "listings-OR-2026-11-29"),
-        ("3 new vigils in Oregon today", "listings-OR-2026-11-29"),
-        ("4 new vigils in Oregon today", "listings-OR-2026-11-29"),
-        ("New vigil in Salem, OR: e", "listings-OR-2026-11-30"),
+        ("New vigil in Salem, OR: a", "listings-OR-2026-11-29", True),
+        ("3 new vigils in Oregon today", "listings-OR-2026-11-29", False),
+        ("4 new vigils in Oregon today", "listings-OR-2026-11-29", True),
+        ("New vigil in Salem, OR: e", "listings-OR-2026-11-30", True),
     ]
     assert rows(settings, "SELECT slug, message_id FROM listings ORDER BY slug") == [
         ("a", 1), ("b", 2), ("c", 2), ("d", 3), ("e", 4)]

@@ -22,7 +22,8 @@ LISTINGS = [{"slug": f"vigil-{i}", "kind": "vigil", "title": f"Vigil {i}", "city
 def shown(page) -> list[dict]:
     return page.evaluate(
         "navigator.serviceWorker.ready.then(r => r.getNotifications())"
-        ".then(ns => ns.map(n => ({title: n.title, body: n.body, tag: n.tag, data: n.data})))")
+        ".then(ns => ns.map(n => ({title: n.title, body: n.body, tag: n.tag, data: n.data, "
+        "renotify: n.renotify})))")
 
 
 def test_the_digest_replaces_the_first_notification(tmp_path, browser):
@@ -67,4 +68,13 @@ def test_the_digest_replaces_the_first_notification(tmp_path, browser):
         assert note["body"] == "Portland (2) · Salem (1)"
         assert note["tag"] == tag
         assert note["data"]["url"] == server.url + "/es/?state=OR"
+        assert note["renotify"] is False  # the close of a window replaces the first quietly
+        # Hours later, news that goes out at once sounds even over the day's notification.
+        hours_later = {**later, "notification": {**later["notification"], "renotify": True,
+                                                 "title": "4 nuevas vigilias en Oregón hoy"}}
+        deliver(hours_later)
+        eventually(page, "navigator.serviceWorker.ready.then(r => r.getNotifications())"
+                         ".then(ns => ns.length === 1 && ns[0].title.startsWith('4'))")
+        [note] = shown(page)
+        assert note["renotify"] is True and note["tag"] == tag
         visitor.close()

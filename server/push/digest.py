@@ -48,9 +48,12 @@ def tag_for(state: str, day: str) -> str:
     return f"listings-{state}-{day}"
 
 
-def _retagged(message: Message, tag: str) -> Message:
+def _retagged(message: Message, tag: str, renotify: bool = False) -> Message:
+    """The message under the state's day tag; with renotify, the phone sounds again even
+    when it replaces one of the day's notifications still on the screen."""
     def with_tag(payload: dict) -> dict:
-        return {**payload, "notification": {**payload["notification"], "tag": tag}}
+        extra = {"renotify": True} if renotify else {}
+        return {**payload, "notification": {**payload["notification"], "tag": tag, **extra}}
 
     return dataclasses.replace(
         message, payload=with_tag(message.payload), topic_header=topic_header_for(tag),
@@ -120,7 +123,9 @@ async def announce_many(conn: aiosqlite.Connection, listings: list[dict], base_u
             "ON CONFLICT DO UPDATE SET held = 1",
             [(state, day, str(listing["slug"])) for listing in group])
         if due <= now:
-            message_id = await _flush_one(conn, state, day, base_url, now)
+            # Not the close of a window: news the phone should sound for, even over a
+            # notification of the day's earlier listings still on its screen.
+            message_id = await _flush_one(conn, state, day, base_url, now, renotify=True)
             if message_id is not None:
                 sent.append(message_id)
     return sent
@@ -147,7 +152,7 @@ async def flush(conn: aiosqlite.Connection, base_url: str, *,
 
 
 async def _flush_one(conn: aiosqlite.Connection, state: str, day: str, base_url: str,
-                     now: float) -> int | None:
+                     now: float, renotify: bool = False) -> int | None:
     async with conn.execute(
         "SELECT l.*, d.held AS digest_held FROM push_digest_listings d "
         "JOIN listings l ON l.slug = d.slug AND l.state = d.state "
@@ -169,10 +174,12 @@ async def _flush_one(conn: aiosqlite.Connection, state: str, day: str, base_url:
                 for row in found]
     tag = tag_for(state, day)
     if len(listings) == 1:  # the state's only one today (the others were taken down)
-        message = _retagged(listing_message(listings[0], base_url), tag)
+        message = _retagged(listing_message(listings[0], base_url), tag, renotify)
     else:
         message = digest_message(state, listings, tag, base_url,
                                  _until_midnight(state, day, now))
+        if renotify:
+            message = _retagged(message, tag, renotify)
     message_id = await push.enqueue(conn, message)
     await _mark(conn, held, message_id)
     return message_id
