@@ -26,8 +26,8 @@ COVERED = """() => {
       const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
       return !(hit === el || el.contains(hit) || (el.labels && [...el.labels].includes(hit)));
     })
-    .map(([el, r]) => el.outerHTML.slice(0, 100) + ' under ' +
-         document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2).outerHTML.slice(0, 60));
+    .map(([el, r]) => el.outerHTML.slice(0, 100) + ' under ' + document.elementFromPoint(
+      r.left + r.width / 2, r.top + r.height / 2).outerHTML.slice(0, 60));
 }"""
 
 GET_ALERTS_HIT = """() => {
