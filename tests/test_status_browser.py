@@ -1,5 +1,6 @@
-"""The offline status on a 360x740 phone: while it shows, it covers no control on the first
-screen, online ("saved for offline") or offline."""
+"""The first screen on a 360x740 phone holds still: the offline status covers no control
+while it shows, online ("saved for offline") or offline, and the page scripts waking up do
+not move what is already drawn."""
 
 from __future__ import annotations
 
@@ -83,3 +84,38 @@ def test_no_control_on_a_first_screen_is_covered_by_the_status(server, phone):
         # Offline it is read first, under the header, above the page's own heading.
         assert page.evaluate("""() => document.getElementById('status').getBoundingClientRect()
             .bottom <= document.querySelector('main h1').getBoundingClientRect().top"""), url
+
+
+# Every layout shift from the first paint on, kept by the page itself.
+RECORD_SHIFTS = """window.vigilShifts = [];
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    if (!e.hadRecentInput) window.vigilShifts.push({value: e.value,
+      moved: e.sources.map(s => s.node && (s.node.id || s.node.className || s.node.nodeName))});
+  }
+}).observe({type: 'layout-shift', buffered: true});"""
+
+
+@pytest.mark.parametrize("path", ["/alerts", "/es/alerts"])
+def test_the_alerts_panel_does_not_move_the_page_when_its_script_wakes(server, browser, path):
+    # Lighthouse's phone, on which the section after the panel is on the first screen.
+    ctx = browser.new_context(viewport={"width": 412, "height": 823}, is_mobile=True)
+    page = ctx.new_page()
+    page.add_init_script(RECORD_SHIFTS)
+    # On a slow phone the page is drawn before its scripts arrive: hold the panel's script
+    # until the first paint, as a slow network or CPU would.
+    held = []
+    page.route("**/static/alerts.js*", lambda route: held.append(route))
+    page.goto(server.url + path, wait_until="commit")
+    page.wait_for_function(
+        "() => performance.getEntriesByName('first-contentful-paint').length > 0")
+    while not held:
+        page.wait_for_timeout(50)
+    held[0].continue_()
+    # The panel's script has run to the end: it says whether alerts are on.
+    page.wait_for_function(
+        "() => document.getElementById('alerts-status').textContent.length > 0")
+    page.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    shifts = page.evaluate("window.vigilShifts")
+    ctx.close()
+    assert sum(s["value"] for s in shifts) < 0.01, shifts
