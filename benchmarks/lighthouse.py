@@ -49,15 +49,23 @@ def load_average() -> str:
     return " / ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def audit_once(binary: str, url: str, out: Path) -> dict:
-    """One Lighthouse run on url; its JSON report."""
+def audit_once(binary: str, url: str, out: Path, tries: int = 3) -> dict:
+    """One Lighthouse run on url; its JSON report. Lighthouse now and then fails to record
+    the trace on a busy machine (NO_NAVSTART); such a run is tried again."""
     env = {**os.environ, "CHROME_PATH": CHROMIUM}
-    subprocess.run(
-        [binary, url, "--quiet", f"--chrome-flags={CHROME_FLAGS}",
-         f"--only-categories={','.join(CATEGORIES)}", "--output=json",
-         f"--output-path={out}"],
-        env=env, check=True, timeout=300, stdout=subprocess.DEVNULL)
-    return json.loads(out.read_text())
+    for attempt in range(1, tries + 1):
+        done = subprocess.run(
+            [binary, url, "--quiet", f"--chrome-flags={CHROME_FLAGS}",
+             f"--only-categories={','.join(CATEGORIES)}", "--output=json",
+             f"--output-path={out}"],
+            env=env, timeout=300, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        report = json.loads(out.read_text()) if done.returncode == 0 else {}
+        if report and not report.get("runtimeError"):
+            return report
+        problem = report.get("runtimeError", {}).get("code") or done.stderr.strip()[-300:]
+        log(f"lighthouse {url}: run failed ({problem}), attempt {attempt} of {tries}")
+        out.unlink(missing_ok=True)
+    raise RuntimeError(f"Lighthouse failed {tries} times on {url}")
 
 
 def lost_points(report: dict) -> list[str]:
