@@ -111,7 +111,9 @@ def main() -> int:
             rows.append((page, scores))
             middle = sorted(reports, key=lambda r: r["categories"]["performance"]["score"])[
                 len(reports) // 2]
-            runs = ", ".join(str(r["categories"]["performance"]["score"]) for r in reports)
+            runs = ", ".join(f"{r['categories']['performance']['score']} (TBT "
+                             f"{r['audits']['total-blocking-time'].get('displayValue', '?')})"
+                             for r in reports)
             notes.append(f"- `{page}`: performance runs {runs}; median run {metrics(middle)}")
             notes += [f"  - {lost}" for lost in lost_points(middle)]
     after = load_average()
