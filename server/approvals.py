@@ -29,7 +29,7 @@ from server.i18n import N_
 # is saved at once.
 PUBLIC_FACTS: dict[str, tuple[str, ...]] = {
     "listing": ("title", "title_es", "kind", "address", "city", "state", "lat", "lon", "starts",
-                "ends", "schedule", "links"),
+                "ends", "schedule", "links", "contact"),
     "facility": ("name", "address", "city", "state", "lat", "lon"),
     "contact": ("organization", "phones", "hours_en", "hours_es", "website", "states"),
     "rights": ("title_en", "summary_en", "body_en", "title_es", "summary_es", "body_es"),
@@ -99,6 +99,9 @@ def readable(value: Any) -> str | None:
     if isinstance(value, dict):
         if "number" in value:  # a phone
             return f"{readable(value.get('label'))}: {value['number']}"
+        if "value" in value:  # a listing's public contact
+            label = value.get("label")
+            return f"{label}: {value['value']}" if label else str(value["value"])
         if set(value) == {"en", "es"}:
             return value["en"] if value["en"] == value["es"] else f"{value['en']} / {value['es']}"
         return ", ".join(f"{k} {readable(v)}" for k, v in value.items())

@@ -15,6 +15,7 @@ from dateutil.rrule import DAILY, WEEKLY, rrule, weekday
 
 from server.database import Database
 from server.places import state_name
+from server.public_contact import contact_href, stored_contact
 
 PUBLIC_STATUSES = ("active", "ended")
 # Up to this many listings, `/` lists every one and every visitor keeps every listing page
@@ -164,6 +165,17 @@ def _needs(value: Any) -> list[dict]:
     return out
 
 
+def _contact(raw: Any) -> dict | None:
+    """The organizers' public contact with the link that reaches it; None when the column
+    holds nothing that can safely be a link."""
+    contact = stored_contact(raw if isinstance(raw, str) else None)
+    href = contact_href(contact.get("value", ""))
+    if href is None:
+        return None
+    label = contact.get("label", "").strip()
+    return {"label": label or None, "value": contact["value"], "href": href}
+
+
 def listing_record(row: sqlite3.Row, now: datetime | None = None) -> dict:
     """A listing as the API and pages see it: both languages, status derived from its end."""
     now = now or utcnow()
@@ -172,6 +184,7 @@ def listing_record(row: sqlite3.Row, now: datetime | None = None) -> dict:
         rec.pop(key, None)
     rec["links"] = _links(_loads(rec["links"], []))
     rec["needs"] = _needs(_loads(rec["needs"], []))
+    rec["contact"] = _contact(rec.get("contact"))
     rec["schedule"] = _loads(rec["schedule"], None)
     rec["description"] = {"en": rec.pop("description_en"), "es": rec.pop("description_es")}
     end = end_moment(rec["ends"])

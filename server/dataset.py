@@ -17,6 +17,7 @@ import aiosqlite
 
 from server.database import Database
 from server.places import STATES
+from server.public_contact import contact_href
 
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 LANGS = ("en", "es")
@@ -202,6 +203,13 @@ def phone_number(where: Where, name: str, value: Any) -> str:
     return value
 
 
+def public_contact(where: Where, name: str, value: Any) -> str:
+    if not isinstance(value, str) or contact_href(value) is None:
+        raise where.fail(name, "must be a phone number with its area code, an email address "
+                               f"or an http(s) address, got {value!r}")
+    return value
+
+
 def states_served(where: Where, name: str, value: Any) -> list[str]:
     codes = list_of(text)(where, name, value)
     if codes != ["*"]:
@@ -265,6 +273,7 @@ SPECS: dict[str, tuple[dict[str, Checker], dict[str, Checker]]] = {
             "schedule": SCHEDULE,
             "links": list_of(table({"label": text}, {"url": url})),
             "needs": list_of(bilingual), "facility": slug, "statement": slug,
+            "contact": table({"value": public_contact}, {"label": text}),
         },
     ),
     "facility": (
@@ -421,6 +430,8 @@ def listing_row(rec: dict, now: str) -> dict:
         "schedule": _j(rec["schedule"]), "status": rec["status"],
         "links": _j(rec["links"] or []), "needs": _j(rec["needs"] or []),
         "facility": rec["facility"], "statement": rec["statement"],
+        "contact": _j({k: v for k, v in rec["contact"].items() if v is not None})
+        if rec["contact"] else None,
         "source": rec["source"], "added": rec["added"], "verified": "", "created": now,
         "updated": now,
     }

@@ -10,6 +10,13 @@ from zoneinfo import ZoneInfo
 from server.dataset import LISTING_KINDS
 from server.i18n import N_
 from server.places import STATES
+from server.public_contact import (
+    CONTACT_LIMIT,
+    LABEL_LIMIT,
+    contact_href,
+    phone_problem,
+    stored_contact,
+)
 
 TIME_ZONES = (
     ("America/New_York", N_("Eastern")), ("America/Chicago", N_("Central")),
@@ -61,11 +68,12 @@ def zone_for(state: str, city: str = "") -> str:
 
 FIELDS = ("title", "title_es", "kind", "address", "city", "state", "lat", "lon", "tz", "starts",
           "ends", "repeat", "time", "description", "description_es", "needs", "links", "source",
-          "facility")
-SINGLE_LINE = ("title", "title_es", "address", "city", "source")
+          "facility", "contact", "contact_label")
+SINGLE_LINE = ("title", "title_es", "address", "city", "source", "contact", "contact_label")
 DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 LIMITS = {"title": 140, "title_es": 140, "address": 200, "city": 80, "description": 4000,
-          "description_es": 4000, "needs": 2000, "links": 2000, "source": 200}
+          "description_es": 4000, "needs": 2000, "links": 2000, "source": 200,
+          "contact": CONTACT_LIMIT, "contact_label": LABEL_LIMIT}
 
 
 def _local(value: str, tz: str) -> str | None:
@@ -146,6 +154,7 @@ def parse(form: dict[str, str]) -> tuple[dict[str, str], dict[str, str], dict | 
         if url and not re.fullmatch(r"https?://[^\s/]+\.[^\s]+", url):
             errors["links"] = f"Line {number}: the address must start with http:// or https://."
         links.append({"label": label or url, "url": url or None})
+    contact = parse_contact(values, errors)
     needs = []
     for line in values["needs"].splitlines():
         en, _, es = (p.strip() for p in line.partition(" / "))
@@ -165,8 +174,31 @@ def parse(form: dict[str, str]) -> tuple[dict[str, str], dict[str, str], dict | 
         "links": json.dumps(links, ensure_ascii=False, sort_keys=True),
         "source": values["source"] or "Vigil organizers",
         "facility": values["facility"] or None,
+        "contact": json.dumps(contact, ensure_ascii=False, sort_keys=True) if contact else None,
     }
     return values, errors, row
+
+
+def parse_contact(values: dict[str, str], errors: dict[str, str]) -> dict[str, str] | None:
+    """The organizers' public contact, {value, label?}: only what can be shown as a link that
+    dials, writes or opens a page; errors go next to the fields."""
+    value, label = values["contact"], values["contact_label"]
+    if "contact" in errors or "contact_label" in errors:
+        return None
+    if not value:
+        if label:
+            errors["contact"] = N_("Give the contact itself (a phone number, an email address "
+                                   "or a web address), or leave its label empty.")
+        return None
+    if contact_href(value) is None:
+        if phone_problem(value) == "area code":
+            errors["contact"] = N_("A phone number needs its area code, e.g. (253) 555-0147, "
+                                   "or + and its country code.")
+        else:
+            errors["contact"] = N_("Give a phone number, an email address or a web address "
+                                   "starting with https://.")
+        return None
+    return {"value": value, **({"label": label} if label else {})}
 
 
 def values_from_row(row: dict) -> dict[str, str]:
@@ -182,6 +214,7 @@ def values_from_row(row: dict) -> dict[str, str]:
 
     links = json.loads(row.get("links") or "[]")
     needs = json.loads(row.get("needs") or "[]")
+    contact = stored_contact(row.get("contact"))
     return {
         "title": row["title"], "title_es": row.get("title_es") or "",
         "kind": row["kind"], "address": row.get("address") or "",
@@ -197,4 +230,5 @@ def values_from_row(row: dict) -> dict[str, str]:
                            for lk in links),
         "source": row.get("source") or "",
         "facility": row.get("facility") or "",
+        "contact": contact.get("value", ""), "contact_label": contact.get("label", ""),
     }

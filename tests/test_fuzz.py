@@ -369,6 +369,17 @@ LINK_LINES = st.lists(
 ).map("\n".join)
 
 
+# Public contacts: what the form takes, and what must never become a link.
+CONTACTS = st.one_of(
+    st.sampled_from(["(253) 555-0147", "+44 20 7946 0958", "vigil@example.org",
+                     "https://signal.group/#x", "javascript:alert(1)", "JAVASCRIPT:alert(1)",
+                     "data:text/html,<script>alert(1)</script>", "mailto:x@example.org",
+                     "https://x.example/\"onmouseover=alert(1)", "tel:+12535550147",
+                     "//evil.example/x", "https://x.example/<svg/onload=alert(1)>"]),
+    st.builds(lambda s: f"https://example.org/{quote(s)}", st.text(max_size=30)),
+)
+
+
 def signed_in(client) -> str:
     """The CSRF token of an organizer session on this client, signed in once per test."""
     token = getattr(client, "_fuzz_csrf", None)
@@ -381,16 +392,19 @@ def signed_in(client) -> str:
 @settings(max_examples=80, **FUZZ)
 @given(title=ORGANIZER_TEXT, address=ORGANIZER_TEXT, city=ORGANIZER_TEXT,
        description=ORGANIZER_TEXT, needs=ORGANIZER_TEXT, links=LINK_LINES,
-       source=ORGANIZER_TEXT, repeat=st.sampled_from(["none", "daily", "weekly"]))
+       source=ORGANIZER_TEXT, repeat=st.sampled_from(["none", "daily", "weekly"]),
+       contact=st.one_of(ORGANIZER_TEXT, CONTACTS), contact_label=ORGANIZER_TEXT)
 def test_whatever_a_listing_form_accepts_its_public_pages_show(
-        client, title, address, city, description, needs, links, source, repeat):
+        client, title, address, city, description, needs, links, source, repeat, contact,
+        contact_label):
     csrf = signed_in(client)
     res = client.post("/admin/listings/new", follow_redirects=False, data={
         "csrf": csrf, "title": f"T {title}", "kind": "vigil", "address": address,
         "city": f"C {city}", "state": "OR", "tz": "America/Los_Angeles",
         "starts": "2031-03-01T18:00", "repeat": repeat, "time": "18:00",
         "description": f"D {description}", "description_es": description, "needs": needs,
-        "links": links, "source": source, "action": "publish"})
+        "links": links, "source": source, "contact": contact, "contact_label": contact_label,
+        "action": "publish"})
     assert_sane(res)
     event(f"saved {res.status_code}")
     if res.status_code != 303:
@@ -402,3 +416,7 @@ def test_whatever_a_listing_form_accepts_its_public_pages_show(
         res = client.get(url)
         assert_sane(res)
         assert res.status_code == 200, (url, res.status_code)
+    page = client.get(f"/listings/{slug}").text
+    if "contact-h" in page:  # only a phone, an email or a web address becomes a link
+        href = re.search(r'<p class="contact"><a class="btn secondary" href="([^"]*)"', page)
+        assert href and href.group(1).startswith(("tel:+", "mailto:", "https://", "http://"))

@@ -925,7 +925,9 @@ def organizer_records(payload: str, n: int) -> dict[str, dict[str, str]]:
             "time": "19:30", "description": payload, "description_es": payload,
             "needs": f"{payload}\n{payload}",
             "links": f"{payload}\n{payload} | https://example.org/{n}\n| https://example.org/x",
-            "source": payload, "action": "publish"},
+            "source": payload, "contact_label": payload[:80],
+            "contact": ("(253) 555-0147", f"vigil{n}@example.org",
+                        f"https://signal.group/#{n}")[n % 3], "action": "publish"},
         "/admin/content/facilities/new": {
             "name": f"F{n} {payload}", "kind": "detention-center", "address": payload,
             "city": f"C{n} {payload}", "state": "IL", "operator": payload,

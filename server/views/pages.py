@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from itertools import groupby
 from typing import Any
@@ -16,6 +15,7 @@ from server.fingerprints import ALL
 from server.i18n import Translator
 from server.listing_form import zone_for
 from server.places import STATES, language_name, map_point, state_name, state_outlines
+from server.public_contact import tel_uri
 from server.views import alerts
 from server.views.base import (
     HTML_CACHE,
@@ -285,15 +285,6 @@ async def facilities_page(request: Request) -> tuple[str, dict]:
     lang = lang_of(request)
     items = [content.localized(f, lang) for f in await content.facilities(db_of(request))]
     return "facilities.html", {"facilities": items}
-
-
-def tel_uri(number: str) -> str:
-    """A tel: link in global form (RFC 3966), so it dials the same from any phone; numbers
-    here are North American unless they carry their own country code."""
-    digits = re.sub(r"[^\d+]", "", number)
-    if not digits.startswith("+"):
-        digits = "+" + digits if len(digits) == 11 and digits[0] == "1" else "+1" + digits
-    return "tel:" + digits
 
 
 # On /legal, people who give legal help come before reporting lines and reading material.

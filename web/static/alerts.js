@@ -58,11 +58,15 @@
   const supported = "serviceWorker" in navigator && "PushManager" in window &&
     "Notification" in window;
 
+  // The form is drawn from the first paint wherever scripts run (app.css), so that nothing
+  // moves when this wakes; where alerts cannot work, it goes.
   if (ios && !standalone) {
+    form.classList.remove("js-shown");
     document.getElementById("alerts-ios").hidden = false;
     return;
   }
   if (!supported) {
+    form.classList.remove("js-shown");
     document.getElementById("alerts-unsupported").hidden = false;
     return;
   }

@@ -8,7 +8,6 @@
   const pageKey = location.pathname === "/es" ? "/es/" : location.pathname + location.search;
   let cachedAt = null;
   let newer = false;
-  let hideTimer = 0;
 
   function relativeTime(ms) {
     const seconds = Math.round((ms - Date.now()) / 1000);
@@ -29,10 +28,12 @@
     statusEl.textContent = parts.join(" ");
     if (newer) statusEl.append(" ", reloadButton());
     statusEl.classList.toggle("offline", !navigator.onLine);
+    // A line in the flow, so it covers nothing and stays: taking it away would move the page
+    // under a finger about to tap. Offline it goes under the header, to be read first; online,
+    // "saved" is quiet news after the page's content, where it moves nothing on screen.
+    const anchor = navigator.onLine ? document.getElementById("main") : document.querySelector(".top");
+    if (statusEl.previousElementSibling !== anchor) anchor.after(statusEl);
     statusEl.hidden = parts.length === 0;
-    // Online, "saved for offline" is news for a moment, not a bar over the page.
-    clearTimeout(hideTimer);
-    if (navigator.onLine && !newer) hideTimer = setTimeout(() => { statusEl.hidden = true; }, 8000);
   }
 
   async function readCachedAt() {
