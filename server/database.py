@@ -45,6 +45,8 @@ class Database:
         self._write_lock = asyncio.Lock()
         self._revision: int | None = None
         self._revision_checked = 0.0
+        self._revision_check: asyncio.Future[int] | None = None
+        self._writes = 0  # public writes made through this object
         self._data_version: int | None = None
 
     async def connect(self) -> Database:
@@ -128,7 +130,9 @@ class Database:
                 await conn.execute("ROLLBACK")
                 raise
             if public:
-                self._revision = None
+                # Read again by the next caller, not by a check begun before this commit.
+                self._revision, self._revision_check = None, None
+                self._writes += 1
             return result
 
     async def write(
@@ -160,7 +164,19 @@ class Database:
         now = time.monotonic()
         if self._revision is not None and now - self._revision_checked < REVISION_CHECK_EVERY:
             return self._revision
-        self._revision_checked = now
+        # One check at a time, and whoever asks meanwhile waits for its answer: the value
+        # from before the check may be the one the check is about to replace.
+        if self._revision_check is None:
+            self._revision_check = asyncio.ensure_future(self._check_revision(now))
+        check = self._revision_check
+        try:
+            return await asyncio.shield(check)
+        finally:
+            if check.done() and self._revision_check is check:
+                self._revision_check = None
+
+    async def _check_revision(self, now: float) -> int:
+        writes = self._writes
         # Always the same reader: data_version is per connection.
         reader = self._readers[0]
         async with reader.execute("PRAGMA data_version") as cur:
@@ -168,7 +184,10 @@ class Database:
         if self._revision is None or version != self._data_version:
             async with reader.execute("SELECT value FROM meta WHERE key = 'revision'") as cur:
                 (value,) = await cur.fetchone()
+            if writes != self._writes:  # a public write of ours committed meanwhile
+                return int(value)
             self._revision, self._data_version = int(value), version
+        self._revision_checked = now
         return self._revision
 
     async def integrity_ok(self) -> bool:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 
 import httpx
 
 from server import offline
 from server.app import create_app
+from server.database import REVISION_CHECK_EVERY
 from tests.conftest import make_settings
 
 
@@ -49,3 +51,18 @@ async def test_concurrent_requests_after_an_edit_build_the_manifest_once(tmp_pat
     assert fetches == len(before["urls"]) - len(offline.SHELL_ASSETS) - len(pages)
     assert len({r.content for r in responses}) == 1
     assert responses[0].json()["revision"] != before["revision"]  # the edit is in it
+
+
+async def test_whoever_asks_during_a_revision_check_gets_its_answer(tmp_path):
+    """Two requests at once after another process's edit: the second must not be answered
+    with the revision the first is checking, or it serves the page from before the edit."""
+    app = create_app(make_settings(tmp_path))
+    async with app.router.lifespan_context(app):
+        db = app.state.vigil.db
+        before = await db.revision()
+        conn = sqlite3.connect(tmp_path / "vigil.db")
+        conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'")
+        conn.commit()
+        conn.close()
+        await asyncio.sleep(REVISION_CHECK_EVERY)  # the last check is now old enough
+        assert await asyncio.gather(db.revision(), db.revision()) == [before + 1, before + 1]
