@@ -166,80 +166,6 @@
     tellWorker(refreshMessage());
   }
 
-  /* Every listing, active or not, from the index the worker keeps offline. */
-  async function listingIndex() {
-    const response = await fetch("/offline-index.json");
-    if (!response.ok) throw new Error(`index: ${response.status}`);
-    return (await response.json()).listings;
-  }
-
-  function titleOf(item) {
-    return (lang === "es" && item.title_es) || item.title;
-  }
-
-  function placeOf(item) {
-    return [item.address, item.city, item.state].filter(Boolean).join(", ");
-  }
-
-  function listingCard(item, detail) {
-    const li = document.createElement("li");
-    li.className = "card";
-    const h3 = document.createElement("h3");
-    const a = document.createElement("a");
-    a.href = `${lang === "es" ? "/es" : ""}/listings/${item.slug}`;
-    a.textContent = titleOf(item);
-    h3.append(a);
-    const where = document.createElement("p");
-    where.className = "where";
-    where.textContent = placeOf(item);
-    li.append(h3, where);
-    if (detail) {
-      const p = document.createElement("p");
-      p.className = "muted";
-      p.textContent = detail;
-      li.append(p);
-    }
-    return li;
-  }
-
-  /* A start as the place's own clock shows it: the ISO string is written in the place's
-     time, so its date and hour are read as they are, not moved to the phone's zone. */
-  function whenText(iso) {
-    const found = /^(\d{4})-(\d\d)-(\d\d)(?:T(\d\d):(\d\d))?/.exec(iso);
-    if (!found) return "";
-    const [, y, m, d, hh, mm] = found.map(Number);
-    const wall = new Date(Date.UTC(y, m - 1, d, hh || 0, mm || 0));
-    const options = { timeZone: "UTC", dateStyle: "full" };
-    if (found[4]) options.timeStyle = "short";
-    return new Intl.DateTimeFormat(lang, options).format(wall);
-  }
-
-  /* Offline, a listing whose full page was not saved opens as the offline page: this fills
-     in what the index knows about it (title, place, time, directions). */
-  async function showShortListing() {
-    const section = document.getElementById("short-listing");
-    const found = /^(?:\/es)?\/listings\/([^/.]+)$/.exec(location.pathname);
-    if (!section || !found) return;
-    const item = (await listingIndex().catch(() => [])).find((r) => r.slug === found[1]);
-    if (!item) return;
-    document.getElementById("offline-h").textContent = titleOf(item);
-    section.querySelector(".where").textContent = placeOf(item);
-    section.querySelector(".when").textContent = whenText(item.next || item.starts || "");
-    const state = section.querySelector("a.state");
-    state.href = `${lang === "es" ? "/es/" : "/"}?state=${item.state}`;
-    if (item.address) {
-      const place = encodeURIComponent(placeOf(item));
-      const maps = section.querySelector(".maps");
-      maps.querySelector("[data-os=ios]").href = `https://maps.apple.com/?q=${place}`;
-      maps.querySelector("[data-os=android]").href = `geo:0,0?q=${place}`;
-      maps.querySelector("[data-os=any]").href = `https://www.openstreetmap.org/search?query=${place}`;
-      maps.hidden = false;
-    }
-    document.getElementById("offline-note").hidden = true;
-    section.hidden = false;
-    document.title = titleOf(item);
-  }
-
   /* Sort active listings by distance on the device; the position never leaves it. */
   function setUpNearMe() {
     const button = document.getElementById("near-me");
@@ -259,32 +185,27 @@
       if (select) select.focus();
     }
 
-    /* Every active listing in the country from the index, not only those on this page;
-       the cards on the page when the index cannot be had. */
-    async function candidates() {
-      const items = await listingIndex().catch(() => null);
-      if (items) return items.filter((r) => r.status === "active" && r.lat != null);
-      return [...document.querySelectorAll("main li.card[data-lat]")].map((card) => ({
-        card, lat: Number(card.dataset.lat), lon: Number(card.dataset.lon) }));
+    /* listings.js (kept offline) knows every active listing in the country; it is loaded
+       only when someone asks. */
+    function loadListings() {
+      if (window.vigilListings) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        const script = document.createElement("script");
+        script.src = button.dataset.script;
+        script.onload = resolve;
+        script.onerror = reject;
+        document.head.append(script);
+      });
     }
 
     async function showNearest(position) {
+      const loaded = await loadListings().then(() => true, () => false);
+      if (!loaded) return chooseState(button.dataset.noPlace);
       const { latitude, longitude } = position.coords;
-      const items = await candidates();
-      if (!items.length) return chooseState(button.dataset.noneNear);
-      for (const item of items) item.km = haversineKm(latitude, longitude, item.lat, item.lon);
-      const nearest = items.sort((a, b) => a.km - b.km).slice(0, NEAREST);
+      const nearest = await window.vigilListings.nearest(latitude, longitude, 10);
+      if (!nearest.length) return chooseState(button.dataset.noneNear);
       const section = document.getElementById("nearest");
-      section.querySelector("ul").replaceChildren(...nearest.map((item) => {
-        const distance = `≈ ${Math.round(item.km * 0.621371)} mi · ${Math.round(item.km)} km`;
-        if (!item.card) return listingCard(item, distance);
-        const copy = item.card.cloneNode(true);
-        const p = document.createElement("p");
-        p.className = "muted";
-        p.textContent = distance;
-        copy.append(p);
-        return copy;
-      }));
+      section.querySelector("ul").replaceChildren(...nearest.map((item) => item.card));
       // Their pages are worth keeping offline on this phone.
       tellWorker({ type: "interest", lang, slugs: nearest.map((item) => item.slug).filter(Boolean) });
       note.textContent = "";
@@ -301,15 +222,6 @@
     });
   }
 
-  const NEAREST = 10;
-
-  function haversineKm(lat1, lon1, lat2, lon2) {
-    const rad = Math.PI / 180;
-    const a = Math.sin(((lat2 - lat1) * rad) / 2) ** 2 +
-      Math.cos(lat1 * rad) * Math.cos(lat2 * rad) * Math.sin(((lon2 - lon1) * rad) / 2) ** 2;
-    return 12742 * Math.asin(Math.sqrt(a));
-  }
-
   window.addEventListener("online", () => { showStatus(); askRefresh(); });
   window.addEventListener("offline", showStatus);
   registerWorker();
@@ -322,6 +234,5 @@
   setUpShare();
   setUpMaps();
   setUpNearMe();
-  showShortListing();
   setInterval(() => { if (!navigator.onLine || newer) showStatus(); }, 60 * 1000);
 })();
