@@ -224,7 +224,7 @@ def run(quick: bool, concurrency: int = CONCURRENCY, duration: float | None = No
     with ExitStack() as stack:
         bare = stack.enter_context(bare_server())
         for n in workers:
-            server = stack.enter_context(vigil_server(n))
+            server = stack.enter_context(vigil_server(workers=n))
             add_organizer(server.env)
             browser = OrganizerBrowser(server)
             stack.callback(browser.close)

@@ -132,9 +132,10 @@ TIMED_NEAR = """() => new Promise((resolve) => {
 })"""
 
 
-def offline_lookups(server: Server, listings: list[dict]) -> tuple[float, float]:
+def offline_lookups(server: Server, listings: list[dict]) -> tuple[float, float | None]:
     """(ms for a search, ms for near me), offline, on the first use of each (the index read
-    from the cache and parsed), with Chromium's CPU slowed 4x, as a mid-range phone."""
+    from the cache and parsed), with Chromium's CPU slowed 4x, as a mid-range phone; near me
+    is None where no listing is active (today's data: the 2018 archive)."""
     from playwright.sync_api import sync_playwright
 
     query = listings[-1]["title"] if listings else "Tacoma"
@@ -154,8 +155,10 @@ def offline_lookups(server: Server, listings: list[dict]) -> tuple[float, float]
             search = page.evaluate(TIMED_SEARCH, query)
             cdp.send("Emulation.setCPUThrottlingRate", {"rate": 1})
             page.goto(server.url + "/")
-            cdp.send("Emulation.setCPUThrottlingRate", {"rate": 4})
-            near = page.evaluate(TIMED_NEAR)
+            near = None
+            if page.locator("#near-me").count():  # none without an active listing
+                cdp.send("Emulation.setCPUThrottlingRate", {"rate": 4})
+                near = page.evaluate(TIMED_NEAR)
             context.close()
             return search, near
         finally:
@@ -226,9 +229,11 @@ def run(quick: bool) -> list[Row]:
                 f"{cpu * 1000:.0f} ms", goal=f"≤ 1 s, CPU < {EDIT_CPU_GOAL * 1000:.0f} ms",
                 met=visible <= 1 and cpu < EDIT_CPU_GOAL),
             Row(f"national day, {label}: offline, CPU slowed 4×: search, then near me "
-                "(first use: the index read and parsed)", f"{search:.0f} ms, {near:.0f} ms",
+                "(first use: the index read and parsed)",
+                f"{search:.0f} ms, " + (f"{near:.0f} ms" if near is not None
+                                        else "— (no active listing)"),
                 goal=f"≤ {LOOKUP_GOAL_MS} ms each",
-                met=search <= LOOKUP_GOAL_MS and near <= LOOKUP_GOAL_MS),
+                met=search <= LOOKUP_GOAL_MS and (near or 0) <= LOOKUP_GOAL_MS),
             Row(f"national day, {label}: throughput of /, /?state=OR and a listing",
                 load),
         ]
