@@ -162,13 +162,16 @@ def create_app(settings: Settings, *, load_data_if_empty: bool = True) -> Starle
             await sender.stop()
             await db.close()
 
-    # Starlette's Router tries routes in order: the pages and the API come first, the /admin
-    # mount (behind its guard) last. Measured in-process, a dictionary index of fixed paths
-    # saved about 2 µs of a cached page's 20 µs and nothing behind a mount, so none is kept.
+    # Starlette's Router tries routes in order, about 0.5 µs each: the home page and the
+    # JSON API first (behind 24 routes, /api/v1/listings served 0.55× bare under load, as
+    # against 0.69× for /), then the other pages, the /admin mount (behind its guard) last.
+    # A dictionary index of fixed paths saved about 2 µs of a cached page's 20 µs and
+    # nothing behind a mount, so none is kept.
     site = page_routes() + site_file_routes() + suggest.routes()
     organizer_routes = [r for r in site if getattr(r, "path", "").startswith("/admin/")]
+    public = [r for r in site if r not in organizer_routes]
     app = Starlette(
-        routes=[r for r in site if r not in organizer_routes] + flat("/api/v1", api_v1_routes())
+        routes=public[:1] + flat("/api/v1", api_v1_routes()) + public[1:]
         + [admin_mount(admin.routes() + admin_listings.routes() + admin_alerts.routes()
                        + admin_content.routes() + admin_changes.routes()
                        + admin_verify.routes() + admin_deleted.routes()
