@@ -180,13 +180,18 @@ async def home(request: Request) -> tuple[str, dict]:
     lang = lang_of(request)
     wanted = _state_param(request)
     records = await services(request).fingerprints.listings(db_of(request))
-    listings = [for_page(r, request) for r in records]
-    present_states = sorted({r["state"] for r in listings}, key=lambda c: state_name(c, lang))
+    present_states = sorted({r["state"] for r in records}, key=lambda c: state_name(c, lang))
     if wanted:
-        listings = [r for r in listings if r["state"] == wanted]
-    active = [r for r in listings if r["status"] == "active"]
-    ended = [r for r in listings if r["status"] != "active"]
+        records = [r for r in records if r["state"] == wanted]
+    active = [r for r in records if r["status"] == "active"]
+    ended = [for_page(r, request) for r in records if r["status"] != "active"]
     national = not wanted and len(active) > content.ALL_LISTINGS_UP_TO
+    # Made ready for the page (texts in its language) only where the page shows them: on
+    # the national page the soonest few, not 800.
+    soonest = ([for_page(r, request) for r in sorted(active, key=_soon_key)[:SOONEST]]
+               if national else [])
+    if not national:
+        active = [for_page(r, request) for r in active]
     by_state = [
         (code, list(items))
         for code, items in groupby(
@@ -202,7 +207,7 @@ async def home(request: Request) -> tuple[str, dict]:
                 "dots": _map_dots(active, ended, national)},
         "national": national,
         "state_counts": [(code, len(items)) for code, items in by_state],
-        "soonest": sorted(active, key=_soon_key)[:SOONEST] if national else [],
+        "soonest": soonest,
         "active_by_state": [] if national else by_state,
         "active_count": len(active),
         "locatable": any(r["lat"] is not None for r in active),
