@@ -198,8 +198,10 @@
       });
     }
 
+    let loading = null;
+
     async function showNearest(position) {
-      const loaded = await loadListings().then(() => true, () => false);
+      const loaded = await loading.then(() => true, () => false);
       if (!loaded) return chooseState(button.dataset.noPlace);
       const { latitude, longitude } = position.coords;
       const nearest = await window.vigilListings.nearest(latitude, longitude, 10);
@@ -217,6 +219,9 @@
     button.addEventListener("click", () => {
       button.disabled = true;
       note.textContent = button.dataset.locating;
+      // The script and its index load while the phone finds its position, not after.
+      loading = loadListings();
+      loading.catch(() => {}); // a failure is answered when the position comes
       navigator.geolocation.getCurrentPosition(showNearest, () => chooseState(button.dataset.noPlace),
         { maximumAge: 600000, timeout: 15000 });
     });

@@ -8,10 +8,16 @@ window.vigilListings = (function () {
   const lang = document.documentElement.lang;
   const prefix = lang === "es" ? "/es" : "";
 
-  async function index() {
-    const response = await fetch("/offline-index.json");
-    if (!response.ok) throw new Error(`index: ${response.status}`);
-    return (await response.json()).listings;
+  let reading = null;
+
+  /* The index, read once per page (and again after a failure). */
+  function index() {
+    reading = reading || fetch("/offline-index.json").then(async (response) => {
+      if (!response.ok) throw new Error(`index: ${response.status}`);
+      return (await response.json()).listings;
+    });
+    reading.catch(() => { reading = null; });
+    return reading;
   }
 
   function titleOf(item) {
@@ -100,5 +106,7 @@ window.vigilListings = (function () {
   }
 
   showShort();
+  // Loaded for "Nearest to me": read the index while the phone finds its position.
+  if (document.getElementById("near-me")) index().catch(() => {});
   return { nearest };
 })();
