@@ -37,6 +37,7 @@ from benchmarks.common import (
     log,
     temp_dir,
     vigil_server,
+    wait_for_worker,
 )
 from benchmarks.first_visit import LIMIT_S, RATE_BITS, RTT, ThrottlingProxy
 from benchmarks.offline_timing import FCP_JS
@@ -147,7 +148,7 @@ def offline_lookups(server: Server, listings: list[dict]) -> tuple[float, float 
                                           permissions=["geolocation"])
             page = context.new_page()
             page.goto(server.url + "/?state=OR")
-            page.evaluate(BUNDLE_DONE, 60000)
+            wait_for_worker(page, 60000)
             context.set_offline(True)
             cdp = context.new_cdp_session(page)
             page.goto(server.url + "/search")

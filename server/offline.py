@@ -16,7 +16,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp
 
 from server import content
-from server.fingerprints import code_version
+from server.fingerprints import ALL, code_version
 from server.i18n import localize_path
 from server.render import SERVICE_WORKER, StaticAssets, content_hash, with_shared_names
 from server.views.base import Prepared, cached_response, db_of, json_body, lang_of, services
@@ -270,7 +270,7 @@ async def offline_manifest_view(request: Request) -> Response:
     async def build() -> bytes:
         return json_body(await build_offline_manifest(request))
 
-    made_of = await svc.fingerprints.of(svc.db, ("*",))
+    made_of = await svc.fingerprints.of(svc.db, (ALL,))
     body = await svc.render_cache.get_or_build(("offline-manifest",), made_of, build)
     return cached_response(request, body, "application/json", "no-cache")
 

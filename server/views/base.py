@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from server.database import Database
+from server.fingerprints import ALL
 from server.render import Renderer
 
 if TYPE_CHECKING:
@@ -199,7 +200,7 @@ def json_body(data: Any) -> bytes:
 
 async def cached_json(
     request: Request, build: Callable[[], Awaitable[Any]], cache_control: str = JSON_CACHE,
-    reads: tuple[str, ...] = (), deps: tuple[str, ...] = ("*",),
+    reads: tuple[str, ...] = (), deps: tuple[str, ...] = (ALL,),
 ) -> Response:
     """JSON built once per path, query parameters the view `reads` and the state of the
     topics in `deps` (server/fingerprints.py), then served from memory."""
