@@ -43,7 +43,7 @@ from server.views import (
     static,
     suggest,
 )
-from server.views.base import render_page
+from server.views.base import Answers, render_page
 
 log = logging.getLogger("vigil")
 LOGIN_FAILURES_PER_ACCOUNT = admin.LOGIN_FAILURES_PER_ACCOUNT
@@ -162,6 +162,10 @@ def create_app(settings: Settings, *, load_data_if_empty: bool = True) -> Starle
             await sender.stop()
             await db.close()
 
+    async def current_topics() -> object:
+        """What kept answers are valid for: a new mapping whenever any topic may change."""
+        return (await services.fingerprints.topics(db))[1]
+
     # Starlette's Router tries routes in order, about 0.5 µs each: the home page and the
     # JSON API first (behind 24 routes, /api/v1/listings served 0.55× bare under load, as
     # against 0.69× for /), then the other pages, the /admin mount (behind its guard) last.
@@ -178,7 +182,8 @@ def create_app(settings: Settings, *, load_data_if_empty: bool = True) -> Starle
                        + admin_import.routes() + organizer_routes)],
         middleware=[Middleware(Edge, https=settings.https, log=access,
                                trusted_proxies=settings.trusted_proxies,
-                               large_bodies={admin_import.UPLOAD_PATH: admin_import.MAX_BODY})],
+                               large_bodies={admin_import.UPLOAD_PATH: admin_import.MAX_BODY},
+                               answers=Answers(current_topics))],
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
     )

@@ -96,7 +96,7 @@ def web_manifest(lang: str, assets: StaticAssets) -> dict[str, Any]:
 
 async def manifest_view(request: Request) -> Response:
     body = json_body(web_manifest(lang_of(request), services(request).assets))
-    return cached_response(request, body, "application/manifest+json", "no-cache")
+    return cached_response(request, body, "application/manifest+json", "no-cache", reuse=())
 
 
 def service_worker_source(assets: StaticAssets) -> bytes:
@@ -125,7 +125,7 @@ async def service_worker_view(request: Request) -> Response:
         body = svc.service_worker = Prepared.of(service_worker_source(svc.assets))
     return cached_response(
         request, body, "text/javascript; charset=utf-8", "no-cache",
-        headers={"Service-Worker-Allowed": "/"},
+        headers={"Service-Worker-Allowed": "/"}, reuse=(),
     )
 
 
@@ -272,7 +272,7 @@ async def offline_manifest_view(request: Request) -> Response:
 
     made_of = await svc.fingerprints.of(svc.db, (ALL,))
     body = await svc.render_cache.get_or_build(("offline-manifest",), made_of, build)
-    return cached_response(request, body, "application/json", "no-cache")
+    return cached_response(request, body, "application/json", "no-cache", reuse=())
 
 
 def _index_listing(rec: dict, titles: dict[str, str]) -> dict:
@@ -323,4 +323,4 @@ async def offline_index_view(request: Request) -> Response:
 
     made_of = await svc.fingerprints.of(svc.db, ("listings", "facilities", "contacts", "rights"))
     body = await svc.render_cache.get_or_build(("offline-index",), made_of, build)
-    return cached_response(request, body, "application/json", "no-cache")
+    return cached_response(request, body, "application/json", "no-cache", reuse=())

@@ -11,10 +11,12 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Scope
 
 from server.database import Database
 from server.fingerprints import ALL
@@ -78,25 +80,22 @@ class ReadyResponse(Response):
         self.background = None
 
 
-def cached_response(
-    request: Request, body: bytes | Prepared, media_type: str, cache_control: str,
-    status: int = 200, headers: dict[str, str] | None = None,
-) -> Response:
-    """A response with an ETag that answers 304 to a matching If-None-Match, gzipped when
-    the client accepts it (compressed once per body when the body comes prepared)."""
-    prepared = body if isinstance(body, Prepared) else Prepared.of(body)
+def ready(
+    prepared: Prepared, media_type: str, cache_control: str, status: int,
+    headers: tuple[tuple[bytes, bytes], ...], request_headers: list[tuple[bytes, bytes]],
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """(status, headers, body) for a request: 304 to a matching If-None-Match, gzip when the
+    client accepts it and the body is worth compressing."""
     if_none_match = accept_encoding = b""
-    for name, value in request.scope["headers"]:  # one pass for both
+    for name, value in request_headers:  # one pass for both
         if name == b"if-none-match":
             if_none_match = value
         elif name == b"accept-encoding":
             accept_encoding = value
     raw = [(b"etag", prepared.etag.encode()), (b"cache-control", cache_control.encode()),
-           (b"vary", b"Accept-Encoding")]
-    for name, value in (headers or {}).items():
-        raw.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+           (b"vary", b"Accept-Encoding"), *headers]
     if status == 200 and _etag_listed(if_none_match.decode("latin-1"), prepared.etag):
-        return ReadyResponse(b"", 304, raw)
+        return 304, raw, b""
     content = prepared.body
     if prepared.gz is not None and b"gzip" in accept_encoding:
         content = prepared.gz
@@ -105,7 +104,111 @@ def cached_response(
         media_type += "; charset=utf-8"
     raw.append((b"content-type", media_type.encode("latin-1")))
     raw.append((b"content-length", str(len(content)).encode()))
+    return status, raw, content
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A public response as a view gave it, to give again from memory (see Answers)."""
+
+    prepared: Prepared
+    media_type: str
+    cache_control: str
+    headers: tuple[tuple[bytes, bytes], ...]
+
+    def to(self, request_headers: list[tuple[bytes, bytes]]) -> tuple[
+            int, list[tuple[bytes, bytes]], bytes]:
+        return ready(self.prepared, self.media_type, self.cache_control, 200, self.headers,
+                     request_headers)
+
+
+ANSWER = "vigil.answer"  # where a view leaves its Answer in the request's scope
+
+
+def cached_response(
+    request: Request, body: bytes | Prepared, media_type: str, cache_control: str,
+    status: int = 200, headers: dict[str, str] | None = None,
+    reuse: tuple[str, ...] | None = None,
+) -> Response:
+    """A response with an ETag that answers 304 to a matching If-None-Match, gzipped when
+    the client accepts it (compressed once per body when the body comes prepared).
+
+    `reuse` is for what the same URL answers to anyone until the public records change
+    (the caller keeps it by server/fingerprints.py): the query parameters the view reads.
+    A request whose query holds nothing else can then be answered by Answers, before
+    routing."""
+    prepared = body if isinstance(body, Prepared) else Prepared.of(body)
+    extra = tuple((name.lower().encode("latin-1"), value.encode("latin-1"))
+                  for name, value in (headers or {}).items())
+    if reuse is not None and status == 200 and _only(request.scope["query_string"], reuse):
+        request.scope[ANSWER] = Answer(prepared, media_type, cache_control, extra)
+    status, raw, content = ready(prepared, media_type, cache_control, status, extra,
+                                 request.scope["headers"])
     return ReadyResponse(content, status, raw)
+
+
+def _only(query: bytes, names: tuple[str, ...]) -> bool:
+    """Whether a query string holds only parameters from `names`."""
+    if not query:
+        return True
+    return bool(names) and all(name in names for name, _ in parse_qsl(query.decode("latin-1"),
+                                                                         keep_blank_values=True))
+
+
+class Answers:
+    """Whole public responses kept by URL, so the requests that make most of the traffic
+    (the same pages and API answers, over and over) are answered before routing: no Request
+    object, no route matching, no view.
+
+    An answer is kept with the topics' hashes in force when its request came in
+    (Fingerprints.topics gives a new mapping whenever any of them may have changed: an edit
+    in any process, the clock), and given again only while that mapping is the current one
+    and for at most RENDER_TTL seconds. Only what a view marks as reusable is kept, and only
+    for requests without cookies or credentials; answers with a query string have a region
+    of their own, so random query strings cannot push the pages out.
+    """
+
+    def __init__(self, stamp: Callable[[], Awaitable[object]], max_entries: int = 512,
+                 max_queries: int = 128):
+        self._stamp = stamp
+        self._regions: tuple[OrderedDict[tuple, tuple[object, float, Answer]], ...] = (
+            OrderedDict(), OrderedDict())
+        self._limits = (max_entries, max_queries)
+
+    @staticmethod
+    def key(scope: Scope) -> tuple[str, bytes] | None:
+        """What an answer is kept under, or None for a request that must reach its view."""
+        if scope["method"] != "GET":
+            return None
+        for name, _ in scope["headers"]:
+            if name in (b"cookie", b"authorization"):
+                return None
+        return scope["path"], scope["query_string"]
+
+    async def stamp(self) -> object:
+        return await self._stamp()
+
+    def get(self, key: tuple[str, bytes], stamp: object) -> Answer | None:
+        entries = self._regions[bool(key[1])]
+        entry = entries.get(key)
+        if entry is None:
+            return None
+        if entry[0] is not stamp or time.monotonic() - entry[1] >= RENDER_TTL:
+            del entries[key]
+            return None
+        entries.move_to_end(key)
+        return entry[2]
+
+    def put(self, key: tuple[str, bytes], stamp: object, answer: Answer) -> None:
+        region = bool(key[1])
+        entries = self._regions[region]
+        entries[key] = (stamp, time.monotonic(), answer)
+        entries.move_to_end(key)
+        while len(entries) > self._limits[region]:
+            entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return sum(len(entries) for entries in self._regions)
 
 
 class RenderCache:
@@ -212,7 +315,7 @@ async def cached_json(
 
     made_of = await svc.fingerprints.of(svc.db, deps)
     prepared = await svc.render_cache.get_or_build(key, made_of, body)
-    return cached_response(request, prepared, "application/json", cache_control)
+    return cached_response(request, prepared, "application/json", cache_control, reuse=reads)
 
 
 def not_found() -> HTTPException:

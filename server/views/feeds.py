@@ -20,7 +20,8 @@ async def _cached(request: Request, key: tuple, build: Callable[[], Awaitable[by
     svc = services(request)
     made_of = await svc.fingerprints.of(svc.db, ("listings", "alerts"))
     prepared = await svc.render_cache.get_or_build(key, made_of, build)
-    return cached_response(request, prepared, media_type, FEED_CACHE, headers=headers)
+    return cached_response(request, prepared, media_type, FEED_CACHE, headers=headers,
+                           reuse=())
 
 
 async def calendar_all(request: Request) -> Response:

@@ -56,7 +56,9 @@ def page(fn: PageFn | None = None, *, key: Callable[[Request], Any] | None = Non
 
             made_of = await svc.fingerprints.of(svc.db, topics(request.path_params))
             prepared = await svc.render_cache.get_or_build(cache_key, made_of, build, region)
-            return cached_response(request, prepared, "text/html; charset=utf-8", HTML_CACHE)
+            # A search is the visitor's own words: it is not kept whole (Answers) as well.
+            return cached_response(request, prepared, "text/html; charset=utf-8", HTML_CACHE,
+                                   reuse=() if region != "searches" else None)
 
         endpoint.__name__ = fn.__name__
         endpoint.__doc__ = fn.__doc__

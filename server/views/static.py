@@ -20,4 +20,4 @@ async def static_file(request: Request) -> Response:
     prepared = services(request).prepared_assets
     if asset.path not in prepared:
         prepared[asset.path] = Prepared.of(asset.body)
-    return cached_response(request, prepared[asset.path], asset.media_type, cache)
+    return cached_response(request, prepared[asset.path], asset.media_type, cache, reuse=("v",))
