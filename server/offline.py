@@ -276,11 +276,19 @@ async def offline_manifest_view(request: Request) -> Response:
 
 
 def _index_listing(rec: dict, titles: dict[str, str]) -> dict:
+    """What the index says of a listing, in as few bytes as a phone must read at every
+    search: the status only when it is not "active", and `when`, the next or only start
+    as the place's clock shows it (date and time, no offset)."""
     out = {"slug": rec["slug"], "title": titles["en"], "city": rec["city"],
-           "state": rec["state"], "kind": rec["kind"], "status": rec["status"]}
+           "state": rec["state"]}
+    if rec["status"] != "active":
+        out["status"] = rec["status"]
     if titles["es"] != titles["en"]:
         out["title_es"] = titles["es"]
-    for key in ("address", "starts", "ends", "next", "lat", "lon"):
+    when = rec.get("next") or rec.get("starts")
+    if when:
+        out["when"] = when[:16]
+    for key in ("address", "lat", "lon"):
         if rec.get(key) is not None:
             out[key] = rec[key]
     return out

@@ -391,9 +391,7 @@ async def search_page(request: Request) -> tuple[str, dict]:
         if r["type"] == "listing":
             r["title"] = localized_title(r["title"], r["detail"].rsplit(", ", 1)[0],
                                          _translator(request))
-    tr = _translator(request)
-    titles = [[pattern, tr.plain(pattern)] for pattern in GENERATED_TITLES.values()]
-    return "search.html", {"titles": titles, "query": query[: content.MAX_QUERY],
+    return "search.html", {"query": query[: content.MAX_QUERY],
                            "results": results, "searched": bool(content.query_terms(query))}
 
 

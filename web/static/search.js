@@ -13,8 +13,12 @@
   const prefix = lang === "en" ? "" : `/${lang}`;
   let data = null;
 
+  /* Accents and case ignored; plain ASCII (most of what is searched) skips the Unicode
+     decomposition, which is the slow part on a cheap phone. */
   function fold(text) {
-    return String(text || "").normalize("NFKD").replace(/[\u0300-\u036f]/g, "").toLowerCase();
+    const s = String(text || "");
+    if (!/[^\x00-\x7f]/.test(s)) return s.toLowerCase();
+    return s.normalize("NFKD").replace(/[\u0300-\u036f]/g, "").toLowerCase();
   }
 
   function terms(query) {
@@ -22,56 +26,37 @@
       .filter(Boolean).slice(0, 8);
   }
 
-  /* "Occupation in Atlanta" is made from the city alone; say it in the page's language. */
-  function localTitle(r) {
-    for (const [english, local] of labels.titles) {
-      if (r.title === english.replace("%(city)s", r.city)) return local.replace("%(city)s", r.city);
-    }
-    return r.title;
-  }
-
-  function matches(wanted, ...fields) {
-    const haystack = fold(fields.filter(Boolean).join(" "));
-    return wanted.every((t) => haystack.includes(t));
+  /* Each record's searchable text, folded once per page rather than at every search. */
+  function entry(kind, title, detail, url, ...fields) {
+    return { kind, title, detail, url, text: fold(fields.filter(Boolean).join(" ")) };
   }
 
   async function load() {
-    if (data) return data;
-    const response = await fetch("/offline-index.json");
-    if (!response.ok) throw new Error(`index: ${response.status}`);
-    const index = await response.json();
-    data = { listings: index.listings, facilities: index.facilities, contacts: index.contacts,
-      rights: index.rights[lang] || [] };
+    data = data || fetch("/offline-index.json").then(async (response) => {
+      if (!response.ok) throw new Error(`index: ${response.status}`);
+      const index = await response.json();
+      const title = (r) => (lang === "es" && r.title_es) || r.title;
+      return [
+        ...index.listings.map((r) => entry("listing", title(r), `${r.city}, ${r.state}`,
+          `${prefix}/listings/${r.slug}`, r.title, r.title_es, r.city, r.state, r.address,
+          r.description && r.description[lang])),
+        ...index.facilities.map((r) => entry("facility", r.name, `${r.city}, ${r.state}`,
+          `${prefix}/facilities#${r.slug}`, r.name, r.city, r.state, r.address)),
+        ...index.contacts.map((r) => entry("contact", r.organization,
+          r.description[lang].slice(0, 120), `${prefix}/legal#${r.slug}`, r.organization,
+          r.description[lang])),
+        ...(index.rights[lang] || []).map((r) => entry("rights", r.title, r.summary,
+          `${prefix}/rights/${r.slug}`, r.title, r.summary)),
+      ];
+    });
+    data.catch(() => { data = null; });
     return data;
   }
 
-  function search(d, query) {
+  function search(entries, query) {
     const t = terms(query);
     if (!t.length) return null;
-    const out = [];
-    for (const r of d.listings) {
-      const title = (lang === "es" && r.title_es) || localTitle(r);
-      if (matches(t, title, r.title, r.city, r.state, r.address, r.description && r.description[lang])) {
-        out.push(["listing", title, `${r.city}, ${r.state}`, `${prefix}/listings/${r.slug}`]);
-      }
-    }
-    for (const r of d.facilities) {
-      if (matches(t, r.name, r.city, r.state, r.address)) {
-        out.push(["facility", r.name, `${r.city}, ${r.state}`, `${prefix}/facilities#${r.slug}`]);
-      }
-    }
-    for (const r of d.contacts) {
-      if (matches(t, r.organization, r.description[lang])) {
-        out.push(["contact", r.organization, r.description[lang].slice(0, 120),
-          `${prefix}/legal#${r.slug}`]);
-      }
-    }
-    for (const r of d.rights) {
-      if (matches(t, r.title, r.summary)) {
-        out.push(["rights", r.title, r.summary, `${prefix}/rights/${r.slug}`]);
-      }
-    }
-    return out;
+    return entries.filter((e) => t.every((term) => e.text.includes(term)));
   }
 
   function render(found) {
@@ -87,7 +72,7 @@
     h.textContent = `${labels.count} (${found.length})`;
     const list = document.createElement("ul");
     list.className = "cards";
-    for (const [type, title, detail, url] of found) {
+    for (const { kind: type, title, detail, url } of found) {
       const li = document.createElement("li");
       li.className = "card";
       const a = document.createElement("a");
@@ -123,5 +108,7 @@
   if (initial) {
     input.value = initial;
     run(initial);
+  } else if (navigator.serviceWorker && navigator.serviceWorker.controller) {
+    load().catch(() => {}); // kept on the phone: ready before the first word is typed
   }
 })();
