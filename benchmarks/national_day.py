@@ -35,6 +35,7 @@ from benchmarks.common import (
     kb,
     launch_chromium,
     log,
+    median,
     temp_dir,
     vigil_server,
     wait_for_worker,
@@ -48,6 +49,7 @@ BUNDLE_GOAL = 250_000
 HOME_GOAL = 14_000
 EDIT_CPU_GOAL = 0.100
 LOOKUP_GOAL_MS = 100
+LOOKUPS = 5  # each lookup is timed this many times; the median is the figure
 # How many of a followed state's listing pages the worker keeps, read from the worker.
 PAGES_PER_STATE = int(re.search(r"const PAGES_PER_STATE = (\d+);",
                                 SERVICE_WORKER.read_text()).group(1))
@@ -133,13 +135,17 @@ TIMED_NEAR = """() => new Promise((resolve) => {
 })"""
 
 
-def offline_lookups(server: Server, listings: list[dict]) -> tuple[float, float | None]:
-    """(ms for a search, ms for near me), offline, on the first use of each (the index read
-    from the cache and parsed), with Chromium's CPU slowed 4x, as a mid-range phone; near me
-    is None where no listing is active (today's data: the 2018 archive)."""
+def offline_lookups(server: Server, listings: list[dict]) -> tuple[list[float], list[float]]:
+    """(ms for a search, ms for near me), LOOKUPS times each, offline, with Chromium's CPU
+    slowed 4x, as a mid-range phone. Each is the first use on a freshly opened page, timed
+    from the submit or tap as soon as the page has loaded: a visitor who waits longer finds
+    the index already read (the pages read it when idle). Near me is empty where no listing
+    is active (today's data: the 2018 archive)."""
     from playwright.sync_api import sync_playwright
 
     query = listings[-1]["title"] if listings else "Tacoma"
+    searches: list[float] = []
+    nears: list[float] = []
     with sync_playwright() as pw:
         browser = launch_chromium(pw)
         try:
@@ -151,17 +157,18 @@ def offline_lookups(server: Server, listings: list[dict]) -> tuple[float, float 
             wait_for_worker(page, 60000)
             context.set_offline(True)
             cdp = context.new_cdp_session(page)
-            page.goto(server.url + "/search")
-            cdp.send("Emulation.setCPUThrottlingRate", {"rate": 4})
-            search = page.evaluate(TIMED_SEARCH, query)
-            cdp.send("Emulation.setCPUThrottlingRate", {"rate": 1})
-            page.goto(server.url + "/")
-            near = None
-            if page.locator("#near-me").count():  # none without an active listing
+            for _ in range(LOOKUPS):
+                page.goto(server.url + "/search")
                 cdp.send("Emulation.setCPUThrottlingRate", {"rate": 4})
-                near = page.evaluate(TIMED_NEAR)
+                searches.append(page.evaluate(TIMED_SEARCH, query))
+                cdp.send("Emulation.setCPUThrottlingRate", {"rate": 1})
+                page.goto(server.url + "/")
+                if page.locator("#near-me").count():  # none without an active listing
+                    cdp.send("Emulation.setCPUThrottlingRate", {"rate": 4})
+                    nears.append(page.evaluate(TIMED_NEAR))
+                    cdp.send("Emulation.setCPUThrottlingRate", {"rate": 1})
             context.close()
-            return search, near
+            return searches, nears
         finally:
             browser.close()
 
@@ -212,10 +219,14 @@ def run(quick: bool) -> list[Row]:
             oregon, oregon_urls = bundle_bytes(server, "OR")
             california, _ = bundle_bytes(server, "CA")
             seconds, down = first_visit(server)
-            search, near = offline_lookups(server, listings)
+            searches, nears = offline_lookups(server, listings)
             visible, cpu = edit(server, listings)
             load = throughput(server, listings, quick)
         label = f"{n} listings" if n > 15 else "15 listings (today's data)"
+        search = median(searches)
+        near = median(nears) if nears else None
+        tries = (f"search {', '.join(f'{v:.0f}' for v in searches)}; near me "
+                 + (', '.join(f'{v:.0f}' for v in nears) or "—") + " ms")
         rows += [
             Row(f"national day, {label}: `/` as sent (gzip)", f"{kb(home)} ({home:,} B)",
                 goal=f"≤ {kb(HOME_GOAL)}", met=home <= HOME_GOAL),
@@ -230,11 +241,12 @@ def run(quick: bool) -> list[Row]:
                 f"{cpu * 1000:.0f} ms", goal=f"≤ 1 s, CPU < {EDIT_CPU_GOAL * 1000:.0f} ms",
                 met=visible <= 1 and cpu < EDIT_CPU_GOAL),
             Row(f"national day, {label}: offline, CPU slowed 4×: search, then near me "
-                "(first use: the index read and parsed)",
+                f"(each the first use on a page just opened; median of {LOOKUPS})",
                 f"{search:.0f} ms, " + (f"{near:.0f} ms" if near is not None
                                         else "— (no active listing)"),
                 goal=f"≤ {LOOKUP_GOAL_MS} ms each",
-                met=search <= LOOKUP_GOAL_MS and (near or 0) <= LOOKUP_GOAL_MS),
+                met=search <= LOOKUP_GOAL_MS and (near or 0) <= LOOKUP_GOAL_MS,
+                note=f"national day, {label}, every try: {tries}"),
             Row(f"national day, {label}: throughput of /, /?state=OR and a listing",
                 load),
         ]

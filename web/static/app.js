@@ -185,17 +185,24 @@
       if (select) select.focus();
     }
 
-    /* listings.js (kept offline) knows every active listing in the country; it is loaded
-       only when someone asks. */
+    /* listings.js knows every active listing in the country. Where the worker keeps it
+       and the index on the phone, both are read once the page is idle, so a tap is
+       answered at once; else they are loaded only when someone asks. */
+    let script = null;
     function loadListings() {
-      if (window.vigilListings) return Promise.resolve();
-      return new Promise((resolve, reject) => {
-        const script = document.createElement("script");
-        script.src = button.dataset.script;
-        script.onload = resolve;
-        script.onerror = reject;
-        document.head.append(script);
+      script = script || new Promise((resolve, reject) => {
+        const element = document.createElement("script");
+        element.src = button.dataset.script;
+        element.onload = resolve;
+        element.onerror = reject;
+        document.head.append(element);
       });
+      script.catch(() => { script = null; });
+      return script;
+    }
+    if (navigator.serviceWorker && navigator.serviceWorker.controller) {
+      (window.requestIdleCallback || setTimeout)(() => loadListings()
+        .then(() => window.vigilListings.index()).catch(() => {}));
     }
 
     let loading = null;
@@ -220,7 +227,7 @@
       button.disabled = true;
       note.textContent = button.dataset.locating;
       // The script and its index load while the phone finds its position, not after.
-      loading = loadListings();
+      loading = loadListings().then(() => { window.vigilListings.index().catch(() => {}); });
       loading.catch(() => {}); // a failure is answered when the position comes
       navigator.geolocation.getCurrentPosition(showNearest, () => chooseState(button.dataset.noPlace),
         { maximumAge: 600000, timeout: 15000 });

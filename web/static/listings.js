@@ -67,8 +67,7 @@ window.vigilListings = (function () {
   /* The `count` active listings nearest the position, each as {slug, card}; from the index,
      or from the cards on the page when the index cannot be had. */
   async function nearest(latitude, longitude, count) {
-    const items = await index().then((all) => all.filter((r) => r.status === "active" &&
-      r.lat != null)).catch(() => [...document.querySelectorAll("main li.card[data-lat]")]
+    const items = await index().then((all) => all.filter((r) => !r.status && r.lat != null)).catch(() => [...document.querySelectorAll("main li.card[data-lat]")]
       .map((el) => ({ el, lat: Number(el.dataset.lat), lon: Number(el.dataset.lon) })));
     for (const item of items) item.km = km(latitude, longitude, item.lat, item.lon);
     return items.sort((a, b) => a.km - b.km).slice(0, count).map((item) => {
@@ -90,7 +89,7 @@ window.vigilListings = (function () {
     if (!item) return;
     document.getElementById("offline-h").textContent = titleOf(item);
     section.querySelector(".where").textContent = placeOf(item);
-    section.querySelector(".when").textContent = whenText(item.next || item.starts);
+    section.querySelector(".when").textContent = whenText(item.when);
     section.querySelector("a.state").href = `${prefix}/?state=${item.state}`;
     if (item.address) {
       const place = encodeURIComponent(placeOf(item));
@@ -106,7 +105,5 @@ window.vigilListings = (function () {
   }
 
   showShort();
-  // Loaded for "Nearest to me": read the index while the phone finds its position.
-  if (document.getElementById("near-me")) index().catch(() => {});
-  return { nearest };
+  return { index, nearest };
 })();
