@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gettext as gettext_module
 import io
 from datetime import date, datetime
@@ -26,6 +27,26 @@ DEFAULT = "en"
 EVENING_HOUR = 17
 _DAY_PATTERNS = {"en": "EEEE, MMMM d", "es": "EEEE d 'de' MMMM"}
 _WEEKDAYS = {"MO": 0, "TU": 1, "WE": 2, "TH": 3, "FR": 4, "SA": 5, "SU": 6}
+
+
+# Babel takes tens of microseconds per date or time it formats, and a state's list at a
+# national day of action shows hundreds; the same few clocks, zones and days recur in every
+# page, so each is formatted once per language.
+@functools.lru_cache(maxsize=4096)
+def _clock(lang: str, hour: int, minute: int) -> str:
+    skeleton = "ha" if lang == "en" and minute == 0 else "hm"
+    return format_skeleton(skeleton, datetime(2000, 1, 1, hour, minute), locale=lang)
+
+
+@functools.lru_cache(maxsize=256)
+def _zone(lang: str, tz: ZoneInfo) -> str:
+    name = get_timezone_name(tz, "long", "generic", locale=lang)
+    return name.removesuffix(" Time") if lang == "en" else name
+
+
+@functools.lru_cache(maxsize=4096)
+def _day(lang: str, day: date, pattern: str) -> str:
+    return format_date(day, pattern, locale=lang)
 
 
 def N_(message: str) -> str:  # noqa: N802 (the name gettext extraction looks for)
@@ -83,13 +104,11 @@ class Translator:
 
     def clock(self, moment: datetime) -> str:
         """'8 PM' and '8:30 PM' in English, '8:00 p. m.' in Spanish (12-hour, as in the US)."""
-        skeleton = "ha" if self.lang == "en" and moment.minute == 0 else "hm"
-        return format_skeleton(skeleton, moment, locale=self.lang)
+        return _clock(self.lang, moment.hour, moment.minute)
 
     def zone(self, tz: ZoneInfo) -> str:
         """'Pacific' in English, 'hora del Pacífico' in Spanish."""
-        name = get_timezone_name(tz, "long", "generic", locale=self.lang)
-        return name.removesuffix(" Time") if self.lang == "en" else name
+        return _zone(self.lang, tz)
 
     def when(self, value: str | datetime | None, now: datetime, tz: str | None = None) -> Markup:
         """A coming start as people say it: 'Tonight, 8 PM (Pacific)', 'Friday, 7 PM'.
@@ -116,7 +135,7 @@ class Translator:
         if days == 1:
             return self.gettext("Tomorrow, %(time)s (%(zone)s)", **params)
         pattern = "EEEE" if 1 < days < 7 else _DAY_PATTERNS[self.lang]
-        day = format_date(moment, pattern, locale=self.lang)
+        day = _day(self.lang, moment.date(), pattern)
         return self.gettext("%(day)s, %(time)s (%(zone)s)", day=day[:1].upper() + day[1:],
                             **params)
 

@@ -97,6 +97,7 @@ _PARTS = {
 }
 
 
+@lru_cache(maxsize=8192)  # the home page places every listing on each render
 def map_point(lat: float, lon: float, state: str) -> tuple[float, float]:
     """Where a place falls on the state outlines' drawing (Albers USA)."""
     rotate, centre, parallels, factor, offset = _PARTS.get(state, _PARTS["lower48"])
