@@ -14,13 +14,14 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any, TypeVar
 
 from server import ROOT, content
 from server.database import Database
 from server.places import STATES
 
+T = TypeVar("T")
 # Pages hold time-derived state; the hashes follow it at least this often.
 REFRESH_EVERY = 60.0
 ALL = "*"
@@ -100,6 +101,7 @@ class Fingerprints:
         self._combined: dict[tuple[str, ...], str] = {}  # topics' hashes -> one hash
         self._records: dict[str, tuple[Any, dict]] = {}
         self._hashes: dict[int, tuple[dict, str]] = {}
+        self._derived: dict[tuple[int, Any], tuple[dict, Any]] = {}
         self._made_at = 0.0
         self._lock = asyncio.Lock()
 
@@ -116,6 +118,7 @@ class Fingerprints:
                 now = time.monotonic()
                 if now - self._made_at >= REFRESH_EVERY:
                     self._records, self._hashes, self._made_at = {}, {}, now
+                    self._derived = {}
                 self._listings = await content.listings(db, memo=self._records)
                 self._topics = await compute(db, self._listings, self._hashes)
                 self._revision, self._at = revision, now
@@ -126,6 +129,17 @@ class Fingerprints:
         The records are shared: read them, do not change them."""
         await self.topics(db)
         return list(self._listings)
+
+    def derived(self, rec: dict, kind: Hashable, make: Callable[[dict], T]) -> T:
+        """`make(rec)` for one of the shared records, kept while the record is the same
+        object: after an edit, pages and files that list every listing make again only the
+        parts for the listings that changed. `kind` names what is made (and anything else
+        it depends on). Kept values go when the records are all made again."""
+        key = (id(rec), kind)
+        kept = self._derived.get(key)
+        if kept is None or kept[0] is not rec:
+            kept = self._derived[key] = (rec, make(rec))
+        return kept[1]
 
     async def of(self, db: Database, deps: tuple[str, ...]) -> str:
         """One hash for what a page reads; ALL stands for every record, so a page that

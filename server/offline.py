@@ -222,13 +222,33 @@ class Hasher:
             if deps is None:
                 fetched.append(url)
                 continue
-            made_of = fingerprints.combine(revision, topics, tuple(deps))
-            out[url] = content_hash(f"{lang}|{bare}|{made_of}|{code}".encode())
+            out[url] = self.page(revision, topics, lang, bare, tuple(deps), code)
         bodies = await asyncio.gather(*(_fetch_internal(self.request.app, u) for u in fetched))
         for url, body in zip(fetched, bodies, strict=True):
             if body is not None:
                 out[url] = content_hash(_without_stamp(body))
         return out
+
+    def page(self, revision: int, topics: dict[str, str], lang: str, bare: str,
+             deps: tuple[str, ...], code: str) -> str:
+        made_of = self.svc.fingerprints.combine(revision, topics, deps)
+        return content_hash(f"{lang}|{bare}|{made_of}|{code}".encode())
+
+    async def listing_pages(self, listings: list[dict]) -> dict[str, list[str]]:
+        """slug -> the hashes of its page in English and in Spanish, each pair kept with
+        its record (Fingerprints.derived) while the topics the pages share stand."""
+        fingerprints = self.svc.fingerprints
+        revision, topics = await fingerprints.topics(self.svc.db)
+        code = self.code()
+        shared = tuple(t for t in listing_page.deps({"slug": ""}) if not t.startswith("listing:"))
+
+        def pair(rec: dict) -> list[str]:
+            bare = f"/listings/{rec['slug']}"
+            deps = tuple(listing_page.deps({"slug": rec["slug"]}))
+            return [self.page(revision, topics, lang, bare, deps, code) for lang in ("en", "es")]
+
+        kind = ("manifest", code, tuple(topics.get(t) for t in shared))
+        return {rec["slug"]: fingerprints.derived(rec, kind, pair) for rec in listings}
 
     def code(self) -> str:
         if self.svc.code_version is None:
@@ -237,9 +257,10 @@ class Hasher:
         return self.svc.code_version
 
 
-async def build_offline_manifest(request: Request) -> dict[str, Any]:
+async def build_offline_manifest(request: Request) -> bytes:
     """Every URL every visitor keeps, with a hash each; and, when there are many listings,
-    the listing pages by state for the worker to choose from."""
+    the listing pages by state for the worker to choose from. Its revision, first, is the
+    hash of the rest."""
     listings = await services(request).fingerprints.listings(db_of(request))
     hasher = Hasher(request)
     entries = await hasher(await offline_urls(request, listings))
@@ -249,26 +270,22 @@ async def build_offline_manifest(request: Request) -> dict[str, Any]:
             entries[assets.url(name)] = assets.get(name).digest
     manifest: dict[str, Any] = {"urls": entries}
     if len(listings) > content.ALL_LISTINGS_UP_TO:
-        pages = [f"/listings/{r['slug']}" for r in listings]
-        hashes = await hasher(pages + [localize_path(p, "es") for p in pages])
+        hashes = await hasher.listing_pages(listings)
         by_state: dict[str, dict[str, list[str]]] = {}
         # Soonest first: a worker that keeps only some of a state's pages keeps these.
-        order = sorted(range(len(listings)), key=lambda i: (
-            listings[i]["status"] != "active",
-            listings[i].get("next") or listings[i].get("starts") or "9999"))
-        for rec, page in ((listings[i], pages[i]) for i in order):
-            by_state.setdefault(rec["state"], {})[rec["slug"]] = [
-                hashes[page], hashes[localize_path(page, "es")]]
+        for rec in sorted(listings, key=lambda r: (
+                r["status"] != "active", r.get("next") or r.get("starts") or "9999")):
+            by_state.setdefault(rec["state"], {})[rec["slug"]] = hashes[rec["slug"]]
         manifest["listings"] = by_state
-    manifest["revision"] = content_hash(json.dumps(manifest, sort_keys=True).encode())
-    return manifest
+    body = json_body(manifest)
+    return b'{"revision":"' + content_hash(body).encode() + b'",' + body[1:]
 
 
 async def offline_manifest_view(request: Request) -> Response:
     svc = services(request)
 
     async def build() -> bytes:
-        return json_body(await build_offline_manifest(request))
+        return await build_offline_manifest(request)
 
     made_of = await svc.fingerprints.of(svc.db, (ALL,))
     body = await svc.render_cache.get_or_build(("offline-manifest",), made_of, build)
@@ -294,40 +311,47 @@ def _index_listing(rec: dict, titles: dict[str, str]) -> dict:
     return out
 
 
-async def build_offline_index(request: Request) -> dict[str, Any]:
+async def offline_index_body(request: Request) -> bytes:
     """What the lists, search, near me and the short offline page of a listing need, for
     every public listing, plus the titles of everything else search finds: small enough to
-    keep whatever the number of listings, where the full pages are kept only for some."""
+    keep whatever the number of listings, where the full pages are kept only for some.
+
+    As json_body would write it (keys sorted), with each listing's part kept with its
+    record (Fingerprints.derived): after an edit only the changed listings are written."""
     db = db_of(request)
-    records = await services(request).fingerprints.listings(db)
+    fingerprints = services(request).fingerprints
+    translators = services(request).renderer.translators
+    records = await fingerprints.listings(db)
     # Few listings: their descriptions too, so search finds words in them offline. Many:
     # titles and places only, or the index would grow by a page per listing.
     described = len(records) <= content.ALL_LISTINGS_UP_TO
-    listings = []
-    for rec in records:
-        titles = {}
-        for lang, tr in services(request).renderer.translators.items():
-            titles[lang] = ((lang == "es" and rec.get("title_es"))
-                            or localized_title(rec["title"], rec["city"], tr))
+
+    def part(rec: dict) -> bytes:
+        titles = {lang: ((lang == "es" and rec.get("title_es"))
+                         or localized_title(rec["title"], rec["city"], tr))
+                  for lang, tr in translators.items()}
         item = _index_listing(rec, titles)
         if described:
             item["description"] = rec["description"]
-        listings.append(item)
+        return json_body(item)
+
+    listings = b",".join(fingerprints.derived(rec, ("index", described), part)
+                         for rec in records)
     facilities = [{k: f[k] for k in ("slug", "name", "city", "state", "address")}
                   for f in await content.facilities(db)]
     contacts = [{"slug": c["slug"], "organization": c["organization"],
                  "description": c["description"]} for c in await content.contacts(db)]
     rights = {lang: [{k: r[k] for k in ("slug", "title", "summary")}
                      for r in await content.rights(db, lang)] for lang in ("en", "es")}
-    return {"listings": listings, "facilities": facilities, "contacts": contacts,
-            "rights": rights}
+    return (b'{"contacts":' + json_body(contacts) + b',"facilities":' + json_body(facilities)
+            + b',"listings":[' + listings + b'],"rights":' + json_body(rights) + b"}")
 
 
 async def offline_index_view(request: Request) -> Response:
     svc = services(request)
 
     async def build() -> bytes:
-        return json_body(await build_offline_index(request))
+        return await offline_index_body(request)
 
     made_of = await svc.fingerprints.of(svc.db, ("listings", "facilities", "contacts", "rights"))
     body = await svc.render_cache.get_or_build(("offline-index",), made_of, build)

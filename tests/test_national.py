@@ -87,3 +87,43 @@ def test_an_edit_changes_the_hashes_and_renders_of_what_it_touches_only(day, mon
     assert "1 Moved Plaza" in client.get(f"/listings/{slug}").text
     assert "1 Moved Plaza" in client.get("/?state=TX").text
     assert rendered == [f"/listings/{slug}", "/"]
+
+
+def test_an_edit_writes_again_only_its_own_part_of_the_index_and_manifest(day, monkeypatch):
+    """The index and manifest list every listing; each listing's part is kept with its
+    record, and the file put together from the parts is the one json_body writes."""
+    import json
+
+    from server.views.base import json_body
+
+    client, app = day
+    svc = app.state.vigil
+    slug = next(r["slug"] for r in national.listings(N) if r["state"] == "OH")
+    before = client.get("/offline-index.json").content
+    manifest_before = client.get("/offline-manifest.json").json()
+    made: list[str] = []
+    real = svc.fingerprints.derived
+
+    def counting(rec, kind, make):
+        return real(rec, kind, lambda r: made.append((kind[0], r["slug"])) or make(r))
+
+    monkeypatch.setattr(svc.fingerprints, "derived", counting)
+
+    async def move() -> None:
+        await svc.db.write("UPDATE listings SET address = '2 Moved Plaza' WHERE slug = ?",
+                           (slug,), public=True)
+
+    client.portal.call(move)
+    after = client.get("/offline-index.json").content
+    manifest = client.get("/offline-manifest.json")
+    monkeypatch.undo()
+    assert sorted(made) == [("index", slug), ("manifest", slug)]
+    assert after == json_body(json.loads(after))  # keys sorted, compact, escaped
+    old = {r["slug"]: r for r in json.loads(before)["listings"]}
+    new = {r["slug"]: r for r in json.loads(after)["listings"]}
+    assert new[slug]["address"] == "2 Moved Plaza"
+    assert {s for s in new if new[s] != old[s]} == {slug}
+    data = manifest.json()
+    assert manifest.content.startswith(b'{"revision":"')
+    assert data["revision"] != manifest_before["revision"]
+    assert data["listings"]["OH"][slug] != manifest_before["listings"]["OH"][slug]

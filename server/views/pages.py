@@ -181,19 +181,23 @@ async def home(request: Request) -> tuple[str, dict]:
     of its own."""
     lang = lang_of(request)
     wanted = _state_param(request)
-    records = await services(request).fingerprints.listings(db_of(request))
+    fingerprints = services(request).fingerprints
+    records = await fingerprints.listings(db_of(request))
+
+    def ready(rec: dict) -> dict:  # kept with the record: an edit makes again only its own
+        return fingerprints.derived(rec, ("for_page", lang), lambda r: for_page(r, request))
+
     present_states = sorted({r["state"] for r in records}, key=lambda c: state_name(c, lang))
     if wanted:
         records = [r for r in records if r["state"] == wanted]
     active = [r for r in records if r["status"] == "active"]
-    ended = [for_page(r, request) for r in records if r["status"] != "active"]
+    ended = [ready(r) for r in records if r["status"] != "active"]
     national = not wanted and len(active) > content.ALL_LISTINGS_UP_TO
     # Made ready for the page (texts in its language) only where the page shows them: on
     # the national page the soonest few, not 800.
-    soonest = ([for_page(r, request) for r in sorted(active, key=_soon_key)[:SOONEST]]
-               if national else [])
+    soonest = [ready(r) for r in sorted(active, key=_soon_key)[:SOONEST]] if national else []
     if not national:
-        active = [for_page(r, request) for r in active]
+        active = [ready(r) for r in active]
     by_state = [
         (code, list(items))
         for code, items in groupby(
