@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Route
 
 from server import content, offline
 from server.admin_guard import admin_mount
-from server.auth import DeviceCookies, FormStamp, SessionStore, Throttle
+from server.auth import AccountThrottle, DeviceCookies, FormStamp, SessionStore, Throttle
 from server.config import Settings
 from server.database import Database
 from server.dataset import load_dataset
@@ -137,7 +137,8 @@ def create_app(settings: Settings, *, load_data_if_empty: bool = True) -> Starle
         sessions=SessionStore(db, settings.secret_key, settings.session_idle_seconds),
         devices=DeviceCookies(settings.secret_key),
         login_stamp=FormStamp(settings.secret_key, "login"),
-        login_throttle_account=Throttle(LOGIN_FAILURES_PER_ACCOUNT, 15 * 60),
+        login_throttle_account=AccountThrottle(db, settings.secret_key,
+                                               LOGIN_FAILURES_PER_ACCOUNT, 15 * 60),
         login_throttle_device=Throttle(LOGIN_FAILURES_PER_DEVICE, 15 * 60),
         suggest_stamp=FormStamp(settings.secret_key, "suggest"),
         suggest_spent=suggest.SpentStamps(suggest.STAMP_MAX_AGE),

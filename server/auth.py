@@ -17,6 +17,7 @@ import functools
 import hashlib
 import hmac
 import ipaddress
+import math
 import secrets
 import time
 from collections import OrderedDict, deque
@@ -181,6 +182,55 @@ class FormStamp:
         except (BadSignature, SignatureExpired, ValueError, TypeError):
             return None
         return time.time() - issued
+
+
+class AccountThrottle:
+    """Failed sign-ins per account in a sliding window, counted in the database, so that
+    every `serve --workers` process sees one count: guesses at an account spread over N
+    processes do not get N times the tries.
+
+    The account is stored as a keyed hash of the name as typed (casefolded), never the name
+    itself: people type a password into the name field by mistake. Each failure deletes
+    the rows the window has passed, so the table holds at most one window of failures.
+    """
+
+    def __init__(self, db: Database, secret: str, limit: int, window: float):
+        self.db = db
+        self.limit = limit
+        self.window = window
+        self._key = hashlib.sha256(b"sign-in failures:" + secret.encode()).digest()
+
+    def key_for(self, account: str) -> bytes:
+        return hashlib.blake2b(account.casefold().encode(), key=self._key,
+                               digest_size=16).digest()
+
+    async def _nth_newest(self, key: bytes) -> float | None:
+        """When the limit-th most recent failure in the window happened, if there are that
+        many: the count drops below the limit once it leaves the window."""
+        return await self.db.scalar(
+            "SELECT at FROM sign_in_failures WHERE account = ? AND at > ? "
+            "ORDER BY at DESC LIMIT 1 OFFSET ?",
+            (key, time.time() - self.window, self.limit - 1))
+
+    async def blocked(self, key: bytes) -> bool:
+        return await self._nth_newest(key) is not None
+
+    async def retry_after(self, key: bytes) -> int:
+        at = await self._nth_newest(key)
+        return 0 if at is None else max(1, math.ceil(at + self.window - time.time()))
+
+    async def hit(self, key: bytes) -> None:
+        now = time.time()
+
+        async def record(conn: aiosqlite.Connection) -> None:
+            await conn.execute("DELETE FROM sign_in_failures WHERE at <= ?", (now - self.window,))
+            await conn.execute("INSERT INTO sign_in_failures (account, at) VALUES (?, ?)",
+                               (key, now))
+
+        await self.db.write_fn(record)
+
+    async def reset(self, key: bytes) -> None:
+        await self.db.write("DELETE FROM sign_in_failures WHERE account = ?", (key,))
 
 
 class Throttle:

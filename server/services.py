@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from server.auth import DeviceCookies, FormStamp, SessionStore, Throttle
+from server.auth import AccountThrottle, DeviceCookies, FormStamp, SessionStore, Throttle
 from server.config import Settings
 from server.database import Database
 from server.fingerprints import Fingerprints
@@ -30,7 +30,7 @@ class Services:
     sessions: SessionStore
     devices: DeviceCookies
     login_stamp: FormStamp
-    login_throttle_account: Throttle
+    login_throttle_account: AccountThrottle
     login_throttle_device: Throttle
     suggest_stamp: FormStamp
     suggest_spent: SpentStamps

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 import time
 
 import pytest
@@ -10,6 +11,7 @@ from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
 from server.app import create_app
+from server.views import admin
 from tests.admin_support import create_organizer, csrf_from, sign_in
 from tests.conftest import make_settings
 
@@ -139,6 +141,32 @@ def test_failures_for_other_names_lock_no_one_out(organizer_client):
         "csrf": token, "username": "ana", "password": "correct horse battery staple"},
         follow_redirects=False)
     assert res.status_code == 303
+
+
+def test_guesses_spread_over_workers_are_counted_together(tmp_path):
+    """`serve --workers 2`: two processes on one database. Guesses at one account sent to
+    each in turn count as one series, or N workers would give an attacker N times the
+    guesses before the account is locked to strangers."""
+    settings = make_settings(tmp_path)
+    create_organizer(settings, "ana")
+    with TestClient(create_app(settings)) as first, TestClient(create_app(settings)) as second:
+        token = {id(c): csrf_from(c.get("/admin/login").text) for c in (first, second)}
+
+        def attempt(c: TestClient, password: str) -> int:
+            return c.post("/admin/login", data={"csrf": token[id(c)], "username": "ana",
+                                                "password": password}).status_code
+
+        limit = admin.LOGIN_FAILURES_PER_ACCOUNT
+        codes = [attempt((first, second)[n % 2], "wrong wrong wrong") for n in range(limit)]
+        assert codes == [401] * limit
+        assert attempt(first, "correct horse battery staple") == 429
+        assert attempt(second, "correct horse battery staple") == 429
+    conn = sqlite3.connect(settings.db_path)
+    try:  # what is kept says nothing of what was typed
+        kept = [row[0] for row in conn.execute("SELECT account FROM sign_in_failures")]
+    finally:
+        conn.close()
+    assert len(kept) == limit and not any("ana" in str(k).lower() for k in kept)
 
 
 def test_login_without_stamp_is_refused(organizer_client):

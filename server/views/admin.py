@@ -139,13 +139,13 @@ async def login(request: Request) -> Response:
     per_account = svc.login_throttle_account
     per_device = svc.login_throttle_device
     devices = svc.devices
-    account_key = username.casefold()
+    account_key = per_account.key_for(username)
     device = devices.device_for(request.cookies.get(DEVICE_COOKIE), username)
     if device is None:
         # Strangers' failures lock out strangers only: a browser this organizer has signed
         # in from before carries a device cookie and never waits for them.
-        if per_account.blocked(account_key):
-            wait = per_account.retry_after(account_key)
+        if await per_account.blocked(account_key):
+            wait = await per_account.retry_after(account_key)
             minutes = max(1, (wait + 59) // 60)
             page = _login_page(
                 request, 429, username,
@@ -160,12 +160,12 @@ async def login(request: Request) -> Response:
     ok = await verify_password_off_loop(row["password_hash"] if row else _DUMMY_HASH, password)
     if not (row and ok):
         if device is None:
-            per_account.hit(account_key)
+            await per_account.hit(account_key)
         else:
             per_device.hit(device)
         return _login_page(request, 401, username, "Wrong username or password.")
     if device is None:
-        per_account.reset(account_key)
+        await per_account.reset(account_key)
     else:
         per_device.reset(device)
     store = svc.sessions
