@@ -19,7 +19,6 @@ from typing import Any
 import aiosqlite
 
 from server import audit
-from server.config import Settings
 from server.content import iso_now
 from server.database import Database
 from server.i18n import N_
@@ -51,10 +50,9 @@ async def organizer_count(db: Database) -> int:
     return int(await db.scalar("SELECT COUNT(*) FROM organizers"))
 
 
-async def needs_second_organizer(
-    db: Database, settings: Settings, *, urgent: bool, states: list[str]
-) -> bool:
-    """True when the deployment has two or more organizers."""
+async def needs_second_organizer(db: Database) -> bool:
+    """True when the deployment has two or more organizers: then whatever reaches phones
+    (an alert, a new or changed live listing, an import) waits for a second one."""
     return await organizer_count(db) >= 2
 
 

@@ -104,7 +104,7 @@ async def test_every_failure_across_one_fanout(tmp_path):
                 gone = status == "gone"
                 assert (ids[sub_id] in remaining) is not gone, what
                 assert (ids[sub_id] in with_topics) is not gone, what
-            assert await push.counts(db, mid) == {
+            assert await push.delivery_counts(db, mid) == {
                 "pending": 0, "sent": statuses["sent"], "failed": statuses["failed"],
                 "gone": statuses["gone"]}
             assert service.rejected == []  # every request we did send was valid Web Push

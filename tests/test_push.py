@@ -609,7 +609,7 @@ async def test_delivery_decrypts_with_headers(db, service, sender, psettings):
     assert msg.vapid_claims["aud"] == service.origin
     assert 0 < msg.vapid_claims["exp"] - time.time() <= 24 * 3600  # RFC 8292's limit
     assert msg.vapid_key == application_server_key(load_private_key(psettings))
-    assert await push.counts(db, mid) == {"pending": 0, "sent": 1, "failed": 0, "gone": 0}
+    assert await push.delivery_counts(db, mid) == {"pending": 0, "sent": 1, "failed": 0, "gone": 0}
     assert service.rejected == []
 
 
@@ -623,7 +623,7 @@ async def test_the_largest_payload_vigil_builds_is_accepted(db, service, sender,
     mid = await send(db, sender, message)
     received = (await service.wait_for_async(1))[0].json()
     assert received["notification"].pop("data")["id"] and received == message.payload
-    assert await push.counts(db, mid) == {"pending": 0, "sent": 1, "failed": 0, "gone": 0}
+    assert await push.delivery_counts(db, mid) == {"pending": 0, "sent": 1, "failed": 0, "gone": 0}
 
 
 async def test_each_subscriber_gets_their_language(db, service, sender, psettings):
@@ -681,7 +681,7 @@ async def test_urgent_alert_headers_and_one_copy_per_subscriber(db, service, sen
     assert service.attempts[sub.id] == 1
     (msg,) = service.messages
     assert msg.urgency == "high" and 4 * 3600 - 10 <= msg.ttl <= 4 * 3600
-    assert await push.counts(db, mid) == {"pending": 0, "sent": 1, "failed": 0, "gone": 0}
+    assert await push.delivery_counts(db, mid) == {"pending": 0, "sent": 1, "failed": 0, "gone": 0}
     corrected = dict(alert, revision=2, title="Raid (corrected)")
     await send(db, sender, push.alert_message(corrected, psettings.base_url))
     first, second = service.messages
@@ -694,7 +694,7 @@ async def test_gone_subscriptions_are_deleted(db, service, sender, psettings, be
     keep = await subscribe(db, service, ["all"], psettings)
     service.set_behaviour(sub, behaviour)
     mid = await send(db, sender, push.listing_message(LISTING, BASE))
-    assert await push.counts(db, mid) == {"pending": 0, "sent": 1, "failed": 0, "gone": 1}
+    assert await push.delivery_counts(db, mid) == {"pending": 0, "sent": 1, "failed": 0, "gone": 1}
     assert await db.scalar("SELECT COUNT(*) FROM subscriptions") == 1
     assert await db.scalar("SELECT COUNT(*) FROM subscription_topics") == 1
     assert [m.sub_id for m in service.messages] == [keep.id]
@@ -723,7 +723,7 @@ async def test_429_waits_for_retry_after(db, service, sender, psettings):
     assert time.monotonic() - started >= 0.9
     assert service.attempts[sub.id] == 2
     await sender.idle()
-    assert (await push.counts(db, mid))["sent"] == 1
+    assert (await push.delivery_counts(db, mid))["sent"] == 1
     assert msg.json()["notification"]["tag"] == "listing-portland-or-vigil"
 
 
@@ -733,7 +733,7 @@ async def test_server_errors_are_retried(db, service, sender, psettings):
     mid = await send(db, sender, push.listing_message(LISTING, BASE))
     await service.wait_for_async(1)
     assert service.attempts[sub.id] == 3
-    assert (await push.counts(db, mid))["sent"] == 1
+    assert (await push.delivery_counts(db, mid))["sent"] == 1
 
 
 async def test_persistent_errors_fail_after_max_attempts(db, service, sender, psettings):
@@ -743,7 +743,7 @@ async def test_persistent_errors_fail_after_max_attempts(db, service, sender, ps
     service.set_behaviour(other, "500")
     mid = await queue(db, push.listing_message(LISTING, BASE), sender)
     deadline = time.monotonic() + 15
-    while (await push.counts(db, mid))["failed"] < 2:
+    while (await push.delivery_counts(db, mid))["failed"] < 2:
         assert time.monotonic() < deadline
         await asyncio.sleep(0.05)
     assert service.attempts[sub.id] == psettings.push_max_attempts
@@ -758,7 +758,7 @@ async def test_vapid_refusals_fail_and_keep_the_subscription(db, service, sender
     other_key = application_server_key(ec.generate_private_key(ec.SECP256R1()))
     await subscribe(db, service, ["all"], psettings, application_server_key=other_key)  # 403
     mid = await send(db, sender, push.listing_message(LISTING, BASE))
-    assert await push.counts(db, mid) == {"pending": 0, "sent": 0, "failed": 1, "gone": 0}
+    assert await push.delivery_counts(db, mid) == {"pending": 0, "sent": 0, "failed": 1, "gone": 0}
     assert await db.scalar("SELECT last_code FROM deliveries") == 403
     assert await db.scalar("SELECT COUNT(*) FROM subscriptions") == 1
     assert "VAPID" in caplog.text
@@ -770,7 +770,7 @@ async def test_401_fails_and_keeps_the_subscription(db, service, sender, psettin
     await subscribe(db, service, ["all"], psettings)
     monkeypatch.setattr(sender, "_vapid_header", lambda origin: "vapid t=x.y.z,k=nope")
     mid = await send(db, sender, push.listing_message(LISTING, BASE))
-    assert await push.counts(db, mid) == {"pending": 0, "sent": 0, "failed": 1, "gone": 0}
+    assert await push.delivery_counts(db, mid) == {"pending": 0, "sent": 0, "failed": 1, "gone": 0}
     assert await db.scalar("SELECT last_code FROM deliveries") == 401
     assert await db.scalar("SELECT COUNT(*) FROM subscriptions") == 1
 
@@ -779,7 +779,7 @@ async def test_413_fails(db, service, sender, psettings):
     sub = await subscribe(db, service, ["all"], psettings)
     service.set_behaviour(sub, "413")
     mid = await send(db, sender, push.listing_message(LISTING, BASE))
-    assert await push.counts(db, mid) == {"pending": 0, "sent": 0, "failed": 1, "gone": 0}
+    assert await push.delivery_counts(db, mid) == {"pending": 0, "sent": 0, "failed": 1, "gone": 0}
     assert service.attempts[sub.id] == 1
     assert await db.scalar("SELECT COUNT(*) FROM subscriptions") == 1
 
@@ -794,7 +794,7 @@ async def test_timeouts_and_dropped_connections_are_retried(db, service, sender,
     await sender.idle()
     assert service.attempts[sub.id] == 2
     assert len(service.messages) == 1
-    assert await push.counts(db, mid) == {"pending": 0, "sent": 1, "failed": 0, "gone": 0}
+    assert await push.delivery_counts(db, mid) == {"pending": 0, "sent": 1, "failed": 0, "gone": 0}
 
 
 async def test_redirects_are_not_followed(db, service, psettings, tmp_path):
@@ -818,7 +818,7 @@ async def test_redirects_are_not_followed(db, service, psettings, tmp_path):
         async with make_sender(settings, db) as sender:
             mid = await send(db, sender, push.listing_message(LISTING, BASE))
         assert await db.scalar("SELECT last_code FROM deliveries") == 307
-        assert (await push.counts(db, mid))["failed"] == 1
+        assert (await push.delivery_counts(db, mid))["failed"] == 1
         assert service.attempts[target.id] == 0
     finally:
         await runner.cleanup()
@@ -834,7 +834,7 @@ async def test_expired_messages_are_not_sent(db, service, sender, psettings):
     sender.wake()
     await sender.idle()
     assert service.attempts[sub.id] == 0
-    assert await push.counts(db, mid) == {"pending": 0, "sent": 0, "failed": 1, "gone": 0}
+    assert await push.delivery_counts(db, mid) == {"pending": 0, "sent": 0, "failed": 1, "gone": 0}
 
 
 async def test_unsubscribed_before_sending_is_gone(db, service, psettings):
@@ -844,7 +844,7 @@ async def test_unsubscribed_before_sending_is_gone(db, service, psettings):
     async with make_sender(psettings, db) as sender:
         await sender.idle()
     assert service.attempts[sub.id] == 0
-    assert await push.counts(db, mid) == {"pending": 0, "sent": 0, "failed": 0, "gone": 1}
+    assert await push.delivery_counts(db, mid) == {"pending": 0, "sent": 0, "failed": 0, "gone": 1}
 
 
 async def test_endpoints_are_checked_again_when_sending(db, service, psettings, tmp_path):
@@ -853,7 +853,7 @@ async def test_endpoints_are_checked_again_when_sending(db, service, psettings, 
     async with make_sender(narrowed, db) as sender:
         mid = await send(db, sender, push.listing_message(LISTING, BASE))
     assert service.attempts[sub.id] == 0
-    assert await push.counts(db, mid) == {"pending": 0, "sent": 0, "failed": 1, "gone": 0}
+    assert await push.delivery_counts(db, mid) == {"pending": 0, "sent": 0, "failed": 1, "gone": 0}
     assert await db.scalar("SELECT COUNT(*) FROM subscriptions") == 1
 
 
@@ -865,8 +865,8 @@ async def test_prune_removes_old_finished_messages(db, service, psettings):
     new = await queue(db, push.listing_message(LISTING, BASE))
     async with make_sender(psettings, db, prune_after=30 * 24 * 3600) as sender:
         await sender.idle()
-    assert await push.counts(db, old) == dict.fromkeys(push.STATUSES, 0)
-    assert (await push.counts(db, new))["sent"] == 1
+    assert await push.delivery_counts(db, old) == dict.fromkeys(push.STATUSES, 0)
+    assert (await push.delivery_counts(db, new))["sent"] == 1
 
 
 async def _many(db, service, settings, n: int, topic: str = "all") -> list:
@@ -898,7 +898,7 @@ async def test_restart_mid_fanout_delivers_everything_once(tmp_path):
             await first.start()
             await service.wait_for_async(5)
             await first.stop()
-            done = await push.counts(db, mid)
+            done = await push.delivery_counts(db, mid)
             assert 5 <= done["sent"] < 60 and done["pending"] == 60 - done["sent"]
             assert len(service.messages) == done["sent"]  # nothing in flight was lost
 
@@ -911,7 +911,7 @@ async def test_restart_mid_fanout_delivers_everything_once(tmp_path):
                 await second.idle()
             counts = collections.Counter(m.sub_id for m in service.messages)
             assert len(counts) == 60 and set(counts.values()) == {1}
-            assert await push.counts(db, mid) == {"pending": 0, "sent": 60, "failed": 0,
+            assert await push.delivery_counts(db, mid) == {"pending": 0, "sent": 60, "failed": 0,
                                                   "gone": 0}
         assert service.errors == []
 

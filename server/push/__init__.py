@@ -34,7 +34,7 @@ from server.push.messages import (
     same_origin_url,
     topic_header_for,
 )
-from server.push.outbox import KEEP_FINISHED, STATUSES, counts, enqueue, prune
+from server.push.outbox import KEEP_FINISHED, STATUSES, delivery_counts, enqueue, prune
 from server.push.sender import Outcome, PushSender, parse_retry_after
 from server.push.subscriptions import (
     MAX_TOPICS,
@@ -56,7 +56,7 @@ __all__ = [
     "TOPICS", "TOPIC_ALL", "TOPIC_URGENT", "URGENCIES", "Message", "Outcome", "PushInputError",
     "PushSender", "Subscription", "absolute_url", "alert_message", "alert_text",
     "build_payload", "canonical_endpoint", "check_allowlist", "check_declarative",
-    "check_endpoint", "counts", "delete_subscription", "endpoint_allowed", "enqueue",
+    "check_endpoint", "delete_subscription", "delivery_counts", "endpoint_allowed", "enqueue",
     "listing_message", "parse_retry_after", "prune", "same_origin_url", "save_subscription",
     "subscription_growth", "topic_counts", "topic_header_for", "validate_lang",
     "validate_subscription", "validate_topics",

@@ -126,7 +126,7 @@ async def enqueue(conn: aiosqlite.Connection, message: Message) -> int:
     return message_id
 
 
-async def counts(db: Database, message_id: int) -> dict[str, int]:
+async def delivery_counts(db: Database, message_id: int) -> dict[str, int]:
     """How many deliveries of a message are pending, sent, failed or gone (never to whom)."""
     rows = await db.execute(
         "SELECT status, COUNT(*) FROM deliveries WHERE message_id = ? GROUP BY status",

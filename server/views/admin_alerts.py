@@ -273,9 +273,7 @@ async def new(request: Request) -> Response:
         return cur.lastrowid
 
     alert_id = await svc.db.write_fn(create)
-    states = json.loads(fields["states"])
-    if await approvals.needs_second_organizer(svc.db, svc.settings, urgent=bool(fields["urgent"]),
-                                              states=states or list(STATES)):
+    if await approvals.needs_second_organizer(svc.db):
         return _done(alert_id, WAITING)
     await _send(request, alert_id, approver=None)
     return _done(alert_id, SENT)
@@ -333,7 +331,7 @@ async def detail(request: Request, status: int = 200, **extra) -> Response:
     db = svc.db
     totals: dict[str, int] = {}
     for message_id in alert["message_ids"]:
-        for state, n in (await push.counts(db, message_id)).items():
+        for state, n in (await push.delivery_counts(db, message_id)).items():
             totals[state] = totals.get(state, 0) + n
     proposed = json.loads(alert["proposed"]) if alert["proposed"] else None
     version = approval_version(await db.first("SELECT * FROM alerts WHERE id = ?",
@@ -412,9 +410,7 @@ async def correct(request: Request) -> Response:
                             flash=NOT_SENT)
     change = {"title": fields["title"], "body": fields["body"], "url": fields["url"],
               "title_es": fields["title_es"], "body_es": fields["body_es"]}
-    states = alert["states"] or list(STATES)
-    if await approvals.needs_second_organizer(svc.db, svc.settings, urgent=bool(alert["urgent"]),
-                                              states=states):
+    if await approvals.needs_second_organizer(svc.db):
         async def propose(conn) -> None:
             await conn.execute("UPDATE alerts SET proposed = ?, proposed_by = ? WHERE id = ?",
                                (json.dumps(change), me["name"], alert["id"]))

@@ -97,8 +97,7 @@ async def upload(request: Request) -> Response:
         keep = text if len(text.encode()) <= bulk_import.MAX_BYTES else ""
         return await _upload_page(request, 400, text=keep, problems=parsed.errors,
                                   ignored=parsed.ignored)
-    alone = not await approvals.needs_second_organizer(svc.db, svc.settings, urgent=False,
-                                                       states=[])
+    alone = not await approvals.needs_second_organizer(svc.db)
 
     async def save(conn) -> int:
         batch_id = await bulk_import.save_batch(conn, me, filename, parsed.rows)

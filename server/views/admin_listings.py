@@ -143,8 +143,7 @@ async def _publish(request: Request, slug: str) -> Response:
     svc = services(request)
     me = organizer(request)
     row = dict(await svc.db.first("SELECT * FROM listings WHERE slug = ?", (slug,)))
-    if await approvals.needs_second_organizer(svc.db, svc.settings, urgent=False,
-                                              states=[row["state"]]):
+    if await approvals.needs_second_organizer(svc.db):
         async def hold(conn) -> None:
             await conn.execute(
                 "UPDATE listings SET status = 'pending', author = ?, updated = ? WHERE slug = ?",
@@ -235,7 +234,8 @@ async def approve(request: Request) -> Response:
 
 async def edit_page(request: Request, row: dict, status: int = 200, **extra) -> Response:
     svc = services(request)
-    counts = await push.counts(svc.db, row["message_id"]) if row.get("message_id") else None
+    counts = (await push.delivery_counts(svc.db, row["message_id"])
+              if row.get("message_id") else None)
     batch = await waiting_import(svc.db, row)
     version = approval_version(row) if batch is None else None
     waiting = await svc.db.first(
