@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import html
 import re
+import sqlite3
 
+import httpx
 from starlette.testclient import TestClient
 
 from server.accounts import add_organizer
@@ -43,3 +45,42 @@ def hidden_fields(page: str, action: str) -> dict:
     assert form, f"no form for {action}"
     return {html.unescape(n): html.unescape(v) for n, v in re.findall(
         r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form.group(1))}
+
+
+class Browser:
+    """One browser's cookies, over a client shared with other browsers (one app, one
+    lifespan)."""
+
+    def __init__(self, client: TestClient):
+        self.client = client
+        self.app = client.app
+        self.cookies = type(client.cookies)()
+
+    def request(self, method: str, url: str, **kwargs) -> httpx.Response:
+        self.client.cookies = self.cookies
+        try:
+            return self.client.request(method, url, **kwargs)
+        finally:
+            self.cookies = self.client.cookies
+
+    def get(self, url: str, **kwargs) -> httpx.Response:
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs) -> httpx.Response:
+        return self.request("POST", url, **kwargs)
+
+
+def sql(settings, query: str, params: tuple = ()) -> list[tuple]:
+    conn = sqlite3.connect(settings.db_path)
+    try:
+        return conn.execute(query, params).fetchall()
+    finally:
+        conn.close()
+
+
+async def async_sign_in(client: httpx.AsyncClient, name: str) -> str:
+    stamp = csrf_from((await client.get("/admin/login")).text)
+    res = await client.post("/admin/login", data={"csrf": stamp, "username": name,
+                                                  "password": PASSWORD})
+    assert res.status_code == 303, res.text
+    return csrf_from((await client.get("/admin/")).text)

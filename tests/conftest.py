@@ -60,3 +60,15 @@ def context(browser):
     ctx = browser.new_context()
     yield ctx
     ctx.close()
+
+
+@pytest.fixture
+def pair(tmp_path: Path):
+    """An app with two organizers, ana and ben, and one browser for each."""
+    from tests.admin_support import Browser, create_organizer
+
+    settings = make_settings(tmp_path)
+    create_organizer(settings, "ana")
+    create_organizer(settings, "ben")
+    with TestClient(create_app(settings), base_url="http://testserver") as client:
+        yield settings, Browser(client), Browser(client)

@@ -16,9 +16,15 @@ from server import bulk_import
 from server.app import create_app
 from server.approvals import seen_fields
 from server.database import Database
-from tests.admin_support import create_organizer, hidden_fields, sign_in
+from tests.admin_support import (
+    Browser,
+    async_sign_in,
+    create_organizer,
+    hidden_fields,
+    sign_in,
+    sql,
+)
 from tests.conftest import make_settings
-from tests.test_two_person_rule import Browser, async_sign_in
 
 HEADER = "title,start,end,address,city,state,zip,description,description_es,link"
 
@@ -32,24 +38,6 @@ def good_rows(n: int, state: str = "OR", city: str = "Portland") -> list[str]:
 
 def csv_text(rows: list[str], header: str = HEADER) -> str:
     return "\n".join([header, *rows]) + "\n"
-
-
-@pytest.fixture
-def pair(tmp_path):
-    """An app with two organizers, ana and ben, and one browser for each."""
-    settings = make_settings(tmp_path)
-    create_organizer(settings, "ana")
-    create_organizer(settings, "ben")
-    with TestClient(create_app(settings), base_url="http://testserver") as client:
-        yield settings, Browser(client), Browser(client)
-
-
-def sql(settings, query: str, params: tuple = ()) -> list[tuple]:
-    conn = sqlite3.connect(settings.db_path)
-    try:
-        return conn.execute(query, params).fetchall()
-    finally:
-        conn.close()
 
 
 def upload(browser: Browser, csrf: str, text: str | bytes, name: str = "events.csv"):

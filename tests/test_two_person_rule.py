@@ -16,54 +16,22 @@ from starlette.testclient import TestClient
 
 from server.app import create_app
 from server.views.admin_content import contact_values
-from tests.admin_support import PASSWORD, create_organizer, csrf_from, hidden_fields, sign_in
+from tests.admin_support import (
+    PASSWORD,
+    Browser,
+    async_sign_in,
+    create_organizer,
+    csrf_from,
+    hidden_fields,
+    sign_in,
+    sql,
+)
 from tests.conftest import make_settings
 
 LISTING = {"title": "Nightly vigil at NWDC", "kind": "vigil", "address": "1623 E J St",
            "city": "Tacoma", "state": "WA", "tz": "America/Los_Angeles",
            "starts": "2030-06-01T20:00", "description": "Bring candles.", "action": "publish"}
 TRAP = "999 Trap Rd"
-
-
-class Browser:
-    """One browser's cookies, over a client shared with other browsers (one app, one
-    lifespan)."""
-
-    def __init__(self, client: TestClient):
-        self.client = client
-        self.app = client.app
-        self.cookies = type(client.cookies)()
-
-    def request(self, method: str, url: str, **kwargs) -> httpx.Response:
-        self.client.cookies = self.cookies
-        try:
-            return self.client.request(method, url, **kwargs)
-        finally:
-            self.cookies = self.client.cookies
-
-    def get(self, url: str, **kwargs) -> httpx.Response:
-        return self.request("GET", url, **kwargs)
-
-    def post(self, url: str, **kwargs) -> httpx.Response:
-        return self.request("POST", url, **kwargs)
-
-
-@pytest.fixture
-def pair(tmp_path):
-    """An app with two organizers, ana and ben, and one browser for each."""
-    settings = make_settings(tmp_path)
-    create_organizer(settings, "ana")
-    create_organizer(settings, "ben")
-    with TestClient(create_app(settings), base_url="http://testserver") as client:
-        yield settings, Browser(client), Browser(client)
-
-
-def sql(settings, query: str, params: tuple = ()) -> list[tuple]:
-    conn = sqlite3.connect(settings.db_path)
-    try:
-        return conn.execute(query, params).fetchall()
-    finally:
-        conn.close()
 
 
 def fanouts(settings) -> int:
@@ -235,14 +203,6 @@ async def test_4_simultaneous_approvals_fan_out_once(two_organizers):
     assert fanouts(settings) == 2
     assert sql(settings, "SELECT COUNT(*) FROM audit WHERE action IN ('send', 'approve') "
                "AND organizer = 'ben'")[0][0] == 2
-
-
-async def async_sign_in(client: httpx.AsyncClient, name: str) -> str:
-    stamp = csrf_from((await client.get("/admin/login")).text)
-    res = await client.post("/admin/login", data={"csrf": stamp, "username": name,
-                                                  "password": PASSWORD})
-    assert res.status_code == 303, res.text
-    return csrf_from((await client.get("/admin/")).text)
 
 
 def test_5_sign_out_ends_the_session_on_the_server(pair):
