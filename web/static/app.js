@@ -185,9 +185,26 @@
       if (select) select.focus();
     }
 
-    /* listings.js knows every active listing in the country. Where the worker keeps it
-       and the index on the phone, both are read once the page is idle, so a tap is
-       answered at once; else they are loaded only when someone asks. */
+    /* listings.js knows every active listing in the country, from the index. Where the
+       worker keeps both on the phone they are read from its cache once the page is idle
+       (never from the network), so a tap is answered at once; else they are loaded when
+       someone asks. The two are read side by side: the script takes the index this page
+       started reading (window.vigilIndex). */
+    function readIndex(savedOnly) {
+      if (window.vigilIndex) return;
+      const read = savedOnly
+        ? caches.match("/offline-index.json").then((response) => {
+          if (!response) throw new Error("index not saved");
+          return response.json();
+        })
+        : fetch("/offline-index.json").then((response) => {
+          if (!response.ok) throw new Error(`index: ${response.status}`);
+          return response.json();
+        });
+      window.vigilIndex = read;
+      read.catch(() => { if (window.vigilIndex === read) window.vigilIndex = null; });
+    }
+
     let script = null;
     function loadListings() {
       script = script || new Promise((resolve, reject) => {
@@ -201,8 +218,10 @@
       return script;
     }
     if (navigator.serviceWorker && navigator.serviceWorker.controller) {
-      (window.requestIdleCallback || setTimeout)(() => loadListings()
-        .then(() => window.vigilListings.index()).catch(() => {}));
+      (window.requestIdleCallback || setTimeout)(() => {
+        if (window.caches) readIndex(true);
+        loadListings().catch(() => {});
+      });
     }
 
     let loading = null;
@@ -227,7 +246,8 @@
       button.disabled = true;
       note.textContent = button.dataset.locating;
       // The script and its index load while the phone finds its position, not after.
-      loading = loadListings().then(() => { window.vigilListings.index().catch(() => {}); });
+      readIndex(false);
+      loading = loadListings();
       loading.catch(() => {}); // a failure is answered when the position comes
       navigator.geolocation.getCurrentPosition(showNearest, () => chooseState(button.dataset.noPlace),
         { maximumAge: 600000, timeout: 15000 });

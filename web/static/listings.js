@@ -10,12 +10,19 @@ window.vigilListings = (function () {
 
   let reading = null;
 
-  /* The index, read once per page (and again after a failure). */
-  function index() {
-    reading = reading || fetch("/offline-index.json").then(async (response) => {
+  function fetchIndex() {
+    return fetch("/offline-index.json").then((response) => {
       if (!response.ok) throw new Error(`index: ${response.status}`);
-      return (await response.json()).listings;
+      return response.json();
     });
+  }
+
+  /* The index, read once per page (and again after a failure); the home page may have
+     started reading it already, alongside this script. */
+  function index() {
+    const started = window.vigilIndex;
+    reading = reading || (started ? started.catch(fetchIndex) : fetchIndex())
+      .then((data) => data.listings);
     reading.catch(() => { reading = null; });
     return reading;
   }

@@ -31,23 +31,30 @@
     return { kind, title, detail, url, text: fold(fields.filter(Boolean).join(" ")) };
   }
 
-  async function load() {
-    data = data || fetch("/offline-index.json").then(async (response) => {
-      if (!response.ok) throw new Error(`index: ${response.status}`);
-      const index = await response.json();
-      const title = (r) => (lang === "es" && r.title_es) || r.title;
-      return [
-        ...index.listings.map((r) => entry("listing", title(r), `${r.city}, ${r.state}`,
-          `${prefix}/listings/${r.slug}`, r.title, r.title_es, r.city, r.state, r.address,
-          r.description && r.description[lang])),
-        ...index.facilities.map((r) => entry("facility", r.name, `${r.city}, ${r.state}`,
-          `${prefix}/facilities#${r.slug}`, r.name, r.city, r.state, r.address)),
-        ...index.contacts.map((r) => entry("contact", r.organization,
-          r.description[lang].slice(0, 120), `${prefix}/legal#${r.slug}`, r.organization,
-          r.description[lang])),
-        ...(index.rights[lang] || []).map((r) => entry("rights", r.title, r.summary,
-          `${prefix}/rights/${r.slug}`, r.title, r.summary)),
-      ];
+  /* Each record of the index as search reads it. */
+  function entries(index) {
+    const title = (r) => (lang === "es" && r.title_es) || r.title;
+    return [
+      ...index.listings.map((r) => entry("listing", title(r), `${r.city}, ${r.state}`,
+        `${prefix}/listings/${r.slug}`, r.title, r.title_es, r.city, r.state, r.address,
+        r.description && r.description[lang])),
+      ...index.facilities.map((r) => entry("facility", r.name, `${r.city}, ${r.state}`,
+        `${prefix}/facilities#${r.slug}`, r.name, r.city, r.state, r.address)),
+      ...index.contacts.map((r) => entry("contact", r.organization,
+        r.description[lang].slice(0, 120), `${prefix}/legal#${r.slug}`, r.organization,
+        r.description[lang])),
+      ...(index.rights[lang] || []).map((r) => entry("rights", r.title, r.summary,
+        `${prefix}/rights/${r.slug}`, r.title, r.summary)),
+    ];
+  }
+
+  /* The index from the network (the worker answers from its cache when there is none),
+     or, with savedOnly, from the worker's cache alone. */
+  async function load(savedOnly) {
+    const url = "/offline-index.json";
+    data = data || (savedOnly ? caches.match(url) : fetch(url)).then(async (response) => {
+      if (!response || !response.ok) throw new Error("index not read");
+      return entries(await response.json());
     });
     data.catch(() => { data = null; });
     return data;
@@ -108,7 +115,7 @@
   if (initial) {
     input.value = initial;
     run(initial);
-  } else if (navigator.serviceWorker && navigator.serviceWorker.controller) {
-    load().catch(() => {}); // kept on the phone: ready before the first word is typed
+  } else if (window.caches && navigator.serviceWorker && navigator.serviceWorker.controller) {
+    load(true).catch(() => {}); // kept on the phone: read before the first word is typed
   }
 })();
