@@ -49,6 +49,30 @@ def test_near_me_sorts_on_the_device_and_sends_no_position(server, browser, some
     context.close()
 
 
+def test_the_home_page_reads_the_kept_index_when_idle_and_downloads_nothing_for_it(
+        server, browser, some_active):
+    """Where the worker keeps the index, the home page reads it from the worker's cache
+    once idle, so a tap on "Nearest to me" need not wait for it; the visit asks the network
+    for nothing more."""
+    context = browser.new_context(geolocation={"latitude": 45.5, "longitude": -122.6},
+                                  permissions=["geolocation"])
+    page = context.new_page()
+    page.goto(server.url + "/")
+    wait_for_worker(page)
+    asked: list[str] = []
+    page.on("request", lambda req: asked.append(req.url))
+    page.reload()
+    page.wait_for_function("() => Boolean(window.vigilIndex && window.vigilListings)")
+    assert page.evaluate("window.vigilIndex.then((index) => index.listings.length)") == 15
+    assert not [url for url in asked if "offline-index" in url]
+    context.set_offline(True)
+    page.click("#near-me")
+    page.wait_for_selector("#nearest:not([hidden]) li")
+    assert page.locator("#nearest li h3 a").first.get_attribute("href") == \
+        "/listings/portland-or-macadam"
+    context.close()
+
+
 def test_near_me_refused_says_so_and_offers_the_state_choice(server, browser, some_active):
     context = browser.new_context(permissions=[])
     page = context.new_page()
