@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import html
 import re
-import sqlite3
 
 from tests.admin_support import sign_in
 from tests.test_organizers import alert_form
@@ -83,20 +82,20 @@ def test_a_retraction_takes_the_alert_off_the_banners_and_marks_it(make_client):
 
 
 def test_a_correction_is_marked_and_an_expired_alert_is_only_recent(make_client):  # noqa: F811
-    client, settings = make_client()
+    client, _settings = make_client()
     alert_url, csrf = send_alert(client)
     client.post(alert_url + "/correct", data={"csrf": csrf, "title": "Observers needed at 6 pm",
                                               "message": "Corrected time: 6 pm.", "link": ""})
     shown = banner(client.get("/").text)
     assert "Observers needed at 6 pm" in shown and "Corrected" in shown
     alert_id = alert_url.rsplit("/", 1)[1]
-    conn = sqlite3.connect(settings.db_path)
-    conn.execute("UPDATE alerts SET expires = '2020-01-01T00:00:00+00:00' WHERE id = ?",
-                 (alert_id,))
-    conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'")
-    conn.commit()
-    conn.close()
-    client.app.state.vigil.render_cache.clear()
+
+    async def expire() -> None:  # as a write of this process: seen by the next request
+        await client.app.state.vigil.db.write(
+            "UPDATE alerts SET expires = '2020-01-01T00:00:00+00:00' WHERE id = ?",
+            (alert_id,), public=True)
+
+    client.portal.call(expire)
     assert banner(client.get("/").text) == ""
     recent = html.unescape(client.get("/alerts").text).split('id="recent-h"')[1]
     assert "Observers needed at 6 pm" in recent and "Ended" in recent
