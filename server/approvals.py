@@ -106,9 +106,28 @@ def readable(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+# What the change tables call a stored field: the words of the form that edits it (the
+# catalog translates them where they are shown). Others are shown by their stored name.
+FIELD_LABELS = {
+    "title": N_("Title"), "title_es": N_("Title in Spanish"), "kind": N_("Kind"),
+    "address": N_("Address"), "city": N_("City"), "state": N_("State"),
+    "starts": N_("Starts"), "ends": N_("Ends"), "schedule": N_("Schedule"),
+    "description": N_("Description"), "description_es": N_("Text in Spanish"),
+    "tz": N_("Time zone"), "facility": N_("Facility"), "lat": N_("Latitude"),
+    "lon": N_("Longitude"), "needs": N_("Needs"), "contact": N_("Public contact"),
+    "links": N_("Links"), "source": N_("Source"), "body": N_("Message"),
+    "body_es": N_("Spanish message"), "url": N_("Link"), "expires": N_("Expires after"),
+    "urgent": N_("Urgent"), "states": N_("States"), "name": N_("Name"),
+    "organization": N_("Organization"), "phones": N_("Phone numbers"),
+    "website": N_("Website"), "hours": N_("Hours"), "note": N_("Note"),
+    "summary": N_("Summary"),
+}
+
+
 def differences(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[dict]:
-    """[{field, before, after}] for every field whose value differs, readable."""
-    return [{"field": k, "before": readable(before.get(k)), "after": readable(after.get(k))}
+    """[{field, label, before, after}] for every field whose value differs, readable."""
+    return [{"field": k, "label": FIELD_LABELS.get(k, k), "before": readable(before.get(k)),
+             "after": readable(after.get(k))}
             for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
 
 

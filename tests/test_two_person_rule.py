@@ -205,6 +205,27 @@ async def test_4_simultaneous_approvals_fan_out_once(two_organizers):
                "AND organizer = 'ben'")[0][0] == 2
 
 
+def test_a_waiting_change_names_its_fields_as_the_form_does(pair):
+    """The second organizer reads what changed by the form's words, in their language,
+    never by the names the fields are stored under."""
+    _settings, ana, ben = pair
+    csrf_a = sign_in(ana, "ana")
+    sign_in(ben, "ben")
+    live = propose_listing(ana, csrf_a)
+    url = f"/admin/listings/{live}/approve"
+    ben.post(url, data=hidden_fields(ben.get(f"/admin/listings/{live}/edit").text, url))
+    ana.post(f"/admin/listings/{live}/edit", data={"csrf": csrf_a, **LISTING, "address": TRAP,
+                                                   "lat": "47.1", "lon": "-122.2"})
+    for lang, words in (("en", {"Address", "Latitude", "Longitude"}),
+                        ("es", {"Dirección", "Latitud", "Longitud"})):
+        ben.get(f"/admin/language?to={lang}&next=/admin/")
+        for page in (ben.get("/admin/changes").text,
+                     ben.get(f"/admin/listings/{live}/edit").text):
+            fields = set(re.findall(r"<tr><td>([^<]+)</td>", page))
+            assert words <= fields, (lang, fields)
+            assert not {"address", "lat", "lon"} & fields, (lang, fields)
+
+
 def test_5_sign_out_ends_the_session_on_the_server(pair):
     _settings, ana, _ben = pair
     csrf = sign_in(ana, "ana")

@@ -482,11 +482,12 @@ async def confirm_retraction(request: Request) -> Response:
 
 
 def _named(changed: list[dict], tr: Translator) -> list[dict]:
-    """What changed, with the fields and statuses named in the organizer's language."""
+    """What changed, with the statuses named in the organizer's language and the fields
+    as the alert form calls them (the page translates them)."""
     def status(value):
         return tr.plain(STATUS_NAMES[value]) if value in STATUS_NAMES else value
 
-    return [{"field": tr.plain(FIELD_NAMES.get(c["field"], c["field"])),
+    return [{"field": c["field"], "label": FIELD_NAMES.get(c["field"], c["field"]),
              "before": status(c["before"]) if c["field"] == "status" else c["before"],
              "after": status(c["after"]) if c["field"] == "status" else c["after"]}
             for c in changed]
