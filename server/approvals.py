@@ -27,8 +27,8 @@ from server.i18n import N_
 # organizer once there are two. Everything else (a description's wording, a source note)
 # is saved at once.
 PUBLIC_FACTS: dict[str, tuple[str, ...]] = {
-    "listing": ("title", "title_es", "kind", "address", "city", "state", "lat", "lon", "starts",
-                "ends", "schedule", "links", "contact"),
+    "listing": ("title", "title_es", "kind", "address", "city", "state", "zip", "lat", "lon",
+                "starts", "ends", "schedule", "links", "contact"),
     "facility": ("name", "address", "city", "state", "lat", "lon"),
     "contact": ("organization", "phones", "hours_en", "hours_es", "website", "states"),
     "rights": ("title_en", "summary_en", "body_en", "title_es", "summary_es", "body_es"),
@@ -110,7 +110,7 @@ def readable(value: Any) -> str | None:
 # catalog translates them where they are shown). Others are shown by their stored name.
 FIELD_LABELS = {
     "title": N_("Title"), "title_es": N_("Title in Spanish"), "kind": N_("Kind"),
-    "address": N_("Address"), "city": N_("City"), "state": N_("State"),
+    "address": N_("Address"), "city": N_("City"), "state": N_("State"), "zip": N_("ZIP code"),
     "starts": N_("Starts"), "ends": N_("Ends"), "schedule": N_("Schedule"),
     "description": N_("Description"), "description_es": N_("Text in Spanish"),
     "tz": N_("Time zone"), "facility": N_("Facility"), "lat": N_("Latitude"),

@@ -75,7 +75,8 @@ REQUIRED_COLUMNS = ("title", "city", "state", "description")
 _ROLE_OF = {alias: role for role, aliases in COLUMNS.items() for alias in aliases}
 # A form field's error goes to the column it came from.
 _FIELD_ROLES = {"title": "title", "title_es": "title_es", "kind": "kind", "address": "address",
-                "city": "city", "state": "state", "tz": "state", "lat": "lat", "lon": "lon",
+                "city": "city", "state": "state", "zip": "zip", "tz": "state", "lat": "lat",
+                "lon": "lon",
                 "starts": "start", "ends": "end", "links": "link", "description": "description",
                 "description_es": "description_es"}
 # The form's wording where a spreadsheet needs other words.
@@ -215,7 +216,7 @@ def _form_values(cells: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]
     return {
         "title": cells.get("title", ""), "title_es": cells.get("title_es", ""),
         "kind": cells.get("kind", "").casefold() or "vigil", "address": address,
-        "city": cells.get("city", ""), "state": state,
+        "city": cells.get("city", ""), "state": state, "zip": cells.get("zip", ""),
         "lat": cells.get("lat", ""), "lon": cells.get("lon", ""), "tz": "",
         "starts": moments["starts"], "ends": moments["ends"], "repeat": "none", "time": "",
         "description": cells.get("description", ""),
@@ -334,7 +335,7 @@ def _check_row(number: int, cells: dict[str, str], labels: dict[str, str],
 
 # What an approver of a batch approves: every row as stored, through its digest.
 ROW_FIELDS = ("id", "slug", "status", "author", "title", "title_es", "kind", "address",
-              "city", "state", "lat", "lon", "starts", "ends", "schedule", "description_en",
+              "city", "state", "zip", "lat", "lon", "starts", "ends", "schedule", "description_en",
               "description_es", "needs", "links", "source")
 
 

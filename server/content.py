@@ -328,9 +328,15 @@ async def statements(db: Database) -> list[dict]:
     return out
 
 
+def place_of(rec: dict) -> str:
+    """A record's place on one line, as an envelope has it: "1623 E J St, Tacoma, WA 98421"."""
+    region = " ".join(p for p in (rec["state"], rec.get("zip")) if p)
+    return ", ".join(p for p in (rec.get("address"), rec["city"], region) if p)
+
+
 def map_links(rec: dict) -> dict[str, str]:
     """A geo: URI for the phone's own maps app and an OpenStreetMap link; no embedded map."""
-    place = ", ".join(p for p in (rec.get("address"), rec["city"], rec["state"]) if p)
+    place = place_of(rec)
     if rec.get("lat") is not None and rec.get("lon") is not None:
         lat, lon = rec["lat"], rec["lon"]
         return {
@@ -349,6 +355,8 @@ def event_jsonld(rec: dict, lang: str, url: str) -> dict:
                "addressRegion": rec["state"], "addressCountry": "US"}
     if rec.get("address"):
         address["streetAddress"] = rec["address"]
+    if rec.get("zip"):
+        address["postalCode"] = rec["zip"]
     place: dict[str, Any] = {"@type": "Place", "name": rec.get("address") or rec["city"],
                              "address": address}
     if rec.get("lat") is not None and rec.get("lon") is not None:

@@ -20,6 +20,7 @@ from server.places import STATES
 from server.public_contact import contact_href
 
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+ZIP = re.compile(r"\d{5}(?:-\d{4})?")
 LANGS = ("en", "es")
 LISTING_KINDS = ("occupation", "vigil", "rally", "action")
 LISTING_STATUSES = ("active", "ended")
@@ -81,6 +82,12 @@ Checker = Callable[[Where, str, Any], Any]
 def text(where: Where, name: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise where.fail(name, "must be non-empty text")
+    return value.strip()
+
+
+def zip_code(where: Where, name: str, value: Any) -> str:
+    if not isinstance(value, str) or not ZIP.fullmatch(value.strip()):
+        raise where.fail(name, f"must be a ZIP code (98421 or 98421-1234), got {value!r}")
     return value.strip()
 
 
@@ -268,7 +275,7 @@ SPECS: dict[str, tuple[dict[str, Checker], dict[str, Checker]]] = {
             **COMMON,
         },
         {
-            "title_es": text, "address": text, "lat": number(-90, 90),
+            "title_es": text, "address": text, "zip": zip_code, "lat": number(-90, 90),
             "lon": number(-180, 180), "starts": date_or_datetime, "ends": date_or_datetime,
             "schedule": SCHEDULE,
             "links": list_of(table({"label": text}, {"url": url})),
@@ -426,7 +433,8 @@ def listing_row(rec: dict, now: str) -> dict:
         "title_es": rec["title_es"], "description_en": rec["description"]["en"],
         "description_es": rec["description"]["es"],
         "address": rec["address"], "city": rec["city"], "state": rec["state"],
-        "lat": rec["lat"], "lon": rec["lon"], "starts": rec["starts"], "ends": rec["ends"],
+        "zip": rec.get("zip"), "lat": rec["lat"], "lon": rec["lon"], "starts": rec["starts"],
+        "ends": rec["ends"],
         "schedule": _j(rec["schedule"]), "status": rec["status"],
         "links": _j(rec["links"] or []), "needs": _j(rec["needs"] or []),
         "facility": rec["facility"], "statement": rec["statement"],

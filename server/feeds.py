@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Event, vRecur, vText
 
+from server.content import place_of
+
 ATOM_NS = "http://www.w3.org/2005/Atom"
 _DEFAULT_DURATION = timedelta(hours=2)
 
@@ -33,8 +35,7 @@ def listing_event(listing: dict, base_url: str) -> Event | None:
     event.add("uid", f"{listing['slug']}@{host}")
     event.add("dtstamp", _utc(listing["updated"]))
     event.add("summary", listing["title"])
-    place = ", ".join(p for p in (listing.get("address"), listing["city"], listing["state"]) if p)
-    event.add("location", place)
+    event.add("location", place_of(listing))
     if listing.get("lat") is not None and listing.get("lon") is not None:
         event.add("geo", (listing["lat"], listing["lon"]))
     description = listing["description"]

@@ -7,7 +7,7 @@ import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from server.dataset import LISTING_KINDS
+from server.dataset import LISTING_KINDS, ZIP
 from server.i18n import N_
 from server.places import STATES
 from server.public_contact import (
@@ -66,12 +66,15 @@ def zone_for(state: str, city: str = "") -> str:
                           STATE_ZONES.get(state, "America/New_York"))
 
 
-FIELDS = ("title", "title_es", "kind", "address", "city", "state", "lat", "lon", "tz", "starts",
+FIELDS = ("title", "title_es", "kind", "address", "city", "state", "zip", "lat", "lon", "tz",
+          "starts",
           "ends", "repeat", "time", "description", "description_es", "needs", "links", "source",
           "facility", "contact", "contact_label")
-SINGLE_LINE = ("title", "title_es", "address", "city", "source", "contact", "contact_label")
+SINGLE_LINE = ("title", "title_es", "address", "city", "zip", "source", "contact",
+               "contact_label")
 DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-LIMITS = {"title": 140, "title_es": 140, "address": 200, "city": 80, "description": 4000,
+LIMITS = {"title": 140, "title_es": 140, "address": 200, "city": 80, "zip": 10,
+          "description": 4000,
           "description_es": 4000, "needs": 2000, "links": 2000, "source": 200,
           "contact": CONTACT_LIMIT, "contact_label": LABEL_LIMIT}
 
@@ -122,6 +125,8 @@ def parse(form: dict[str, str]) -> tuple[dict[str, str], dict[str, str], dict | 
         errors["kind"] = N_("Choose a kind.")
     if values["state"] not in STATES:
         errors["state"] = N_("Choose a state.")
+    if values["zip"] and not ZIP.fullmatch(values["zip"]):
+        errors["zip"] = N_("Five digits, as in 98421, or nine as in 98421-1234; or empty.")
     tz = values["tz"] or zone_for(values["state"], values["city"])
     if tz not in dict(TIME_ZONES):
         errors["tz"] = N_("Choose a time zone.")
@@ -166,7 +171,8 @@ def parse(form: dict[str, str]) -> tuple[dict[str, str], dict[str, str], dict | 
     row = {
         "title": values["title"], "title_es": values["title_es"] or None,
         "kind": values["kind"], "address": values["address"] or None,
-        "city": values["city"], "state": values["state"], "lat": coords.get("lat"),
+        "city": values["city"], "state": values["state"], "zip": values["zip"] or None,
+        "lat": coords.get("lat"),
         "lon": coords.get("lon"), "starts": moments.get("starts"), "ends": moments.get("ends"),
         "schedule": json.dumps(schedule, sort_keys=True) if schedule else None,
         "description_en": values["description"], "description_es": description_es,
@@ -218,7 +224,7 @@ def values_from_row(row: dict) -> dict[str, str]:
     return {
         "title": row["title"], "title_es": row.get("title_es") or "",
         "kind": row["kind"], "address": row.get("address") or "",
-        "city": row["city"], "state": row["state"],
+        "city": row["city"], "state": row["state"], "zip": row.get("zip") or "",
         "lat": "" if row.get("lat") is None else str(row["lat"]),
         "lon": "" if row.get("lon") is None else str(row["lon"]), "tz": tz,
         "starts": local(row.get("starts")), "ends": local(row.get("ends")),

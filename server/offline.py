@@ -305,7 +305,7 @@ def _index_listing(rec: dict, titles: dict[str, str]) -> dict:
     when = rec.get("next") or rec.get("starts")
     if when:
         out["when"] = when[:16]
-    for key in ("address", "lat", "lon"):
+    for key in ("address", "zip", "lat", "lon"):
         if rec.get(key) is not None:
             out[key] = rec[key]
     return out

@@ -390,3 +390,20 @@ def test_the_same_file_twice_shows_as_possible_duplicates(pair):
     second = batch_url(upload(ana, csrf, csv_text(good_rows(3))))
     page = ben_view(ben, second)
     assert "Possible duplicates" in page and "3 listings have the same title and city" in page
+
+
+def test_the_zip_column_is_kept_and_a_bad_one_is_named(tmp_path):
+    """An event platform's ZIP column is stored with each listing, not dropped; a ZIP that
+    is not one is refused with its row and column, like any other field."""
+    parsed = bulk_import.read_csv(csv_text([good_rows(1)[0].replace(",97239,", ",9723,")]))
+    assert (2, "zip", "Five digits, as in 98421, or nine as in 98421-1234; or empty.") in {
+        (e.row, e.column, e.message) for e in parsed.errors}
+    settings = make_settings(tmp_path)
+    create_organizer(settings, "ana")
+    with TestClient(create_app(settings), base_url="http://testserver") as client:
+        ana = Browser(client)
+        rows = good_rows(2)
+        rows[1] = rows[1].replace(",97239,", ",97239-1234,")
+        upload(ana, sign_in(ana, "ana"), csv_text(rows))
+        assert sql(settings, "SELECT zip FROM listings WHERE batch_id IS NOT NULL "
+                             "ORDER BY id") == [("97239",), ("97239-1234",)]

@@ -920,7 +920,8 @@ def organizer_records(payload: str, n: int) -> dict[str, dict[str, str]]:
     return {
         "/admin/listings/new": {
             "title": f"T{n} {payload}", "kind": "vigil", "address": payload,
-            "city": f"C{n} {payload}", "state": "WA", "tz": "America/Los_Angeles",
+            "city": f"C{n} {payload}", "state": "WA", "zip": "98421-1234",
+            "tz": "America/Los_Angeles",
             "starts": "2030-06-01T20:00", "repeat": ("weekly", "daily", "none")[n % 3],
             "time": "19:30", "description": payload, "description_es": payload,
             "needs": f"{payload}\n{payload}",

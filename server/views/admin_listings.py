@@ -187,8 +187,8 @@ async def _go_live(request: Request, slug: str, approver: str | None,
 
 
 VERSION_FIELDS = ("status", "author", "title", "title_es", "kind", "address", "city", "state",
-                  "lat", "lon", "starts", "ends", "schedule", "description_en", "description_es",
-                  "needs", "links", "source", "contact")
+                  "zip", "lat", "lon", "starts", "ends", "schedule", "description_en",
+                  "description_es", "needs", "links", "source", "contact")
 
 
 async def waiting_import(db, row: dict) -> int | None:

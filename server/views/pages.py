@@ -230,7 +230,7 @@ def directions(rec: dict) -> dict[str, str] | None:
     """Links the visitor chooses, built from the street address; none for a city alone."""
     if not rec.get("address"):
         return None
-    place = quote(", ".join((rec["address"], rec["city"], rec["state"])))
+    place = quote(content.place_of(rec))
     return {
         "apple": f"https://maps.apple.com/?q={place}",
         "geo": f"geo:0,0?q={place}",

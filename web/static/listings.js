@@ -32,7 +32,8 @@ window.vigilListings = (function () {
   }
 
   function placeOf(item) {
-    return [item.address, item.city, item.state].filter(Boolean).join(", ");
+    const region = [item.state, item.zip].filter(Boolean).join(" ");
+    return [item.address, item.city, region].filter(Boolean).join(", ");
   }
 
   function element(tag, className, text) {

@@ -1,0 +1,72 @@
+"""A listing's ZIP code: checked in the form and in data files, shown after the state, and
+carried by the directions, the API, the page's structured data, the calendar and exports."""
+
+from __future__ import annotations
+
+import json
+import re
+from urllib.parse import unquote
+
+import pytest
+from starlette.testclient import TestClient
+
+from server.app import create_app
+from server.dataset import DataError, Where, listing_row, validate_record
+from tests.admin_support import create_organizer, sign_in
+from tests.conftest import make_settings
+
+LISTING = {"title": "Nightly vigil at NWDC", "kind": "vigil", "address": "1623 E J St",
+           "city": "Tacoma", "state": "WA", "tz": "America/Los_Angeles",
+           "starts": "2030-06-01T20:00", "description": "Bring candles.", "action": "publish"}
+
+
+@pytest.fixture
+def ana(tmp_path):
+    settings = make_settings(tmp_path)
+    create_organizer(settings, "ana")
+    with TestClient(create_app(settings), base_url="http://testserver") as client:
+        client.csrf = sign_in(client, "ana")
+        yield client
+
+
+def publish(client, **fields):
+    return client.post("/admin/listings/new", data={"csrf": client.csrf, **LISTING, **fields},
+                       follow_redirects=False)
+
+
+@pytest.mark.parametrize("bad", ["9842", "984211", "98421-12", "WA 98421", "98421 1234"])
+def test_the_form_refuses_what_is_not_a_zip_code_and_keeps_what_was_typed(ana, bad):
+    res = publish(ana, zip=bad)
+    assert res.status_code == 400
+    assert "Five digits, as in 98421" in res.text
+    assert f'name="zip" type="text" value="{bad}"' in res.text
+
+
+def test_a_zip_code_is_shown_and_carried_everywhere_the_place_goes(ana):
+    res = publish(ana, zip="98421")
+    slug = re.search(r"/admin/listings/([^/]+)/edit", res.headers["location"]).group(1)
+    ana.cookies.clear()  # as a visitor
+    page = ana.get(f"/listings/{slug}").text
+    assert '<abbr class="p-region" title="Washington">WA</abbr> ' \
+           '<span class="p-postal-code">98421</span>' in page
+    directions = re.findall(r'href="(https://maps\.apple\.com/[^"]+)"', page)
+    assert directions and "1623 E J St, Tacoma, WA 98421" in unquote(directions[0])
+    data = json.loads(re.search(r'<script type="application/ld\+json">(.*?)</script>',
+                                page, re.S).group(1))
+    assert data["location"]["address"]["postalCode"] == "98421"
+    assert ana.get(f"/api/v1/listings/{slug}").json()["listing"]["zip"] == "98421"
+    assert "Tacoma, WA 98421" in ana.get("/").text
+    assert "1623 E J St\\, Tacoma\\, WA 98421" in ana.get(f"/listings/{slug}.ics").text
+    index = ana.get("/offline-index.json").json()
+    assert next(r for r in index["listings"] if r["slug"] == slug)["zip"] == "98421"
+
+
+def test_data_files_check_the_zip_code_and_keep_it():
+    listing = {"slug": "vigil-tacoma", "kind": "vigil", "title": "Vigil", "city": "Tacoma",
+               "state": "WA", "status": "active", "description": {"en": "x", "es": "x"},
+               "source": "Test", "added": "2026-11-01", "zip": "98421"}
+    where = Where("listings.toml", "listing 'vigil-tacoma'")
+    with pytest.raises(DataError, match="field 'zip' must be a ZIP code"):
+        validate_record("listing", {**listing, "zip": "984"}, where)
+    rec = validate_record("listing", listing, where)
+    assert listing_row(rec, "2026-11-30T00:00:00+00:00")["zip"] == "98421"
