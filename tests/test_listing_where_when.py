@@ -1,5 +1,6 @@
-"""A listing's ZIP code: checked in the form and in data files, shown after the state, and
-carried by the directions, the API, the page's structured data, the calendar and exports."""
+"""Where and when a listing is. Its ZIP code: checked in the form and in data files, shown
+after the state, and carried by the directions, the API, the page's structured data, the
+calendar and exports. Its time: a vigil still to come says when it starts."""
 
 from __future__ import annotations
 
@@ -70,3 +71,18 @@ def test_data_files_check_the_zip_code_and_keep_it():
         validate_record("listing", {**listing, "zip": "984"}, where)
     rec = validate_record("listing", listing, where)
     assert listing_row(rec, "2026-11-30T00:00:00+00:00")["zip"] == "98421"
+
+
+def test_a_vigil_still_to_come_says_when_it_starts_not_that_it_began(ana):
+    """A one-time vigil ahead is announced as a day and time on the place's clock; "Began"
+    belongs to what has started."""
+    res = publish(ana)
+    slug = re.search(r"/admin/listings/([^/]+)/edit", res.headers["location"]).group(1)
+    ana.cookies.clear()
+    en = ana.get(f"/listings/{slug}").text
+    es = ana.get(f"/es/listings/{slug}").text
+    when = re.search(r'<p class="when">(.*?)</p>', en, re.S).group(1)
+    assert when.startswith("Starts ") and "8 PM (Pacific)" in when, when
+    assert "Began" not in en and "20:00:00" not in re.sub(r"<[^>]+>", "", when)
+    assert re.search(r'<p class="when">Empieza: [^<]*<time[^>]*>[^<]*8:00\s*p\.\s*m\.', es)
+    assert "Comenzó" not in es
