@@ -34,6 +34,7 @@ def test_near_me_sorts_on_the_device_and_sends_no_position(server, browser, some
     context.on("request", lambda req: urls.append(req.url + " " + (req.post_data or "")))
     page = context.new_page()
     page.goto(server.url + "/")
+    wait_for_worker(page)
     page.click("#near-me")
     page.wait_for_selector("#nearest:not([hidden]) li")
     first = page.locator("#nearest li h3 a").first.get_attribute("href")
@@ -43,7 +44,13 @@ def test_near_me_sorts_on_the_device_and_sends_no_position(server, browser, some
     # Only what is happening now: the ended occupations stay out of "nearest".
     assert hrefs == [f"/listings/{slug}" for slug in ACTIVE]
     assert "mi" in page.locator("#nearest li").last.inner_text()
-    page.wait_for_timeout(300)
+    # What the tap set off is done: the worker noted what is near (by slug, to keep those
+    # pages offline) and its bundle is complete again.
+    page.wait_for_function("""async (slug) => {
+      const saved = await caches.match("/__vigil/interest");
+      return Boolean(saved) && (await saved.json()).slugs.includes(slug);
+    }""", arg=ACTIVE[0])
+    wait_for_worker(page)
     for url in urls:
         assert "47.25" not in url and "122.44" not in url, url
     context.close()
