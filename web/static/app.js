@@ -166,6 +166,25 @@
     tellWorker(refreshMessage());
   }
 
+  /* The offline index, read once per page for search.js and listings.js: savedOnly from
+     the worker's cache alone, else from the network (the worker's cache when offline). */
+  let indexFromCache = false;
+  function readIndex(savedOnly) {
+    if (!window.vigilIndex) {
+      const url = "/offline-index.json";
+      const read = (savedOnly ? caches.match(url) : fetch(url)).then((response) => {
+        if (!response || !response.ok) throw new Error("index not read");
+        return response.json();
+      });
+      window.vigilIndex = read;
+      indexFromCache = savedOnly;
+      read.catch(() => { if (window.vigilIndex === read) window.vigilIndex = null; });
+    }
+    const read = window.vigilIndex;
+    return indexFromCache && !savedOnly ? read.catch(() => readIndex(false)) : read;
+  }
+  window.vigilReadIndex = readIndex;
+
   /* Sort active listings by distance on the device; the position never leaves it. */
   function setUpNearMe() {
     const button = document.getElementById("near-me");
@@ -188,23 +207,7 @@
     /* listings.js knows every active listing in the country, from the index. Where the
        worker keeps both on the phone they are read from its cache once the page is idle
        (never from the network), so a tap is answered at once; else they are loaded when
-       someone asks. The two are read side by side: the script takes the index this page
-       started reading (window.vigilIndex). */
-    function readIndex(savedOnly) {
-      if (window.vigilIndex) return;
-      const read = savedOnly
-        ? caches.match("/offline-index.json").then((response) => {
-          if (!response) throw new Error("index not saved");
-          return response.json();
-        })
-        : fetch("/offline-index.json").then((response) => {
-          if (!response.ok) throw new Error(`index: ${response.status}`);
-          return response.json();
-        });
-      window.vigilIndex = read;
-      read.catch(() => { if (window.vigilIndex === read) window.vigilIndex = null; });
-    }
-
+       someone asks, side by side. */
     let script = null;
     function loadListings() {
       script = script || new Promise((resolve, reject) => {
@@ -219,7 +222,7 @@
     }
     if (navigator.serviceWorker && navigator.serviceWorker.controller) {
       (window.requestIdleCallback || setTimeout)(() => {
-        if (window.caches) readIndex(true);
+        if (window.caches) readIndex(true).catch(() => {});
         loadListings().catch(() => {});
       });
     }
@@ -246,7 +249,7 @@
       button.disabled = true;
       note.textContent = button.dataset.locating;
       // The script and its index load while the phone finds its position, not after.
-      readIndex(false);
+      readIndex(false).catch(() => {});
       loading = loadListings();
       loading.catch(() => {}); // a failure is answered when the position comes
       navigator.geolocation.getCurrentPosition(showNearest, () => chooseState(button.dataset.noPlace),

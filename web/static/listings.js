@@ -8,23 +8,9 @@ window.vigilListings = (function () {
   const lang = document.documentElement.lang;
   const prefix = lang === "es" ? "/es" : "";
 
-  let reading = null;
-
-  function fetchIndex() {
-    return fetch("/offline-index.json").then((response) => {
-      if (!response.ok) throw new Error(`index: ${response.status}`);
-      return response.json();
-    });
-  }
-
-  /* The index, read once per page (and again after a failure); the home page may have
-     started reading it already, alongside this script. */
+  /* Every public listing, from the index app.js reads once per page. */
   function index() {
-    const started = window.vigilIndex;
-    reading = reading || (started ? started.catch(fetchIndex) : fetchIndex())
-      .then((data) => data.listings);
-    reading.catch(() => { reading = null; });
-    return reading;
+    return window.vigilReadIndex(false).then((data) => data.listings);
   }
 
   function titleOf(item) {

@@ -48,14 +48,9 @@
     ];
   }
 
-  /* The index from the network (the worker answers from its cache when there is none),
-     or, with savedOnly, from the worker's cache alone. */
+  /* The index as search reads it (app.js reads the file: window.vigilReadIndex). */
   async function load(savedOnly) {
-    const url = "/offline-index.json";
-    data = data || (savedOnly ? caches.match(url) : fetch(url)).then(async (response) => {
-      if (!response || !response.ok) throw new Error("index not read");
-      return entries(await response.json());
-    });
+    data = data || window.vigilReadIndex(savedOnly).then(entries);
     data.catch(() => { data = null; });
     return data;
   }
