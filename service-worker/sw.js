@@ -22,6 +22,10 @@ const SHELL = "__SHELL__";
 const BUNDLE_KEY = "/__vigil/bundle";
 const BUNDLE_RETRY_MS = [1000, 3000, 8000, 20000, 60000];
 const NETWORK_TIMEOUT_MS = 800;
+/* A page with no saved copy waits this much longer for the network before the offline
+ * page is shown, which then keeps trying and offers the page when it arrives. */
+const UNSAVED_TIMEOUT_MS = 3000;
+const RECHECK_TIMEOUT_MS = 8000;
 const REFRESH_INTERVAL_MS = 30 * 1000;
 const CACHED_AT = "x-vigil-cached-at";
 const HASH = "x-vigil-hash";
@@ -59,6 +63,10 @@ self.addEventListener("message", (event) => {
   if (data.type === "refresh" || data.type === "interest") {
     event.waitUntil(noteInterest(data).then((changed) =>
       (data.type === "refresh" || changed ? refreshBundle(true) : null)));
+  } else if (data.type === "served" && event.source) {
+    event.source.postMessage({ type: "served", url: data.url, ...howServed(event.source.id) });
+  } else if (data.type === "recheck" && typeof data.url === "string") {
+    event.waitUntil(recheck(cacheKeyFor(new URL(data.url, self.location.origin).href)));
   }
 });
 
@@ -360,7 +368,9 @@ function sleep(ms) {
 /* --- strategies ------------------------------------------------------------------- */
 
 /* Network with a short timeout; then the saved copy; then the offline page. A page that
- * came from the cache is refreshed in the background and the visitor is told. */
+ * came from the cache is refreshed in the background and the visitor is told. Whether a
+ * page came from the cache because the network failed is kept for that page to ask
+ * (howServed): the browser's navigator.onLine says true on lie-fi and behind a portal. */
 async function handleNavigation(event) {
   const request = event.request;
   const key = cacheKeyFor(request.url);
@@ -372,22 +382,81 @@ async function handleNavigation(event) {
   }
   const cached = await findCached(key);
   if (cached) {
+    noteServedSaved(event.resultingClientId, Number(cached.headers.get(CACHED_AT)) || null);
     event.waitUntil(refreshInBackground(key, network, cached.clone()));
     return cached;
   }
   if (response) {
     return response;
   }
-  const late = await network.catch(() => null);
+  const late = await withTimeout(network, UNSAVED_TIMEOUT_MS).catch(() => null);
   if (late) {
     return late;
   }
+  noteServedSaved(event.resultingClientId, null);
+  event.waitUntil(network.then(
+    () => tellNetwork(true).then(() => tellClients({ type: "fresh", url: key })),
+    () => tellNetwork(false)));
   return (await caches.match(offlinePageFor(key))) || offlineFallback();
 }
 
+/* --- what the network did, told to the pages ---------------------------------------- */
+
+/* Pages answered from the cache, by client id: when their copy was saved (null for the
+ * offline page). Bounded: a page asks as soon as its script runs. */
+const servedSaved = new Map();
+const SERVED_SAVED_MAX = 32;
+let networkUp = null;
+
+function noteServedSaved(clientId, savedAt) {
+  networkUp = false;
+  if (!clientId) {
+    return;
+  }
+  servedSaved.set(clientId, { savedAt });
+  while (servedSaved.size > SERVED_SAVED_MAX) {
+    servedSaved.delete(servedSaved.keys().next().value);
+  }
+}
+
+function howServed(clientId) {
+  const entry = servedSaved.get(clientId);
+  return entry ? { offline: true, savedAt: entry.savedAt } : { offline: false };
+}
+
+/* Every page hears when a request went through after one failed, or failed after one
+ * went through. */
+async function tellNetwork(up) {
+  if (networkUp === up) {
+    return;
+  }
+  networkUp = up;
+  await tellClients({ type: "network", up });
+}
+
+/* A page shown without a connection asks again now and then: the page itself is fetched,
+ * kept if it is kept, and the pages told whether the network answered and whether the
+ * page differs from the copy shown. */
+async function recheck(key) {
+  const cached = await findCached(key);
+  const fresh = await withTimeout(fetch(key, { cache: "no-store" }), RECHECK_TIMEOUT_MS)
+    .catch(() => null);
+  if (!fresh || !(fresh.ok || fresh.status === 404)) {
+    networkUp = null;
+    await tellNetwork(false);
+    return;
+  }
+  await tellNetwork(true);
+  if (!cached) {
+    await tellClients({ type: "fresh", url: key });
+    return;
+  }
+  await storeIfDifferent(key, fresh, cached);
+}
 /* A page read online replaces its saved copy; a listing page opened is saved from now on
  * (it matters to this visitor), under the hash the last manifest gave it. */
 async function afterNetworkPage(key, response) {
+  await tellNetwork(true);
   const cache = await caches.open(CONTENT_CACHE);
   const existing = await cache.match(key);
   const opened = response.ok && LISTING_PATH.exec(key);
@@ -477,6 +546,12 @@ function listingHash(manifest, key) {
 
 async function refreshInBackground(key, network, cached) {
   const fresh = await network.catch(() => null);
+  await tellNetwork(Boolean(fresh));
+  await storeIfDifferent(key, fresh, cached);
+}
+
+/* A fresh copy replaces the saved one; the pages showing it hear when it differs. */
+async function storeIfDifferent(key, fresh, cached) {
   if (!isCacheable(fresh)) {
     return;
   }

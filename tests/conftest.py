@@ -15,6 +15,20 @@ from server.config import Settings
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 
 
+def pytest_report_header() -> str:
+    """Name the browser the browser tests drive, so a failure says which Chromium it was."""
+    import subprocess
+
+    from tests.live import CHROMIUM
+
+    try:
+        found = subprocess.run([CHROMIUM, "--version"], capture_output=True, text=True,
+                               timeout=30).stdout.strip()
+    except OSError:
+        found = "not found"
+    return f"browser: {CHROMIUM}: {found or 'no version'}"
+
+
 def make_settings(tmp_path: Path, **overrides) -> Settings:
     values = dict(
         db_path=tmp_path / "vigil.db",

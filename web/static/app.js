@@ -8,6 +8,15 @@
   const pageKey = location.pathname === "/es" ? "/es/" : location.pathname + location.search;
   let cachedAt = null;
   let newer = false;
+  /* What the service worker says happened to this page's request, not what the browser
+     guesses: "lost" when it answered from its saved copy because the network failed or
+     hung, "back" once a later request went through. */
+  let connection = "unknown";
+  let savedAt = null;
+  let servedSaved = false;
+  let heardServed = false;
+  let recheckTimer = null;
+  let recheckDelay = 0;
 
   function relativeTime(ms) {
     const seconds = Math.round((ms - Date.now()) / 1000);
@@ -20,20 +29,80 @@
     return strings.justNow;
   }
 
+  /* "8:14 PM" today, "Dec 5, 8:14 PM" before. */
+  function clockTime(ms) {
+    const when = new Date(ms);
+    const today = when.toDateString() === new Date().toDateString();
+    const options = today ? { hour: "numeric", minute: "2-digit" }
+      : { month: "short", day: "numeric", hour: "numeric", minute: "2-digit" };
+    return new Intl.DateTimeFormat(lang, options).format(when);
+  }
+
   function showStatus() {
     const parts = [];
-    if (!navigator.onLine) parts.push(strings.offline);
-    if (cachedAt) parts.push(`${strings.saved} · ${strings.updated} ${relativeTime(cachedAt)}`);
-    if (newer) parts.push(strings.newer);
+    const lost = connection === "lost";
+    if (lost) {
+      parts.push(savedAt ? `${strings.noConnection} · ${strings.savedCopy.replace("{time}", clockTime(savedAt))}`
+        : `${strings.noConnection} · ${strings.stillTrying}`);
+    } else {
+      if (connection === "back") parts.push(strings.connectedAgain);
+      if (cachedAt) parts.push(`${strings.saved} · ${strings.updated} ${relativeTime(cachedAt)}`);
+    }
+    if (newer) parts.push(servedSaved && !savedAt ? strings.ready : strings.newer);
     statusEl.textContent = parts.join(" ");
     if (newer) statusEl.append(" ", reloadButton());
-    statusEl.classList.toggle("offline", !navigator.onLine);
+    statusEl.classList.toggle("offline", lost);
     // A line in the flow, so it covers nothing and stays: taking it away would move the page
-    // under a finger about to tap. Offline it goes under the header, to be read first; online,
-    // "saved" is quiet news after the page's content, where it moves nothing on screen.
-    const anchor = navigator.onLine ? document.getElementById("main") : document.querySelector(".top");
+    // under a finger about to tap. On a page shown without a connection it goes under the
+    // header, to be read first, and stays there when the connection is back; otherwise
+    // "saved" is quiet news after the page's content, moving nothing.
+    const anchor = servedSaved ? document.querySelector(".top") : document.getElementById("main");
     if (statusEl.previousElementSibling !== anchor) anchor.after(statusEl);
     statusEl.hidden = parts.length === 0;
+  }
+
+  function lostConnection(at) {
+    if (connection !== "lost") recheckDelay = 0;
+    connection = "lost";
+    servedSaved = true;
+    if (at !== undefined) savedAt = at;
+    showStatus();
+    scheduleRecheck();
+  }
+
+  /* While the connection is lost the worker asks for this page again: after 3 s, then
+     less often, up to every 30 s, and at once when the browser or the person hints that it
+     may be back. */
+  function scheduleRecheck(now) {
+    clearTimeout(recheckTimer);
+    if (connection !== "lost") return;
+    recheckDelay = now ? 0 : Math.min(30000, recheckDelay ? recheckDelay * 2 : 3000);
+    recheckTimer = setTimeout(() => tellWorker({ type: "recheck", url: pageKey }), recheckDelay);
+  }
+
+  function onWorkerMessage(event) {
+    const data = event.data || {};
+    if (data.type === "served" && data.url === pageKey) {
+      heardServed = true;
+      if (data.offline) lostConnection(data.savedAt || null);
+      readCachedAt();
+    } else if (data.type === "network") {
+      if (!data.up && connection === "lost") scheduleRecheck();
+      if (data.up && connection === "lost") {
+        connection = "back";
+        showStatus();
+        // Whether this page differs from the copy shown is known once it is fetched.
+        clearTimeout(recheckTimer);
+        tellWorker({ type: "recheck", url: pageKey });
+      }
+    } else if (data.type === "fresh" && data.url === pageKey) {
+      newer = true;
+      showStatus();
+    } else if (data.type === "bundle") {
+      // The saved copy shown was replaced by a newer one while the page was open.
+      if (servedSaved && (data.changed || []).includes(pageKey)) newer = true;
+      readCachedAt();
+    }
   }
 
   async function readCachedAt() {
@@ -67,16 +136,11 @@
   function registerWorker() {
     if (!("serviceWorker" in navigator)) return;
     navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(() => {});
-    navigator.serviceWorker.addEventListener("message", (event) => {
-      const data = event.data || {};
-      if (data.type === "fresh" && data.url === pageKey) {
-        newer = true;
-        showStatus();
-      }
-      if (data.type === "bundle") readCachedAt();
-    });
+    navigator.serviceWorker.addEventListener("message", onWorkerMessage);
+    navigator.serviceWorker.startMessages();
+    tellWorker({ type: "served", url: pageKey });
     navigator.serviceWorker.ready.then((registration) => {
-      if (navigator.onLine && registration.active) {
+      if (connection !== "lost" && registration.active) {
         registration.active.postMessage(refreshMessage());
       }
     });
@@ -257,10 +321,18 @@
     });
   }
 
-  window.addEventListener("online", () => { showStatus(); askRefresh(); });
-  window.addEventListener("offline", showStatus);
+  window.addEventListener("online", () => { scheduleRecheck(true); askRefresh(); });
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") scheduleRecheck(true);
+  });
   registerWorker();
-  readCachedAt();
+  // A page the worker controls hears first how it was served, then reads when it was saved.
+  // (A worker of an older version does not answer: then it is read after a moment.)
+  if (navigator.serviceWorker && navigator.serviceWorker.controller) {
+    setTimeout(() => { if (!heardServed) readCachedAt(); }, 1500);
+  } else {
+    readCachedAt();
+  }
   restoreScroll();
   const visits = countVisit();
   const installed = matchMedia("(display-mode: standalone)").matches || navigator.standalone;
@@ -269,5 +341,5 @@
   setUpShare();
   setUpMaps();
   setUpNearMe();
-  setInterval(() => { if (!navigator.onLine || newer) showStatus(); }, 60 * 1000);
+  setInterval(() => { if (cachedAt || newer) showStatus(); }, 60 * 1000);
 })();
