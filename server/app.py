@@ -67,6 +67,7 @@ def page_routes() -> list[BaseRoute]:
         Route("/card", pages.card_page, name="card"),
         Route("/open-data", pages.open_data_page, name="open_data"),
         Route("/offline", pages.offline_page, name="offline"),
+        Route("/forget", pages.forget, methods=["POST"], name="forget"),
         *alerts.routes(),
     ]
 

@@ -27,7 +27,7 @@ from server.views.pages import listing_page, localized_title
 SHELL_PAGES = ("/", "/alerts", "/legal", "/rights", "/facilities", "/resources", "/about",
                "/suggest", "/search", "/card", "/open-data", "/offline", "/before-you-go")
 SHELL_ASSETS = ("app.css", "app.js", "alerts.js", "search.js", "suggest.js", "listings.js",
-                "icons/icon.svg",
+                "forget.js", "icons/icon.svg",
                 "icons/icon-192.png", "icons/badge-96.png")
 # The part of SHELL_ASSETS a worker's install waits for: what every page loads.
 INSTALL_ASSETS = ("app.css", "app.js", "alerts.js")
