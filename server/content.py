@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import unicodedata
@@ -281,18 +282,39 @@ async def contacts(db: Database) -> list[dict]:
 async def rights(db: Database, lang: str) -> list[dict]:
     rows = await db.execute("SELECT * FROM rights WHERE lang = ? ORDER BY ord, slug", (lang,))
     done = await checks(db, "rights")
-    return [_rights_record(r, done) for r in rows]
+    reviews = await legal_reviews(db, lang)
+    return [_rights_record(r, done, reviews) for r in rows]
 
 
-def _rights_record(row: sqlite3.Row, done: dict[str, dict]) -> dict:
+def body_hash(body: str) -> str:
+    """What an attorney's review is bound to: the article's text as it was reviewed."""
+    return hashlib.sha256(body.encode()).hexdigest()[:32]
+
+
+async def legal_reviews(db: Database, lang: str) -> dict[str, dict]:
+    """The latest attorney review recorded for each article in this language."""
+    rows = await db.execute(
+        "SELECT slug, attorney, organization, reviewed, body_hash FROM legal_reviews "
+        "WHERE lang = ? ORDER BY id", (lang,))
+    return {r["slug"]: dict(r) for r in rows}
+
+
+def _rights_record(row: sqlite3.Row, done: dict[str, dict], reviews: dict[str, dict]) -> dict:
     rec = _provenance(dict(row), done, "reviewed")
     rec["sources"] = json.loads(rec["sources"])
+    review = reviews.get(rec["slug"])
+    # A review of an earlier text says nothing about this one.
+    rec["attorney_review"] = (
+        {k: review[k] for k in ("attorney", "organization", "reviewed")}
+        if review and review["body_hash"] == body_hash(rec["body"]) else None)
     return rec
 
 
 async def rights_article(db: Database, slug: str, lang: str) -> dict | None:
     row = await db.first("SELECT * FROM rights WHERE slug = ? AND lang = ?", (slug, lang))
-    return _rights_record(row, await checks(db, "rights")) if row else None
+    if row is None:
+        return None
+    return _rights_record(row, await checks(db, "rights"), await legal_reviews(db, lang))
 
 
 async def resources(db: Database) -> dict[str, list[dict]]:

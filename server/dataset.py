@@ -250,7 +250,11 @@ def _fields(
 # organizer marking the record checked, which the audit log records with who and when.
 COMMON = {"source": text, "added": iso_date}
 CONTACT_ROLES = ("legal", "reporting", "locating", "information")
-PHONE_PURPOSES = ("report-raids", "legal-help", "find-someone")
+# What a number is for: legal help (a lawyer, a legal-aid group, a rapid-response or
+# referral line), legal support after an arrest at a protest, reporting enforcement, or
+# finding someone detained.
+PHONE_PURPOSES = ("legal-help", "protest-legal", "report-raids", "find-someone")
+LEGAL_PURPOSES = ("legal-help", "protest-legal")
 
 
 def sources(where: Where, name: str, value: Any) -> list[dict]:
@@ -294,7 +298,8 @@ SPECS: dict[str, tuple[dict[str, Checker], dict[str, Checker]]] = {
          "description": bilingual,
          "states": states_served, "languages": list_of(text), "sources": sources, **COMMON},
         {"phones": list_of(table({"label": bilingual, "number": phone_number,
-                                  "purpose": one_of(*PHONE_PURPOSES), "source": url},
+                                  "purpose": one_of(*PHONE_PURPOSES), "source": url,
+                                  "read": iso_date},
                                  {"hours": bilingual, "languages": list_of(text)})),
          "hours": bilingual, "website": url},
     ),

@@ -297,7 +297,8 @@ def test_contact_create_edit_delete(admin):
     assert "Hotline | 1-800-555-0101 | legal-help</textarea>" in res.text
     res = admin.post(f"/admin/content/contacts/{slug}/edit",
                      {**CONTACT, "phones": "Hotline | 1-800-555-0101 | lawyers | ftp://x"})
-    assert "Line 1: the purpose is one of report-raids, legal-help, find-someone." in res.text
+    assert ("Line 1: the purpose is one of legal-help, protest-legal, report-raids, "
+            "find-someone.") in res.text
 
     # The form shows what was stored the way it was typed.
     page = admin.get(f"/admin/content/contacts/{slug}/edit")

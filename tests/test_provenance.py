@@ -22,7 +22,7 @@ from tests.conftest import make_settings
 
 NOW = "2026-11-29T00:00:00+00:00"
 FIRST_CONTACT = "immigration-law-help-directory"
-MIGRAWATCH_SOURCE = "https://www.themonitor.com/2019/07/14/nonprofit-group-fights-rights-migrants/"
+ICE_LINE_SOURCE = "https://www.ice.gov/ICEcasereview"
 
 
 def today() -> str:
@@ -69,15 +69,20 @@ def _rewrite(path: Path, pattern: str, replacement: str) -> None:
          f"contacts.toml: contact '{FIRST_CONTACT}': field 'sources' is missing"),
         ("contacts.toml", r"sources = \[\n.*?\n\]\n", 'sources = [ { title = "ACLU" } ]\n',
          f"contacts.toml: contact '{FIRST_CONTACT}': field 'sources[0].url' is missing"),
-        ("contacts.toml", re.escape(f', source = "{MIGRAWATCH_SOURCE}"'), "",
-         "contacts.toml: contact 'united-we-dream': field 'phones[0].source' is missing"),
-        ("contacts.toml", r', purpose = "report-raids"', "",
-         "contacts.toml: contact 'united-we-dream': field 'phones[0].purpose' is missing"),
+        ("contacts.toml", re.escape(f', source = "{ICE_LINE_SOURCE}"'), "",
+         "contacts.toml: contact 'ice-online-detainee-locator': field 'phones[0].source' is "
+         "missing"),
+        ("contacts.toml", r', purpose = "find-someone"', "",
+         "contacts.toml: contact 'ice-online-detainee-locator': field 'phones[0].purpose' is "
+         "missing"),
+        ("contacts.toml", r', read = "2026-12-06"', "",
+         "contacts.toml: contact 'ice-online-detainee-locator': field 'phones[0].read' is "
+         "missing"),
         # A data file cannot claim a check: only an organizer's check in the audit log can.
         ("contacts.toml", r'added = "2026-11-27"', 'added = "2026-11-27"\nverified = "2026-11-27"',
          f"contacts.toml: contact '{FIRST_CONTACT}': field 'verified' is not a known field"),
-        ("rights/rights-card.en.md", r'written = "2026-11-29"',
-         'written = "2026-11-29"\nreviewed = "2026-11-29"',
+        ("rights/rights-card.en.md", r'written = "2026-12-06"',
+         'written = "2026-12-06"\nreviewed = "2026-12-06"',
          "rights/rights-card.en.md: front matter: field 'reviewed' is not a known field"),
     ],
 )
@@ -119,7 +124,9 @@ def _card(page: str, slug: str) -> str:
     return page[start:page.index("</li>", start)]
 
 
-CHECK_WORDS = ("Verified <time", "Verificado el <time", "Reviewed <time", "Revisado el <time")
+CHECK_WORDS = ("Verified <time", "Verificado el <time", "Reviewed <time", "Revisado el <time",
+               "Checked by a Vigil organizer <time",
+               "Comprobado por un organizador de Vigil el <time")
 
 
 def test_the_default_data_claims_no_check(tmp_path):
@@ -138,10 +145,10 @@ def test_the_default_data_claims_no_check(tmp_path):
         assert "Source:" in _card(legal, "united-we-dream")
         assert 'Added <time datetime="2026-11-27">' in _card(legal, "united-we-dream")
         article = client.get("/es/rights/at-your-door").text
-        assert 'Escrito el <time datetime="2026-11-29">' in article
-        assert "Todavía sin revisión de un organizador" in article
+        assert 'Escrito el <time datetime="2026-12-06">' in article
+        assert "Todavía no lo comprobó un organizador de Vigil" in article
         for rec in client.get("/api/v1/contacts").json()["contacts"]:
-            assert rec["verified"] is None and rec["added"] == "2026-11-27"
+            assert rec["verified"] is None and rec["added"] in ("2026-11-27", "2026-12-06")
 
 
 def test_a_stored_date_without_an_audit_entry_is_flagged_and_never_shown(tmp_path):
@@ -150,7 +157,8 @@ def test_a_stored_date_without_an_audit_entry_is_flagged_and_never_shown(tmp_pat
     with sqlite3.connect(settings.db_path) as conn:
         conn.execute("UPDATE rights SET reviewed = '2026-11-27' WHERE slug = 'remain-silent'")
     problems = _unbacked(settings)
-    assert len(problems) == 6 + 1
+    contacts = len(read_dataset(ROOT / "data")["contact"])
+    assert len(problems) == contacts + 1
     assert any(p.startswith("contact 'united-we-dream': verified 2026-11-27 has no matching")
                for p in problems)
     assert any(p.startswith("rights 'remain-silent': reviewed 2026-11-27") for p in problems)
@@ -189,8 +197,9 @@ def test_marking_a_record_checked_records_who_and_when_and_shows_that_date(tmp_p
         assert f'Verified <time datetime="{today()}">' in _card(legal, "united-we-dream")
         # The guild's stored 2020 date has no check behind it: still not shown.
         assert "Verified <time" not in _card(legal, "national-lawyers-guild")
-        for path, word in (("/rights/remain-silent", "Reviewed"),
-                           ("/es/rights/remain-silent", "Revisado el")):
+        for path, word in (("/rights/remain-silent", "Checked by a Vigil organizer"),
+                           ("/es/rights/remain-silent",
+                            "Comprobado por un organizador de Vigil el")):
             assert f'{word} <time datetime="{today()}">' in client.get(path).text
         assert f"{today()} by ana" in client.get("/admin/checks").text
 

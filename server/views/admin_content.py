@@ -18,7 +18,7 @@ import json
 import re
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -178,18 +178,18 @@ def _bilingual_part(text: str) -> dict[str, str]:
 
 def _phones(text: str, errors: Errors) -> list[dict]:
     """One number a line: label | number | purpose | source, then optionally | hours |
-    languages. A number is shown to visitors only with what it is for and where it was
-    published, so both are required."""
+    languages | the day the source page was read (YYYY-MM-DD). A number is shown to
+    visitors only with what it is for and where it was published, so both are required."""
     phones = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         parts = [p.strip() for p in line.split("|")]
-        label, phone, purpose, source, hours, languages = (parts + [""] * 6)[:6]
-        if len(parts) < 4 or len(parts) > 6 or not (label and phone):
+        label, phone, purpose, source, hours, languages, read = (parts + [""] * 7)[:7]
+        if len(parts) < 4 or len(parts) > 7 or not (label and phone):
             errors.setdefault("phones", f"Line {number}: write it as label | number | purpose "
                                         "| source address (then, if known, | hours | "
-                                        "languages).")
+                                        "languages | the day you read the source page).")
             continue
         if not PHONE.fullmatch(phone):
             errors.setdefault("phones", f"Line {number}: a phone number has only digits, "
@@ -203,11 +203,24 @@ def _phones(text: str, errors: Errors) -> list[dict]:
         codes = [c.lower() for c in _codes(languages)] or None
         if codes and any(not LANGUAGE_CODE.fullmatch(c) for c in codes):
             errors.setdefault("phones", f"Line {number}: languages are codes like en, es.")
+        if read and not _past_date(read):
+            errors.setdefault("phones", f"Line {number}: the day the source page was read is "
+                                        "a date like 2026-12-06, not in the future.")
         # The shape the data loader stores: optional parts present, as null when not given.
-        phones.append({"label": _bilingual_part(label), "number": phone, "purpose": purpose,
-                       "source": source, "hours": _bilingual_part(hours) if hours else None,
-                       "languages": codes})
+        phone_rec = {"label": _bilingual_part(label), "number": phone, "purpose": purpose,
+                     "source": source, "hours": _bilingual_part(hours) if hours else None,
+                     "languages": codes}
+        if read:
+            phone_rec["read"] = read
+        phones.append(phone_rec)
     return phones
+
+
+def _past_date(text: str) -> bool:
+    try:
+        return date.fromisoformat(text) <= datetime.now(UTC).date()
+    except ValueError:
+        return False
 
 
 def _codes(text: str) -> list[str]:
@@ -232,10 +245,9 @@ def _states(text: str, errors: Errors) -> list[str]:
 
 
 def _languages(text: str, errors: Errors) -> list[str]:
+    # Empty when the organization's page does not say which languages it serves.
     codes = [c.lower() for c in _codes(text)]
-    if not codes:
-        errors["languages"] = "Required: language codes like en, es."
-    elif any(not LANGUAGE_CODE.fullmatch(c) for c in codes):
+    if any(not LANGUAGE_CODE.fullmatch(c) for c in codes):
         errors["languages"] = "Two- or three-letter language codes, like en, es, ht."
     return codes
 
@@ -273,10 +285,12 @@ def contact_values(rec: dict) -> Values:
 
     def phone_line(p: dict) -> str:
         parts = [both(p["label"]), p["number"], p.get("purpose", ""), p.get("source", "")]
-        if p.get("hours") or p.get("languages"):
+        if p.get("hours") or p.get("languages") or p.get("read"):
             parts.append(both(p["hours"]) if p.get("hours") else "")
-        if p.get("languages"):
-            parts.append(", ".join(p["languages"]))
+        if p.get("languages") or p.get("read"):
+            parts.append(", ".join(p.get("languages") or []))
+        if p.get("read"):
+            parts.append(p["read"])
         return " | ".join(parts)
 
     return {

@@ -71,8 +71,47 @@ async def mark(request: Request) -> Response:
     return see_other(f"/admin/checks?done=Marked+{entity}+{slug}+checked+today.#{entity}-{slug}")
 
 
+async def attorney_review(request: Request) -> Response:
+    """Record that an attorney reviewed a rights article's current text in one language:
+    the page then names them, their organization and the date, until the text changes."""
+    slug = request.path_params["slug"]
+    form = await request.form()
+    lang = str(form.get("lang", ""))
+    attorney = " ".join(str(form.get("attorney", "")).split())[:120]
+    organization = " ".join(str(form.get("organization", "")).split())[:160]
+    reviewed = str(form.get("reviewed", ""))
+    me = organizer(request)["name"]
+    today = datetime.now(UTC).date()
+    try:
+        on = datetime.strptime(reviewed, "%Y-%m-%d").date()
+    except ValueError:
+        on = None
+    if lang not in ("en", "es") or not attorney or not organization or on is None or on > today:
+        return see_other(f"/admin/checks?error=attorney#rights-{slug}")
+
+    async def record(conn: aiosqlite.Connection) -> None:
+        async with conn.execute("SELECT body FROM rights WHERE slug = ? AND lang = ?",
+                                (slug, lang)) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            raise HTTPException(404, "No rights article with that address.")
+        review = {"lang": lang, "attorney": attorney, "organization": organization,
+                  "reviewed": on.isoformat(), "body_hash": content.body_hash(row[0])}
+        await conn.execute(
+            "INSERT INTO legal_reviews (slug, lang, attorney, organization, reviewed, "
+            "body_hash, recorded_by, recorded) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (slug, lang, attorney, organization, on.isoformat(), review["body_hash"], me,
+             content.iso_now()))
+        await audit.record(conn, me, "record-attorney-review", "rights", slug, None, review)
+
+    await services(request).db.write_fn(record, public=True)
+    return see_other(f"/admin/checks?done=Recorded+the+attorney+review+of+{slug}+({lang})."
+                     f"#rights-{slug}")
+
+
 def routes() -> list[BaseRoute]:
     return [
         Route("/admin/checks", index),
+        Route("/admin/checks/rights/{slug:str}/attorney", attorney_review, methods=["POST"]),
         Route("/admin/checks/{entity:str}/{slug:str}", mark, methods=["POST"]),
     ]

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from server import content
+from server.dataset import LEGAL_PURPOSES
 from server.fingerprints import ALL
 from server.i18n import Translator
 from server.listing_form import zone_for
@@ -173,7 +174,7 @@ def _map_dots(active: list[dict], ended: list[dict], by_state: bool) -> list[dic
     return dots
 
 
-@page(key=_state_key, deps=("listings", "alerts"))
+@page(key=_state_key, deps=("listings", "alerts", "contacts"))
 async def home(request: Request) -> tuple[str, dict]:
     """Active listings first (by state, or one state); ended ones in an archive by month.
     With more active listings than a phone should load at once, the page without a state
@@ -222,6 +223,7 @@ async def home(request: Request) -> tuple[str, dict]:
         "wanted_state": wanted,
         "bad_state": bool(request.query_params.get("state")) and wanted is None,
         "now": content.utcnow(),
+        "legal_calls": legal_numbers(await content.contacts(db_of(request)), wanted, lang),
         **await alerts.banner(request, wanted),
     }
 
@@ -245,6 +247,15 @@ def hotlines(contacts: list[dict], state: str, lang: str) -> list[tuple[dict, di
     local = [c for c in shown if state in c["states"]]
     national = [c for c in shown if c["states"] == ["*"]]
     return [(c, p) for c in local + national for p in c["phones"]]
+
+
+def legal_numbers(contacts: list[dict], state: str | None,
+                  lang: str) -> list[tuple[dict, dict]]:
+    """(contact, number) a person can call for legal help: a lawyer, a legal-aid or rapid-
+    response line, or legal support after a protest arrest; the state's first (when one is
+    known), then the national ones. A page offers "call" only where this is not empty."""
+    return [(c, p) for c, p in hotlines(contacts, state or "", lang)
+            if p["purpose"] in LEGAL_PURPOSES]
 
 
 def structured_data(rec: dict, lang: str, url: str) -> dict:
@@ -282,7 +293,7 @@ async def listing_page(request: Request) -> tuple[str, dict]:
         "facility": facility,
         "maps": directions(rec),
         "calls": calls,
-        "local_legal_help": any(p["purpose"] == "legal-help" and rec["state"] in c["states"]
+        "local_legal_help": any(p["purpose"] in LEGAL_PURPOSES and rec["state"] in c["states"]
                                 for c, p in calls),
         "timed": rec["status"] == "active" and bool(rec["starts"] or rec["schedule"]),
         "canonical": canonical,
@@ -327,16 +338,19 @@ async def legal_page(request: Request) -> tuple[str, dict]:
     contacts = _contacts_for_page(await content.contacts(db_of(request)), lang)
     shown = [c for c in contacts if c["role"] != "locating"]
     local = [c for c in shown if wanted and wanted in c["states"]]
-    local_hotlines = [c for c in local if any(p["purpose"] == "legal-help" for p in c["phones"])]
+    local_hotlines = [c for c in local
+                      if any(p["purpose"] in LEGAL_PURPOSES for p in c["phones"])]
     national = [c for c in shown if c["states"] == ["*"]]
     calls = [(c, p) for c in local + national for p in c["phones"]]
     others = sorted((c for c in shown if c not in local), key=lambda c: ROLE_ORDER[c["role"]])
     return "legal.html", {
         "contacts": local + others,
         "calls": calls,
+        "called": {c["slug"] for c, _p in calls},
         "wanted_state": wanted,
         "local_hotlines": local_hotlines,
-        "national_legal_hotline": any(p["purpose"] == "legal-help" for c, p in calls),
+        "national_legal_hotline": any(p["purpose"] in LEGAL_PURPOSES
+                                      for c, p in calls if c["states"] == ["*"]),
     }
 
 
@@ -375,10 +389,12 @@ async def about_page(request: Request) -> tuple[str, dict]:
     return "about.html", {"statements": items}
 
 
-@page(deps=())
+@page(deps=("contacts",))
 async def before_you_go_page(request: Request) -> tuple[str, dict]:
-    """What to bring and how to stay safe at a vigil; saved for offline use."""
-    return "before_you_go.html", {}
+    """What to bring and how to stay safe at a vigil; saved for offline use. The numbers to
+    write on an arm are the national legal ones; a state's are on /legal."""
+    contacts = await content.contacts(db_of(request))
+    return "before_you_go.html", {"legal_calls": legal_numbers(contacts, None, lang_of(request))}
 
 
 @page(deps=())
@@ -399,15 +415,41 @@ async def search_page(request: Request) -> tuple[str, dict]:
                            "results": results, "searched": bool(content.query_terms(query))}
 
 
+# When the card's text was last written (shown on the printed card).
+CARD_WRITTEN = "2026-12-06"
+
+
 @page(deps=("contacts",))
 async def card_page(request: Request) -> tuple[str, dict]:
     """A two-sided card: the holder's side in the page's language, the agent's always English."""
     lang = lang_of(request)
     contacts = _contacts_for_page(await content.contacts(db_of(request)), lang)
-    # The card is for the person facing agents: ICE's own lines are for their family, and
+    # The card is for the person facing agents: the numbers on it are the national ones
+    # for legal help (a state's are on /legal); ICE's own lines are for their family, and
     # stay with the article about finding someone.
-    calls = [(c, p) for c in contacts for p in c["phones"] if p["purpose"] != "find-someone"]
-    return "card.html", {"calls": calls}
+    calls = [(c, p) for c in contacts for p in c["phones"]
+             if p["purpose"] in LEGAL_PURPOSES and c["states"] == ["*"]]
+    return "card.html", {"calls": calls, "written": CARD_WRITTEN}
+
+
+# Everything this site keeps in the browser: its cache of pages, its storage (the service
+# worker, saved pages, choices, suggestions waiting to be sent, the push subscription) and
+# cookies (an organizer's session).
+CLEAR_SITE_DATA = '"cache", "cookies", "storage"'
+
+
+async def forget(request: Request) -> Response:
+    """Remove Vigil from this phone without JavaScript: the browser clears what this site
+    stored, where it supports Clear-Site-Data. Refused from another site's page."""
+    origin = request.headers.get("origin")
+    own = services(request).settings.base_url.rstrip("/")
+    if origin and origin not in (own, f"{request.url.scheme}://{request.url.netloc}"):
+        return Response("Refused: this request came from another site.", 403,
+                        media_type="text/plain; charset=utf-8")
+    html = services(request).renderer.render("forget.html", lang_of(request), request.url.path,
+                                             request=request)
+    return Response(html, 200, media_type="text/html; charset=utf-8",
+                    headers={"Clear-Site-Data": CLEAR_SITE_DATA, "Cache-Control": "no-store"})
 
 
 @page(deps=())
