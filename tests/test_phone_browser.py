@@ -179,13 +179,15 @@ def main_text(page) -> str:
 
 
 def test_a_listing_offers_calls_directions_and_a_human_time(server, phone):
-    phone.goto(server.url + "/listings/portland-or-macadam")
-    calls = phone.locator("a.call[href^='tel:']")
+    # In a state with a legal-help number, one tap calls it, with where it comes from.
+    phone.goto(server.url + "/listings/new-york-ny-varick-street")
+    calls = phone.locator(".legal-lines a.call[href^='tel:']")
     assert calls.count() >= 1
-    # One tap: the first call button is on the first screen of a vigil happening now.
-    box = calls.first.bounding_box()
-    assert box and box["y"] + box["height"] <= PHONE["height"]
     assert "Where this number comes from" in phone.locator(".legal-lines").inner_text()
+    # Where Vigil knows none, the page offers no call and says what to do instead.
+    phone.goto(server.url + "/listings/portland-or-macadam")
+    assert phone.locator(".legal-lines a.call[href^='tel:']").count() == 0
+    assert "No legal hotline for Oregon is listed here yet" in main_text(phone)
     maps = phone.locator(".maps a").evaluate_all("els => els.map(e => e.href)")
     assert any(h.startswith("https://maps.apple.com/?q=4310%20SW%20Macadam") for h in maps)
     assert any(h.startswith("geo:0,0?q=4310%20SW%20Macadam") for h in maps)
