@@ -5,8 +5,10 @@
   is refused and the page shows what changed.
 - The state change an approval makes is one conditional UPDATE whose WHERE clause holds the
   status and the values seen, so of any number of simultaneous approvals one wins.
-- With two or more organizers, a change to a published fact visitors rely on waits in
-  `changes` with its before and after; the public keeps the approved version meanwhile.
+- With two or more organizers, a change to anything a visitor sees of a published record
+  (every column but the bookkeeping in NOT_PUBLIC) waits in `changes` with its before and
+  after; the public keeps the approved version meanwhile. Publishing a draft proposes the
+  whole record as it will be public: a change to the draft afterwards voids the proposal.
 """
 
 from __future__ import annotations
@@ -23,18 +25,21 @@ from server.content import iso_now
 from server.database import Database
 from server.i18n import N_
 
-# What visitors rely on, per kind of record: a change to any of these needs a second
-# organizer once there are two. Everything else (a description's wording, a source note)
-# is saved at once.
-PUBLIC_FACTS: dict[str, tuple[str, ...]] = {
-    "listing": ("title", "title_es", "kind", "address", "city", "state", "zip", "lat", "lon",
-                "starts", "ends", "schedule", "links", "contact"),
-    "facility": ("name", "address", "city", "state", "lat", "lon"),
-    "contact": ("organization", "phones", "hours_en", "hours_es", "website", "states"),
-    "rights": ("title_en", "summary_en", "body_en", "title_es", "summary_es", "body_es"),
-    "article": ("url",),
-    "organization": ("website",),
+# What no visitor ever sees, per kind of record: bookkeeping and the dates only an
+# organizer's check sets. Every other column is public, and with two or more organizers a
+# change to any of them waits for a second one; a column added later is public too unless
+# it is named here.
+NOT_PUBLIC: dict[str, frozenset[str]] = {
+    entity: frozenset({"id", "verified", "reviewed", "created", "updated", "author",
+                       "approver", "message_id", "taken_down_by", "batch_id", "added"})
+    for entity in ("listing", "facility", "contact", "rights", "article", "organization")
 }
+
+
+def public_fields(entity: str, record: Mapping[str, Any]) -> dict:
+    """The part of a record that visitors see."""
+    hidden = NOT_PUBLIC.get(entity, frozenset())
+    return {k: v for k, v in record.items() if k not in hidden}
 
 
 class Refused(Exception):
@@ -167,8 +172,8 @@ async def record_refusal(db: Database, organizer: str, entity: str, key: str, re
 
 def touches_public_facts(entity: str, before: Mapping[str, Any],
                          after: Mapping[str, Any]) -> bool:
-    facts = PUBLIC_FACTS.get(entity, ())
-    return any(before.get(k) != after.get(k) for k in facts if k in after)
+    """True when the change alters anything a visitor sees."""
+    return any(before.get(k) != v for k, v in public_fields(entity, after).items())
 
 
 async def propose_change(conn: aiosqlite.Connection, organizer: str, entity: str, key: str,
@@ -200,13 +205,16 @@ def change_version(row: Any) -> dict:
 
 
 def as_change(row: Any) -> dict:
-    """A proposed change for a page: its fields, what differs, and the approval form's
-    hidden fields."""
+    """A proposed change for a page: its fields, what differs, the whole record as it will
+    be public, and the approval form's hidden fields."""
     change = dict(row)
     change["approval"] = seen_fields(change_version(row))
     change["before"] = json.loads(change["before"])
     change["after"] = json.loads(change["after"])
     change["differences"] = differences(change["before"], change["after"])
+    whole = public_fields(change["entity"], change["after"])
+    change["published"] = [{"field": k, "label": FIELD_LABELS.get(k, k),
+                            "value": readable(v)} for k, v in sorted(whole.items())]
     return change
 
 

@@ -333,10 +333,11 @@ def _check_row(number: int, cells: dict[str, str], labels: dict[str, str],
 
 # --- the batch: one proposal -------------------------------------------------------------
 
-# What an approver of a batch approves: every row as stored, through its digest.
-ROW_FIELDS = ("id", "slug", "status", "author", "title", "title_es", "kind", "address",
-              "city", "state", "zip", "lat", "lon", "starts", "ends", "schedule", "description_en",
-              "description_es", "needs", "links", "source")
+# What an approver of a batch approves: every row as stored (every column a visitor sees,
+# and who wrote it), through its digest.
+def row_version(row: Any) -> dict:
+    return {**approvals.public_fields("listing", dict(row)), "id": row["id"],
+            "author": row["author"]}
 
 
 def slug_base(title: str, city: str) -> str:
@@ -401,13 +402,13 @@ async def batch_version(query: Query, batch_id: int) -> dict:
     """What an approver approves: the batch, how many listings in which states, and a digest
     of every listing as stored, so a change to any row after the page was opened shows."""
     batch = (await query("SELECT * FROM import_batches WHERE id = ?", (batch_id,)))[0]
-    rows = await query(f"SELECT {', '.join(ROW_FIELDS)} FROM listings "
-                            "WHERE batch_id = ? ORDER BY id", (batch_id,))
+    rows = [row_version(r) for r in await query(
+        "SELECT * FROM listings WHERE batch_id = ? ORDER BY id", (batch_id,))]
     states = Counter(r["state"] for r in rows)
     return {"batch": batch_id, "status": batch["status"], "proposed_by": batch["proposed_by"],
             "listings": len(rows),
             "states": ", ".join(f"{s} {n}" for s, n in sorted(states.items())),
-            "content": approvals.digest(json.dumps([list(r) for r in rows], default=str))}
+            "content": approvals.digest(json.dumps(rows, default=str, sort_keys=True))}
 
 
 async def authors(query: Query, batch_id: int) -> set[str]:

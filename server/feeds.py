@@ -124,7 +124,10 @@ def atom_feed(listings: list[dict], alerts: list[dict], base_url: str) -> bytes:
         })
     for alert in alerts:
         title = alert["title"]
-        if alert["status"] == "retracted":
+        questioned = alert["status"] == "retracted" and bool(alert.get("taken_down_by"))
+        if questioned:
+            title = f"Being checked: {title}"
+        elif alert["status"] == "retracted":
             title = f"Retracted: {title}"
         elif alert.get("revision", 1) > 1:
             title = f"Corrected: {title}"
@@ -135,6 +138,8 @@ def atom_feed(listings: list[dict], alerts: list[dict], base_url: str) -> bytes:
             "published": alert.get("sent") or alert["created"],
             "updated": alert["updated"],
             "summary": alert["body"] if alert["status"] != "retracted"
+            else "An organizer questioned this alert and it is being checked. Wait before "
+                 "you act on it." if questioned
             else "This alert was retracted by Vigil's organizers. Disregard it.",
         })
     entries.sort(key=lambda e: _utc(e["updated"]), reverse=True)

@@ -407,3 +407,34 @@ def test_the_zip_column_is_kept_and_a_bad_one_is_named(tmp_path):
         upload(ana, sign_in(ana, "ana"), csv_text(rows))
         assert sql(settings, "SELECT zip FROM listings WHERE batch_id IS NOT NULL "
                              "ORDER BY id") == [("97239",), ("97239-1234",)]
+
+
+def test_an_import_approval_binds_every_column_of_every_row(pair):
+    """After ben opened the import, ana gives a row a fake "Legal hotline" contact and a
+    facility: ben's approval of what he saw is refused, and nothing is public."""
+    settings, ana, ben = pair
+    batch = batch_url(upload(ana, sign_in(ana, "ana"), csv_text(good_rows(3))))
+    page = ben_view(ben, batch)
+    slug = imported(settings)[2][0]
+    facility = sql(settings, "SELECT slug FROM facilities LIMIT 1")[0][0]
+    conn = sqlite3.connect(settings.db_path)
+    conn.execute("UPDATE listings SET contact = ?, facility = ? WHERE slug = ?",
+                 ('{"label": "Legal hotline", "value": "+1-555-555-0199"}', facility, slug))
+    conn.commit()
+    conn.close()
+    res = ben.post(batch + "/approve", data=hidden_fields(page, batch + "/approve"))
+    assert res.status_code == 409 and "changed since you opened it" in res.text
+    assert {r[1] for r in imported(settings)} == {"pending"} and fanouts(settings) == 0
+    assert "555-0199" not in ben.get(f"/listings/{slug}").text
+
+
+def test_the_approver_sees_every_row_whole_a_page_at_a_time(pair):
+    settings, ana, ben = pair
+    rows = good_rows(60)
+    batch = batch_url(upload(ana, sign_in(ana, "ana"), csv_text(rows)))
+    first = ben_view(ben, batch)
+    assert "4310 SW Macadam Ave" in first and "https://example.org/e/0" in first
+    assert "Candles and songs 0." in first and "97239" in first
+    assert "Vigil 49 at the ICE office" in first and "Vigil 50 at" not in first
+    second = ben.get(batch + "?page=2").text
+    assert "Vigil 59 at the ICE office" in second and "https://example.org/e/59" in second

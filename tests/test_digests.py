@@ -327,3 +327,39 @@ def test_what_a_state_hears_over_a_day(settings):
     ]
     assert rows(settings, "SELECT slug, message_id FROM listings ORDER BY slug") == [
         ("a", 1), ("b", 2), ("c", 2), ("d", 3), ("e", 4)]
+
+
+def test_a_held_announcement_says_what_was_approved_not_what_the_listing_says_later(settings):
+    """A listing approved and held for its state's digest is edited behind the rule (its
+    free text now names another meeting place); the digest that goes out later still says
+    what the second organizer approved."""
+    t0 = 1795975200.0  # 2026-11-29 10:00 in Portland
+
+    async def run() -> str:
+        async with Database(settings.db_path) as db:
+            async def go_live(conn, slug: str, now: float) -> None:
+                await conn.execute(
+                    "INSERT INTO listings (slug, kind, title, city, state, status, "
+                    "description_en, description_es, verified, created, updated) VALUES "
+                    "(?, 'vigil', ?, 'Portland', 'OR', 'active', 'Meet at the gate.', "
+                    "'En la puerta.', '2026-11-29', '2026-11-29', '2026-11-29')",
+                    (slug, f"Vigil {slug}"))
+                async with conn.execute("SELECT * FROM listings WHERE slug = ?",
+                                        (slug,)) as cur:
+                    await digest.announce(conn, listing_record(await cur.fetchone()),
+                                          settings.base_url, now=now)
+
+            await db.write_fn(lambda conn: go_live(conn, "first", t0))
+            await db.write_fn(lambda conn: go_live(conn, "held", t0 + 10))
+            await db.write("UPDATE listings SET title = 'CHANGE OF PLAN: 999 Fake St' "
+                           "WHERE slug = 'held'")
+            await db.write("DELETE FROM listings WHERE slug = 'first'")
+            await db.write_fn(lambda conn: digest.flush(conn, settings.base_url,
+                                                        now=t0 + digest.WINDOW + 1))
+            rows = await db.execute("SELECT payload FROM push_messages ORDER BY id DESC "
+                                    "LIMIT 1")
+            return rows[0]["payload"]
+
+    payload = asyncio.run(run())
+    assert "999 Fake St" not in payload
+    assert "Vigil held" in payload

@@ -20,6 +20,7 @@ sent in one transaction, so a crash in between loses nothing and nothing goes ou
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -118,10 +119,13 @@ async def announce_many(conn: aiosqlite.Connection, listings: list[dict], base_u
             "ON CONFLICT DO UPDATE SET due = COALESCE(due, MAX(last_sent + ?, ?)) "
             "RETURNING due", (state, day, now - WINDOW, now, WINDOW, now)) as cur:
             (due,) = await cur.fetchone()
+        # Each held listing as it was approved: what goes out later is what was approved.
         await conn.executemany(
-            "INSERT INTO push_digest_listings (state, day, slug, held) VALUES (?, ?, ?, 1) "
-            "ON CONFLICT DO UPDATE SET held = 1",
-            [(state, day, str(listing["slug"])) for listing in group])
+            "INSERT INTO push_digest_listings (state, day, slug, held, snapshot) "
+            "VALUES (?, ?, ?, 1, ?) ON CONFLICT DO UPDATE SET held = 1, "
+            "snapshot = excluded.snapshot",
+            [(state, day, str(listing["slug"]), json.dumps(listing, default=str))
+             for listing in group])
         if due <= now:
             # Not the close of a window: news the phone should sound for, even over a
             # notification of the day's earlier listings still on its screen.
@@ -154,7 +158,8 @@ async def flush(conn: aiosqlite.Connection, base_url: str, *,
 async def _flush_one(conn: aiosqlite.Connection, state: str, day: str, base_url: str,
                      now: float, renotify: bool = False) -> int | None:
     async with conn.execute(
-        "SELECT l.*, d.held AS digest_held FROM push_digest_listings d "
+        "SELECT l.*, d.held AS digest_held, d.snapshot AS digest_snapshot "
+        "FROM push_digest_listings d "
         "JOIN listings l ON l.slug = d.slug AND l.state = d.state "
         "WHERE d.state = ? AND d.day = ? "
         # taken down (or moved to another state) since: neither announced nor counted
@@ -170,7 +175,9 @@ async def _flush_one(conn: aiosqlite.Connection, state: str, day: str, base_url:
         return None
     await conn.execute("UPDATE push_digests SET due = NULL, last_sent = ? "
                        "WHERE state = ? AND day = ?", (now, state, day))
-    listings = [listing_record({k: row[k] for k in row.keys() if k != "digest_held"})
+    listings = [json.loads(row["digest_snapshot"]) if row["digest_snapshot"] else
+                listing_record({k: row[k] for k in row.keys()
+                                if k not in ("digest_held", "digest_snapshot")})
                 for row in found]
     tag = tag_for(state, day)
     if len(listings) == 1:  # the state's only one today (the others were taken down)

@@ -68,6 +68,7 @@ CORRECTION_WAITS = N_("Correction waits for a second organizer.")
 CORRECTION_SENT = N_("Correction sent.")
 CANCELLED = N_("Cancelled before sending.")
 ALREADY_RETRACTED = N_("Already retracted.")
+ONLY_THE_AUTHOR_RESTORES = N_("Only the organizer who wrote this alert can restore it.")
 TAKEN_DOWN = N_("Retracted on the site and in the feed. Phones are told once another "
                 "organizer confirms.")
 RETRACTED = N_("Retracted on phones and in the feed.")
@@ -429,10 +430,13 @@ async def retract(request: Request) -> Response:
     svc = services(request)
     me = organizer(request)["name"]
     if alert["status"] == "pending":
+        # Cancelled by whoever pressed it, who is named; its author can restore it.
         async def cancel(conn) -> None:
-            await conn.execute("UPDATE alerts SET status = 'retracted', updated = ? WHERE id = ?",
-                               (iso_now(), alert["id"]))
-            await audit.record(conn, me, "cancel", "alert", str(alert["id"]))
+            await conn.execute("UPDATE alerts SET status = 'retracted', taken_down_by = ?, "
+                               "updated = ? WHERE id = ? AND status = 'pending'",
+                               (me, iso_now(), alert["id"]))
+            await audit.record(conn, me, "cancel", "alert", str(alert["id"]),
+                               {"status": "pending"}, {"status": "retracted"})
 
         await svc.db.write_fn(cancel)
         return _done(alert["id"], CANCELLED)
@@ -456,11 +460,17 @@ async def retract(request: Request) -> Response:
 
 
 async def restore(request: Request) -> Response:
-    """Undo a take-down that has not reached phones: they still show the alert."""
+    """Undo a take-down that has not reached phones: they still show the alert. A pending
+    alert that was cancelled before it was sent goes back to waiting, at its author's word."""
     alert = await _alert(request)
+    me = organizer(request)["name"]
+    never_sent = alert["sent"] is None
+    if never_sent and alert["author"] != me:
+        return _done(alert["id"], ONLY_THE_AUTHOR_RESTORES)
     restored = await approvals.undo_take_down(
-        services(request).db, organizer(request)["name"], "alert", "alerts", "id", alert["id"],
-        taken="retracted", live="sent", taken_down_by=alert["taken_down_by"])
+        services(request).db, me, "alert", "alerts", "id", alert["id"],
+        taken="retracted", live="pending" if never_sent else "sent",
+        taken_down_by=alert["taken_down_by"])
     return _done(alert["id"], RESTORED if restored else NOTHING_TO_RESTORE)
 
 
@@ -468,7 +478,7 @@ async def confirm_retraction(request: Request) -> Response:
     """A second organizer confirms a take-down: the withdrawal now reaches phones."""
     alert = await _alert(request)
     me = organizer(request)["name"]
-    if alert["status"] != "retracted" or not alert["taken_down_by"]:
+    if alert["status"] != "retracted" or not alert["taken_down_by"] or alert["sent"] is None:
         return _done(alert["id"], NOTHING_TO_CONFIRM)
     if alert["taken_down_by"] == me:
         reason = CONFIRM_YOURSELF

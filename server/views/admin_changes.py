@@ -52,6 +52,10 @@ def _handlers(entity: str) -> tuple[Load, Apply, Apply | None, str]:
     raise HTTPException(404, "Unknown kind of record.")
 
 
+def _kind(entity: str) -> admin_content.Kind:
+    return next(k for k in admin_content.KINDS if k.entity == entity)
+
+
 async def _row(request: Request):
     row = await services(request).db.first("SELECT * FROM changes WHERE id = ?",
                                             (request.path_params["id"],))
@@ -98,6 +102,18 @@ async def approve(request: Request) -> Response:
 
     async def approve_change(conn: aiosqlite.Connection) -> str:
         current = await load(conn, row["entity_key"])
+        if before and not after:  # a deletion: only of the record as it was proposed
+            if current is None:
+                return "gone"
+            if any(current.get(k) != v for k, v in before.items() if k in current):
+                return "moved"
+            if not await approvals.decide_change(conn, row["id"], me, "approved"):
+                return "decided"
+            await admin_content.remove_record(conn, me, _kind(row["entity"]),
+                                              row["entity_key"], current)
+            await audit.record(conn, me, "approve-change", row["entity"], row["entity_key"],
+                               {**before, "proposed_by": row["proposed_by"]}, None)
+            return "approved"
         if not before:  # a new record
             if current is not None or create is None:
                 return "taken"
@@ -128,6 +144,8 @@ async def approve(request: Request) -> Response:
         await approvals.record_refusal(svc.db, me, row["entity"], row["entity_key"], reason,
                                        approvals.read_seen(form), version)
         return await detail(request, status=409, flash=reason)
+    if before and not after:
+        return see_other("/admin/deleted?done=Approved:+removed+from+the+site.")
     return see_other(page.format(key=row["entity_key"]) + "?done=Change+approved+and+public.")
 
 

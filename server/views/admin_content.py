@@ -603,8 +603,7 @@ async def new(request: Request, kind: Kind) -> Response:
         await audit.record(conn, me, "create", kind.entity, slug, None,
                            await kind.load(query, slug))
         if second:
-            await approvals.propose_change(conn, me, kind.entity, slug, {"status": "draft"},
-                                           {"status": "published"})
+            await propose_publishing(conn, me, kind, slug)
         return slug
 
     slug = await svc.db.write_fn(create, public=True)
@@ -684,31 +683,57 @@ async def delete(request: Request, kind: Kind) -> Response:
             consequence=consequence, button=tr.gettext("Delete"),
             cancel=_edit_url(kind, slug, "").split("?")[0], action=request.url.path)
     me = organizer(request)["name"]
+    many = await approvals.organizer_count(services(request).db) >= 2
 
-    async def remove(conn: aiosqlite.Connection) -> list[str]:
-        query = on(conn)
-        before = await kind.load(query, slug)
+    async def remove(conn: aiosqlite.Connection) -> list[str] | None:
+        before = await kind.load(on(conn), slug)
         if before is None:
             raise HTTPException(404, f"No {kind.entity} with that address.")
-        detached = []
-        if kind.entity == "facility":
-            # Listings name their facility; they stay, without it, and the log says so.
-            for row in await query("SELECT slug, facility FROM listings WHERE facility = ?",
-                                   (slug,)):
-                await conn.execute("UPDATE listings SET facility = NULL WHERE slug = ?",
-                                   (row["slug"],))
-                await audit.record(conn, me, "edit", "listing", row["slug"],
-                                   {"facility": slug}, {"facility": None})
-                detached.append(row["slug"])
-        await kind.remove(conn, slug)
-        await audit.record(conn, me, "delete", kind.entity, slug, before, None)
-        return detached
+        if many and before.get("status", "published") == "published":
+            # Taking a public record away is a change to what the public sees, like any
+            # other: it waits for a second organizer (an empty "after").
+            await approvals.propose_change(conn, me, kind.entity, slug, before, {})
+            return None
+        return await remove_record(conn, me, kind, slug, before)
 
     detached = await services(request).db.write_fn(remove, public=True)
+    if detached is None:
+        return see_other(_edit_url(kind, slug, WAITS))
     done = f"Deleted {slug}."
     if detached:
         done += f" These listings no longer name it: {', '.join(detached)}."
     return see_other(f"/admin/deleted?done={quote(done)}")
+
+
+async def remove_record(conn: aiosqlite.Connection, me: str, kind: Kind, slug: str,
+                        before: dict) -> list[str]:
+    """Delete a record, audited (restorable from Recently deleted); a facility's listings
+    stay, without it. The slugs of the listings that no longer name it."""
+    query = on(conn)
+    detached = []
+    if kind.entity == "facility":
+        # Listings name their facility; they stay, without it, and the log says so.
+        for row in await query("SELECT slug, facility FROM listings WHERE facility = ?",
+                               (slug,)):
+            await conn.execute("UPDATE listings SET facility = NULL WHERE slug = ?",
+                               (row["slug"],))
+            await audit.record(conn, me, "edit", "listing", row["slug"],
+                               {"facility": slug}, {"facility": None})
+            detached.append(row["slug"])
+    await kind.remove(conn, slug)
+    await audit.record(conn, me, "delete", kind.entity, slug, before, None)
+    return detached
+
+
+async def propose_publishing(conn: aiosqlite.Connection, me: str, kind: Kind,
+                             slug: str) -> None:
+    """Propose the draft as it stands, whole, for a second organizer to make public: the
+    approval checks every column against this, so a change to the draft after the proposal
+    (by anyone) voids it."""
+    draft = await kind.load(on(conn), slug)
+    assert draft is not None
+    await approvals.propose_change(conn, me, kind.entity, slug, draft,
+                                   {**draft, "status": "published"})
 
 
 async def publish(request: Request, kind: Kind) -> Response:
@@ -727,8 +752,7 @@ async def publish(request: Request, kind: Kind) -> Response:
         if errors:
             return "invalid", before, errors
         if many:
-            await approvals.propose_change(conn, me, kind.entity, slug, {"status": "draft"},
-                                           {"status": "published"})
+            await propose_publishing(conn, me, kind, slug)
             return "proposed", None, {}
         await conn.execute(f"UPDATE {kind.table} SET status = 'published' WHERE slug = ?",
                            (slug,))

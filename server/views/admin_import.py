@@ -29,7 +29,7 @@ UPLOAD_PATH = "/admin/import"
 # The upload's request body: the file and the form around it. Up to this size an oversized
 # file gets the page's own message; past it the edge answers 413 before anything is read.
 MAX_BODY = 4 * bulk_import.MAX_BYTES
-ROWS_SHOWN = 20
+ROWS_SHOWN = 50
 FLASHES = (N_("Imported. Nothing is public or sent until a second organizer approves."),
            N_("Imported and published."), N_("Approved and published."),
            N_("Rejected. Nothing was published or sent."), N_("Already decided."),
@@ -127,9 +127,14 @@ async def batch_page(request: Request, status: int = 200, **extra) -> Response:
     batch = await _batch(request)
     tr = translator(request)
     version = await bulk_import.batch_version(db.execute, batch["id"])
-    rows = await db.execute(
-        "SELECT slug, title, city, state, starts, status FROM listings WHERE batch_id = ? "
-        "ORDER BY id LIMIT ?", (batch["id"], ROWS_SHOWN))
+    # Every row, whole, as it will be published: a page at a time.
+    pages = max(1, -(-version["listings"] // ROWS_SHOWN))
+    try:
+        page = min(max(1, int(request.query_params.get("page", "1"))), pages)
+    except ValueError:
+        page = 1
+    rows = await db.execute("SELECT * FROM listings WHERE batch_id = ? ORDER BY id LIMIT ? "
+                            "OFFSET ?", (batch["id"], ROWS_SHOWN, (page - 1) * ROWS_SHOWN))
     states = await db.execute(
         "SELECT state, COUNT(*) AS n FROM listings WHERE batch_id = ? GROUP BY state "
         "ORDER BY n DESC, state", (batch["id"],))
@@ -144,8 +149,12 @@ async def batch_page(request: Request, status: int = 200, **extra) -> Response:
     now = datetime.now(UTC)
     return admin_page(
         request, "admin/import_batch.html", status=status, batch=batch, version=version,
-        rows=[{**dict(r), "when": tr.when(r["starts"], now) if r["starts"] else ""}
+        rows=[{**dict(r), "when": tr.when(r["starts"], now) if r["starts"] else "",
+               "fields": [{"label": approvals.FIELD_LABELS.get(k, k), "value": v}
+                          for k, v in sorted(approvals.public_fields("listing", dict(r)).items())
+                          if k not in ("status", "slug") and v not in (None, "", "[]")]}
               for r in rows],
+        page=page, pages=pages,
         states=[(s["state"], state_name(s["state"], tr.lang), s["n"]) for s in states],
         approval=approvals.seen_fields(version) if batch["status"] == "pending" else None,
         twins=twins, mine=mine, changed=extra.pop("changed", []), **extra)

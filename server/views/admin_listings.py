@@ -186,9 +186,6 @@ async def _go_live(request: Request, slug: str, approver: str | None,
     return True
 
 
-VERSION_FIELDS = ("status", "author", "title", "title_es", "kind", "address", "city", "state",
-                  "zip", "lat", "lon", "starts", "ends", "schedule", "description_en",
-                  "description_es", "needs", "links", "source", "contact")
 
 
 async def waiting_import(db, row: dict) -> int | None:
@@ -202,8 +199,11 @@ async def waiting_import(db, row: dict) -> int | None:
 
 
 def approval_version(row: dict) -> dict | None:
-    """What an approver of this listing approves, as stored; None unless it waits."""
-    return {k: row[k] for k in VERSION_FIELDS} if row["status"] == "pending" else None
+    """What an approver of this listing approves, as stored: every column a visitor sees,
+    and who proposed it; None unless it waits."""
+    if row["status"] != "pending":
+        return None
+    return {**approvals.public_fields("listing", row), "author": row["author"]}
 
 
 async def approve(request: Request) -> Response:

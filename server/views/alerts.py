@@ -46,6 +46,9 @@ class AlertView:
     updated: datetime
     expires: datetime | None
     current: bool
+    # Taken down by one organizer, not yet confirmed by a second: "being checked", not
+    # "disregard it", since one account alone must not silence a true alert either.
+    questioned: bool = False
 
     @property
     def banner_body(self) -> str:
@@ -95,15 +98,19 @@ async def recent_alerts(db: Database, lang: str, now: datetime | None = None) ->
             url=_link(alert["url"], lang),
             sent=sent, updated=_moment(alert["updated"]) or sent, expires=expires,
             current=alert["status"] == "sent" and (expires is None or expires > now),
+            questioned=alert["status"] == "retracted" and bool(alert["taken_down_by"]),
         ))
     return views
 
 
 async def banner(request: Request, state: str | None = None) -> dict:
     """What _alert_banner.html needs: the current alerts that concern the state (every
-    current alert when there is none), urgent ones first."""
+    current alert when there is none), urgent ones first. An alert one organizer questioned
+    stays, saying it is being checked, until it would have ended or a second confirms."""
+    now = datetime.now(UTC)
     alerts = [a for a in await recent_alerts(db_of(request), lang_of(request))
-              if a.current and a.concerns(state)]
+              if (a.current or a.questioned and (a.expires is None or a.expires > now))
+              and a.concerns(state)]
     return {"banner_alerts": sorted(alerts, key=lambda a: not a.urgent), "ago": ago,
             "clock": clock}
 
