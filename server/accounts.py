@@ -21,6 +21,13 @@ MIN_PASSWORD = 12
 # the GIL), they queue behind each other and leave a core to the loop.
 HASH_THREADS = max(1, min(2, (os.cpu_count() or 2) - 1))
 _pool = ThreadPoolExecutor(max_workers=HASH_THREADS, thread_name_prefix="argon2")
+# Sign-ins from browsers an organizer has used before get a thread of their own, so a
+# flood of strangers' guesses never queues in front of an organizer's own sign-in.
+_known_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="argon2-known")
+# Strangers' password checks in flight or waiting, per process: past this, a sign-in is
+# answered "busy, try again" at once, without hashing anything.
+STRANGER_CHECKS = 4
+_strangers_waiting = 0
 
 
 class AccountError(ValueError):
@@ -50,10 +57,25 @@ async def hash_password_off_loop(password: str) -> str:
     return await asyncio.get_running_loop().run_in_executor(_pool, hash_password, password)
 
 
-async def verify_password_off_loop(stored_hash: str, password: str) -> bool:
-    """verify_password() in the hashing pool."""
-    return await asyncio.get_running_loop().run_in_executor(
-        _pool, verify_password, stored_hash, password)
+class Busy(Exception):
+    """Too many strangers' password checks at once: answer without checking."""
+
+
+async def verify_password_off_loop(stored_hash: str, password: str,
+                                   known_device: bool = False) -> bool:
+    """verify_password() in the hashing pool: a known device's in a thread of its own, a
+    stranger's behind at most STRANGER_CHECKS others (Busy past that)."""
+    global _strangers_waiting
+    loop = asyncio.get_running_loop()
+    if known_device:
+        return await loop.run_in_executor(_known_pool, verify_password, stored_hash, password)
+    if _strangers_waiting >= STRANGER_CHECKS:
+        raise Busy
+    _strangers_waiting += 1
+    try:
+        return await loop.run_in_executor(_pool, verify_password, stored_hash, password)
+    finally:
+        _strangers_waiting -= 1
 
 
 async def add_organizer(db: Database, name: str, password: str) -> None:

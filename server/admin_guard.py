@@ -8,7 +8,7 @@ the token, then handed on unchanged.
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote, urlsplit
 
 from starlette.datastructures import MutableHeaders
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -17,7 +17,7 @@ from starlette.requests import HTTPConnection
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.auth import LOGIN_COOKIE, SESSION_COOKIE
+from server.auth import LOGIN_COOKIE, SESSION_COOKIE, notice_signature
 
 ADMIN_PREFIX = "/admin"
 ADMIN_OPEN = ("/admin/login",)  # reachable without a session (still CSRF-stamped on POST)
@@ -99,10 +99,26 @@ class AdminGuard:
 
         async def send_private(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)["cache-control"] = "no-store"
+                headers = MutableHeaders(scope=message)
+                headers["cache-control"] = "no-store"
+                location = headers.get("location")
+                if location and "done=" in location:
+                    headers["location"] = sign_notice(svc.settings.secret_key, location)
             await send(message)
 
         await self.app(scope, receive, send_private)
+
+
+def sign_notice(secret: str, location: str) -> str:
+    """A redirect's address with its notice signed: organizer pages show only notices
+    this server wrote, never text put in a link by someone else."""
+    parts = urlsplit(location)
+    done = parse_qs(parts.query, keep_blank_values=True).get("done")
+    if not done:
+        return location
+    path, _, fragment = location.partition("#")
+    signed = f"{path}&ns={quote(notice_signature(secret, done[0]))}"
+    return f"{signed}#{fragment}" if fragment else signed
 
 
 async def _form_field(conn: HTTPConnection, body: bytes, name: str) -> str | None:

@@ -16,7 +16,14 @@ from starlette.routing import BaseRoute, Route
 
 from server import content, offline
 from server.admin_guard import admin_mount
-from server.auth import AccountThrottle, DeviceCookies, FormStamp, SessionStore, Throttle
+from server.auth import (
+    AccountThrottle,
+    DeviceCookies,
+    FormStamp,
+    SessionStore,
+    SharedLimit,
+    Throttle,
+)
 from server.config import Settings
 from server.database import Database
 from server.dataset import load_dataset
@@ -143,7 +150,10 @@ def create_app(settings: Settings, *, load_data_if_empty: bool = True) -> Starle
         login_throttle_device=Throttle(LOGIN_FAILURES_PER_DEVICE, 15 * 60),
         suggest_stamp=FormStamp(settings.secret_key, "suggest"),
         suggest_spent=suggest.SpentStamps(suggest.STAMP_MAX_AGE),
-        suggest_throttle=Throttle(suggest.SUGGESTIONS_PER_CLIENT, suggest.SUGGESTION_WINDOW),
+        suggest_throttle=SharedLimit(db, settings.secret_key, "suggest",
+                                     suggest.SUGGESTIONS_PER_CLIENT, suggest.SUGGESTION_WINDOW),
+        subscribe_limit=SharedLimit(db, settings.secret_key, "subscribe",
+                                    push_api.SUBSCRIPTIONS_PER_CLIENT, 3600),
     )
 
     @contextlib.asynccontextmanager

@@ -22,6 +22,7 @@ import secrets
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
+from typing import Any
 
 import aiosqlite
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -220,17 +221,79 @@ class AccountThrottle:
         return 0 if at is None else max(1, math.ceil(at + self.window - time.time()))
 
     async def hit(self, key: bytes) -> None:
+        await self.attempt(key)
+
+    async def attempt(self, key: bytes) -> bool:
+        """Count a sign-in attempt as a failure before its password is checked (a success
+        resets the count); True when the limit is reached, and it must not be checked.
+        Counting first is what makes forty guesses sent at once meet the limit: counted
+        after the check, all forty would pass it while the first was still being hashed."""
         now = time.time()
 
-        async def record(conn: aiosqlite.Connection) -> None:
+        async def record(conn: aiosqlite.Connection) -> bool:
             await conn.execute("DELETE FROM sign_in_failures WHERE at <= ?", (now - self.window,))
+            async with conn.execute("SELECT COUNT(*) FROM sign_in_failures WHERE account = ?",
+                                    (key,)) as cur:
+                (count,) = await cur.fetchone()
+            if count >= self.limit:
+                return True
             await conn.execute("INSERT INTO sign_in_failures (account, at) VALUES (?, ?)",
                                (key, now))
+            return False
 
-        await self.db.write_fn(record)
+        return await self.db.write_fn(record)
 
     async def reset(self, key: bytes) -> None:
         await self.db.write("DELETE FROM sign_in_failures WHERE account = ?", (key,))
+
+
+class SharedLimit:
+    """At most `limit` events per client in a sliding window, counted in the database, so
+    that N processes (or machines) do not give a client N times the allowance.
+
+    A client is a keyed hash of its address; the key is derived from the secret and the UTC
+    date, so a day's rows cannot be linked to the next day's, and no address is stored.
+    Rows past the window are deleted as new ones come.
+    """
+
+    def __init__(self, db: Database, secret: str, purpose: str, limit: int, window: float):
+        self.db = db
+        self.purpose = purpose
+        self.limit = limit
+        self.window = window
+        self._secret = secret.encode()
+
+    def key_for_client(self, host: str | None) -> bytes:
+        day = time.strftime("%Y-%m-%d", time.gmtime()).encode()
+        key = hashlib.sha256(b"rate:" + self.purpose.encode() + b":" + day + b":" +
+                             self._secret).digest()
+        return hashlib.blake2b((host or "").encode(), key=key, digest_size=16).digest()
+
+    async def retry_after(self, key: bytes) -> int:
+        """0 while the client may go on; else the seconds until it may."""
+        at = await self.db.scalar(
+            "SELECT at FROM rate_events WHERE purpose = ? AND client = ? AND at > ? "
+            "ORDER BY at DESC LIMIT 1 OFFSET ?",
+            (self.purpose, key, time.time() - self.window, self.limit - 1))
+        return 0 if at is None else max(1, math.ceil(at + self.window - time.time()))
+
+    async def take_in(self, conn: aiosqlite.Connection, key: bytes) -> bool:
+        """Inside the caller's transaction: record one event, or False when the client has
+        reached the limit (then nothing is recorded)."""
+        now = time.time()
+        await conn.execute("DELETE FROM rate_events WHERE purpose = ? AND at <= ?",
+                           (self.purpose, now - self.window))
+        async with conn.execute("SELECT COUNT(*) FROM rate_events WHERE purpose = ? AND "
+                                "client = ?", (self.purpose, key)) as cur:
+            (count,) = await cur.fetchone()
+        if count >= self.limit:
+            return False
+        await conn.execute("INSERT INTO rate_events (purpose, client, at) VALUES (?, ?, ?)",
+                           (self.purpose, key, now))
+        return True
+
+    async def take(self, key: bytes) -> bool:
+        return await self.db.write_fn(lambda conn: self.take_in(conn, key))
 
 
 class Throttle:
@@ -336,3 +399,19 @@ class ForwardedClients:
                       hops[0] if hops else peer)
         return "client:" + hashlib.blake2b(client.encode(), key=self._salt,
                                            digest_size=12).hexdigest()
+
+
+# --- notices carried by a redirect ---------------------------------------------------------
+
+def notice_signature(secret: str, text: str) -> str:
+    """What vouches that a redirect's notice ("done=...") was written by this server."""
+    key = hashlib.sha256(b"organizer notice:" + secret.encode()).digest()
+    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()[:24]
+
+
+def signed_notice(secret: str, params: Any) -> str | None:
+    """The notice a page was sent with, when its signature holds; else nothing."""
+    text, signature = params.get("done"), params.get("ns")
+    if not text or not signature:
+        return None
+    return text if hmac.compare_digest(notice_signature(secret, text), signature) else None

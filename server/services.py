@@ -5,7 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from server.auth import AccountThrottle, DeviceCookies, FormStamp, SessionStore, Throttle
+from server.auth import (
+    AccountThrottle,
+    DeviceCookies,
+    FormStamp,
+    SessionStore,
+    SharedLimit,
+    Throttle,
+)
 from server.config import Settings
 from server.database import Database
 from server.fingerprints import Fingerprints
@@ -34,7 +41,8 @@ class Services:
     login_throttle_device: Throttle
     suggest_stamp: FormStamp
     suggest_spent: SpentStamps
-    suggest_throttle: Throttle
+    suggest_throttle: SharedLimit
+    subscribe_limit: SharedLimit
     render_cache: RenderCache = field(default_factory=RenderCache)
     fingerprints: Fingerprints = field(default_factory=Fingerprints)
     # Static files and the service worker never change while the process runs.

@@ -8,8 +8,9 @@ import sqlite3
 
 import pytest
 
+from server.admin_guard import sign_notice
 from tests.admin_support import create_organizer, csrf_from, sign_in
-from tests.conftest import make_settings
+from tests.conftest import TEST_SECRET, make_settings
 
 FIELD = re.compile(
     r"<(input|select|textarea)\b([^>]*)>(.*?)(?=<(?:input|select|textarea|/p|/form)\b)", re.S)
@@ -145,7 +146,8 @@ def test_delete_asks_first_then_can_be_restored_exactly(admin):
     page = client.get("/admin/deleted").text
     entry = re.search(r'action="/admin/deleted/(\d+)/restore"', page).group(1)
     res = post(client, f"/admin/deleted/{entry}/restore")
-    assert res.headers["location"] == f"/admin/listings/{slug}/edit?done=Restored."
+    assert res.headers["location"] == sign_notice(
+        TEST_SECRET, f"/admin/listings/{slug}/edit?done=Restored.")
     after = rows(settings, f"SELECT * FROM listings WHERE slug = '{slug}'")
     assert [without(r, "updated") for r in after] == [without(r, "updated") for r in before]
     # Restoring twice does nothing; both steps are in the audit log.
@@ -267,7 +269,8 @@ def test_organizer_pages_switch_to_spanish_and_back(admin):
     bad = post(client, "/admin/listings/new", title="", city="", state="", kind="vigil",
                description="", action="publish")
     assert "Obligatorio." in bad.text and "Elija un estado." in bad.text
-    assert "Guardado." in client.get("/admin/listings/san-diego-ca/edit?done=Saved.").text
+    signed = sign_notice(TEST_SECRET, "/admin/listings/san-diego-ca/edit?done=Saved.")
+    assert "Guardado." in client.get(signed).text
     client.get("/admin/language?to=en&next=/admin/")
     assert '<html lang="en">' in client.get("/admin/").text
 

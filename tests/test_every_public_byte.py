@@ -290,3 +290,126 @@ def test_deleting_a_public_record_waits_for_a_second_organizer(pair):
     ben.post(approve, data=hidden_fields(detail, approve))
     assert sql(settings, "SELECT COUNT(*) FROM contacts WHERE slug = ?", (slug,)) == [(0,)]
     assert name not in ben.get("/legal").text
+
+
+# --- sign-in ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def ana_alone(tmp_path):
+    from tests.admin_support import create_organizer
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path)
+    create_organizer(settings, "ana")
+    return settings
+
+
+async def test_forty_guesses_at_once_meet_the_limit(ana_alone):
+    """40 wrong passwords for one account sent at once: at most the limit are checked, the
+    rest are refused (429) without a check."""
+    import asyncio
+
+    import httpx
+
+    from server.app import create_app
+    from server.views import admin
+    from tests.admin_support import csrf_from
+
+    app = create_app(ana_alone)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            stamp = csrf_from((await c.get("/admin/login")).text)
+            codes = await asyncio.gather(*(c.post("/admin/login", data={
+                "csrf": stamp, "username": "ana", "password": f"wrong guess {i}"})
+                for i in range(40)))
+    statuses = [r.status_code for r in codes]
+    assert statuses.count(401) <= admin.LOGIN_FAILURES_PER_ACCOUNT, statuses
+    assert statuses.count(429) + statuses.count(503) >= 40 - admin.LOGIN_FAILURES_PER_ACCOUNT
+
+
+def test_a_notice_in_a_made_up_link_is_not_shown(client):
+    res = client.get("/admin/login?done=Your+account+is+locked.+Call+555-0100+to+unlock")
+    assert "555-0100" not in res.text and "account is locked" not in res.text
+
+
+async def test_a_flood_of_strangers_guesses_is_capped_and_an_organizer_still_gets_in(ana_alone):
+    """Sixty sign-ins with random names at once: the password checks in flight are capped
+    (the rest answered 503 at once, unhashed), and an organizer on a browser she has used
+    before signs in meanwhile."""
+    import asyncio
+
+    import httpx
+
+    from server import accounts
+    from server.app import create_app
+    from tests.admin_support import PASSWORD, csrf_from
+
+    app = create_app(ana_alone)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as ana, \
+                httpx.AsyncClient(transport=transport, base_url="http://testserver") as bot:
+            stamp = csrf_from((await ana.get("/admin/login")).text)
+            await ana.post("/admin/login", data={"csrf": stamp, "username": "ana",
+                                                 "password": PASSWORD})
+            await ana.post("/admin/logout", data={"csrf": csrf_from((await ana.get(
+                "/admin/")).text)})
+            bot_stamp = csrf_from((await bot.get("/admin/login")).text)
+            stamp = csrf_from((await ana.get("/admin/login")).text)
+            flood = [bot.post("/admin/login", data={"csrf": bot_stamp, "username": f"x{i}",
+                                                    "password": "guess guess guess"})
+                     for i in range(60)]
+            mine = ana.post("/admin/login", data={"csrf": stamp, "username": "ana",
+                                                  "password": PASSWORD})
+            *answers, signed_in = await asyncio.gather(*flood, mine)
+    statuses = [r.status_code for r in answers]
+    assert signed_in.status_code == 303
+    assert statuses.count(401) <= 60 and statuses.count(503) >= 60 - 2 * accounts.STRANGER_CHECKS
+    assert set(statuses) <= {401, 503}
+
+
+# --- limits shared by every process ------------------------------------------------------------
+
+def two_workers(settings, host: str):
+    """Two apps on one database, as `serve --workers 2` runs them, for one client address."""
+    from starlette.testclient import TestClient
+
+    from server.app import create_app
+
+    return (TestClient(create_app(settings), client=(host, 1000)),
+            TestClient(create_app(settings), client=(host, 1000)))
+
+
+def test_one_client_cannot_make_thousands_of_subscriptions_over_two_workers(settings):
+    from server.views import push_api
+    from tests.test_push import FCM, sub_body
+
+    first, second = two_workers(settings, "203.0.113.7")
+    with first, second:
+        codes = [(first, second)[i % 2].post("/api/v1/push/subscriptions",
+                                             json=sub_body(FCM + f"flood{i}")).status_code
+                 for i in range(push_api.SUBSCRIPTIONS_PER_CLIENT + 10)]
+        assert codes.count(201) == push_api.SUBSCRIPTIONS_PER_CLIENT, codes
+        assert codes[-1] == 429
+        # Changing the topics of one it already has still works; so does another client.
+        assert first.post("/api/v1/push/subscriptions",
+                          json=sub_body(FCM + "flood0", topics=("urgent",))).status_code == 200
+        other = type(first)(first.app, client=("198.51.100.9", 1000))
+        assert other.post("/api/v1/push/subscriptions",
+                          json=sub_body(FCM + "other")).status_code == 201
+    assert sql(settings, "SELECT COUNT(*) FROM subscriptions")[0][0] == (
+        push_api.SUBSCRIPTIONS_PER_CLIENT + 1)
+
+
+def test_the_suggestion_limit_holds_over_two_workers(settings):
+    from server.views import suggest
+    from tests.test_suggest import submit
+
+    first, second = two_workers(settings, "203.0.113.8")
+    with first, second:
+        codes = [submit((first, second)[i % 2], title=f"Vigil {i}").status_code
+                 for i in range(14)]
+    assert codes.count(201) + codes.count(303) == suggest.SUGGESTIONS_PER_CLIENT, codes
+    assert sql(settings, "SELECT COUNT(*) FROM suggestions")[0][0] == \
+        suggest.SUGGESTIONS_PER_CLIENT

@@ -159,9 +159,10 @@ def stamp_of(client, path: str = "/suggest") -> str:
 
 def fresh_throttles(client) -> None:
     """A new per-client limit for suggestions (5 per 10 minutes would otherwise end the run)."""
-    vigil = client.app.state.vigil
-    current = vigil.suggest_throttle
-    vigil.suggest_throttle = Throttle(current.limit, current.window)
+    conn = sqlite3.connect(client.app.state.vigil.settings.db_path)
+    with conn:
+        conn.execute("DELETE FROM rate_events")
+    conn.close()
 
 
 # ---------------------------------------------------------------- query strings and paths

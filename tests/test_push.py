@@ -25,6 +25,7 @@ from starlette.routing import Mount
 
 from server import push
 from server.app import create_app
+from server.auth import SharedLimit
 from server.config import DEFAULT_PUSH_HOSTS
 from server.database import Database
 from server.vapid import application_server_key, load_private_key
@@ -69,6 +70,8 @@ async def api(tmp_path):
             settings=settings,
             db=db,
             vapid_public_key=application_server_key(load_private_key(settings)),
+            subscribe_limit=SharedLimit(db, settings.secret_key, "subscribe",
+                                        push_api.SUBSCRIPTIONS_PER_CLIENT, 3600),
         )
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:

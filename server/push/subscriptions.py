@@ -7,6 +7,7 @@ it was made on and the day it was made; nothing about the person.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -109,17 +110,20 @@ def validate_subscription(body: object, allowlist: tuple[str, ...]) -> Subscript
 
 async def save_subscription(
     db: Database, endpoint: str, p256dh: str, auth: str, topics: list[str],
-    lang: str = DEFAULT,
-) -> bool:
-    """Store a subscription (or replace its keys, topics and language); True if it is new."""
+    lang: str = DEFAULT, admit: Callable[[Any], Awaitable[bool]] | None = None,
+) -> bool | None:
+    """Store a subscription (or replace its keys, topics and language); True if it is new.
+    A new one is first put to `admit` (in the same transaction): None when it says no."""
     # The day only: a precise time could be matched against other records of the request.
     created = datetime.now(UTC).date().isoformat()
 
-    async def run(conn: Any) -> bool:
+    async def run(conn: Any) -> bool | None:
         async with conn.execute(
             "SELECT id FROM subscriptions WHERE endpoint = ?", (endpoint,)
         ) as cur:
             row = await cur.fetchone()
+        if row is None and admit is not None and not await admit(conn):
+            return None
         if row is None:
             cur = await conn.execute(
                 "INSERT INTO subscriptions (endpoint, p256dh, auth, lang, created) "

@@ -17,12 +17,13 @@ from starlette.routing import BaseRoute, Route
 from server import audit, push
 from server.accounts import (
     AccountError,
+    Busy,
     check_new_password,
     hash_password,
     hash_password_off_loop,
     verify_password_off_loop,
 )
-from server.auth import DEVICE_COOKIE, LOGIN_COOKIE, login_cookie_header
+from server.auth import DEVICE_COOKIE, LOGIN_COOKIE, login_cookie_header, signed_notice
 from server.i18n import LANGUAGES, N_, Translator
 from server.views.base import services
 
@@ -71,7 +72,11 @@ def admin_page(request: Request, template: str, status: int = 200, **context: An
     svc = services(request)
     lang = admin_lang(request)
     tr = svc.renderer.translators[lang]
-    flash = context.pop("flash", request.query_params.get("done"))
+    flash = context.pop("flash", None)
+    if flash is None:
+        # Only a notice this server put in a redirect (admin_guard signs them): a link
+        # with made-up text shows nothing on the real pages.
+        flash = signed_notice(svc.settings.secret_key, request.query_params)
     if isinstance(context.get("errors"), dict):
         context["errors"] = {k: tr.plain(v) if isinstance(v, str) and v else v
                              for k, v in context["errors"].items()}
@@ -143,8 +148,9 @@ async def login(request: Request) -> Response:
     device = devices.device_for(request.cookies.get(DEVICE_COOKIE), username)
     if device is None:
         # Strangers' failures lock out strangers only: a browser this organizer has signed
-        # in from before carries a device cookie and never waits for them.
-        if await per_account.blocked(account_key):
+        # in from before carries a device cookie and never waits for them. The attempt is
+        # counted before its password is checked.
+        if await per_account.attempt(account_key):
             wait = await per_account.retry_after(account_key)
             minutes = max(1, (wait + 59) // 60)
             page = _login_page(
@@ -157,11 +163,16 @@ async def login(request: Request) -> Response:
         await asyncio.sleep(DEVICE_SLOWDOWN)
     row = await svc.db.first("SELECT id, name, password_hash FROM organizers WHERE name = ?",
                              (username,))
-    ok = await verify_password_off_loop(row["password_hash"] if row else _DUMMY_HASH, password)
+    try:
+        ok = await verify_password_off_loop(row["password_hash"] if row else _DUMMY_HASH,
+                                            password, known_device=device is not None)
+    except Busy:
+        page = _login_page(request, 503, username,
+                           "Too many sign-ins at this moment. Try again in a few seconds.")
+        page.headers["Retry-After"] = "5"
+        return page
     if not (row and ok):
-        if device is None:
-            await per_account.hit(account_key)
-        else:
+        if device is not None:
             per_device.hit(device)
         return _login_page(request, 401, username, "Wrong username or password.")
     if device is None:

@@ -86,8 +86,18 @@ async def subscribe(request: Request) -> Response:
         sub = push.validate_subscription(body, tuple(vigil.settings.push_hosts))
     except push.PushInputError as exc:
         return _error(str(exc))
+    # Each subscription costs a delivery attempt on every alert: one client gets a few new
+    # ones an hour (a family's phones behind one address), counted across every process.
+    limit = vigil.subscribe_limit
+    client = limit.key_for_client(request.client.host if request.client else None)
     created = await push.save_subscription(vigil.db, sub.endpoint, sub.p256dh, sub.auth,
-                                           sub.topics, sub.lang)
+                                           sub.topics, sub.lang,
+                                           admit=lambda conn: limit.take_in(conn, client))
+    if created is None:
+        wait = await limit.retry_after(client) or 60
+        return JSONResponse({"error": "too many new subscriptions from this address: try "
+                                      "again later"}, status_code=429,
+                            headers={**NO_STORE, "Retry-After": str(wait)})
     return JSONResponse({"topics": sub.topics, "lang": sub.lang},
                         status_code=201 if created else 200, headers=NO_STORE)
 
@@ -104,6 +114,9 @@ async def unsubscribe(request: Request) -> Response:
         return _error('send {"endpoint": "<the subscription endpoint>"}')
     await push.delete_subscription(services(request).db, endpoint)
     return Response(status_code=204, headers=NO_STORE)
+
+
+SUBSCRIPTIONS_PER_CLIENT = 20
 
 
 def routes() -> list[Route]:

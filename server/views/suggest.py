@@ -24,7 +24,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from server import audit, content, spam
-from server.auth import FormStamp, Throttle
+from server.auth import FormStamp, SharedLimit
 from server.dataset import slugify, unique_slug
 from server.i18n import Translator
 from server.places import STATES
@@ -125,7 +125,7 @@ def _spent(request: Request) -> SpentStamps:
     return services(request).suggest_spent
 
 
-def _throttle(request: Request) -> Throttle:
+def _throttle(request: Request) -> SharedLimit:
     return services(request).suggest_throttle
 
 
@@ -256,13 +256,16 @@ async def _submit(request: Request) -> Response:
     token = form.get("stamp")
     token = token if isinstance(token, str) else None
 
-    if throttle.blocked(client):
-        wait = throttle.retry_after(client)
+    async def limited() -> Response:
+        wait = await throttle.retry_after(client) or 60
         minutes = max(1, (wait + 59) // 60)
         return await _refuse(
             request, 429, tr.plain(RATE_LIMITED) % {"minutes": minutes}, "rate-limited", values,
             token or stamps.issue(), headers={"Retry-After": str(wait)},
         )
+
+    if await throttle.retry_after(client):
+        return await limited()
     age = stamps.age(token, STAMP_MAX_AGE)
     if age is None:
         return await _refuse(request, 400, tr.plain(BAD_STAMP), "stamp", values, stamps.issue())
@@ -275,7 +278,7 @@ async def _submit(request: Request) -> Response:
     if _clean(form.get(HONEYPOT)):
         # A bot filled the field people cannot see: thank it and keep nothing.
         spent.spend(token, issued)
-        throttle.hit(client)
+        await throttle.take(client)
         return await _accepted(request, values)
     if age < services(request).settings.suggest_min_seconds:
         return await _refuse(request, 400, tr.plain(TOO_FAST), "too-fast", values, token)
@@ -290,9 +293,12 @@ async def _submit(request: Request) -> Response:
     points, reasons = spam.score(values["kind"], values["title"], values["details"],
                                  values["contact"])
 
-    async def store(conn: aiosqlite.Connection) -> bool:
-        # The database decides, so a stamp spent through another worker is refused too;
+    async def store(conn: aiosqlite.Connection) -> bool | None:
+        # The database decides, so a stamp spent through another worker is refused too, and
+        # a client's suggestions are counted across every worker (None: over the limit);
         # stamps past their age are refused anyway and need not be kept.
+        if not await throttle.take_in(conn, client):
+            return None
         await conn.execute("DELETE FROM spent_stamps WHERE issued < ?",
                            (time.time() - STAMP_MAX_AGE,))
         cur = await conn.execute(
@@ -316,10 +322,12 @@ async def _submit(request: Request) -> Response:
     except BaseException:
         spent.give_back(token)
         raise
+    if stored is None:
+        spent.give_back(token)
+        return await limited()
     if not stored:
         return await _refuse(request, 400, tr.plain(STAMP_USED), "stamp-used", values,
                              stamps.issue())
-    throttle.hit(client)
     return await _accepted(request, values)
 
 
