@@ -106,7 +106,7 @@ def test_subscribe_publish_deliver_and_show(tmp_path, browser, push):
         admin.get_by_label("Starts").fill("2030-07-04T19:00")
         admin.get_by_label("Description", exact=True).fill("Candles and songs.")
         admin.get_by_role("button", name="Publish").click()
-        admin.wait_for_url("**/edit?done=Published.")
+        admin.wait_for_url("**/edit?done=Published.*")
 
         message = push.wait_for(1, timeout=15)[0]
         payload = message.json()
