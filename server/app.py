@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from server import content, offline
+from server import content
 from server.admin_guard import admin_mount
 from server.auth import (
     AccountThrottle,
@@ -45,6 +45,7 @@ from server.views import (
     alerts,
     api,
     feeds,
+    offline,
     pages,
     push_api,
     static,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import heapq
 import hmac
 import ipaddress
 import math
@@ -415,3 +416,53 @@ def signed_notice(secret: str, params: Any) -> str | None:
     if not text or not signature:
         return None
     return text if hmac.compare_digest(notice_signature(secret, text), signature) else None
+
+
+class SpentStamps:
+    """Stamps that have carried a suggestion, each kept in memory until it expires, so one
+    form is good for one suggestion. The memory answers at once, without the database, for
+    the stamps this process has seen; the table spent_stamps is what every process agrees
+    on, written with the suggestion it carried.
+
+    Held as digests, at most `max_entries` of them: past that, the earliest-issued are
+    forgotten and every stamp issued up to the last one forgotten is refused from then on
+    (as if expired), so a flood can shorten how long old forms last but never lets a spent
+    stamp through again.
+    """
+
+    def __init__(self, max_age: float, max_entries: int = 100_000):
+        self.max_age = max_age
+        self.max_entries = max_entries
+        self._spent: set[bytes] = set()
+        self._by_issue: list[tuple[float, bytes]] = []  # heap: earliest issued first
+        self.refused_up_to = 0.0
+
+    @staticmethod
+    def digest(token: str) -> bytes:
+        return hashlib.blake2b(token.encode(), digest_size=16).digest()
+
+    def _forget_expired(self) -> None:
+        expired_before = time.time() - self.max_age
+        while self._by_issue and self._by_issue[0][0] < expired_before:
+            self._spent.discard(heapq.heappop(self._by_issue)[1])
+
+    def is_spent(self, token: str, issued: float) -> bool:
+        return issued <= self.refused_up_to or self.digest(token) in self._spent
+
+    def spend(self, token: str, issued: float) -> bool:
+        """Mark the stamp spent; False when it already was."""
+        if self.is_spent(token, issued):
+            return False
+        self._forget_expired()
+        digest = self.digest(token)
+        self._spent.add(digest)
+        heapq.heappush(self._by_issue, (issued, digest))
+        while len(self._by_issue) > self.max_entries:
+            oldest, forgotten = heapq.heappop(self._by_issue)
+            self._spent.discard(forgotten)
+            self.refused_up_to = max(self.refused_up_to, oldest)
+        return True
+
+    def give_back(self, token: str) -> None:
+        """The suggestion it carried was not stored after all: the stamp may be used again."""
+        self._spent.discard(self.digest(token))

@@ -8,13 +8,12 @@ import sqlite3
 import unicodedata
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from babel.dates import get_day_names
 from dateutil.rrule import DAILY, WEEKLY, rrule, weekday
 
 from server.database import Database
+from server.i18n import WEEKDAYS
 from server.places import state_name
 from server.public_contact import contact_href, stored_contact
 
@@ -22,9 +21,8 @@ PUBLIC_STATUSES = ("active", "ended")
 # Up to this many listings, `/` lists every one and every visitor keeps every listing page
 # offline. Beyond it (a national day of action), `/` names the states and each state's view
 # lists its own, and the offline bundle holds an index of all of them with the pages of
-# those that matter to the visitor (server/offline.py, service-worker/sw.js).
+# those that matter to the visitor (server/views/offline.py, service-worker/sw.js).
 ALL_LISTINGS_UP_TO = 50
-_WEEKDAYS = {"MO": 0, "TU": 1, "WE": 2, "TH": 3, "FR": 4, "SA": 5, "SU": 6}
 
 
 def utcnow() -> datetime:
@@ -71,7 +69,7 @@ def next_occurrence(schedule: dict | None, after: datetime) -> datetime | None:
         days=1
     )
     freq = WEEKLY if schedule.get("freq") == "weekly" else DAILY
-    byday = [weekday(_WEEKDAYS[d]) for d in schedule.get("byday") or []] or None
+    byday = [weekday(WEEKDAYS[d]) for d in schedule.get("byday") or []] or None
     rule = rrule(freq, dtstart=start.replace(tzinfo=None), byweekday=byday, count=20)
     for occurrence in rule:
         aware = occurrence.replace(tzinfo=tz)
@@ -356,21 +354,6 @@ def place_of(rec: dict) -> str:
     return ", ".join(p for p in (rec.get("address"), rec["city"], region) if p)
 
 
-def map_links(rec: dict) -> dict[str, str]:
-    """A geo: URI for the phone's own maps app and an OpenStreetMap link; no embedded map."""
-    place = place_of(rec)
-    if rec.get("lat") is not None and rec.get("lon") is not None:
-        lat, lon = rec["lat"], rec["lon"]
-        return {
-            "geo": f"geo:{lat},{lon}?q={quote(place)}",
-            "osm": f"https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=15/{lat}/{lon}",
-        }
-    return {
-        "geo": f"geo:0,0?q={quote(place)}",
-        "osm": f"https://www.openstreetmap.org/search?query={quote(place)}",
-    }
-
-
 def event_jsonld(rec: dict, lang: str, url: str) -> dict:
     """schema.org Event for a listing page, so search engines and calendars understand it."""
     address = {"@type": "PostalAddress", "addressLocality": rec["city"],
@@ -418,12 +401,6 @@ def event_jsonld(rec: dict, lang: str, url: str) -> dict:
 
 _SCHEMA_DAYS = {"MO": "Monday", "TU": "Tuesday", "WE": "Wednesday", "TH": "Thursday",
                 "FR": "Friday", "SA": "Saturday", "SU": "Sunday"}
-
-
-def weekday_names(byday: list[str] | None, lang: str) -> str:
-    """'Monday, Friday' from RRULE day codes, named by Babel in the page's language."""
-    names = get_day_names("wide", locale=lang)
-    return ", ".join(names[_WEEKDAYS[d]] for d in byday or [])
 
 
 def fold(text: str) -> str:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Hashable, Iterable
 from typing import Any, TypeVar
 
 from server import ROOT, content
+from server.alerts import recent_alerts
 from server.database import Database
 from server.places import STATES
 
@@ -56,7 +57,6 @@ async def compute(db: Database, listings: list[dict],
     """Every topic's hash, from the records as the public sees them right now (`listings`,
     as content.listings gives them; `hashes` keeps each record's hash while the record
     object is the same)."""
-    from server.views.alerts import recent_alerts  # the view module imports this one
 
     hashes = {} if hashes is None else hashes
     topics: dict[str, str] = {}

@@ -23,10 +23,14 @@ from markupsafe import Markup, escape
 LOCALE_DIR = Path(__file__).parent / "locale"
 LANGUAGES = ("en", "es")
 DEFAULT = "en"
+# Paths that exist only once, in no language; /es/<these> is a 404.
+UNPREFIXED = ("/api/", "/admin", "/static/", "/sw.js", "/healthz", "/feed.atom", "/calendar.ics",
+              "/offline-manifest.json")
 # Evening starts here for "Tonight" and "Every night".
 EVENING_HOUR = 17
 _DAY_PATTERNS = {"en": "EEEE, MMMM d", "es": "EEEE d 'de' MMMM"}
-_WEEKDAYS = {"MO": 0, "TU": 1, "WE": 2, "TH": 3, "FR": 4, "SA": 5, "SU": 6}
+# RRULE day codes and the weekday numbers of Python and Babel.
+WEEKDAYS = {"MO": 0, "TU": 1, "WE": 2, "TH": 3, "FR": 4, "SA": 5, "SU": 6}
 
 
 # Babel takes tens of microseconds per date or time it formats, and a state's list at a
@@ -151,10 +155,10 @@ class Translator:
         # Any date will do for the clock; a fixed one keeps the zone name stable.
         moment = datetime(2026, 1, 5, hour, minute, tzinfo=tz)
         params = {"time": self.clock(moment), "zone": self.zone(tz)}
-        days = [d for d in schedule.get("byday") or [] if d in _WEEKDAYS]
+        days = [d for d in schedule.get("byday") or [] if d in WEEKDAYS]
         if schedule.get("freq") == "weekly" and days:
             names = get_day_names("wide", locale=self.lang)
-            listed = [names[_WEEKDAYS[d]] for d in days]
+            listed = [names[WEEKDAYS[d]] for d in days]
             joined = (", ".join(listed[:-1]) + " " + str(self.gettext("and")) + " " + listed[-1]
                       if len(listed) > 1 else listed[0])
             return self.gettext("Every %(days)s at %(time)s (%(zone)s)", days=joined, **params)

@@ -13,7 +13,8 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.auth import ForwardedClients, Network
-from server.views.base import ANSWER, Answers
+from server.caching import ANSWER, Answers
+from server.i18n import UNPREFIXED
 
 access_log = logging.getLogger("vigil.access")
 
@@ -40,9 +41,6 @@ DATA_SECURITY_HEADERS = [
 # response that names no type.
 DOCUMENT_TYPES = (b"text/html", b"text/javascript", b"application/javascript",
                   b"image/svg+xml", b"application/xhtml")
-# Paths that exist only once, in no language; /es/<these> is a 404.
-UNPREFIXED = ("/api/", "/admin", "/static/", "/sw.js", "/healthz", "/feed.atom", "/calendar.ics",
-              "/offline-manifest.json")
 # Seconds a client has to send a whole request body, counted from the end of its head: long
 # enough for 64 KB over a poor mobile link, short enough that clients sending a byte now and
 # then cannot hold connections (and the app's tasks) for as long as they like.

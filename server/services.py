@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from server.auth import (
     AccountThrottle,
@@ -11,18 +10,16 @@ from server.auth import (
     FormStamp,
     SessionStore,
     SharedLimit,
+    SpentStamps,
     Throttle,
 )
+from server.caching import Prepared, RenderCache
 from server.config import Settings
 from server.database import Database
 from server.fingerprints import Fingerprints
 from server.middleware import AccessLog
 from server.push import PushSender
 from server.render import Renderer, StaticAssets
-from server.views.base import Prepared, RenderCache
-
-if TYPE_CHECKING:  # the view module imports this one
-    from server.views.suggest import SpentStamps
 
 
 @dataclass

@@ -8,8 +8,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from server import offline, serve
+from server import serve
 from server.cli import main
+from server.views import offline
 
 suffix = os.environ.pop("VIGIL_TEST_SW_SUFFIX", "")
 if suffix:

@@ -200,6 +200,7 @@ def test_a_fault_while_flushing_loses_nothing_and_sends_nothing_twice(client, se
         return message_id
 
     monkeypatch.setattr(server.push, "enqueue", enqueue_then_fail)
+    monkeypatch.setattr(server.push.digest, "enqueue", enqueue_then_fail)
     publish(client, "OR", 5)
     settle(client, service, 2, within=digest.WINDOW + 5)
     time.sleep(0.5)

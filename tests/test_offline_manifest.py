@@ -7,9 +7,9 @@ import sqlite3
 
 import httpx
 
-from server import offline
 from server.app import create_app
 from server.database import REVISION_CHECK_EVERY
+from server.views import offline
 from tests.conftest import make_settings
 
 

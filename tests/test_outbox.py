@@ -90,6 +90,7 @@ def test_a_failed_enqueue_marks_nothing(settings, service, monkeypatch, act):
     try:
         subscribe_many(client, service, 3)
         monkeypatch.setattr(server.push, "enqueue", enqueue_then_fail)
+        monkeypatch.setattr(server.push.digest, "enqueue", enqueue_then_fail)
         act(client)
         monkeypatch.undo()
     finally:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from server.offline import service_worker_source
 from server.render import SHARED_NAMES, SHARED_NAMES_MARK, StaticAssets
+from server.views.offline import service_worker_source
 
 NAMES = dict(re.findall(r'^const ([A-Z_]+) = ("[^"]*"|\d+);', SHARED_NAMES.read_text(), re.M))
 

@@ -27,11 +27,11 @@ from zoneinfo import ZoneInfo
 
 import aiosqlite
 
-from server import push
 from server.content import listing_record
 from server.listing_form import zone_for
 from server.places import STATES
 from server.push.messages import Message, digest_message, listing_message, topic_header_for
+from server.push.outbox import enqueue
 
 # Seconds a state's announcements are held after one goes out. Long enough to gather an
 # organizer's afternoon of publishing or a bulk import into a few notifications, short
@@ -106,7 +106,7 @@ async def announce_many(conn: aiosqlite.Connection, listings: list[dict], base_u
     for state, group in by_state.items():
         if state not in STATES:
             for listing in group:
-                message_id = await push.enqueue(conn, listing_message(listing, base_url))
+                message_id = await enqueue(conn, listing_message(listing, base_url))
                 await _mark(conn, [str(listing["slug"])], message_id)
                 sent.append(message_id)
             continue
@@ -187,6 +187,6 @@ async def _flush_one(conn: aiosqlite.Connection, state: str, day: str, base_url:
                                  _until_midnight(state, day, now))
         if renotify:
             message = _retagged(message, tag, renotify)
-    message_id = await push.enqueue(conn, message)
+    message_id = await enqueue(conn, message)
     await _mark(conn, held, message_id)
     return message_id

@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from server.content import end_moment
-from server.i18n import LANGUAGES, load_translations, localize_path
-from server.middleware import UNPREFIXED
+from server.i18n import LANGUAGES, N_, UNPREFIXED, load_translations, localize_path
 from server.places import STATES, state_name
 from server.push.subscriptions import TOPIC_ALL, TOPIC_URGENT, TOPICS
 from server.vapid import b64url
@@ -33,9 +32,6 @@ DECLARATIVE_PUSH = 8030
 _TOPIC_HEADER_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
-def N_(message: str) -> str:  # noqa: N802 - the name the catalog extractor looks for
-    """Mark text for the catalog; it is translated per subscriber when the payload is built."""
-    return message
 
 
 @functools.cache

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from itertools import groupby
-from typing import Any
 from urllib.parse import quote
 
 from starlette.requests import Request
@@ -12,64 +10,19 @@ from starlette.responses import Response
 
 from server import content
 from server.dataset import LEGAL_PURPOSES
-from server.fingerprints import ALL
-from server.i18n import Translator
+from server.i18n import N_, Translator
 from server.listing_form import zone_for
 from server.places import STATES, language_name, map_point, state_name, state_outlines
 from server.public_contact import tel_uri
 from server.views import alerts
 from server.views.base import (
-    HTML_CACHE,
-    cached_response,
     db_of,
     lang_of,
     not_found,
+    page,
     services,
 )
 
-PageFn = Callable[[Request], Awaitable[tuple[str, dict]]]
-Endpoint = Callable[[Request], Awaitable[Response]]
-
-
-Deps = Callable[[dict[str, Any]], tuple[str, ...]]
-
-
-def page(fn: PageFn | None = None, *, key: Callable[[Request], Any] | None = None,
-         region: str = "pages", deps: Deps | tuple[str, ...] = (ALL,)) -> Any:
-    """Wrap a view returning (template, context): render once per path, `key(request)` (the
-    part of the query string the view reads, none unless given) and state of what the page
-    is made of: `deps`, the topics it reads (server/fingerprints.py), fixed or from the
-    path's parameters. The offline manifest reads the same `deps` off the endpoint."""
-    topics: Deps = deps if callable(deps) else (lambda params: deps)  # type: ignore[assignment]
-
-    def wrap(fn: PageFn) -> Endpoint:
-        async def endpoint(request: Request) -> Response:
-            svc = services(request)
-            lang = lang_of(request)
-            path = request.scope["path"]
-            cache_key = (lang, path, key(request) if key and request.scope["query_string"]
-                         else ())
-
-            async def build() -> bytes:
-                template, context = await fn(request)
-                html = svc.renderer.render(template, lang, path, request=request, **context)
-                return html.encode()
-
-            made_of = await svc.fingerprints.of(svc.db, topics(request.path_params))
-            prepared = await svc.render_cache.get_or_build(cache_key, made_of, build, region)
-            # A search is the visitor's own words: it is not kept whole (Answers) as well.
-            return cached_response(request, prepared, "text/html; charset=utf-8", HTML_CACHE,
-                                   reuse=() if region != "searches" else None)
-
-        endpoint.__name__ = fn.__name__
-        endpoint.__doc__ = fn.__doc__
-        endpoint.deps = topics  # type: ignore[attr-defined]
-        return endpoint
-
-    return wrap(fn) if fn is not None else wrap
-
-
-# What search reads, on the server and in the offline index.
 SEARCHED = ("listings", "facilities", "contacts", "rights")
 
 
@@ -89,9 +42,6 @@ def _search_key(request: Request) -> str | tuple[()]:
     return request.query_params.get("q", "")[: content.MAX_QUERY] or ()
 
 
-def N_(message: str) -> str:
-    """Mark a phrase for the catalog; it is translated where it is shown."""
-    return message
 
 
 # Phrases the default dataset repeats in records that have one text for both languages.

@@ -9,8 +9,6 @@ score, and wait for an organizer; approving one creates a draft, never public co
 
 from __future__ import annotations
 
-import hashlib
-import heapq
 import json
 import re
 import time
@@ -24,9 +22,9 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from server import audit, content, spam
-from server.auth import FormStamp, SharedLimit
+from server.auth import FormStamp, SharedLimit, SpentStamps
 from server.dataset import slugify, unique_slug
-from server.i18n import Translator
+from server.i18n import N_, Translator
 from server.places import STATES
 from server.views.admin import admin_page, form_of, organizer, see_other
 from server.views.base import lang_of, not_found, render_page, services
@@ -46,9 +44,6 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _LINK = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
 
 
-def N_(message: str) -> str:
-    """Mark a message for extraction; it is translated where it is shown."""
-    return message
 
 
 REQUIRED_MESSAGE = N_("Please fill this in.")
@@ -65,56 +60,6 @@ TOO_FAST = N_("Please take a moment to check your suggestion, then send it again
 RATE_LIMITED = N_("You have sent several suggestions in a short time. Please try again in "
                   "%(minutes)s minutes.")
 QUEUED = "queued for moderation"
-
-
-class SpentStamps:
-    """Stamps that have carried a suggestion, each kept in memory until it expires, so one
-    form is good for one suggestion. The memory answers at once, without the database, for
-    the stamps this process has seen; the table spent_stamps is what every process agrees
-    on, written with the suggestion it carried.
-
-    Held as digests, at most `max_entries` of them: past that, the earliest-issued are
-    forgotten and every stamp issued up to the last one forgotten is refused from then on
-    (as if expired), so a flood can shorten how long old forms last but never lets a spent
-    stamp through again.
-    """
-
-    def __init__(self, max_age: float, max_entries: int = 100_000):
-        self.max_age = max_age
-        self.max_entries = max_entries
-        self._spent: set[bytes] = set()
-        self._by_issue: list[tuple[float, bytes]] = []  # heap: earliest issued first
-        self.refused_up_to = 0.0
-
-    @staticmethod
-    def digest(token: str) -> bytes:
-        return hashlib.blake2b(token.encode(), digest_size=16).digest()
-
-    def _forget_expired(self) -> None:
-        expired_before = time.time() - self.max_age
-        while self._by_issue and self._by_issue[0][0] < expired_before:
-            self._spent.discard(heapq.heappop(self._by_issue)[1])
-
-    def is_spent(self, token: str, issued: float) -> bool:
-        return issued <= self.refused_up_to or self.digest(token) in self._spent
-
-    def spend(self, token: str, issued: float) -> bool:
-        """Mark the stamp spent; False when it already was."""
-        if self.is_spent(token, issued):
-            return False
-        self._forget_expired()
-        digest = self.digest(token)
-        self._spent.add(digest)
-        heapq.heappush(self._by_issue, (issued, digest))
-        while len(self._by_issue) > self.max_entries:
-            oldest, forgotten = heapq.heappop(self._by_issue)
-            self._spent.discard(forgotten)
-            self.refused_up_to = max(self.refused_up_to, oldest)
-        return True
-
-    def give_back(self, token: str) -> None:
-        """The suggestion it carried was not stored after all: the stamp may be used again."""
-        self._spent.discard(self.digest(token))
 
 
 def _stamp(request: Request) -> FormStamp:
