@@ -169,8 +169,16 @@ def test_an_approved_alert_shows_everywhere_and_offline_and_a_retraction_removes
             expect(card).to_contain_text(re.compile(age + r" (hace|just now|justo ahora|\d+)"))
         phone.set_offline(False)
 
-        # Retract: at once, off every banner and marked on the Alerts page.
+        # One organizer's retraction: at once, every banner says the alert is being checked
+        # (one account alone can neither send an alert nor silence a true one).
         res = ana.post(alert_url + "/retract", data={"csrf": ana_csrf})
+        assert res.status_code == 303
+        for path, text in (("/", "being checked"), ("/es/", "se está revisando"),
+                           ("/listings/portland-or-macadam", "being checked")):
+            page.goto(server.url + path)
+            expect(page.locator("#alert-banner")).to_contain_text(text, timeout=5000)
+        # A second organizer confirms: at once, off every banner, marked on the Alerts page.
+        res = ben.post(alert_url + "/confirm-retraction", data={"csrf": ben_csrf})
         assert res.status_code == 303
         retracted = time.monotonic()
         for path in ("/", "/es/", "/listings/portland-or-macadam"):

@@ -102,18 +102,6 @@ async def approve(request: Request) -> Response:
 
     async def approve_change(conn: aiosqlite.Connection) -> str:
         current = await load(conn, row["entity_key"])
-        if before and not after:  # a deletion: only of the record as it was proposed
-            if current is None:
-                return "gone"
-            if any(current.get(k) != v for k, v in before.items() if k in current):
-                return "moved"
-            if not await approvals.decide_change(conn, row["id"], me, "approved"):
-                return "decided"
-            await admin_content.remove_record(conn, me, _kind(row["entity"]),
-                                              row["entity_key"], current)
-            await audit.record(conn, me, "approve-change", row["entity"], row["entity_key"],
-                               {**before, "proposed_by": row["proposed_by"]}, None)
-            return "approved"
         if not before:  # a new record
             if current is not None or create is None:
                 return "taken"
@@ -123,13 +111,17 @@ async def approve(request: Request) -> Response:
             return "moved"
         if not await approvals.decide_change(conn, row["id"], me, "approved"):
             return "decided"
-        if before:
+        if before and not after:  # a deletion, of the record as it was proposed
+            assert current is not None
+            await admin_content.remove_record(conn, me, _kind(row["entity"]),
+                                              row["entity_key"], current)
+        elif before:
             await apply(conn, row["entity_key"], after)
         else:
             assert create is not None
             await create(conn, row["entity_key"], after)
         await audit.record(conn, me, "approve-change", row["entity"], row["entity_key"],
-                           {**before, "proposed_by": row["proposed_by"]}, after)
+                           {**before, "proposed_by": row["proposed_by"]}, after or None)
         return "approved"
 
     outcome = await svc.db.write_fn(approve_change, public=True)

@@ -45,12 +45,12 @@ MANIFEST_TEXT = {
         "rights": "Know your rights", "rights_short": "Rights",
     },
     "es": {
-        "name": "Vigil: vigilias, ayuda legal y tus derechos",
+        "name": "Vigil: vigilias, ayuda legal y sus derechos",
         "short_name": "Vigil",
         "description": "Dónde están las vigilias frente a centros de inmigración, a quién "
-                       "llamar para ayuda legal y tus derechos. Funciona sin conexión.",
+                       "llamar para ayuda legal y sus derechos. Funciona sin conexión.",
         "legal": "Ayuda legal", "legal_short": "Ayuda legal",
-        "rights": "Conoce tus derechos", "rights_short": "Derechos",
+        "rights": "Conozca sus derechos", "rights_short": "Derechos",
     },
 }
 THEME = "#5b2a86"
