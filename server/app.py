@@ -22,7 +22,6 @@ from server.auth import (
     FormStamp,
     SessionStore,
     SharedLimit,
-    Throttle,
 )
 from server.config import Settings
 from server.database import Database
@@ -148,7 +147,8 @@ def create_app(settings: Settings, *, load_data_if_empty: bool = True) -> Starle
         login_stamp=FormStamp(settings.secret_key, "login"),
         login_throttle_account=AccountThrottle(db, settings.secret_key,
                                                LOGIN_FAILURES_PER_ACCOUNT, 15 * 60),
-        login_throttle_device=Throttle(LOGIN_FAILURES_PER_DEVICE, 15 * 60),
+        login_throttle_device=SharedLimit(db, settings.secret_key, "sign-in device",
+                                          LOGIN_FAILURES_PER_DEVICE, 15 * 60),
         suggest_stamp=FormStamp(settings.secret_key, "suggest"),
         suggest_spent=suggest.SpentStamps(suggest.STAMP_MAX_AGE),
         suggest_throttle=SharedLimit(db, settings.secret_key, "suggest",

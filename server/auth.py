@@ -21,7 +21,6 @@ import ipaddress
 import math
 import secrets
 import time
-from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -296,72 +295,9 @@ class SharedLimit:
     async def take(self, key: bytes) -> bool:
         return await self.db.write_fn(lambda conn: self.take_in(conn, key))
 
-
-class Throttle:
-    """Counts failures per key in a sliding window, in memory only.
-
-    Client keys are hashed with a salt that lives only in this process, so not even memory
-    holds a client address in the clear, and nothing about clients outlives a restart.
-
-    The table is bounded by `max_keys` and kept in order of last use, so each call does a
-    constant amount of work: keys whose window has passed are dropped from the front as it
-    goes, and beyond the bound the longest-unused key is forgotten (a flood of new keys
-    costs their senders' old counts, never a pause to rebuild the table).
-    """
-
-    def __init__(self, limit: int, window: float, max_keys: int = 50_000):
-        self.limit = limit
-        self.window = window
-        self.max_keys = max_keys
-        self._events: OrderedDict[str, deque[float]] = OrderedDict()
-        self._salt = secrets.token_bytes(16)
-
-    def key_for_client(self, host: str | None) -> str:
-        return hashlib.blake2b((host or "").encode(), key=self._salt, digest_size=12).hexdigest()
-
-    def _recent(self, key: str, now: float) -> deque[float] | None:
-        events = self._events.get(key)
-        if events is not None:
-            while events and now - events[0] > self.window:
-                events.popleft()
-        return events
-
-    def _forget_old(self, now: float) -> None:
-        events = self._events
-        while events:
-            oldest = next(iter(events.values()))
-            if len(events) > self.max_keys or not oldest or now - oldest[-1] > self.window:
-                events.popitem(last=False)
-            else:
-                break
-
-    def blocked(self, key: str) -> bool:
-        events = self._recent(key, time.monotonic())
-        return events is not None and len(events) >= self.limit
-
-    def hit(self, key: str) -> None:
-        now = time.monotonic()
-        events = self._recent(key, now)
-        if events is None:
-            # Only the newest `limit` events matter: the oldest of them says when the
-            # count drops below the limit again.
-            events = self._events[key] = deque(maxlen=self.limit)
-        else:
-            self._events.move_to_end(key)
-        events.append(now)
-        self._forget_old(now)
-
-    def reset(self, key: str) -> None:
-        self._events.pop(key, None)
-
-    def retry_after(self, key: str) -> int:
-        events = self._recent(key, time.monotonic())
-        if not events:
-            return 0
-        return max(1, int(self.window - (time.monotonic() - events[0])) + 1)
-
-    def __len__(self) -> int:
-        return len(self._events)
+    async def reset(self, key: bytes) -> None:
+        await self.db.write("DELETE FROM rate_events WHERE purpose = ? AND client = ?",
+                            (self.purpose, key))
 
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

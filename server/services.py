@@ -11,7 +11,6 @@ from server.auth import (
     SessionStore,
     SharedLimit,
     SpentStamps,
-    Throttle,
 )
 from server.caching import Prepared, RenderCache
 from server.config import Settings
@@ -35,7 +34,7 @@ class Services:
     devices: DeviceCookies
     login_stamp: FormStamp
     login_throttle_account: AccountThrottle
-    login_throttle_device: Throttle
+    login_throttle_device: SharedLimit
     suggest_stamp: FormStamp
     suggest_spent: SpentStamps
     suggest_throttle: SharedLimit

@@ -158,7 +158,7 @@ async def login(request: Request) -> Response:
                 f"Too many failed sign-ins. Try again in {minutes} minute(s).")
             page.headers["Retry-After"] = str(wait)
             return page
-    elif per_device.blocked(device):
+    elif await per_device.retry_after(per_device.key_for_client(device)):
         # A known browser is never refused, only slowed, so its own organizer still gets in.
         await asyncio.sleep(DEVICE_SLOWDOWN)
     row = await svc.db.first("SELECT id, name, password_hash FROM organizers WHERE name = ?",
@@ -173,12 +173,12 @@ async def login(request: Request) -> Response:
         return page
     if not (row and ok):
         if device is not None:
-            per_device.hit(device)
+            await per_device.take(per_device.key_for_client(device))
         return _login_page(request, 401, username, "Wrong username or password.")
     if device is None:
         await per_account.reset(account_key)
     else:
-        per_device.reset(device)
+        await per_device.reset(per_device.key_for_client(device))
     store = svc.sessions
     agent = device_name(request.headers.get("user-agent", ""))
 
