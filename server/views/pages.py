@@ -316,7 +316,9 @@ async def rights_page(request: Request) -> tuple[str, dict]:
     article = await content.rights_article(db, request.path_params["slug"], lang)
     if article is None:
         raise not_found()
-    contacts = _contacts_for_page(await content.contacts(db), lang)
+    # The numbers for the whole country; a state's are on /legal, linked beside them.
+    contacts = [c for c in _contacts_for_page(await content.contacts(db), lang)
+                if c["states"] == ["*"]]
     # Finding a detained person belongs with the article about it, not with every article.
     if article["slug"] != "if-someone-is-detained":
         contacts = [c for c in contacts if c["role"] != "locating"]

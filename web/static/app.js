@@ -6,17 +6,19 @@
   const statusEl = document.getElementById("status");
   const lang = strings.lang;
   const pageKey = location.pathname === "/es" ? "/es/" : location.pathname + location.search;
+  const ua = navigator.userAgent;
+  const ios = /iphone|ipad|ipod/i.test(ua) ||
+    (navigator.platform === "MacIntel" && navigator.maxTouchPoints > 1);
   let cachedAt = null;
   let newer = false;
-  /* What the service worker says happened to this page's request, not what the browser
-     guesses: "lost" when it answered from its saved copy because the network failed or
-     hung, "back" once a later request went through. */
-  let connection = "unknown";
+  /* The worker, not navigator.onLine, says whether this page came from its saved copy
+     because the network failed or hung ("lost"), and when a request went through again. */
+  let connection = "";
   let savedAt = null;
   let servedSaved = false;
-  let heardServed = false;
-  let recheckTimer = null;
-  let recheckDelay = 0;
+  let heard = false;
+  let timer = null;
+  let delay = 0;
 
   function relativeTime(ms) {
     const seconds = Math.round((ms - Date.now()) / 1000);
@@ -29,72 +31,53 @@
     return strings.justNow;
   }
 
-  /* "8:14 PM" today, "Dec 5, 8:14 PM" before. */
-  function clockTime(ms) {
-    const when = new Date(ms);
-    const today = when.toDateString() === new Date().toDateString();
-    const options = today ? { hour: "numeric", minute: "2-digit" }
-      : { month: "short", day: "numeric", hour: "numeric", minute: "2-digit" };
-    return new Intl.DateTimeFormat(lang, options).format(when);
-  }
-
   function showStatus() {
-    const parts = [];
     const lost = connection === "lost";
-    if (lost) {
-      parts.push(savedAt ? `${strings.noConnection} · ${strings.savedCopy.replace("{time}", clockTime(savedAt))}`
-        : `${strings.noConnection} · ${strings.stillTrying}`);
-    } else {
-      if (connection === "back") parts.push(strings.connectedAgain);
-      if (cachedAt) parts.push(`${strings.saved} · ${strings.updated} ${relativeTime(cachedAt)}`);
-    }
+    const when = savedAt && new Date(savedAt);
+    const parts = lost ? [strings.noConnection + " · " + (when ? strings.savedCopy.replace("{time}",
+      new Intl.DateTimeFormat(lang, when.toDateString() === new Date().toDateString()
+        ? { timeStyle: "short" } : { dateStyle: "medium", timeStyle: "short" }).format(when))
+      : strings.stillTrying)] : [];
+    if (connection === "back") parts.push(strings.connectedAgain);
+    if (cachedAt && !lost) parts.push(`${strings.saved} · ${strings.updated} ${relativeTime(cachedAt)}`);
     if (newer) parts.push(servedSaved && !savedAt ? strings.ready : strings.newer);
     statusEl.textContent = parts.join(" ");
     if (newer) statusEl.append(" ", reloadButton());
     statusEl.classList.toggle("offline", lost);
-    // A line in the flow, so it covers nothing and stays: taking it away would move the page
-    // under a finger about to tap. On a page shown without a connection it goes under the
-    // header, to be read first, and stays there when the connection is back; otherwise
-    // "saved" is quiet news after the page's content, moving nothing.
+    // A line in the flow, covering nothing: under the header on a page shown without a
+    // connection (read first), else after the content, where it moves nothing.
     const anchor = servedSaved ? document.querySelector(".top") : document.getElementById("main");
     if (statusEl.previousElementSibling !== anchor) anchor.after(statusEl);
     statusEl.hidden = parts.length === 0;
   }
 
-  function lostConnection(at) {
-    if (connection !== "lost") recheckDelay = 0;
-    connection = "lost";
-    servedSaved = true;
-    if (at !== undefined) savedAt = at;
-    showStatus();
-    scheduleRecheck();
-  }
-
-  /* While the connection is lost the worker asks for this page again: after 3 s, then
-     less often, up to every 30 s, and at once when the browser or the person hints that it
-     may be back. */
-  function scheduleRecheck(now) {
-    clearTimeout(recheckTimer);
+  /* Lost: the worker asks for this page again after 3 s, then less often (up to 30 s), and
+     at once on a hint that the network may be back. */
+  function recheck(now) {
+    clearTimeout(timer);
     if (connection !== "lost") return;
-    recheckDelay = now ? 0 : Math.min(30000, recheckDelay ? recheckDelay * 2 : 3000);
-    recheckTimer = setTimeout(() => tellWorker({ type: "recheck", url: pageKey }), recheckDelay);
+    delay = now ? 0 : Math.min(30000, delay * 2 || 3000);
+    timer = setTimeout(() => tellWorker({ type: "recheck", url: pageKey }), delay);
   }
 
   function onWorkerMessage(event) {
     const data = event.data || {};
+    const lost = connection === "lost";
     if (data.type === "served" && data.url === pageKey) {
-      heardServed = true;
-      if (data.offline) lostConnection(data.savedAt || null);
-      readCachedAt();
-    } else if (data.type === "network") {
-      if (!data.up && connection === "lost") scheduleRecheck();
-      if (data.up && connection === "lost") {
-        connection = "back";
-        showStatus();
-        // Whether this page differs from the copy shown is known once it is fetched.
-        clearTimeout(recheckTimer);
-        tellWorker({ type: "recheck", url: pageKey });
+      heard = true;
+      if (data.offline) {
+        connection = "lost";
+        servedSaved = true;
+        savedAt = data.savedAt || null;
+        recheck();
       }
+      readCachedAt();
+    } else if (data.type === "network" && lost) {
+      if (!data.up) return recheck();
+      connection = "back";
+      showStatus();
+      recheck(); // stops the timer; the page is fetched once more to see if it differs
+      tellWorker({ type: "recheck", url: pageKey });
     } else if (data.type === "fresh" && data.url === pageKey) {
       newer = true;
       showStatus();
@@ -165,7 +148,7 @@
      in a hurry sees only what they came for. */
   function setUpInstall(visits, installed) {
     const button = document.getElementById("install");
-    const ios = document.getElementById("ios-install");
+    const iosHelp = document.getElementById("ios-install");
     if (installed || visits < 2) return;
     let deferred = null;
     window.addEventListener("beforeinstallprompt", (event) => {
@@ -181,9 +164,7 @@
       button.hidden = true;
     });
     window.addEventListener("appinstalled", () => { button.hidden = true; });
-    const isIos = /iphone|ipad|ipod/i.test(navigator.userAgent) ||
-      (navigator.platform === "MacIntel" && navigator.maxTouchPoints > 1);
-    if (isIos) ios.hidden = false;
+    if (ios) iosHelp.hidden = false;
   }
 
   function setUpShare() {
@@ -203,9 +184,6 @@
 
   /* Without this script every map link shows; with it, only those this phone can open. */
   function setUpMaps() {
-    const ua = navigator.userAgent;
-    const ios = /iphone|ipad|ipod/i.test(ua) ||
-      (navigator.platform === "MacIntel" && navigator.maxTouchPoints > 1);
     const other = ios ? "android" : /android/i.test(ua) ? "ios" : "android";
     for (const link of document.querySelectorAll(`.maps a[data-os="${other}"]`)) {
       link.hidden = true;
@@ -321,15 +299,12 @@
     });
   }
 
-  window.addEventListener("online", () => { scheduleRecheck(true); askRefresh(); });
-  document.addEventListener("visibilitychange", () => {
-    if (document.visibilityState === "visible") scheduleRecheck(true);
-  });
+  window.addEventListener("online", () => { recheck(true); askRefresh(); });
+  document.addEventListener("visibilitychange", () => { if (!document.hidden) recheck(true); });
   registerWorker();
-  // A page the worker controls hears first how it was served, then reads when it was saved.
-  // (A worker of an older version does not answer: then it is read after a moment.)
+  // A controlled page first hears how it was served (an older worker never says).
   if (navigator.serviceWorker && navigator.serviceWorker.controller) {
-    setTimeout(() => { if (!heardServed) readCachedAt(); }, 1500);
+    setTimeout(() => { if (!heard) readCachedAt(); }, 1500);
   } else {
     readCachedAt();
   }
