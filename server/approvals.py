@@ -130,8 +130,7 @@ FIELD_LABELS = {
     "about_es": N_("Text in Spanish"), "note_en": N_("Note"), "note_es": N_("Note in Spanish"),
     "publisher": N_("Publisher"), "date": N_("Date"), "status": N_("Status"),
     "slug": N_("Web address"), "title_en": N_("Title"), "summary_en": N_("Summary"),
-    "summary_es": N_("Summary in Spanish"), "body_en": N_("Body"),
-    "body_es": N_("Body in Spanish"), "hours_en": N_("Hours"),
+    "summary_es": N_("Summary in Spanish"), "body_en": N_("Body"), "hours_en": N_("Hours"),
     "hours_es": N_("Hours in Spanish"), "languages": N_("Languages"), "role": N_("Role"),
     "operator": N_("Operator"), "order": N_("Order"), "ord": N_("Order"),
 }

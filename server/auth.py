@@ -213,15 +213,9 @@ class AccountThrottle:
             "ORDER BY at DESC LIMIT 1 OFFSET ?",
             (key, time.time() - self.window, self.limit - 1))
 
-    async def blocked(self, key: bytes) -> bool:
-        return await self._nth_newest(key) is not None
-
     async def retry_after(self, key: bytes) -> int:
         at = await self._nth_newest(key)
         return 0 if at is None else max(1, math.ceil(at + self.window - time.time()))
-
-    async def hit(self, key: bytes) -> None:
-        await self.attempt(key)
 
     async def attempt(self, key: bytes) -> bool:
         """Count a sign-in attempt as a failure before its password is checked (a success
