@@ -68,6 +68,10 @@ self.addEventListener("message", (event) => {
   } else if (data.type === "recheck" && typeof data.url === "string") {
     event.waitUntil(recheck(cacheKeyFor(new URL(data.url, self.location.origin).href)));
   }
+  // Suggestions written offline go out when a page opens or asks (see sendSuggestions).
+  if (data.type === "flush-suggestions" || data.type === "refresh") {
+    event.waitUntil(sendSuggestions().catch(() => {}));
+  }
 });
 
 self.addEventListener("fetch", (event) => {
@@ -683,12 +687,6 @@ self.addEventListener("sync", (event) => {
  * the suggestion form asks for "flush-suggestions": either way, whatever waits goes out. (A
  * fetch listener here would never run: the one above answers navigations, and respondWith
  * stops the event's propagation.) */
-self.addEventListener("message", (event) => {
-  const type = (event.data || {}).type;
-  if (type === "flush-suggestions" || type === "refresh") {
-    event.waitUntil(sendSuggestions().catch(() => {}));
-  }
-});
 
 function sendSuggestions() {
   if (!sendingSuggestions) {
