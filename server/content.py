@@ -6,6 +6,7 @@ import hashlib
 import json
 import sqlite3
 import unicodedata
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -79,14 +80,25 @@ def next_occurrence(schedule: dict | None, after: datetime) -> datetime | None:
 
 
 # The kinds of record an organizer can mark checked: audit entity -> (table, date column).
+@dataclass(frozen=True)
+class Checkable:
+    """A kind of record an organizer can mark checked: its table, the column holding the
+    check's date, the column naming a record, and what /admin/checks calls the kind."""
+
+    table: str
+    column: str
+    name_column: str
+    label: str
+
+
 CHECKABLE = {
-    "listing": ("listings", "verified"),
-    "facility": ("facilities", "verified"),
-    "contact": ("contacts", "verified"),
-    "rights": ("rights", "reviewed"),
-    "article": ("articles", "verified"),
-    "organization": ("organizations", "verified"),
-    "statement": ("statements", "verified"),
+    "listing": Checkable("listings", "verified", "title", "Listings"),
+    "facility": Checkable("facilities", "verified", "name", "Facilities"),
+    "contact": Checkable("contacts", "verified", "organization", "Legal contacts"),
+    "rights": Checkable("rights", "reviewed", "title", "Know-your-rights articles"),
+    "article": Checkable("articles", "verified", "title", "Articles"),
+    "organization": Checkable("organizations", "verified", "name", "Organizations"),
+    "statement": Checkable("statements", "verified", "title", "Statements"),
 }
 CHECK_ACTION = "mark-verified"
 
@@ -107,20 +119,6 @@ async def checks(db: Database, entity: str) -> dict[str, dict]:
         else:
             out.pop(row["entity_key"], None)
     return out
-
-
-async def unbacked_checks(db: Database) -> list[str]:
-    """Stored "verified"/"reviewed" dates that no organizer check in the audit log accounts for."""
-    problems = []
-    for entity, (table, column) in CHECKABLE.items():
-        done = await checks(db, entity)
-        for row in await db.execute(
-            f"SELECT DISTINCT slug, {column} AS checked FROM {table} WHERE {column} != ''"
-        ):
-            if done.get(row["slug"], {}).get("on") != row["checked"]:
-                problems.append(f"{entity} '{row['slug']}': {column} {row['checked']} "
-                                "has no matching organizer check in the audit log")
-    return problems
 
 
 def _provenance(rec: dict, done: dict[str, dict], column: str = "verified") -> dict:

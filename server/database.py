@@ -6,7 +6,7 @@ import asyncio
 import itertools
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -146,14 +146,6 @@ class Database:
 
         return await self.write_fn(run, public=public)
 
-    async def write_many(
-        self, sql: str, rows: Iterable[Sequence[Any]], *, public: bool = False
-    ) -> None:
-        async def run(conn: aiosqlite.Connection) -> None:
-            await conn.executemany(sql, rows)
-
-        await self.write_fn(run, public=public)
-
     async def revision(self) -> int:
         """The public content's revision, which ETags and cached pages key on.
 
@@ -189,6 +181,3 @@ class Database:
             self._revision, self._data_version = int(value), version
         self._revision_checked = now
         return self._revision
-
-    async def integrity_ok(self) -> bool:
-        return await self.scalar("PRAGMA quick_check") == "ok"

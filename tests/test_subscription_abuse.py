@@ -197,10 +197,10 @@ async def test_growth_per_hour_shows_a_flood(tmp_path):
     settings = make_settings(tmp_path)
     now = datetime.now(UTC)
     async with Database(settings.db_path) as db:
-        await db.write_many(
+        await db.write_fn(lambda conn: conn.executemany(
             "INSERT INTO subscription_growth (hour, added, removed) VALUES (?, ?, ?)",
             [((now - timedelta(hours=3)).strftime("%Y-%m-%dT%H"), 381, 2),
-             ((now - timedelta(hours=30)).strftime("%Y-%m-%dT%H"), 7, 0)])
+             ((now - timedelta(hours=30)).strftime("%Y-%m-%dT%H"), 7, 0)]))
         await push.save_subscription(db, "https://fcm.googleapis.com/fcm/send/a", "p", "a",
                                      ["all"])
         growth = await push.subscription_growth(db, now=now)

@@ -19,24 +19,13 @@ from server import audit, content
 from server.views.admin import admin_page, organizer, see_other
 from server.views.base import services
 
-# What each kind of record is called on the page, and the column that names it.
-LABELS = {
-    "listing": ("Listings", "title"),
-    "facility": ("Facilities", "name"),
-    "contact": ("Legal contacts", "organization"),
-    "rights": ("Know-your-rights articles", "title"),
-    "article": ("Articles", "title"),
-    "organization": ("Organizations", "name"),
-    "statement": ("Statements", "title"),
-}
-
 
 async def index(request: Request) -> Response:
     """Every record with where it came from, when it was added and its last check."""
     db = services(request).db
     groups = []
-    for entity, (table, _column) in content.CHECKABLE.items():
-        label, name_column = LABELS[entity]
+    for entity, kind in content.CHECKABLE.items():
+        table, label, name_column = kind.table, kind.label, kind.name_column
         done = await content.checks(db, entity)
         # Rights articles exist once per language; one check covers the article.
         lang_filter = " WHERE lang = 'en'" if entity == "rights" else ""
@@ -53,7 +42,7 @@ async def mark(request: Request) -> Response:
     slug = request.path_params["slug"]
     if entity not in content.CHECKABLE:
         raise HTTPException(404, "Records of that kind cannot be marked checked.")
-    table, column = content.CHECKABLE[entity]
+    table, column = content.CHECKABLE[entity].table, content.CHECKABLE[entity].column
     me = organizer(request)["name"]
     today = datetime.now(UTC).date().isoformat()
 
