@@ -68,7 +68,7 @@ self.addEventListener("message", (event) => {
   } else if (data.type === "recheck" && typeof data.url === "string") {
     event.waitUntil(recheck(cacheKeyFor(new URL(data.url, self.location.origin).href)));
   }
-  // Suggestions written offline go out when a page opens or asks (see sendSuggestions).
+  // Suggestions written offline go out when a page opens or asks (sendSuggestions).
   if (data.type === "flush-suggestions" || data.type === "refresh") {
     event.waitUntil(sendSuggestions().catch(() => {}));
   }
@@ -438,15 +438,14 @@ async function tellNetwork(up) {
   await tellClients({ type: "network", up });
 }
 
-/* A page shown without a connection asks again now and then: the page itself is fetched,
- * kept if it is kept, and the pages told whether the network answered and whether the
- * page differs from the copy shown. */
+/* A page shown without a connection asks again now and then (it keeps its own pace): the
+ * page itself is fetched, kept if it is kept, and the pages told when the network answers
+ * again and whether the page differs from the copy shown. */
 async function recheck(key) {
   const cached = await findCached(key);
   const fresh = await withTimeout(fetch(key, { cache: "no-store" }), RECHECK_TIMEOUT_MS)
     .catch(() => null);
   if (!fresh || !(fresh.ok || fresh.status === 404)) {
-    networkUp = null;
     await tellNetwork(false);
     return;
   }
@@ -684,10 +683,9 @@ self.addEventListener("sync", (event) => {
 });
 
 /* Every page asks for a "refresh" when it opens online or comes back online (app.js), and
- * the suggestion form asks for "flush-suggestions": either way, whatever waits goes out. (A
- * fetch listener here would never run: the one above answers navigations, and respondWith
- * stops the event's propagation.) */
-
+ * the suggestion form asks for "flush-suggestions": either way the message listener at the
+ * top sends whatever waits. (A fetch listener here would never run: the one above answers
+ * navigations, and respondWith stops the event's propagation.) */
 function sendSuggestions() {
   if (!sendingSuggestions) {
     sendingSuggestions = sendQueuedSuggestions().finally(() => { sendingSuggestions = null; });

@@ -32,8 +32,6 @@ DECLARATIVE_PUSH = 8030
 _TOPIC_HEADER_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
-
-
 @functools.cache
 def _catalog(lang: str) -> gettext.NullTranslations:
     return load_translations(lang)

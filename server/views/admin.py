@@ -146,6 +146,7 @@ async def login(request: Request) -> Response:
     devices = svc.devices
     account_key = per_account.key_for(username)
     device = devices.device_for(request.cookies.get(DEVICE_COOKIE), username)
+    device_key = per_device.key_for_client(device) if device is not None else b""
     if device is None:
         # Strangers' failures lock out strangers only: a browser this organizer has signed
         # in from before carries a device cookie and never waits for them. The attempt is
@@ -158,7 +159,7 @@ async def login(request: Request) -> Response:
                 f"Too many failed sign-ins. Try again in {minutes} minute(s).")
             page.headers["Retry-After"] = str(wait)
             return page
-    elif await per_device.retry_after(per_device.key_for_client(device)):
+    elif await per_device.retry_after(device_key):
         # A known browser is never refused, only slowed, so its own organizer still gets in.
         await asyncio.sleep(DEVICE_SLOWDOWN)
     row = await svc.db.first("SELECT id, name, password_hash FROM organizers WHERE name = ?",
@@ -173,12 +174,12 @@ async def login(request: Request) -> Response:
         return page
     if not (row and ok):
         if device is not None:
-            await per_device.take(per_device.key_for_client(device))
+            await per_device.take(device_key)
         return _login_page(request, 401, username, "Wrong username or password.")
     if device is None:
         await per_account.reset(account_key)
     else:
-        await per_device.reset(per_device.key_for_client(device))
+        await per_device.reset(device_key)
     store = svc.sessions
     agent = device_name(request.headers.get("user-agent", ""))
 

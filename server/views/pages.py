@@ -23,6 +23,7 @@ from server.views.base import (
     services,
 )
 
+# What search reads, on the server and in the offline index.
 SEARCHED = ("listings", "facilities", "contacts", "rights")
 
 
@@ -40,8 +41,6 @@ def _state_key(request: Request) -> tuple[str | None, bool] | tuple[()]:
 
 def _search_key(request: Request) -> str | tuple[()]:
     return request.query_params.get("q", "")[: content.MAX_QUERY] or ()
-
-
 
 
 # Phrases the default dataset repeats in records that have one text for both languages.

@@ -44,8 +44,6 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _LINK = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
 
 
-
-
 REQUIRED_MESSAGE = N_("Please fill this in.")
 TOO_LONG = N_("Please use at most %(max)s characters (this has %(count)s).")
 BAD_KIND = N_("Choose one of the options.")

@@ -57,7 +57,7 @@
     clearTimeout(timer);
     if (connection !== "lost") return;
     delay = now ? 0 : Math.min(30000, delay * 2 || 3000);
-    timer = setTimeout(() => tellWorker({ type: "recheck", url: pageKey }), delay);
+    timer = setTimeout(() => { tellWorker({ type: "recheck", url: pageKey }); recheck(); }, delay);
   }
 
   function onWorkerMessage(event) {
@@ -72,8 +72,7 @@
         recheck();
       }
       readCachedAt();
-    } else if (data.type === "network" && lost) {
-      if (!data.up) return recheck();
+    } else if (data.type === "network" && lost && data.up) {
       connection = "back";
       showStatus();
       recheck(); // stops the timer; the page is fetched once more to see if it differs
