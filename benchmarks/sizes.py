@@ -7,6 +7,9 @@
     loads, and separately what the service worker fetches to fill its cache.
 (c) The offline bundle: the gzip-compressed size of every URL in /offline-manifest.json,
     which is everything the service worker stores.
+(d) The bundle a reader of one language keeps (the worker asks the manifest for the
+    languages its visitor reads), on the wire: sw.js, the manifest and every URL it lists,
+    compressed bodies plus response headers, by kind of URL.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 
 from benchmarks.common import (
+    Fetched,
     Row,
     Server,
     fetch,
@@ -31,6 +35,7 @@ HTML_GOAL = 14_000
 ASSETS_GOAL = 10_000
 FIRST_VISIT_GOAL = 30_000
 BUNDLE_GOAL = 200_000
+LANGUAGE_BUNDLE_GOAL = 200 * 1024  # bodies and headers, per language
 
 ASSET_RE = re.compile(r'(?:href|src)="(/static/[^"?]+\.(?:css|js)(?:\?v=[^"]*)?)"')
 
@@ -90,6 +95,63 @@ def offline_bundle(server: Server) -> tuple[int, int, int]:
         zipped_total += len(res.body)
         plain_total += len(res.decoded)
     return zipped_total, plain_total, len(urls)
+
+
+# --- (d) one language's bundle on the wire ----------------------------------------------
+
+
+def header_bytes(res: Fetched) -> int:
+    """The response's status line and headers as HTTP/1.1 puts them on the wire."""
+    return len("HTTP/1.1 200 OK\r\n") + sum(len(f"{k}: {v}\r\n") for k, v in
+                                               res.headers.items()) + 2
+
+
+def kind_of(url: str) -> str:
+    bare = re.sub(r"^/(?:[a-z]{2}(?:-[A-Za-z]+)?)(?=/)", "", url)
+    if url.startswith("/static/"):
+        return "scripts, styles, icons"
+    for prefix, kind in (("/rights/", "rights articles"), ("/listings/", "listing pages"),
+                         ("/offline-", "index and manifest"), ("/sw.js", "index and manifest"),
+                         ("/manifest.webmanifest", "index and manifest")):
+        if bare.startswith(prefix):
+            return kind
+    return "other pages"
+
+
+def language_bundle(server: Server, lang: str) -> tuple[int, int, int, dict[str, int]]:
+    """(bodies, headers, URLs, bytes by kind) of what a reader of `lang` keeps."""
+    manifest_url = f"/offline-manifest.json?langs={lang}"
+    manifest = fetch(server.url + manifest_url)
+    urls = ["/sw.js", manifest_url, *json.loads(manifest.decoded)["urls"]]
+    bodies = headers = 0
+    by_kind: dict[str, int] = {}
+    for url in urls:
+        res = manifest if url == manifest_url else fetch(server.url + url)
+        if res.status != 200:
+            raise RuntimeError(f"{url} answers {res.status}")
+        size = header_bytes(res)
+        bodies += len(res.body)
+        headers += size
+        by_kind[kind_of(url)] = by_kind.get(kind_of(url), 0) + len(res.body) + size
+    return bodies, headers, len(urls), by_kind
+
+
+def language_rows(server: Server) -> list[Row]:
+    languages = re.findall(r'hreflang="([^"]+)" href=', fetch(server.url + "/").decoded.decode())
+    rows = []
+    for lang in languages:
+        bodies, headers, count, by_kind = language_bundle(server, lang)
+        total = bodies + headers
+        parts = ", ".join(f"{kind} {kb(n)}" for kind, n in sorted(
+            by_kind.items(), key=lambda item: -item[1]))
+        log(f"  offline bundle, {lang} reader: {count} URLs, {bodies:,} B bodies + "
+            f"{headers:,} B headers; {parts}")
+        rows.append(Row(
+            f"bytes: offline bundle on the wire, {lang} reader (bodies + headers)",
+            f"{total / 1024:.1f} KiB ({total:,} B)", f"headers {headers / 1024:.1f} KiB",
+            "≤ 200.0 KiB", total <= LANGUAGE_BUNDLE_GOAL,
+            note=f"offline bundle, {lang}: {count} URLs; {parts}"))
+    return rows
 
 
 # --- (b) what a browser transfers -----------------------------------------------------------
@@ -203,6 +265,7 @@ def run(quick: bool) -> list[Row]:
         log(f"  offline bundle: {bundle_urls} URLs, {bundle_zipped:,} B gzip, "
             f"{bundle_plain:,} B plain")
         visit = first_visit(server)
+        per_language = language_rows(server)
 
     page_total = sum(visit.page.values())
     for url, size in visit.page.items():
@@ -241,7 +304,7 @@ def run(quick: bool) -> list[Row]:
     ))
     for note in visit.notes:
         rows[-1].note += f"; {note}"
-    return rows
+    return rows + per_language
 
 
 if __name__ == "__main__":

@@ -15,7 +15,13 @@ from server import content
 from server.accounts import AccountError, add_organizer
 from server.config import ConfigError, Settings, from_env
 from server.database import Database
-from server.dataset import DataError, export_data, import_data, load_dataset
+from server.dataset import (
+    DataError,
+    export_data,
+    import_data,
+    load_dataset,
+    load_new_languages,
+)
 from server.vapid import application_server_key, load_private_key
 
 # More processes than this would only contend for the one SQLite writer.
@@ -53,6 +59,10 @@ def build_parser() -> Parser:
 async def _init(settings: Settings) -> str:
     async with Database(settings.db_path) as db:
         if await db.scalar("SELECT COUNT(*) FROM listings"):
+            added = await load_new_languages(db, settings.data_dir)
+            if added:
+                return (f"database {settings.db_path} is up to date; loaded {added} rights "
+                        f"articles in new languages from {settings.data_dir}")
             return f"database {settings.db_path} is up to date"
         counts = await load_dataset(db, settings.data_dir, content.iso_now())
     total = sum(counts.values())

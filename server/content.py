@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dateutil.rrule import DAILY, WEEKLY, rrule, weekday
 
 from server.database import Database
-from server.i18n import WEEKDAYS
+from server.i18n import DEFAULT, FULL, WEEKDAYS, pick
 from server.places import state_name
 from server.public_contact import contact_href, stored_contact
 
@@ -193,13 +193,14 @@ def listing_record(row: sqlite3.Row, now: datetime | None = None) -> dict:
 
 
 def localized(rec: dict, lang: str) -> dict:
-    """Pick one language's text out of a record's {en, es} fields, for a page."""
+    """Pick one language's text out of a record's {en, es} fields, for a page (see
+    i18n.pick for the other languages)."""
     out = dict(rec)
     for key, value in rec.items():
         if isinstance(value, dict) and set(value) == {"en", "es"}:
-            out[key] = value[lang]
+            out[key] = pick(value, lang)
     if "needs" in rec:
-        out["needs"] = [n[lang] for n in rec["needs"]]
+        out["needs"] = [pick(n, lang) for n in rec["needs"]]
     if lang == "es" and rec.get("title_es"):
         out["title"] = rec["title_es"]
     if "state" in rec:
@@ -276,10 +277,42 @@ async def contacts(db: Database) -> list[dict]:
 
 
 async def rights(db: Database, lang: str) -> list[dict]:
-    rows = await db.execute("SELECT * FROM rights WHERE lang = ? ORDER BY ord, slug", (lang,))
+    """The articles in this language; an article not yet written in it comes in English."""
+    rows = await db.execute(
+        "SELECT * FROM rights WHERE lang = ? OR (lang = ? AND slug NOT IN "
+        "(SELECT slug FROM rights WHERE lang = ?)) ORDER BY ord, slug", (lang, DEFAULT, lang))
     done = await checks(db, "rights")
     reviews = await legal_reviews(db, lang)
-    return [_rights_record(r, done, reviews) for r in rows]
+    translated = await translation_checks(db, lang)
+    english = await english_bodies(db) if lang not in FULL else {}
+    return [_rights_record(r, done, reviews, translated, english) for r in rows]
+
+
+async def english_bodies(db: Database) -> dict[str, str]:
+    """slug -> the English text of each article: what its translations translate."""
+    rows = await db.execute("SELECT slug, body FROM rights WHERE lang = ?", (DEFAULT,))
+    return {r["slug"]: r["body"] for r in rows}
+
+
+async def translation_checks(db: Database, lang: str) -> dict[str, str]:
+    """slug -> the hash of the text a native speaker last checked in this language."""
+    rows = await db.execute(
+        "SELECT slug, body_hash FROM translation_checks WHERE lang = ? ORDER BY id", (lang,))
+    return {r["slug"]: r["body_hash"] for r in rows}
+
+
+def translation_hash(text: str, english: str) -> str:
+    """What a native speaker's check is bound to: the translation and the English it
+    translates, as they were when checked."""
+    return body_hash(english + "\n\0\n" + text)
+
+
+def translation_unchecked(lang: str, checked: dict[str, str], slug: str, text: str,
+                          english: str) -> bool:
+    """Whether a page in `lang` must say its translation is not yet checked: English and
+    Spanish are Vigil's own languages; any other needs a native speaker's check of this
+    very text against the English as it is now (a change to either undoes the check)."""
+    return lang not in FULL and checked.get(slug) != translation_hash(text, english)
 
 
 def body_hash(body: str) -> str:
@@ -295,8 +328,11 @@ async def legal_reviews(db: Database, lang: str) -> dict[str, dict]:
     return {r["slug"]: dict(r) for r in rows}
 
 
-def _rights_record(row: sqlite3.Row, done: dict[str, dict], reviews: dict[str, dict]) -> dict:
+def _rights_record(row: sqlite3.Row, done: dict[str, dict], reviews: dict[str, dict],
+                   translated: dict[str, str], english: dict[str, str]) -> dict:
     rec = _provenance(dict(row), done, "reviewed")
+    rec["translation_unchecked"] = translation_unchecked(
+        rec["lang"], translated, rec["slug"], rec["body"], english.get(rec["slug"], ""))
     rec["sources"] = json.loads(rec["sources"])
     review = reviews.get(rec["slug"])
     # A review of an earlier text says nothing about this one.
@@ -307,10 +343,15 @@ def _rights_record(row: sqlite3.Row, done: dict[str, dict], reviews: dict[str, d
 
 
 async def rights_article(db: Database, slug: str, lang: str) -> dict | None:
-    row = await db.first("SELECT * FROM rights WHERE slug = ? AND lang = ?", (slug, lang))
+    """The article in this language, or in English while it is not written in it."""
+    row = (await db.first("SELECT * FROM rights WHERE slug = ? AND lang = ?", (slug, lang))
+           or await db.first("SELECT * FROM rights WHERE slug = ? AND lang = ?",
+                             (slug, DEFAULT)))
     if row is None:
         return None
-    return _rights_record(row, await checks(db, "rights"), await legal_reviews(db, lang))
+    english = await english_bodies(db) if row["lang"] not in FULL else {}
+    return _rights_record(row, await checks(db, "rights"), await legal_reviews(db, row["lang"]),
+                          await translation_checks(db, row["lang"]), english)
 
 
 async def resources(db: Database) -> dict[str, list[dict]]:
@@ -370,7 +411,7 @@ def event_jsonld(rec: dict, lang: str, url: str) -> dict:
         "@context": "https://schema.org",
         "@type": "Event",
         "name": rec["title"],
-        "description": description[lang] if isinstance(description, dict) else description,
+        "description": pick(description, lang) if isinstance(description, dict) else description,
         "url": url,
         "inLanguage": lang,
         "location": place,
@@ -431,7 +472,7 @@ async def search(db: Database, query: str, lang: str) -> list[dict]:
     results = []
     for rec in await listings(db):
         if _matches(terms, rec["title"], rec["city"], rec["state"], state_name(rec["state"], lang),
-                    rec.get("address"), rec["description"][lang]):
+                    rec.get("address"), pick(rec["description"], lang) or ""):
             results.append({"type": "listing", "title": rec["title"],
                             "detail": f"{rec['city']}, {rec['state']}",
                             "url": f"{prefix}/listings/{rec['slug']}"})
@@ -441,9 +482,9 @@ async def search(db: Database, query: str, lang: str) -> list[dict]:
                             "detail": f"{rec['city']}, {rec['state']}",
                             "url": f"{prefix}/facilities#{rec['slug']}"})
     for rec in await contacts(db):
-        if _matches(terms, rec["organization"], rec["description"][lang]):
+        if _matches(terms, rec["organization"], pick(rec["description"], lang) or ""):
             results.append({"type": "contact", "title": rec["organization"],
-                            "detail": rec["description"][lang][:120],
+                            "detail": (pick(rec["description"], lang) or "")[:120],
                             "url": f"{prefix}/legal#{rec['slug']}"})
     for rec in await rights(db, lang):
         if _matches(terms, rec["title"], rec["summary"], rec["body"]):

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import aiosqlite
 
 from server.database import Database
+from server.i18n import LANGUAGES
 from server.places import STATES
 from server.public_contact import contact_href
 
@@ -395,14 +396,15 @@ def read_dataset(data_dir: Path) -> dict[str, list[dict]]:
     for path in sorted((data_dir / "rights").glob("*.md")):
         name = f"rights/{path.name}"
         parts = path.name.split(".")
-        if len(parts) != 3 or parts[1] not in LANGS or not SLUG.match(parts[0]):
-            raise DataError(f"{name}: file names must look like <slug>.en.md or <slug>.es.md")
+        if len(parts) != 3 or parts[1] not in LANGUAGES or not SLUG.match(parts[0]):
+            raise DataError(f"{name}: file names must look like <slug>.<language>.md, the "
+                            f"language one of {', '.join(LANGUAGES)}")
         meta, body = split_front_matter(path.read_text(encoding="utf-8"), name)
         rec = validate_record("rights", meta, Where(name, "front matter"))
         rights.append({"slug": parts[0], "lang": parts[1], "body": body, **rec})
         by_slug.setdefault(parts[0], set()).add(parts[1])
     for slug_, langs in by_slug.items():
-        if langs != set(LANGS):
+        if not langs >= set(LANGS):
             missing = (set(LANGS) - langs).pop()
             raise DataError(f"rights/{slug_}.{missing}.md: missing (every article needs en and es)")
     out["rights"] = rights
@@ -569,6 +571,21 @@ async def load_dataset(db: Database, data_dir: Path, now: str) -> dict[str, int]
 
     async def run(conn: aiosqlite.Connection) -> dict[str, int]:
         return {name: await upsert_rows(conn, name, batch) for name, batch in rows.items()}
+
+    return await db.write_fn(run, public=True)
+
+
+async def load_new_languages(db: Database, data_dir: Path) -> int:
+    """Load the rights articles of languages the database has no article in yet (a
+    language added since the database was made), and nothing else: an article already
+    stored, in any language, stays as organizers left it. Returns the articles loaded."""
+    articles = [rights_row(r) for r in read_dataset(data_dir)["rights"]]
+
+    async def run(conn: aiosqlite.Connection) -> int:
+        async with conn.execute("SELECT DISTINCT lang FROM rights") as cur:
+            present = {row[0] for row in await cur.fetchall()}
+        fresh = [a for a in articles if a["lang"] not in present]
+        return await upsert_rows(conn, "rights", fresh) if fresh else 0
 
     return await db.write_fn(run, public=True)
 

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from server import ROOT, content
 from server.alerts import recent_alerts
 from server.database import Database
+from server.i18n import LANGUAGES
 from server.places import STATES
 
 T = TypeVar("T")
@@ -73,7 +74,8 @@ async def compute(db: Database, listings: list[dict],
     # Through the same queries as the pages, so an organizer's check shows in the hash.
     topics["contacts"] = _hash(await content.contacts(db))
     topics["facilities"] = _hash(await content.facilities(db))
-    topics["rights"] = _hash(await content.rights(db, "en"), await content.rights(db, "es"))
+    topics["rights"] = _hash(*[await content.rights(db, lang) for lang in LANGUAGES],
+                             *[await content.translation_checks(db, lang) for lang in LANGUAGES])
     topics["resources"] = _hash(await content.resources(db))
     topics["statements"] = _hash(await content.statements(db))
     current = await recent_alerts(db, "en")

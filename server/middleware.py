@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.auth import ForwardedClients, Network
 from server.caching import ANSWER, Answers
-from server.i18n import UNPREFIXED
+from server.i18n import DEFAULT, UNPREFIXED, split_lang
 
 access_log = logging.getLogger("vigil.access")
 
@@ -120,17 +120,16 @@ class AccessLog:
 
 
 def language_of(scope: Scope) -> Scope:
-    """/es/... is served by the English routes, marked as Spanish.
+    """/es/... (and /pt/..., /zh-Hans/...) is served by the English routes, marked with its
+    language.
 
     The URL alone decides the language: no cookie, no Accept-Language guessing.
     """
-    path = scope["path"]
-    lang = "en"
-    if path == "/es" or path.startswith("/es/"):
-        rest = path[3:] or "/"
-        if not rest.startswith(UNPREFIXED) and not rest.startswith("/es/"):
-            lang = "es"
-            scope = dict(scope, path=rest, raw_path=rest.encode())
+    lang, rest = split_lang(scope["path"])
+    if lang != DEFAULT and (rest.startswith(UNPREFIXED) or split_lang(rest)[0] != DEFAULT):
+        lang = DEFAULT  # /es/admin, /es/pt/...: no such page
+    elif lang != DEFAULT:
+        scope = dict(scope, path=rest, raw_path=rest.encode())
     scope.setdefault("state", {})
     scope["state"]["lang"] = lang
     return scope

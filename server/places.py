@@ -58,7 +58,7 @@ def _collation_key(name: str) -> str:
 
 def language_name(code: str, lang: str = "en") -> str:
     """'Spanish' or 'español' for 'es', named by Babel in the page's language."""
-    name = Locale.parse(lang).languages.get(code)
+    name = Locale.parse(lang, sep="-").languages.get(code)
     return name or code
 
 

@@ -3,6 +3,7 @@ content-hashed URLs."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import mimetypes
@@ -11,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from babel.messages.extract import extract_from_file
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from server import ROOT
-from server.i18n import LANGUAGES, Translator, lang_prefix, localize_path
+from server.i18n import LANGUAGE_INFO, LANGUAGES, Translator, lang_prefix, localize_path
 from server.places import state_name, states_sorted
 
 WEB = ROOT / "web"
@@ -91,6 +93,7 @@ def build_environment(assets: StaticAssets) -> jinja2.Environment:
         states_sorted=states_sorted,
         markdown=markdown,
         languages=LANGUAGES,
+        language_info=LANGUAGE_INFO,
         localize_path=localize_path,
     )
     env.filters["tojson_compact"] = lambda v: Markup(  # noqa: S704 (<, >, & escaped below)
@@ -125,3 +128,16 @@ class Renderer:
             path=path,
             **context,
         )
+
+
+@functools.cache
+def card_messages() -> tuple[str, ...]:
+    """The catalog's messages the card is written with, as its template uses them."""
+    found = extract_from_file("jinja2", TEMPLATES / "card.html",
+                              options={"trim_blocks": "true"})
+    return tuple(m if isinstance(m, str) else m[0] for _line, m, _comments, _ctx in found)
+
+
+def card_text(tr: Translator) -> str:
+    """The holder's side as a language's catalog writes it: what a native speaker checks."""
+    return "\n".join(tr.plain(m) for m in card_messages())

@@ -36,7 +36,10 @@ const INTEREST_MAX = { states: 6, slugs: 60, langs: 2 };
 /* Of a followed state's listings, the soonest this many (the manifest lists them soonest
  * first): a state with a hundred events on one day would otherwise fill the phone. */
 const PAGES_PER_STATE = 30;
-const LISTING_PATH = /^(?:\/es)?\/listings\/([^/.]+)$/;
+/* The site's languages other than English, each with its address prefix (/es, /zh-Hans). */
+const PREFIXED = "__LANGS__";
+const LANG_PREFIX = new RegExp(`^/(${PREFIXED.join("|")})(?=/|$)`);
+const LISTING_PATH = new RegExp(`^(?:/(?:${PREFIXED.join("|")}))?/listings/([^/.]+)$`);
 const INDEX_URL = "/offline-index.json";
 
 let lastRefresh = 0;
@@ -234,8 +237,16 @@ async function resubscribe(oldSubscription) {
 
 /* --- install and update ------------------------------------------------------------- */
 
+/* Only the pages of the languages this visitor reads: theirs so far, or else those of the
+ * pages open now (the one that installed the worker among them). */
 async function fetchManifest() {
-  const response = await fetch(MANIFEST_URL, { cache: "no-cache" });
+  const langs = (await readInterest()).langs;
+  if (!langs.length) {
+    const open = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
+    langs.push(...new Set(open.map((c) => langOf(new URL(c.url).pathname))));
+  }
+  const query = langs.length ? `?langs=${encodeURIComponent(langs.slice(0, 2).join(","))}` : "";
+  const response = await fetch(MANIFEST_URL + query, { cache: "no-cache" });
   if (!response.ok) {
     throw new Error(`offline manifest: ${response.status}`);
   }
@@ -401,7 +412,7 @@ async function handleNavigation(event) {
   event.waitUntil(network.then(
     () => tellNetwork(true).then(() => tellClients({ type: "fresh", url: key })),
     () => tellNetwork(false)));
-  return (await caches.match(offlinePageFor(key))) || offlineFallback();
+  return (await offlinePageFor(key)) || offlineFallback();
 }
 
 /* --- what the network did, told to the pages ---------------------------------------- */
@@ -476,7 +487,12 @@ async function afterNetworkPage(key, response) {
 /* --- what this visitor keeps ------------------------------------------------------ */
 
 function langOf(key) {
-  return key === "/es" || key.startsWith("/es/") ? "es" : "en";
+  const found = LANG_PREFIX.exec(key);
+  return found ? found[1] : "en";
+}
+
+function inLanguage(path, lang) {
+  return lang === "en" ? path : `/${lang}${path}`;
 }
 
 async function readInterest() {
@@ -525,14 +541,16 @@ async function chosenUrls(manifest) {
   }
   const slugs = new Set(interest.slugs);
   const langs = interest.langs.length ? interest.langs : ["en"];
+  const listed = manifest.langs || ["en", "es"];
   for (const [state, listings] of Object.entries(manifest.listings)) {
     let kept = 0;
-    for (const [slug, [en, es]] of Object.entries(listings)) {
+    for (const [slug, hashes] of Object.entries(listings)) {
       const followed = states.has(state) && kept < PAGES_PER_STATE;
       if (!followed && !slugs.has(slug)) continue;
       kept += followed ? 1 : 0;
-      if (langs.includes("en")) urls[`/listings/${slug}`] = en;
-      if (langs.includes("es")) urls[`/es/listings/${slug}`] = es;
+      listed.forEach((lang, i) => {
+        if (langs.includes(lang)) urls[inLanguage(`/listings/${slug}`, lang)] = hashes[i];
+      });
     }
   }
   return urls;
@@ -542,7 +560,7 @@ function listingHash(manifest, key) {
   const found = LISTING_PATH.exec(key);
   for (const listings of Object.values((manifest && manifest.listings) || {})) {
     const hashes = found && listings[found[1]];
-    if (hashes) return hashes[langOf(key) === "es" ? 1 : 0];
+    if (hashes) return hashes[(manifest.langs || ["en", "es"]).indexOf(langOf(key))] || null;
   }
   return (manifest && manifest.urls[key]) || null;
 }
@@ -586,7 +604,9 @@ async function networkFirst(request) {
     const response = await withTimeout(fetch(request), NETWORK_TIMEOUT_MS);
     return response;
   } catch (error) {
-    const cached = await caches.match(request);
+    // The index is kept under the languages this visitor reads, whichever the page asks.
+    const cached = await caches.match(request) || (new URL(request.url).pathname === INDEX_URL
+      ? await caches.match(INDEX_URL, { ignoreSearch: true }) : null);
     if (cached) {
       return cached;
     }
@@ -621,7 +641,7 @@ function pathOf(href) {
 
 function cacheKeyFor(href) {
   const url = new URL(href);
-  const path = url.pathname === "/es" ? "/es/" : url.pathname;
+  const path = PREFIXED.includes(url.pathname.slice(1)) ? `${url.pathname}/` : url.pathname;
   return path + url.search;
 }
 
@@ -629,8 +649,14 @@ async function findCached(key) {
   return (await caches.match(key)) || caches.match(key, { ignoreSearch: true });
 }
 
-function offlinePageFor(key) {
-  return key.startsWith("/es/") ? "/es/offline" : "/offline";
+/* The offline page in the page's language, or else in one this visitor reads. */
+async function offlinePageFor(key) {
+  const langs = [langOf(key), ...(await readInterest()).langs, "en"];
+  for (const lang of langs) {
+    const page = await caches.match(inLanguage("/offline", lang));
+    if (page) return page;
+  }
+  return null;
 }
 
 function offlineFallback() {

@@ -56,7 +56,7 @@ def test_one_listing_and_unknown_slug(client):
 
 
 def test_rights_rejects_unknown_language(client):
-    res = client.get("/api/v1/rights?lang=fr")
+    res = client.get("/api/v1/rights?lang=de")
     assert res.status_code == 400
     assert "lang" in res.json()["error"]
 

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tests.live import live_server
-from tests.test_offline import wait_for_worker
+from tests.test_offline import reads, wait_for_worker
 
 pytestmark = pytest.mark.browser
 
@@ -37,10 +37,12 @@ def server(tmp_path_factory):
 
 @pytest.fixture
 def visited(server, context):
-    """A page of a phone that has been to Vigil once and keeps its offline bundle."""
+    """A page of a phone that has been to Vigil in English and Spanish and keeps its
+    offline bundle."""
     page = context.new_page()
     page.goto(server.url + "/")
     wait_for_worker(page)
+    reads(page, server.url, "es")
     return page
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.live import live_server
-from tests.test_offline import wait_for_worker
+from tests.test_offline import reads, wait_for_worker
 
 pytestmark = pytest.mark.browser
 
@@ -96,6 +96,7 @@ def test_offline_search_in_both_languages(server, browser):
     page = context.new_page()
     page.goto(server.url + "/search")
     wait_for_worker(page)
+    reads(page, server.url, "es")
     page.goto(server.url + "/es/search")
     context.set_offline(True)
     page.goto(server.url + "/es/search")

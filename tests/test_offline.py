@@ -32,6 +32,24 @@ def wait_for_worker(page, bundle: bool = True) -> None:
         eventually(page, BUNDLE_COMPLETE, timeout=30)
 
 
+KEEPS_LANGS = """async (langs) => {
+  const manifest = await (await fetch(`/offline-manifest.json?langs=${langs}`)).json();
+  const name = (await caches.keys()).find((n) => n.startsWith("vigil-content-"));
+  const cache = name && await caches.open(name);
+  for (const url of Object.keys(manifest.urls)) {
+    if (!cache || !(await cache.match(url))) return false;
+  }
+  return true;
+}"""
+
+
+def reads(page, base_url: str, lang: str, also: str = "en") -> None:
+    """The visitor reads `lang` too: open a page in it, and wait until the worker keeps
+    every page of both languages (a phone keeps the languages its visitor reads)."""
+    page.goto(f"{base_url}/{lang}/")
+    eventually(page, KEEPS_LANGS, f"{also},{lang}", timeout=30)
+
+
 def eventually(page, expression: str, arg=None, timeout: float = 15.0):
     """Poll an async expression until it is truthy (wait_for_function does not await)."""
     deadline = time.monotonic() + timeout
@@ -94,6 +112,9 @@ def test_offline_status_and_saved_time_are_shown(server, context):
     page.reload()
     page.wait_for_selector("#status:not([hidden])")
     assert "Saved for offline" in page.inner_text("#status")
+    # A phone keeps the languages its visitor reads: reading Spanish once adds them.
+    page.goto(server.url + "/es/legal")
+    eventually(page, "caches.match('/es/legal').then(Boolean)")
     context.set_offline(True)
     page.goto(server.url + "/es/legal")
     page.wait_for_selector("#status.offline")
@@ -151,7 +172,7 @@ def cached_at(page, url: str) -> float:
 
 def test_data_change_updates_the_saved_pages_on_the_next_visit(server, context):
     page = context.new_page()
-    page.goto(server.url + "/")
+    page.goto(server.url + "/es/")  # a visitor who reads Spanish keeps the Spanish pages
     wait_for_worker(page)
     slug = "portland-or-macadam"
     before_es = cached_at(page, f"/es/listings/{slug}")

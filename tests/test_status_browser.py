@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.live import live_server
-from tests.test_offline import wait_for_worker
+from tests.test_offline import reads, wait_for_worker
 
 pytestmark = pytest.mark.browser
 
@@ -60,6 +60,7 @@ def test_the_get_alerts_button_is_not_covered_while_saved_for_offline_shows(serv
     page = phone.new_page()
     page.goto(server.url + "/alerts")
     wait_for_worker(page)
+    reads(page, server.url, "es")
     for path, said in (("/alerts", "Saved for offline"), ("/es/alerts", "Disponible sin conexión")):
         page.goto(server.url + path)
         assert said in shown_status(page)
@@ -71,6 +72,7 @@ def test_no_control_on_a_first_screen_is_covered_by_the_status(server, phone):
     page = phone.new_page()
     page.goto(server.url + "/")
     wait_for_worker(page)
+    reads(page, server.url, "es")
     for path in FIRST_PAGES:
         for url in (path, "/es" + path.rstrip("/")):
             page.goto(server.url + url)

@@ -305,6 +305,9 @@ def contact_values(rec: dict) -> Values:
 
 
 RIGHTS_FIELDS = tuple(f"{f}_{lang}" for lang in LANGS for f in RIGHTS_TEXT)
+# A translated article's columns, as a deleted article's copy keeps them.
+TRANSLATION_COLUMNS = ("lang", "title", "summary", "body", "ord", "reviewed", "source",
+                       "added", "sources")
 
 
 def parse_rights(form: Any) -> Parsed:
@@ -483,6 +486,12 @@ class RightsKind(Kind):
         for lang, row in (("en", en), ("es", es)):
             rec.update({f"{f}_{lang}": row[f] for f in RIGHTS_TEXT})
             rec[f"sources_{lang}"] = row["sources"]
+        # The other languages' articles come from data files, not this form; a deleted
+        # article's copy keeps them, so restoring it brings every language back.
+        others = [{k: row[k] for k in TRANSLATION_COLUMNS} for lang, row in sorted(rows.items())
+                  if lang not in LANGS]
+        if others:
+            rec["translations"] = json.dumps(others, ensure_ascii=False)
         return rec
 
     async def defaults(self, query: Query) -> Values:
@@ -507,6 +516,11 @@ class RightsKind(Kind):
                 await conn.execute(
                     "UPDATE rights SET sources = ?, added = ? WHERE slug = ? AND lang = ?",
                     (fields[f"sources_{lang}"], fields.get("added"), slug, lang))
+        for row in json.loads(fields.get("translations") or "[]"):
+            await conn.execute(
+                f"INSERT OR REPLACE INTO rights (slug, {', '.join(TRANSLATION_COLUMNS)}) "
+                f"VALUES (?, {', '.join('?' for _ in TRANSLATION_COLUMNS)})",
+                (slug, *(row[k] for k in TRANSLATION_COLUMNS)))
 
 
 KINDS = (

@@ -16,6 +16,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from server import audit, content
+from server.i18n import DEFAULT, FULL, LANGUAGE_INFO
+from server.render import card_text
 from server.views.admin import admin_page, organizer, see_other
 from server.views.base import services
 
@@ -33,7 +35,69 @@ async def index(request: Request) -> Response:
             f"SELECT slug, {name_column} AS name, source, added FROM {table}{lang_filter} "
             "ORDER BY slug")
         groups.append((entity, label, [dict(r, check=done.get(r["slug"])) for r in rows]))
-    return admin_page(request, "admin/checks.html", groups=groups)
+    return admin_page(request, "admin/checks.html", groups=groups,
+                      translations=await translation_rows(request))
+
+
+async def translation_texts(request: Request, lang: str) -> dict[str, tuple[str, str]]:
+    """slug -> (name, hash) of what a native speaker checks in a language, with the English
+    it translates: the card's side for its holder, and each rights article written in it."""
+    svc = services(request)
+    tr, english = svc.renderer.translators[lang], svc.renderer.translators[DEFAULT]
+    texts = {"card": (tr.plain("Rights card"),
+                      content.translation_hash(card_text(tr), card_text(english)))}
+    originals = await content.english_bodies(svc.db)
+    for r in await svc.db.execute(
+            "SELECT slug, title, body FROM rights WHERE lang = ? ORDER BY ord, slug", (lang,)):
+        texts[r["slug"]] = (r["title"],
+                            content.translation_hash(r["body"], originals.get(r["slug"], "")))
+    return texts
+
+
+async def translation_rows(request: Request) -> list[dict]:
+    """Each translation Vigil shows, with its last native speaker's check, if the text
+    checked is still the one shown."""
+    db = services(request).db
+    rows = []
+    for lang, info in LANGUAGE_INFO.items():
+        if lang in FULL:
+            continue
+        checks = {r["slug"]: r for r in await db.execute(
+            "SELECT slug, body_hash, checked_by, checked FROM translation_checks "
+            "WHERE lang = ? ORDER BY id", (lang,))}
+        for slug, (name, bound) in (await translation_texts(request, lang)).items():
+            check = checks.get(slug)
+            rows.append({"lang": lang, "language": info.name, "slug": slug, "name": name,
+                         "check": check, "current": bool(check) and check["body_hash"] == bound})
+    return rows
+
+
+async def translation_check(request: Request) -> Response:
+    """Record that the signed-in organizer, reading the language as a native speaker, checked
+    this translation's current text against the English. Pages stop saying it is unchecked
+    until the text changes; the audit log keeps who and when."""
+    lang, slug = request.path_params["lang"], request.path_params["slug"]
+    if lang not in LANGUAGE_INFO or lang in FULL:
+        raise HTTPException(404, "Translations in that language are not checked here.")
+    form = await request.form()
+    if form.get("native") != "yes":
+        return see_other(f"/admin/checks?error=native#translation-{lang}-{slug}")
+    texts = await translation_texts(request, lang)
+    if slug not in texts:
+        raise HTTPException(404, "No translation with that address.")
+    me = organizer(request)["name"]
+    check = {"lang": lang, "body_hash": texts[slug][1],
+             "checked": datetime.now(UTC).date().isoformat()}
+
+    async def record(conn: aiosqlite.Connection) -> None:
+        await conn.execute(
+            "INSERT INTO translation_checks (slug, lang, body_hash, checked_by, checked) "
+            "VALUES (?, ?, ?, ?, ?)", (slug, lang, check["body_hash"], me, check["checked"]))
+        await audit.record(conn, me, "check-translation", "rights", slug, None, check)
+
+    await services(request).db.write_fn(record, public=True)
+    return see_other(f"/admin/checks?done=Recorded+the+check+of+{slug}+({lang})."
+                     f"#translation-{lang}-{slug}")
 
 
 async def mark(request: Request) -> Response:
@@ -102,5 +166,7 @@ def routes() -> list[BaseRoute]:
     return [
         Route("/admin/checks", index),
         Route("/admin/checks/rights/{slug:str}/attorney", attorney_review, methods=["POST"]),
+        Route("/admin/checks/translations/{lang:str}/{slug:str}", translation_check,
+              methods=["POST"]),
         Route("/admin/checks/{entity:str}/{slug:str}", mark, methods=["POST"]),
     ]

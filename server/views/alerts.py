@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
 from server.alerts import recent_alerts
+from server.i18n import locale_of
 from server.places import STATES
 from server.views.base import db_of, lang_of, page
 
@@ -36,7 +37,7 @@ def ago(moment: datetime, lang: str, now: datetime | None = None) -> str:
     delta = moment - (now or datetime.now(UTC))
     if abs(delta.total_seconds()) < 45:
         delta = timedelta(seconds=-45)
-    return format_timedelta(delta, add_direction=True, threshold=1.0, locale=lang)
+    return format_timedelta(delta, add_direction=True, threshold=1.0, locale=locale_of(lang))
 
 
 def clock(moment: datetime) -> str:

@@ -17,7 +17,17 @@ from starlette.types import ASGIApp
 
 from server import content
 from server.fingerprints import ALL, code_version
-from server.i18n import localize_path
+from server.i18n import (
+    DEFAULT,
+    FULL,
+    LANGUAGE_INFO,
+    LANGUAGES,
+    N_,
+    Translator,
+    localize_path,
+    pick,
+    split_lang,
+)
 from server.render import SERVICE_WORKER, StaticAssets, content_hash, with_shared_names
 from server.views.base import Prepared, cached_response, db_of, json_body, lang_of, services
 from server.views.pages import listing_page, localized_title
@@ -35,38 +45,24 @@ INSTALL_ASSETS = ("app.css", "app.js", "alerts.js")
 # for other programs, and stays out of what a phone stores.
 OFFLINE_JSON: tuple[str, ...] = ()
 
-MANIFEST_TEXT = {
-    "en": {
-        "name": "Vigil: vigils, legal help and your rights",
-        "short_name": "Vigil",
-        "description": "Where the vigils at immigration facilities are, who to call for "
-                       "legal help, and your rights. Works offline.",
-        "legal": "Legal help", "legal_short": "Legal help",
-        "rights": "Know your rights", "rights_short": "Rights",
-    },
-    "es": {
-        "name": "Vigil: vigilias, ayuda legal y sus derechos",
-        "short_name": "Vigil",
-        "description": "Dónde están las vigilias frente a centros de inmigración, a quién "
-                       "llamar para ayuda legal y sus derechos. Funciona sin conexión.",
-        "legal": "Ayuda legal", "legal_short": "Ayuda legal",
-        "rights": "Conozca sus derechos", "rights_short": "Derechos",
-    },
-}
+# The installed app's names, in the catalog of each language.
+APP_NAME = N_("Vigil: vigils, legal help and your rights")
+APP_DESCRIPTION = N_("Where the vigils at immigration facilities are, who to call for legal "
+                     "help, and your rights. Works offline.")
 THEME = "#5b2a86"
 
 
-def web_manifest(lang: str, assets: StaticAssets) -> dict[str, Any]:
-    text = MANIFEST_TEXT[lang]
+def web_manifest(tr: Translator, assets: StaticAssets) -> dict[str, Any]:
+    lang, text = tr.lang, tr.plain
     start = localize_path("/", lang)
     icon = assets.url
     return {
         "id": start,
-        "name": text["name"],
-        "short_name": text["short_name"],
-        "description": text["description"],
+        "name": text(APP_NAME),
+        "short_name": "Vigil",
+        "description": text(APP_DESCRIPTION),
         "lang": lang,
-        "dir": "ltr",
+        "dir": "rtl" if LANGUAGE_INFO[lang].rtl else "ltr",
         "start_url": start,
         "scope": "/",
         "display": "standalone",
@@ -84,10 +80,10 @@ def web_manifest(lang: str, assets: StaticAssets) -> dict[str, Any]:
             {"src": icon("icons/icon.svg"), "sizes": "any", "type": "image/svg+xml"},
         ],
         "shortcuts": [
-            {"name": text["legal"], "short_name": text["legal_short"],
+            {"name": text("Legal help"), "short_name": text("Legal help"),
              "url": localize_path("/legal", lang),
              "icons": [{"src": icon("icons/icon-192.png"), "sizes": "192x192"}]},
-            {"name": text["rights"], "short_name": text["rights_short"],
+            {"name": text("Know your rights"), "short_name": text("Rights"),
              "url": localize_path("/rights", lang),
              "icons": [{"src": icon("icons/icon-192.png"), "sizes": "192x192"}]},
         ],
@@ -95,7 +91,8 @@ def web_manifest(lang: str, assets: StaticAssets) -> dict[str, Any]:
 
 
 async def manifest_view(request: Request) -> Response:
-    body = json_body(web_manifest(lang_of(request), services(request).assets))
+    svc = services(request)
+    body = json_body(web_manifest(svc.renderer.translators[lang_of(request)], svc.assets))
     return cached_response(request, body, "application/manifest+json", "no-cache", reuse=())
 
 
@@ -111,7 +108,9 @@ def service_worker_source(assets: StaticAssets) -> bytes:
     # offline manifest gives them, so the bundle downloaded later does not fetch them again.
     shell = {assets.url(name): assets.get(name).digest for name in INSTALL_ASSETS
              if assets.get(name)}
+    prefixed = [code for code in LANGUAGES if code != DEFAULT]
     for placeholder, value in (("__VERSION__", version), ("__SHELL__", shell),
+                               ("__LANGS__", prefixed),
                                ("__ICON__", assets.url("icons/icon-192.png")),
                                ("__BADGE__", assets.url("icons/badge-96.png"))):
         source = source.replace(f'"{placeholder}"'.encode(), json.dumps(value).encode())
@@ -133,19 +132,34 @@ INDEX_URL = "/offline-index.json"
 LISTING_PAGE = re.compile(r"/listings/(?P<slug>[^/.]+)")
 
 
-async def offline_urls(request: Request, listings: list[dict]) -> list[str]:
-    """What every visitor keeps, in both languages: the shell pages, the rights articles
-    and, while there are few, every listing page."""
+# What a manifest asked for with no languages lists: English and Spanish.
+DEFAULT_LANGS = FULL
+# A phone keeps the pages of the languages its visitor reads: at most this many.
+MAX_LANGS = 2
+
+
+def requested_langs(request: Request) -> tuple[str, ...]:
+    """The languages named by ?langs=en,ht that the site has, in the site's order."""
+    asked = set(request.query_params.get("langs", "").split(","))
+    langs = tuple(code for code in LANGUAGES if code in asked)[:MAX_LANGS]
+    return langs or DEFAULT_LANGS
+
+
+async def offline_urls(request: Request, listings: list[dict],
+                       langs: tuple[str, ...] = DEFAULT_LANGS) -> list[str]:
+    """What every visitor keeps, in the languages they read: the shell pages, the rights
+    articles and, while there are few, every listing page."""
     rights = await content.rights(db_of(request), "en")
     pages = list(SHELL_PAGES)
     if len(listings) <= content.ALL_LISTINGS_UP_TO:
         pages += [f"/listings/{r['slug']}" for r in listings]
     pages += [f"/rights/{r['slug']}" for r in rights]
     urls = []
-    for lang in ("en", "es"):
+    for lang in langs:
         urls += [localize_path(p, lang) for p in pages]
-    return urls + list(OFFLINE_JSON) + [INDEX_URL, "/manifest.webmanifest",
-                                         "/es/manifest.webmanifest"]
+    index = INDEX_URL if langs == DEFAULT_LANGS else f"{INDEX_URL}?langs={','.join(langs)}"
+    return urls + list(OFFLINE_JSON) + [index] + [
+        localize_path("/manifest.webmanifest", lang) for lang in langs]
 
 
 async def _fetch_internal(app: ASGIApp, url: str) -> bytes | None:
@@ -213,8 +227,7 @@ class Hasher:
         code = self.code()
         for url in urls:
             path, _, query = url.partition("?")
-            lang, bare = ("es", path.removeprefix("/es") or "/") if (
-                path == "/es" or path.startswith("/es/")) else ("en", path)
+            lang, bare = split_lang(path)
             listing = LISTING_PAGE.fullmatch(bare)
             # Listing pages, by the hundred, skip the route search: they are all one route.
             deps = (None if query else listing_page.deps(listing.groupdict()) if listing
@@ -234,9 +247,10 @@ class Hasher:
         made_of = self.svc.fingerprints.combine(revision, topics, deps)
         return content_hash(f"{lang}|{bare}|{made_of}|{code}".encode())
 
-    async def listing_pages(self, listings: list[dict]) -> dict[str, list[str]]:
-        """slug -> the hashes of its page in English and in Spanish, each pair kept with
-        its record (Fingerprints.derived) while the topics the pages share stand."""
+    async def listing_pages(self, listings: list[dict],
+                            langs: tuple[str, ...]) -> dict[str, list[str]]:
+        """slug -> the hashes of its page in each of `langs`, kept with its record
+        (Fingerprints.derived) while the topics the pages share stand."""
         fingerprints = self.svc.fingerprints
         revision, topics = await fingerprints.topics(self.svc.db)
         code = self.code()
@@ -245,9 +259,9 @@ class Hasher:
         def pair(rec: dict) -> list[str]:
             bare = f"/listings/{rec['slug']}"
             deps = tuple(listing_page.deps({"slug": rec["slug"]}))
-            return [self.page(revision, topics, lang, bare, deps, code) for lang in ("en", "es")]
+            return [self.page(revision, topics, lang, bare, deps, code) for lang in langs]
 
-        kind = ("manifest", code, tuple(topics.get(t) for t in shared))
+        kind = ("manifest", code, langs, tuple(topics.get(t) for t in shared))
         return {rec["slug"]: fingerprints.derived(rec, kind, pair) for rec in listings}
 
     def code(self) -> str:
@@ -258,19 +272,21 @@ class Hasher:
 
 
 async def build_offline_manifest(request: Request) -> bytes:
-    """Every URL every visitor keeps, with a hash each; and, when there are many listings,
-    the listing pages by state for the worker to choose from. Its revision, first, is the
-    hash of the rest."""
+    """Every URL every visitor who reads the languages asked for keeps, with a hash each;
+    and, when there are many listings, the listing pages by state (a hash per language, in
+    the order of "langs") for the worker to choose from. Its revision, first, is the hash of
+    the rest."""
+    langs = requested_langs(request)
     listings = await services(request).fingerprints.listings(db_of(request))
     hasher = Hasher(request)
-    entries = await hasher(await offline_urls(request, listings))
+    entries = await hasher(await offline_urls(request, listings, langs))
     assets = services(request).assets
     for name in SHELL_ASSETS:
         if assets.get(name):
             entries[assets.url(name)] = assets.get(name).digest
-    manifest: dict[str, Any] = {"urls": entries}
+    manifest: dict[str, Any] = {"langs": list(langs), "urls": entries}
     if len(listings) > content.ALL_LISTINGS_UP_TO:
-        hashes = await hasher.listing_pages(listings)
+        hashes = await hasher.listing_pages(listings, langs)
         by_state: dict[str, dict[str, list[str]]] = {}
         # Soonest first: a worker that keeps only some of a state's pages keeps these.
         for rec in sorted(listings, key=lambda r: (
@@ -283,12 +299,13 @@ async def build_offline_manifest(request: Request) -> bytes:
 
 async def offline_manifest_view(request: Request) -> Response:
     svc = services(request)
+    langs = requested_langs(request)
 
     async def build() -> bytes:
         return await build_offline_manifest(request)
 
     made_of = await svc.fingerprints.of(svc.db, (ALL,))
-    body = await svc.render_cache.get_or_build(("offline-manifest",), made_of, build)
+    body = await svc.render_cache.get_or_build(("offline-manifest", langs), made_of, build)
     return cached_response(request, body, "application/json", "no-cache", reuse=())
 
 
@@ -339,10 +356,15 @@ async def offline_index_body(request: Request) -> bytes:
                          for rec in records)
     facilities = [{k: f[k] for k in ("slug", "name", "city", "state", "address")}
                   for f in await content.facilities(db)]
+    # The languages asked for (the worker asks for its visitor's), English and Spanish
+    # otherwise; English always, for what has no other text.
+    langs = requested_langs(request)
     contacts = [{"slug": c["slug"], "organization": c["organization"],
-                 "description": c["description"]} for c in await content.contacts(db)]
+                 "description": {lang: pick(c["description"], lang)
+                                 for lang in sorted({DEFAULT, *langs})}}
+                for c in await content.contacts(db)]
     rights = {lang: [{k: r[k] for k in ("slug", "title", "summary")}
-                     for r in await content.rights(db, lang)] for lang in ("en", "es")}
+                     for r in await content.rights(db, lang)] for lang in langs}
     return (b'{"contacts":' + json_body(contacts) + b',"facilities":' + json_body(facilities)
             + b',"listings":[' + listings + b'],"rights":' + json_body(rights) + b"}")
 
@@ -354,5 +376,6 @@ async def offline_index_view(request: Request) -> Response:
         return await offline_index_body(request)
 
     made_of = await svc.fingerprints.of(svc.db, ("listings", "facilities", "contacts", "rights"))
-    body = await svc.render_cache.get_or_build(("offline-index",), made_of, build)
+    body = await svc.render_cache.get_or_build(("offline-index", requested_langs(request)),
+                                               made_of, build)
     return cached_response(request, body, "application/json", "no-cache", reuse=())

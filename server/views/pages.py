@@ -10,10 +10,11 @@ from starlette.responses import Response
 
 from server import content
 from server.dataset import LEGAL_PURPOSES
-from server.i18n import N_, Translator
+from server.i18n import DEFAULT, N_, Translator, pick
 from server.listing_form import zone_for
 from server.places import STATES, language_name, map_point, state_name, state_outlines
 from server.public_contact import tel_uri
+from server.render import card_text
 from server.views import alerts
 from server.views.base import (
     db_of,
@@ -269,7 +270,7 @@ def _contacts_for_page(recs: list[dict], lang: str) -> list[dict]:
         item = content.localized(rec, lang)
         item["language_names"] = [language_name(code, lang) for code in rec["languages"]]
         item["phones"] = [
-            dict(p, label=p["label"][lang], hours=(p.get("hours") or {}).get(lang),
+            dict(p, label=pick(p["label"], lang), hours=pick(p.get("hours"), lang),
                  language_names=[language_name(code, lang) for code in p.get("languages") or []],
                  tel=tel_uri(p["number"]),
                  display=p["number"].removeprefix("+1-"))
@@ -370,17 +371,23 @@ async def search_page(request: Request) -> tuple[str, dict]:
 CARD_WRITTEN = "2026-12-06"
 
 
-@page(deps=("contacts",))
+@page(deps=("contacts", "rights"))
 async def card_page(request: Request) -> tuple[str, dict]:
     """A two-sided card: the holder's side in the page's language, the agent's always English."""
     lang = lang_of(request)
-    contacts = _contacts_for_page(await content.contacts(db_of(request)), lang)
+    db = db_of(request)
+    contacts = _contacts_for_page(await content.contacts(db), lang)
     # The card is for the person facing agents: the numbers on it are the national ones
     # for legal help (a state's are on /legal); ICE's own lines are for their family, and
     # stay with the article about finding someone.
     calls = [(c, p) for c in contacts for p in c["phones"]
              if p["purpose"] in LEGAL_PURPOSES and c["states"] == ["*"]]
-    return "card.html", {"calls": calls, "written": CARD_WRITTEN}
+    translators = services(request).renderer.translators
+    unchecked = content.translation_unchecked(
+        lang, await content.translation_checks(db, lang), "card", card_text(translators[lang]),
+        card_text(translators[DEFAULT]))
+    return "card.html", {"calls": calls, "written": CARD_WRITTEN,
+                         "translation_unchecked": unchecked}
 
 
 # Everything this site keeps in the browser: its cache of pages, its storage (the service

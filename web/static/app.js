@@ -5,7 +5,9 @@
   const strings = JSON.parse(document.getElementById("i18n").textContent);
   const statusEl = document.getElementById("status");
   const lang = strings.lang;
-  const pageKey = location.pathname === "/es" ? "/es/" : location.pathname + location.search;
+  const picker = [...document.querySelectorAll("#languages a[hreflang]")];
+  const pageKey = picker.some((a) => `/${a.hreflang}` === location.pathname)
+    ? `${location.pathname}/` : location.pathname + location.search;
   const ua = navigator.userAgent;
   const ios = /iphone|ipad|ipod/i.test(ua) ||
     (navigator.platform === "MacIntel" && navigator.maxTouchPoints > 1);
@@ -212,11 +214,13 @@
   let indexFromCache = false;
   function readIndex(savedOnly) {
     if (!window.vigilIndex) {
-      const url = "/offline-index.json";
-      const read = (savedOnly ? caches.match(url) : fetch(url)).then((response) => {
-        if (!response || !response.ok) throw new Error("index not read");
-        return response.json();
-      });
+      // The worker keeps the index under the languages its visitor reads (?langs=...).
+      const url = `/offline-index.json?langs=${lang}`;
+      const read = (savedOnly ? caches.match(url, { ignoreSearch: true }) : fetch(url)).then(
+        (response) => {
+          if (!response || !response.ok) throw new Error("index not read");
+          return response.json();
+        });
       window.vigilIndex = read;
       indexFromCache = savedOnly;
       read.catch(() => { if (window.vigilIndex === read) window.vigilIndex = null; });
@@ -300,6 +304,30 @@
 
   window.addEventListener("online", () => { recheck(true); askRefresh(); });
   document.addEventListener("visibilitychange", () => { if (!document.hidden) recheck(true); });
+  /* The browser's language, offered (never forced) when the site has it and this page is in
+     another: the same page in it, named in itself, until the visitor picks a language. */
+  function suggestLanguage() {
+    const CHOSEN = "vigil-language-chosen";
+    for (const a of picker) a.addEventListener("click", () => localStorage.setItem(CHOSEN, "1"));
+    if (localStorage.getItem(CHOSEN)) return;
+    for (const wanted of navigator.languages || []) {
+      const tag = wanted.toLowerCase();
+      if (/^zh-(hant|tw|hk|mo)/.test(tag)) continue;
+      const code = tag.startsWith("zh") ? "zh-Hans" : tag.split("-")[0];
+      const link = picker.find((a) => a.hreflang === code);
+      if (!link) continue;
+      if (code === lang) return;
+      // In the header, beside the page's own language: nothing on the page moves.
+      const offer = link.cloneNode(true);
+      offer.className = "offer-lang";
+      offer.removeAttribute("aria-current");
+      offer.addEventListener("click", () => localStorage.setItem(CHOSEN, "1"));
+      document.querySelector(".top .lang").before(offer);
+      return;
+    }
+  }
+
+  suggestLanguage();
   registerWorker();
   // A controlled page first hears how it was served (an older worker never says).
   if (navigator.serviceWorker && navigator.serviceWorker.controller) {

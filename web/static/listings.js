@@ -6,7 +6,7 @@
 
 window.vigilListings = (function () {
   const lang = document.documentElement.lang;
-  const prefix = lang === "es" ? "/es" : "";
+  const prefix = lang === "en" ? "" : `/${lang}`;
 
   /* Every public listing, from the index app.js reads once per page. */
   function index() {

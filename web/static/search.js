@@ -37,12 +37,12 @@
     return [
       ...index.listings.map((r) => entry("listing", title(r), `${r.city}, ${r.state}`,
         `${prefix}/listings/${r.slug}`, r.title, r.title_es, r.city, r.state, r.address,
-        r.description && r.description[lang])),
+        r.description && (r.description[lang] || r.description.en))),
       ...index.facilities.map((r) => entry("facility", r.name, `${r.city}, ${r.state}`,
         `${prefix}/facilities#${r.slug}`, r.name, r.city, r.state, r.address)),
       ...index.contacts.map((r) => entry("contact", r.organization,
-        r.description[lang].slice(0, 120), `${prefix}/legal#${r.slug}`, r.organization,
-        r.description[lang])),
+        (r.description[lang] || r.description.en).slice(0, 120), `${prefix}/legal#${r.slug}`,
+        r.organization, r.description[lang] || r.description.en)),
       ...(index.rights[lang] || []).map((r) => entry("rights", r.title, r.summary,
         `${prefix}/rights/${r.slug}`, r.title, r.summary)),
     ];
