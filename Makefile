@@ -50,10 +50,14 @@ lint: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m benchmarks
 
-# Extract UI strings into the catalog; translators then fill server/locale/es/.../messages.po.
+# Extract UI strings into the template and every language's catalog (each catalog's
+# Language header names its Babel locale); translators then fill the new entries.
 messages: $(VENV)/.installed-dev
 	$(BIN)/pybabel extract -F babel.cfg -o server/locale/messages.pot --no-location --sort-output .
-	$(BIN)/pybabel update -i server/locale/messages.pot -d server/locale -l es --no-fuzzy-matching --ignore-obsolete
+	for po in server/locale/*/LC_MESSAGES/messages.po; do \
+	  $(BIN)/pybabel update -i server/locale/messages.pot -o $$po --no-fuzzy-matching --ignore-obsolete \
+	    -l $$(sed -n 's/^"Language: \(.*\)\\n"$$/\1/p' $$po) || exit 1; \
+	done
 
 # 360 px PNGs of the first pages a protester opens, both languages, under var/screenshots.
 screenshots: $(VENV)/.installed-dev $(CHROMIUM)

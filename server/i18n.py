@@ -117,7 +117,7 @@ def has_calendar(locale: str) -> bool:
 
 
 _DAY_PATTERNS = {"en": "EEEE, MMMM d", "es": "EEEE d 'de' MMMM"}
-# Day and month names by number, as the catalog of a language without calendar data in
+# Day and month names by number, as calendar.po of a language without calendar data in
 # Babel translates them (msgctxt "weekday" and "month").
 _WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August",
@@ -160,11 +160,11 @@ class Translator:
     def weekday_name(self, weekday: int) -> str:
         if has_calendar(self.locale):
             return get_day_names("wide", locale=self.locale)[weekday]
-        return self._t.pgettext("weekday", _WEEKDAY_NAMES[weekday])
+        return side_catalog(self.lang, "calendar").pgettext("weekday", _WEEKDAY_NAMES[weekday])
 
     def _calendar_date(self, value: date, weekday: bool = False) -> str:
         """A date in a language Babel has no month names for: "vandredi 25 desanm 2026"."""
-        month = self._t.pgettext("month", _MONTH_NAMES[value.month - 1])
+        month = side_catalog(self.lang, "calendar").pgettext("month", _MONTH_NAMES[value.month - 1])
         text = f"{value.day} {month}"
         return f"{self.weekday_name(value.weekday())} {text}" if weekday else text
 
@@ -278,10 +278,11 @@ class Translator:
 
 
 @functools.cache
-def _data_catalog(lang: str) -> gettext_module.NullTranslations:
-    """The language's translations of Vigil's data (data.po beside messages.po), keyed by
-    the English text they translate."""
-    po = LOCALE_DIR / lang / "LC_MESSAGES" / "data.po"
+def side_catalog(lang: str, domain: str) -> gettext_module.NullTranslations:
+    """A catalog beside the language's messages.po that `make messages` leaves alone:
+    data.po (Vigil's data, keyed by the English text it translates) and calendar.po (month
+    and weekday names, for a language Babel has none for)."""
+    po = LOCALE_DIR / lang / "LC_MESSAGES" / f"{domain}.po"
     if not po.exists():
         return gettext_module.NullTranslations()
     with po.open("rb") as fh:
@@ -301,7 +302,7 @@ def pick(text: dict[str, str] | None, lang: str) -> str | None:
     if text.get(lang):
         return text[lang]
     english = text.get(DEFAULT)
-    return _data_catalog(lang).gettext(english) if english else None
+    return side_catalog(lang, "data").gettext(english) if english else None
 
 
 def make_translators() -> dict[str, Translator]:
