@@ -1,4 +1,4 @@
-"""Write 360 px screenshots of the pages a protester opens first, in both languages.
+"""Write 360 px screenshots of the pages a protester opens first, in every language.
 
     python -m tests.screenshots [OUT_DIR]     (default var/screenshots)
 
@@ -16,6 +16,7 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
+from server.i18n import LANGUAGES, localize_path
 from tests.live import CHROMIUM, CHROMIUM_ARGS, live_server
 
 PAGES = {"home": "/", "legal": "/legal", "listing": "/listings/portland-or-macadam",
@@ -24,7 +25,7 @@ PHONE = {"width": 360, "height": 740}
 
 
 def localized(path: str, lang: str) -> str:
-    return path if lang == "en" else ("/es/" if path == "/" else "/es" + path)
+    return localize_path(path, lang)
 
 
 def status_of(url: str) -> int:
@@ -44,7 +45,7 @@ def main(out: Path) -> int:
                                       is_mobile=True, has_touch=True)
         page = context.new_page()
         for name, path in PAGES.items():
-            for lang in ("en", "es"):
+            for lang in LANGUAGES:
                 url = server.url + localized(path, lang)
                 if status_of(url) != 200:
                     print(f"skipped {url} (not 200)")
