@@ -193,7 +193,9 @@ def test_a_listing_offers_calls_directions_and_a_human_time(server, phone):
     assert any(h.startswith("geo:0,0?q=4310%20SW%20Macadam") for h in maps)
     assert any(h.startswith("https://www.openstreetmap.org/search?query=4310") for h in maps)
     assert "Every night at 8 PM (Pacific)" in main_text(phone)
-    assert re.search(r"Next: (Tonight|Tomorrow), 8 PM \(Pacific\)", main_text(phone))
+    # The next night as people say it: how soon too, when it is later today.
+    assert re.search(r"(Next: (Tonight|Tomorrow)|Starts in \d+ (hours?|minutes) · Tonight), "
+                     r"8 PM \(Pacific\)", main_text(phone))
     phone.goto(server.url + "/es/listings/portland-or-macadam")
     assert "Todas las noches, 8:00 p. m. (hora del Pacífico)" in main_text(phone)
     assert re.search(r"(Hoy|Mañana), 8:00 p\. m\. \(hora del Pacífico\)", main_text(phone))

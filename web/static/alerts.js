@@ -38,6 +38,14 @@
         ? { hour: "numeric", minute: "2-digit" }
         : { weekday: "short", hour: "numeric", minute: "2-digit" });
     }
+    // "Starts in 2 hours", rounded as the server rounds it; gone once it has started.
+    for (const el of document.querySelectorAll("time[data-in]")) {
+      const minutes = (Date.parse(el.getAttribute("datetime")) - Date.now()) / 60000;
+      if (Number.isNaN(minutes)) continue;
+      if (minutes <= 0) el.closest(".starts-in").hidden = true;
+      else el.textContent = new Intl.RelativeTimeFormat(lang).format(...(minutes > 55
+        ? [Math.floor(minutes / 60 + 0.5), "hour"] : [5 * Math.ceil(minutes / 5), "minute"]));
+    }
   }
 
   updateTimes();

@@ -275,6 +275,7 @@
       if (!loaded) return chooseState(button.dataset.noPlace);
       const { latitude, longitude } = position.coords;
       const nearest = await window.vigilListings.nearest(latitude, longitude, 10);
+      window.vigilListings.sortByDistance(latitude, longitude);
       if (!nearest.length) return chooseState(button.dataset.noneNear);
       const section = document.getElementById("nearest");
       section.querySelector("ul").replaceChildren(...nearest.map((item) => item.card));
