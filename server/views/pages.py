@@ -217,12 +217,16 @@ async def home(request: Request) -> tuple[str, dict]:
 
 
 def directions(rec: dict) -> dict[str, str] | None:
-    """Links the visitor chooses, built from the street address; none for a city alone."""
+    """Links the visitor chooses, built from the street address; none for a city alone.
+    Apple's and Google's start a route to the place (Apple Maps on an iPhone, Google Maps
+    on Android); geo: opens it in whatever maps app an Android phone has, and OpenStreetMap
+    anywhere. Only links: the page itself asks nothing of any of them."""
     if not rec.get("address"):
         return None
     place = quote(content.place_of(rec))
     return {
-        "apple": f"https://maps.apple.com/?q={place}",
+        "apple": f"https://maps.apple.com/?daddr={place}",
+        "google": f"https://www.google.com/maps/dir/?api=1&destination={place}",
         "geo": f"geo:0,0?q={place}",
         "osm": f"https://www.openstreetmap.org/search?query={place}",
     }

@@ -111,8 +111,10 @@ window.vigilListings = (function () {
     if (item.address) {
       const place = encodeURIComponent(placeOf(item));
       const maps = section.querySelector(".maps");
-      maps.querySelector("[data-os=ios]").href = `https://maps.apple.com/?q=${place}`;
-      maps.querySelector("[data-os=android]").href = `geo:0,0?q=${place}`;
+      maps.querySelector("[data-map=apple]").href = `https://maps.apple.com/?daddr=${place}`;
+      maps.querySelector("[data-map=google]").href =
+        `https://www.google.com/maps/dir/?api=1&destination=${place}`;
+      maps.querySelector("[data-map=geo]").href = `geo:0,0?q=${place}`;
       maps.querySelector("[data-os=any]").href = `https://www.openstreetmap.org/search?query=${place}`;
       maps.hidden = false;
     }
