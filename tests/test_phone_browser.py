@@ -261,3 +261,37 @@ def test_the_install_hint_waits_for_the_second_visit(server, browser):
     box = page.locator("#ios-install").bounding_box()
     assert box and box["y"] < PHONE["height"] / 2
     ctx.close()
+
+
+def test_on_android_without_a_prompt_install_is_written_out(server, browser):
+    """Firefox on Android never offers the browser's install prompt, and Chrome not after it
+    was refused once: from the second visit, Install app is there all the same, and says
+    how to install from the browser's menu, in the page's language."""
+    ctx = browser.new_context(viewport=PHONE, user_agent=ANDROID, is_mobile=True)
+    page = ctx.new_page()
+    page.goto(server.url + "/")
+    page.wait_for_function("localStorage.getItem('vigil-visits') === '1'")
+    assert page.locator("#install").is_hidden()
+    page.goto(server.url + "/es/legal")
+    install = page.get_by_role("button", name="Instalar app")
+    expect(install).to_be_visible()
+    assert page.locator("#android-install").is_hidden()
+    install.click()
+    help_text = page.locator("#android-install")
+    expect(help_text).to_be_visible()
+    expect(help_text).to_contain_text("menú del navegador")
+    expect(help_text).to_be_focused()
+    assert help_text.bounding_box()["y"] < PHONE["height"] / 2
+    # Where the browser does offer its prompt, the button opens it instead.
+    page.goto(server.url + "/")
+    page.evaluate("""() => {
+      const event = new Event("beforeinstallprompt");
+      event.prompt = () => { window.__prompted = true; };
+      event.userChoice = Promise.resolve({ outcome: "dismissed" });
+      window.dispatchEvent(event);
+    }""")
+    page.get_by_role("button", name="Install app").click()
+    page.wait_for_function("window.__prompted === true")
+    assert page.locator("#android-install").is_hidden()
+    ctx.close()
+
