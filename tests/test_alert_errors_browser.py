@@ -16,8 +16,8 @@ pytestmark = pytest.mark.browser
 # does not allow (VIGIL_PUSH_HOSTS), so the server refuses it.
 FOREIGN_SUBSCRIPTION = """() => {
   const subscription = { endpoint: "https://push.example.invalid/abc", expirationTime: null,
-    keys: { p256dh: "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM",
-            auth: "tBHItJI5svbpez7KI4CCXg" } };
+    keys: { p256dh: "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1Xbjh"
+                    + "azAkj7I99e8QcYP7DkM", auth: "tBHItJI5svbpez7KI4CCXg" } };
   PushManager.prototype.getSubscription = async () => null;
   PushManager.prototype.subscribe = async () => ({ ...subscription, toJSON: () => subscription });
 }"""
