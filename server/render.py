@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import mimetypes
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import jinja2
 from markdown_it import MarkdownIt
 from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from server import ROOT
 from server.i18n import LANGUAGES, Translator, lang_prefix, localize_path
@@ -67,6 +68,12 @@ def markdown(text: str, phones: bool = False) -> Markup:
     """Markdown as markup; with `phones`, every phone number in it a link that dials it."""
     md = _markdown_dialling if phones else _markdown
     return Markup(md.render(text or ""))  # noqa: S704 (markdown-it with html off escapes)
+
+
+def breakable(text: str | None) -> Markup:
+    """An address or a domain that may wrap after its dots and slashes (<wbr>) rather than
+    be cut inside a word on a narrow screen with large text."""
+    return Markup("<wbr>").join(escape(part) for part in re.split(r"(?<=[./?&=])", text or ""))
 
 
 def content_hash(data: bytes) -> str:
@@ -123,6 +130,7 @@ def build_environment(assets: StaticAssets) -> jinja2.Environment:
         localize_path=localize_path,
     )
     env.filters["phones"] = link_phones
+    env.filters["breakable"] = breakable
     env.filters["tojson_compact"] = lambda v: Markup(  # noqa: S704 (<, >, & escaped below)
         json.dumps(v, ensure_ascii=False, separators=(",", ":"))
         .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
