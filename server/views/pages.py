@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, time
 from itertools import groupby
 from urllib.parse import quote
@@ -57,6 +58,17 @@ GENERATED_TITLES = {
     "rally": N_("Rally in %(city)s"),
     "action": N_("Action in %(city)s"),
 }
+
+
+# Facilities the movement's pages named only by their address.
+UNNAMED_FACILITY = re.compile(r"Facility at (.+)")
+
+
+def facility_name(name: str, tr: Translator) -> str:
+    """A facility's name in `tr`'s language where it is only "Facility at <address>"."""
+    found = UNNAMED_FACILITY.fullmatch(name)
+    return tr.plain(N_("Facility at %(address)s")) % {"address": found.group(1)} if found \
+        else name
 
 
 def _phrase(text: str | None, request: Request) -> str | None:
@@ -276,6 +288,8 @@ async def listing_page(request: Request) -> tuple[str, dict]:
         facility = next(
             (f for f in await content.facilities(db) if f["slug"] == rec["facility"]), None
         )
+        if facility:
+            facility = dict(facility, name=facility_name(facility["name"], _translator(request)))
     canonical = f"{services(request).settings.base_url}/listings/{rec['slug']}"
     calls = hotlines(await content.contacts(db), rec["state"], lang)
     listing = for_page(rec, request)
@@ -297,7 +311,9 @@ async def listing_page(request: Request) -> tuple[str, dict]:
 @page(deps=("facilities",))
 async def facilities_page(request: Request) -> tuple[str, dict]:
     lang = lang_of(request)
-    items = [content.localized(f, lang) for f in await content.facilities(db_of(request))]
+    tr = _translator(request)
+    items = [dict(content.localized(f, lang), name=facility_name(f["name"], tr))
+             for f in await content.facilities(db_of(request))]
     return "facilities.html", {"facilities": items}
 
 
@@ -405,6 +421,8 @@ async def search_page(request: Request) -> tuple[str, dict]:
         if r["type"] == "listing":
             r["title"] = localized_title(r["title"], r["detail"].rsplit(", ", 1)[0],
                                          _translator(request))
+        elif r["type"] == "facility":
+            r["title"] = facility_name(r["title"], _translator(request))
     return "search.html", {"query": query[: content.MAX_QUERY],
                            "results": results, "searched": bool(content.query_terms(query))}
 
