@@ -3,7 +3,9 @@ phone number in it dials instead."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import expect
@@ -45,4 +47,20 @@ def test_a_tap_on_the_card_opens_the_alert_and_one_on_its_number_dials(tmp_path,
         page.wait_for_url("**/alerts#alert-1")
         expect(page.locator("#alert-1")).to_contain_text("Rapid response at Crosspoint")
         assert page.evaluate("document.querySelector(':target').id") == "alert-1"
+        context.close()
+
+
+def test_with_javascript_an_alert_ends_on_the_phones_clock_in_12_hours(tmp_path, browser):
+    """alerts.js tells the end in the phone's own zone, 12-hour as the server writes it, in
+    Spanish too ("2:07 p. m.", not "14:07")."""
+    with live_server(tmp_path) as server:
+        add_alert(server, '["TX"]')
+        context = browser.new_context(timezone_id="America/Chicago", locale="es-US")
+        page = context.new_page()
+        page.goto(server.url + "/es/alerts")
+        end = page.locator(".alerts-current time[data-clock]")
+        expires = datetime.fromisoformat(end.get_attribute("datetime"))
+        local = expires.astimezone(ZoneInfo("America/Chicago"))
+        expect(end).to_have_text(re.compile(
+            rf"^(\w+\.? )?{local.hour % 12 or 12}:{local.minute:02d}\s[ap]\.\s?m\.$"))
         context.close()

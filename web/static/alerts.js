@@ -34,9 +34,10 @@
       const when = new Date(el.getAttribute("datetime"));
       if (Number.isNaN(when.getTime())) continue;
       const sameDay = when.toDateString() === new Date().toDateString();
+      // 12-hour, as the server writes times and as the US reads them, in every language.
       el.textContent = when.toLocaleString(lang, sameDay
-        ? { hour: "numeric", minute: "2-digit" }
-        : { weekday: "short", hour: "numeric", minute: "2-digit" });
+        ? { hour: "numeric", minute: "2-digit", hour12: true }
+        : { weekday: "short", hour: "numeric", minute: "2-digit", hour12: true });
     }
     // "Starts in 2 hours", rounded as the server rounds it; gone once it has started.
     for (const el of document.querySelectorAll("time[data-in]")) {
