@@ -62,19 +62,19 @@ def turn_on(browser, server, path: str, init: str | None = None, stub: str | Non
 CASES = [
     # what went wrong, how, what the panel says in English and in Spanish
     ("blocked", dict(init=permission("denied"), granted=False),
-     "Notifications are blocked for Vigil in this browser's settings. To allow them, open "
-     "this site's settings", "Para permitirlas, abra la configuración de este sitio"),
+     "Notifications are blocked for Vigil in this browser's settings. Allow them in the "
+     "site's settings", "Para permitirlas, abra la configuración del sitio"),
     ("not allowed", dict(init=permission("default"), granted=False),
      "Notifications were not allowed. Tap Get alerts again and choose Allow.",
      "elija “Permitir”"),
     ("push service out of reach",
      dict(stub=failing_subscribe("AbortError", "Registration failed - push service error")),
-     "Your browser's push service could not be reached",
-     "No se pudo contactar el servicio de notificaciones de su navegador"),
+     "Your browser's push service cannot be reached",
+     "No se puede contactar el servicio de notificaciones de su navegador"),
     # This Chromium has no push service of its own (it answers AbortError), as a phone
     # whose push service is down or blocked by the network.
-    ("no push service here", {}, "Your browser's push service could not be reached",
-     "No se pudo contactar el servicio de notificaciones de su navegador"),
+    ("no push service here", {}, "Your browser's push service cannot be reached",
+     "No se puede contactar el servicio de notificaciones de su navegador"),
     ("blocked at subscribing",
      dict(stub=failing_subscribe("NotAllowedError", "Registration failed - permission denied")),
      "Notifications are blocked for Vigil", "Las notificaciones de Vigil están bloqueadas"),
