@@ -121,7 +121,6 @@ def when_on_page(rec: dict, now: datetime, lang: str) -> dict | None:
             "end_timed": isinstance(found.end, datetime), "relative": relative}
 
 
-
 def _archive_month(rec: dict) -> str:
     return (rec.get("starts") or rec.get("verified") or "")[:7]
 
