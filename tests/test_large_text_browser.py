@@ -1,5 +1,5 @@
 """Text at 200% on a 360 px phone, in both languages: no page scrolls sideways; the rights
-card and the legal help cards cut no word and no phone number; the tab labels stay apart,
+card, the legal help cards and the headings cut no word and no phone number; the tab labels stay apart,
 each within its tab; and the focus ring shows against the purple header."""
 
 from __future__ import annotations
@@ -59,8 +59,10 @@ def open_large(page, url: str) -> None:
 
 
 @pytest.mark.parametrize("path", ["/card", "/es/card", "/legal", "/es/legal",
-                                  "/legal?state=CA", "/es/legal?state=TX"])
-def test_the_card_and_legal_help_cut_no_word_at_200_percent(server, phone, path):
+                                  "/legal?state=CA", "/es/legal?state=TX", "/", "/es/",
+                                  "/es/listings/philadelphia-pa"])
+def test_the_card_legal_help_and_headings_cut_no_word_at_200_percent(server, phone, path):
+    """Nor does the home page, whose heading a long Spanish word fills, or a listing's."""
     open_large(phone, server.url + path)
     assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     assert phone.evaluate(CUT_WORDS) == []
