@@ -1,6 +1,7 @@
 """Text at 200% on a 360 px phone, in both languages: no page scrolls sideways; the rights
-card, the legal help cards and the headings cut no word and no phone number; the tab labels stay apart,
-each within its tab; and the focus ring shows against the purple header."""
+card, the legal help cards and the headings cut no word and no phone number; the tab
+labels stay apart, each within its tab; and the focus ring shows against the purple
+header."""
 
 from __future__ import annotations
 
