@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import sqlite3
 import unicodedata
 from dataclasses import dataclass
@@ -77,6 +78,90 @@ def next_occurrence(schedule: dict | None, after: datetime) -> datetime | None:
         if aware >= local_after:
             return aware
     return None
+
+
+# How long one night of a repeating vigil lasts when its schedule does not say.
+DEFAULT_DURATION = timedelta(hours=2)
+# Where a visitor finds a vigil on the home page, by when it starts: "now" (started, or
+# ongoing with no time), "today" (later today on the place's clock), "week" (in the next
+# seven days) or "later".
+PHASES = ("now", "today", "week", "later")
+
+
+@dataclass(frozen=True)
+class Timing:
+    """When an active listing happens, seen from one moment: its phase, the start that
+    matters (this night's or the next one, on the place's clock; a date alone for a listing
+    known only by its day) and the end of what is happening, where known."""
+
+    phase: str
+    start: datetime | date | None
+    end: datetime | date | None
+
+    @property
+    def timed(self) -> bool:
+        return isinstance(self.start, datetime)
+
+
+def _moment(value: str | None, zone: ZoneInfo) -> datetime | date | None:
+    """A stored start or end: an aware moment on the place's clock, or a date alone."""
+    if not value:
+        return None
+    try:
+        if "T" not in value:
+            return date.fromisoformat(value[:10])
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(zone)
+
+
+def _phase_of(start: datetime | date, now: datetime, zone: ZoneInfo) -> str:
+    today = now.astimezone(zone).date()
+    day = start.astimezone(zone).date() if isinstance(start, datetime) else start
+    if (start <= now) if isinstance(start, datetime) else (day <= today):
+        return "now"
+    if day == today:
+        return "today"
+    return "week" if (day - today).days < 7 else "later"
+
+
+def timing(rec: dict, now: datetime, zone: str) -> Timing | None:
+    """When an active listing happens as of `now`; None for one that is not active.
+
+    A repeating vigil is happening from each night's start for its duration; a one-time
+    one from its start until its end (the listing ends then); one with no time at all is
+    taken as ongoing, as an occupation is."""
+    if rec.get("status") != "active":
+        return None
+    try:
+        tz = ZoneInfo((rec.get("schedule") or {}).get("tz") or zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        tz = ZoneInfo(zone)
+    schedule = rec.get("schedule")
+    if schedule:
+        minutes = schedule.get("duration_minutes")
+        length = timedelta(minutes=minutes) if minutes else DEFAULT_DURATION
+        night = next_occurrence(schedule, now - length)
+        if night is not None and night <= now:
+            return Timing("now", night, night + length)
+        upcoming = next_occurrence(schedule, now)
+        if upcoming is not None:
+            return Timing(_phase_of(upcoming, now, tz), upcoming, None)
+    start = _moment(rec.get("starts"), tz)
+    end = _moment(rec.get("ends"), tz)
+    if start is None:
+        return Timing("now", None, end)
+    return Timing(_phase_of(start, now, tz), start, end)
+
+
+def starts_in(start: datetime, now: datetime) -> timedelta:
+    """How long until a start, as a page says it: whole hours from an hour away, else
+    minutes rounded up to five, so the words change a few times an hour, not every minute."""
+    minutes = max(0.0, (start - now).total_seconds() / 60)
+    if minutes > 55:
+        return timedelta(hours=int(minutes / 60 + 0.5))  # as alerts.js rounds: half up
+    return timedelta(minutes=max(5, 5 * math.ceil(minutes / 5)))
 
 
 # The kinds of record an organizer can mark checked: audit entity -> (table, date column).

@@ -15,12 +15,14 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Hashable, Iterable
+from datetime import datetime
 from typing import Any, TypeVar
 
 from server import ROOT, content
 from server.alerts import recent_alerts
 from server.database import Database
 from server.i18n import LANGUAGES
+from server.listing_form import zone_for
 from server.places import STATES
 
 T = TypeVar("T")
@@ -53,6 +55,16 @@ async def _table(db: Database, name: str) -> str:
     return _hash([tuple(r) for r in rows])
 
 
+def _timing_key(rec: dict, now: datetime) -> tuple | None:
+    """What of a listing's timing its card and page show (its phase, the start and end that
+    matter, "starts in 2 hours"), so that they are made again when it moves on."""
+    found = content.timing(rec, now, zone_for(rec["state"], rec["city"]))
+    if found is None:
+        return None
+    soon = content.starts_in(found.start, now) if found.phase == "today" and found.timed else None
+    return found.phase, str(found.start), str(found.end), soon
+
+
 async def compute(db: Database, listings: list[dict],
                   hashes: dict[int, tuple[dict, str]] | None = None) -> dict[str, str]:
     """Every topic's hash, from the records as the public sees them right now (`listings`,
@@ -60,12 +72,13 @@ async def compute(db: Database, listings: list[dict],
     object is the same)."""
 
     hashes = {} if hashes is None else hashes
+    now = content.utcnow()
     topics: dict[str, str] = {}
     by_state: dict[str, list[str]] = {}
     for rec in listings:
         kept = hashes.get(id(rec))
         if kept is None or kept[0] is not rec:
-            kept = hashes[id(rec)] = (rec, _hash(rec))
+            kept = hashes[id(rec)] = (rec, _hash(rec, _timing_key(rec, now)))
         h = topics[f"listing:{rec['slug']}"] = kept[1]
         by_state.setdefault(rec["state"], []).append(h)
     for code in STATES:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import re
 
+from markupsafe import Markup, escape
+
 CONTACT_LIMIT = 200
 LABEL_LIMIT = 80
 
@@ -17,6 +19,40 @@ _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za
 # No quotes, angle brackets or backslashes: nothing that could end an attribute or be read
 # as markup by a careless consumer of the API.
 _WEB = re.compile(r"https?://[^\s/\"'<>\\]+\.[^\s\"'<>\\]+", re.IGNORECASE)
+
+
+# A US phone number in running text, grouped as people write one: "210-555-0143",
+# "(210) 555-0143", "210.555.0143", "+1 210 555 0143". Only with its area code, never ten
+# digits run together, and never touching other digits, letters, dashes, slashes or dots,
+# so dates, ZIP+4 codes, years, street numbers, case and A-numbers stay text.
+PHONE_IN_TEXT = re.compile(r"""
+    (?<![\w+./-])
+    (?:\+?1[ .-]?)?
+    (?:\([2-9]\d\d\)\ ?|[2-9]\d\d[ .-])
+    [2-9]\d\d[ .-]\d{4}
+    (?![\w/-]|[.,]\d)
+""", re.VERBOSE)
+
+
+def phone_spans(text: str) -> list[tuple[str, str | None]]:
+    """The text in pieces, each (piece, its tel: link or None), numbers cut out as links."""
+    pieces: list[tuple[str, str | None]] = []
+    at = 0
+    for found in PHONE_IN_TEXT.finditer(text):
+        if found.start() > at:
+            pieces.append((text[at:found.start()], None))
+        pieces.append((found.group(0), tel_uri(found.group(0))))
+        at = found.end()
+    if at < len(text):
+        pieces.append((text[at:], None))
+    return pieces
+
+
+def link_phones(text: str | None) -> Markup:
+    """Plain text as markup, escaped, with each phone number in it a link that dials it."""
+    return Markup("").join(
+        Markup('<a href="{}">{}</a>').format(href, piece) if href else escape(piece)
+        for piece, href in phone_spans(text or ""))
 
 
 def tel_uri(number: str) -> str:

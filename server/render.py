@@ -7,6 +7,7 @@ import functools
 import hashlib
 import json
 import mimetypes
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,14 @@ from typing import Any
 import jinja2
 from babel.messages.extract import extract_from_file
 from markdown_it import MarkdownIt
-from markupsafe import Markup
+from markdown_it.rules_core import StateCore
+from markdown_it.token import Token
+from markupsafe import Markup, escape
 
 from server import ROOT
 from server.i18n import LANGUAGE_INFO, LANGUAGES, Translator, lang_prefix, localize_path
 from server.places import state_name, states_sorted
+from server.public_contact import link_phones, phone_spans
 
 WEB = ROOT / "web"
 TEMPLATES = WEB / "templates"
@@ -34,12 +38,44 @@ def with_shared_names(source: bytes) -> bytes:
         return source
     return source.replace(SHARED_NAMES_MARK, SHARED_NAMES.read_bytes().strip())
 
+def _phone_links(state: StateCore) -> None:
+    """A markdown-it rule: phone numbers in text, outside links, become links that dial."""
+    for block in state.tokens:
+        if block.type != "inline" or not block.children:
+            continue
+        children: list[Token] = []
+        in_link = 0
+        for token in block.children:
+            in_link += {"link_open": 1, "link_close": -1}.get(token.type, 0)
+            if token.type != "text" or in_link:
+                children.append(token)
+                continue
+            for piece, href in phone_spans(token.content):
+                if href:
+                    children.append(Token("link_open", "a", 1, attrs={"href": href}))
+                children.append(Token("text", "", 0, content=piece))
+                if href:
+                    children.append(Token("link_close", "a", -1))
+        block.children = children
+
+
 # Raw HTML off: rights articles and previews are Markdown only, so nothing typed becomes markup.
-_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": True})
+_OPTIONS = {"html": False, "linkify": False, "typographer": True}
+_markdown = MarkdownIt("commonmark", _OPTIONS)
+_markdown_dialling = MarkdownIt("commonmark", _OPTIONS)
+_markdown_dialling.core.ruler.push("phone_links", _phone_links)
 
 
-def markdown(text: str) -> Markup:
-    return Markup(_markdown.render(text or ""))  # noqa: S704 (markdown-it with html off escapes)
+def markdown(text: str, phones: bool = False) -> Markup:
+    """Markdown as markup; with `phones`, every phone number in it a link that dials it."""
+    md = _markdown_dialling if phones else _markdown
+    return Markup(md.render(text or ""))  # noqa: S704 (markdown-it with html off escapes)
+
+
+def breakable(text: str | None) -> Markup:
+    """An address or a domain that may wrap after its dots and slashes (<wbr>) rather than
+    be cut inside a word on a narrow screen with large text."""
+    return Markup("<wbr>").join(escape(part) for part in re.split(r"(?<=[./?&=])", text or ""))
 
 
 def content_hash(data: bytes) -> str:
@@ -96,6 +132,8 @@ def build_environment(assets: StaticAssets) -> jinja2.Environment:
         language_info=LANGUAGE_INFO,
         localize_path=localize_path,
     )
+    env.filters["phones"] = link_phones
+    env.filters["breakable"] = breakable
     env.filters["tojson_compact"] = lambda v: Markup(  # noqa: S704 (<, >, & escaped below)
         json.dumps(v, ensure_ascii=False, separators=(",", ":"))
         .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")

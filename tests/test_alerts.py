@@ -50,7 +50,9 @@ def test_a_sent_alert_is_on_the_banners_and_the_alerts_page_in_both_languages(ma
     current = page.split('id="current-h"')[1].split('id="alerts-h"')[0]
     assert "Urgent: legal observers needed" in current
     assert re.search(r'Sent <time datetime="[^"]+" data-ago>[^<]+ago</time>', page)
-    assert re.search(r'until <time datetime="[^"]+" data-clock>\d\d:\d\d UTC</time>', page)
+    # Its end on the clock of the place it is about (Washington), naming the zone.
+    assert re.search(r'until <time datetime="[^"]+" data-clock>(\w+ )?\d\d?(:\d\d)?\s[AP]M '
+                     r'\(Pacific\)</time>', page)
     es = html.unescape(client.get("/es/alerts").text)
     assert "Urgente: se necesitan observadores legales" in es
     assert re.search(r'Enviada <time datetime="[^"]+" data-ago>hace [^<]+</time>', es)
@@ -63,7 +65,8 @@ def test_english_text_on_spanish_pages_is_marked_as_such(make_client):  # noqa: 
     es = client.get("/es/").text
     shown = banner(es)
     assert "En inglés" in shown
-    assert re.search(r'<p class="alert-title" lang="en"><strong>Urgent: legal observers', es)
+    assert re.search(r'<p class="alert-title" lang="en"><a class="alert-link" '
+                     r'href="/es/alerts#alert-\d+"><strong>Urgent: legal observers', es)
 
 
 def test_a_retraction_takes_the_alert_off_the_banners_and_marks_it(make_client):  # noqa: F811

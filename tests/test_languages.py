@@ -251,3 +251,22 @@ def test_init_brings_a_new_languages_articles_into_an_existing_database(settings
 
     assert asyncio.run(stored()) == (5, "Edited by an organizer")
     assert asyncio.run(_init(settings)).endswith("is up to date")
+
+
+def test_a_vigil_starting_soon_reads_in_every_language(settings):
+    """"Starts in 2 hours" and alert times go through Babel with each language's locale
+    (pt_BR, zh_Hans), not its address prefix."""
+    from datetime import UTC, datetime, timedelta
+
+    from starlette.testclient import TestClient
+
+    from server.app import create_app
+    from tests.test_now_means_now import add_listing
+
+    with TestClient(create_app(settings), base_url="http://testserver") as client:
+        soon = (datetime.now(UTC) + timedelta(hours=2)).replace(second=0, microsecond=0)
+        add_listing(settings, "soon-vigil", "Portland", "OR", soon.isoformat(), None, None)
+        for lang in LANGUAGES:
+            for path in ("/", "/listings/soon-vigil", "/?state=OR"):
+                res = client.get(localize_path(path, lang))
+                assert res.status_code == 200, (lang, path)

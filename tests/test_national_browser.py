@@ -73,6 +73,9 @@ def test_an_oregon_subscriber_keeps_oregon_and_finds_the_rest_offline(tmp_path, 
         assert f"{hour % 12 or 12}:{minute}" in page.inner_text("#short-listing .when")
         assert page.locator("#short-listing a[data-os='any']").get_attribute("href").startswith(
             "https://www.openstreetmap.org/search?query=")
+        # Offline too, "Directions" starts a route.
+        assert page.locator("#short-listing a[data-map='apple']").get_attribute(
+            "href").startswith("https://maps.apple.com/?daddr=")
 
         page.goto(f"{server.url}/search")
         page.fill("#q", texas["title"])

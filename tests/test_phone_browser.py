@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from babel.messages.pofile import read_po
+from playwright.sync_api import expect
 
 from server.i18n import LOCALE_DIR
 from tests.live import live_server
@@ -189,11 +190,15 @@ def test_a_listing_offers_calls_directions_and_a_human_time(server, phone):
     assert phone.locator(".legal-lines a.call[href^='tel:']").count() == 0
     assert "No legal hotline for Oregon is listed here yet" in main_text(phone)
     maps = phone.locator(".maps a").evaluate_all("els => els.map(e => e.href)")
-    assert any(h.startswith("https://maps.apple.com/?q=4310%20SW%20Macadam") for h in maps)
+    assert any(h.startswith("https://maps.apple.com/?daddr=4310%20SW%20Macadam") for h in maps)
+    assert any(h.startswith("https://www.google.com/maps/dir/?api=1&destination=4310%20SW")
+               for h in maps)
     assert any(h.startswith("geo:0,0?q=4310%20SW%20Macadam") for h in maps)
     assert any(h.startswith("https://www.openstreetmap.org/search?query=4310") for h in maps)
     assert "Every night at 8 PM (Pacific)" in main_text(phone)
-    assert re.search(r"Next: (Tonight|Tomorrow), 8 PM \(Pacific\)", main_text(phone))
+    # The next night as people say it: how soon too, when it is later today.
+    assert re.search(r"(Next: (Tonight|Tomorrow)|Starts in \d+ (hours?|minutes) · Tonight), "
+                     r"8 PM \(Pacific\)", main_text(phone))
     phone.goto(server.url + "/es/listings/portland-or-macadam")
     assert "Todas las noches, 8:00 p. m. (hora del Pacífico)" in main_text(phone)
     assert re.search(r"(Hoy|Mañana), 8:00 p\. m\. \(hora del Pacífico\)", main_text(phone))
@@ -218,8 +223,30 @@ def test_map_links_are_the_ones_the_phone_can_open(server, browser, agent, shown
     page = ctx.new_page()
     page.goto(server.url + "/listings/portland-or-macadam")
     page.wait_for_selector(f".maps a[data-os='{left_out}']", state="hidden")
-    assert page.locator(f".maps a[data-os='{shown}']").is_visible()
+    assert page.locator(f".maps a[data-os='{shown}']").first.is_visible()
     assert page.locator(".maps a[href*='openstreetmap.org']").is_visible()
+    ctx.close()
+
+
+@pytest.mark.parametrize(("agent", "route"), [
+    (IPHONE, "https://maps.apple.com/?daddr=4310%20SW%20Macadam%20Ave%2C%20Portland%2C%20OR"),
+    (ANDROID, "https://www.google.com/maps/dir/?api=1&destination=4310%20SW%20Macadam%20Ave"
+              "%2C%20Portland%2C%20OR")])
+def test_one_directions_button_starts_a_route_and_the_page_asks_no_other_site(
+        server, browser, agent, route):
+    ctx = browser.new_context(viewport=PHONE, user_agent=agent, is_mobile=True)
+    asked = []
+    ctx.on("request", lambda req: asked.append(req.url))
+    page = ctx.new_page()
+    page.goto(server.url + "/listings/portland-or-macadam")
+    shown = page.locator(".maps a.route:visible")
+    expect(shown).to_have_count(1)
+    expect(shown).to_contain_text("Directions")
+    assert shown.get_attribute("href") == route
+    assert shown.bounding_box()["height"] >= 44
+    page.goto(server.url + "/es/listings/portland-or-macadam")
+    expect(page.locator(".maps a.route:visible")).to_contain_text("Cómo llegar")
+    assert asked and all(url.startswith(server.url) for url in asked), asked
     ctx.close()
 
 
@@ -234,3 +261,37 @@ def test_the_install_hint_waits_for_the_second_visit(server, browser):
     box = page.locator("#ios-install").bounding_box()
     assert box and box["y"] < PHONE["height"] / 2
     ctx.close()
+
+
+def test_on_android_without_a_prompt_install_is_written_out(server, browser):
+    """Firefox on Android never offers the browser's install prompt, and Chrome not after it
+    was refused once: from the second visit, Install app is there all the same, and says
+    how to install from the browser's menu, in the page's language."""
+    ctx = browser.new_context(viewport=PHONE, user_agent=ANDROID, is_mobile=True)
+    page = ctx.new_page()
+    page.goto(server.url + "/")
+    page.wait_for_function("localStorage.getItem('vigil-visits') === '1'")
+    assert page.locator("#install").is_hidden()
+    page.goto(server.url + "/es/legal")
+    install = page.get_by_role("button", name="Instalar app")
+    expect(install).to_be_visible()
+    assert page.locator("#android-install").is_hidden()
+    install.click()
+    help_text = page.locator("#android-install")
+    expect(help_text).to_be_visible()
+    expect(help_text).to_contain_text("menú del navegador")
+    expect(help_text).to_be_focused()
+    assert help_text.bounding_box()["y"] < PHONE["height"] / 2
+    # Where the browser does offer its prompt, the button opens it instead.
+    page.goto(server.url + "/")
+    page.evaluate("""() => {
+      const event = new Event("beforeinstallprompt");
+      event.prompt = () => { window.__prompted = true; };
+      event.userChoice = Promise.resolve({ outcome: "dismissed" });
+      window.dispatchEvent(event);
+    }""")
+    page.get_by_role("button", name="Install app").click()
+    page.wait_for_function("window.__prompted === true")
+    assert page.locator("#android-install").is_hidden()
+    ctx.close()
+

@@ -50,7 +50,7 @@ async def _upload_page(request: Request, status: int = 200, text: str = "",
     lines = []
     for problem in problems[:bulk_import.MAX_ERRORS_SHOWN]:
         message = tr.gettext(problem.message, **{
-            k: format_decimal(v, locale=tr.lang) if isinstance(v, int) else v
+            k: format_decimal(v, locale=tr.locale) if isinstance(v, int) else v
             for k, v in problem.params.items()})
         if problem.row and problem.column:
             message = tr.gettext("Row %(row)s, %(column)s: %(problem)s", row=problem.row,
@@ -62,7 +62,7 @@ async def _upload_page(request: Request, status: int = 200, text: str = "",
         request, "admin/import.html", status=status, text=text, problems=lines,
         more=max(0, len(problems) - bulk_import.MAX_ERRORS_SHOWN), ignored=ignored or [],
         batches=await _batches(request),
-        max_rows=format_decimal(bulk_import.MAX_ROWS, locale=tr.lang))
+        max_rows=format_decimal(bulk_import.MAX_ROWS, locale=tr.locale))
 
 
 async def upload(request: Request) -> Response:

@@ -8,16 +8,19 @@ current on the phone by alerts.js (the page may come from the offline copy).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from babel.dates import format_timedelta
+from babel.dates import format_date, format_timedelta
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
 from server.alerts import recent_alerts
-from server.i18n import locale_of
+from server.i18n import Translator, locale_of
+from server.listing_form import zone_for
 from server.places import STATES
-from server.views.base import db_of, lang_of, page
+from server.views.base import db_of, lang_of, page, services
 
 
 async def banner(request: Request, state: str | None = None) -> dict:
@@ -29,7 +32,7 @@ async def banner(request: Request, state: str | None = None) -> dict:
               if (a.current or a.questioned and (a.expires is None or a.expires > now))
               and a.concerns(state)]
     return {"banner_alerts": sorted(alerts, key=lambda a: not a.urgent), "ago": ago,
-            "clock": clock}
+            "clock": local_clock(_translator(request), state)}
 
 
 def ago(moment: datetime, lang: str, now: datetime | None = None) -> str:
@@ -40,9 +43,44 @@ def ago(moment: datetime, lang: str, now: datetime | None = None) -> str:
     return format_timedelta(delta, add_direction=True, threshold=1.0, locale=locale_of(lang))
 
 
-def clock(moment: datetime) -> str:
-    """A moment as UTC hours and minutes; alerts.js shows it in the phone's own time zone."""
-    return moment.astimezone(UTC).strftime("%H:%M UTC")
+# An alert for every state says when it ends on both coasts' clocks.
+NATIONAL_ZONES = ("America/New_York", "America/Los_Angeles")
+
+
+def alert_zones(states: tuple[str, ...], page_state: str | None, moment: datetime) -> list[str]:
+    """The clocks an alert's end is told on: the page's state's, where the alert concerns
+    it; else its states' one zone, or the easternmost and westernmost of theirs."""
+    if page_state and (not states or page_state in states):
+        return [zone_for(page_state)]
+    zones = sorted({zone_for(s) for s in states},
+                   key=lambda z: -moment.astimezone(ZoneInfo(z)).utcoffset().total_seconds())
+    if not zones:
+        return list(NATIONAL_ZONES)
+    return zones[:1] if len(zones) == 1 else [zones[0], zones[-1]]
+
+
+def local_clock(tr: Translator, page_state: str | None = None) -> Callable[..., str]:
+    """clock(moment, states, sent) for the templates: when an alert ends, on the clock of
+    the place it is about, naming the zone ("9:54 AM (Central)"), with the weekday when that
+    is not the day it was sent. alerts.js shows it in the phone's own zone instead."""
+
+    def clock(moment: datetime, states: tuple[str, ...] = (), sent: datetime | None = None
+              ) -> str:
+        parts = []
+        for name in alert_zones(states, page_state, moment):
+            zone = ZoneInfo(name)
+            local = moment.astimezone(zone)
+            day = ""
+            if sent is not None and sent.astimezone(zone).date() != local.date():
+                day = format_date(local, "EEEE", locale=tr.locale) + " "
+            parts.append(f"{day}{tr.clock(local)} ({tr.zone(zone)})")
+        return " / ".join(parts)
+
+    return clock
+
+
+def _translator(request: Request) -> Translator:
+    return services(request).renderer.translators[lang_of(request)]
 
 
 def _chosen_state(request: Request) -> str:
@@ -59,7 +97,7 @@ async def alerts_page(request: Request) -> tuple[str, dict]:
         "recent": [a for a in alerts if not a.current],
         "chosen_state": wanted if wanted in STATES else None,
         "ago": ago,
-        "clock": clock,
+        "clock": local_clock(_translator(request), wanted if wanted in STATES else None),
     }
 
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime, time
 from itertools import groupby
 from urllib.parse import quote
 
+from babel.dates import format_timedelta
 from starlette.requests import Request
 from starlette.responses import Response
 
 from server import content
 from server.dataset import LEGAL_PURPOSES
-from server.i18n import DEFAULT, N_, Translator, pick
+from server.i18n import DEFAULT, N_, Translator, locale_of, pick
 from server.listing_form import zone_for
 from server.places import STATES, language_name, map_point, state_name, state_outlines
 from server.public_contact import tel_uri
@@ -58,6 +61,17 @@ GENERATED_TITLES = {
 }
 
 
+# Facilities the movement's pages named only by their address.
+UNNAMED_FACILITY = re.compile(r"Facility at (.+)")
+
+
+def facility_name(name: str, tr: Translator) -> str:
+    """A facility's name in `tr`'s language where it is only "Facility at <address>"."""
+    found = UNNAMED_FACILITY.fullmatch(name)
+    return tr.plain(N_("Facility at %(address)s")) % {"address": found.group(1)} if found \
+        else name
+
+
 def _phrase(text: str | None, request: Request) -> str | None:
     if text in DATA_PHRASES:
         return _translator(request).plain(DATA_PHRASES[text])
@@ -87,11 +101,25 @@ def for_page(rec: dict, request: Request) -> dict:
     out["links"] = [dict(link, label=_phrase(link["label"], request))
                     for link in rec.get("links") or []]
     out["ended_year"] = (rec.get("ends") or rec.get("starts") or rec.get("verified") or "")[:4]
-    # A one-time event still to come is said as a day and time, in the place's own zone.
-    out["upcoming"] = bool(rec.get("starts") and "T" in rec["starts"]
-                           and rec["status"] == "active" and rec["starts"] > content.iso_now())
     out["zone"] = zone_for(rec["state"], rec["city"])
+    out["timing"] = when_on_page(rec, content.utcnow(), lang)
     return out
+
+
+def when_on_page(rec: dict, now: datetime, lang: str) -> dict | None:
+    """An active listing's timing as its card and page say it: the phase, the start and end
+    that matter (ISO, on the place's clock) and, later today, "in 2 hours" in `lang`."""
+    found = content.timing(rec, now, zone_for(rec["state"], rec["city"]))
+    if found is None:
+        return None
+    relative = None
+    if found.phase == "today" and found.timed:
+        relative = format_timedelta(content.starts_in(found.start, now), add_direction=True,
+                                    threshold=1.0, locale=locale_of(lang))
+    return {"phase": found.phase, "timed": found.timed,
+            "start": found.start.isoformat() if found.start else None,
+            "end": found.end.isoformat() if found.end else None,
+            "end_timed": isinstance(found.end, datetime), "relative": relative}
 
 
 def _archive_month(rec: dict) -> str:
@@ -102,8 +130,26 @@ def _archive_month(rec: dict) -> str:
 SOONEST = 8
 
 
-def _soon_key(rec: dict) -> str:
-    return rec.get("next") or rec.get("starts") or "9999"
+def _start_order(found: content.Timing | None) -> tuple[int, float]:
+    """Sorts listings by phase, then by the start that matters; in each phase, one with no
+    time (an ongoing occupation) after those with one."""
+    if found is None:
+        return len(content.PHASES), 0.0
+    start = found.start
+    if isinstance(start, datetime):
+        moment = start.timestamp()
+    elif start is not None:
+        moment = datetime.combine(start, time(12), UTC).timestamp()
+    else:
+        moment = float("inf")
+    return content.PHASES.index(found.phase), moment
+
+
+def by_start(records: list[dict], now: datetime) -> list[dict]:
+    """Active listings, happening now first, then later today, this week and later, each
+    by start time."""
+    return sorted(records, key=lambda r: _start_order(
+        content.timing(r, now, zone_for(r["state"], r["city"]))))
 
 
 def _map_dots(active: list[dict], ended: list[dict], by_state: bool) -> list[dict]:
@@ -111,7 +157,9 @@ def _map_dots(active: list[dict], ended: list[dict], by_state: bool) -> list[dic
     does not grow with the country."""
     if not by_state:
         return [dict(zip(("x", "y"), map_point(r["lat"], r["lon"], r["state"]), strict=True),
-                     title=f"{r['title']}, {r['city']}", active=r["status"] == "active", r=None)
+                     title=f"{r['title']}, {r['city']}", r=None,
+                     shape="past" if r["status"] != "active"
+                     else "now" if r["timing"]["phase"] == "now" else "soon")
                 for r in active + ended if r["lat"] is not None]
     dots = []
     for code, items in groupby(sorted(active, key=lambda r: r["state"]), key=lambda r: r["state"]):
@@ -126,7 +174,8 @@ def _map_dots(active: list[dict], ended: list[dict], by_state: bool) -> list[dic
 
 @page(key=_state_key, deps=("listings", "alerts", "contacts"))
 async def home(request: Request) -> tuple[str, dict]:
-    """Active listings first (by state, or one state); ended ones in an archive by month.
+    """Active listings first (every state's, or one state's), by when they start: happening
+    now, later today, this week, later; ended ones in an archive by month.
     With more active listings than a phone should load at once, the page without a state
     names the states with their counts and the soonest events; each state's view lists all
     of its own."""
@@ -146,45 +195,50 @@ async def home(request: Request) -> tuple[str, dict]:
     national = not wanted and len(active) > content.ALL_LISTINGS_UP_TO
     # Made ready for the page (texts in its language) only where the page shows them: on
     # the national page the soonest few, not 800.
-    soonest = [ready(r) for r in sorted(active, key=_soon_key)[:SOONEST]] if national else []
+    now = content.utcnow()
+    active = by_start(active, now)
+    soonest = [ready(r) for r in active[:SOONEST]] if national else []
     if not national:
         active = [ready(r) for r in active]
-    by_state = [
-        (code, list(items))
-        for code, items in groupby(
-            sorted(active, key=lambda r: state_name(r["state"], lang)), key=lambda r: r["state"]
-        )
-    ]
+    by_state = [(code, list(items)) for code, items in groupby(
+        sorted(active, key=lambda r: state_name(r["state"], lang)), key=lambda r: r["state"])]
+    phases = [(phase, [r for r in active if r["timing"]["phase"] == phase])
+              for phase in content.PHASES] if not national else []
     ended.sort(key=_archive_month, reverse=True)
     archive = [(month, list(items)) for month, items in groupby(ended, key=_archive_month)]
     outlines = state_outlines()
+    dots = _map_dots(active, ended, national)
     return "home.html", {
         "map": {"viewbox": outlines["viewBox"], "states": "".join(outlines["states"].values()),
                 "highlight": outlines["states"].get(wanted or ""),
-                "dots": _map_dots(active, ended, national)},
+                "dots": dots, "upcoming": any(d.get("shape") == "soon" for d in dots)},
         "national": national,
         "state_counts": [(code, len(items)) for code, items in by_state],
         "soonest": soonest,
-        "active_by_state": [] if national else by_state,
+        "phases": [(phase, items) for phase, items in phases if items],
         "active_count": len(active),
         "locatable": any(r["lat"] is not None for r in active),
         "archive": archive,
         "present_states": present_states,
         "wanted_state": wanted,
         "bad_state": bool(request.query_params.get("state")) and wanted is None,
-        "now": content.utcnow(),
+        "now": now,
         "legal_calls": legal_numbers(await content.contacts(db_of(request)), wanted, lang),
         **await alerts.banner(request, wanted),
     }
 
 
 def directions(rec: dict) -> dict[str, str] | None:
-    """Links the visitor chooses, built from the street address; none for a city alone."""
+    """Links the visitor chooses, built from the street address; none for a city alone.
+    Apple's and Google's start a route to the place (Apple Maps on an iPhone, Google Maps
+    on Android); geo: opens it in whatever maps app an Android phone has, and OpenStreetMap
+    anywhere. Only links: the page itself asks nothing of any of them."""
     if not rec.get("address"):
         return None
     place = quote(content.place_of(rec))
     return {
-        "apple": f"https://maps.apple.com/?q={place}",
+        "apple": f"https://maps.apple.com/?daddr={place}",
+        "google": f"https://www.google.com/maps/dir/?api=1&destination={place}",
         "geo": f"geo:0,0?q={place}",
         "osm": f"https://www.openstreetmap.org/search?query={place}",
     }
@@ -234,6 +288,8 @@ async def listing_page(request: Request) -> tuple[str, dict]:
         facility = next(
             (f for f in await content.facilities(db) if f["slug"] == rec["facility"]), None
         )
+        if facility:
+            facility = dict(facility, name=facility_name(facility["name"], _translator(request)))
     canonical = f"{services(request).settings.base_url}/listings/{rec['slug']}"
     calls = hotlines(await content.contacts(db), rec["state"], lang)
     listing = for_page(rec, request)
@@ -255,7 +311,9 @@ async def listing_page(request: Request) -> tuple[str, dict]:
 @page(deps=("facilities",))
 async def facilities_page(request: Request) -> tuple[str, dict]:
     lang = lang_of(request)
-    items = [content.localized(f, lang) for f in await content.facilities(db_of(request))]
+    tr = _translator(request)
+    items = [dict(content.localized(f, lang), name=facility_name(f["name"], tr))
+             for f in await content.facilities(db_of(request))]
     return "facilities.html", {"facilities": items}
 
 
@@ -363,6 +421,8 @@ async def search_page(request: Request) -> tuple[str, dict]:
         if r["type"] == "listing":
             r["title"] = localized_title(r["title"], r["detail"].rsplit(", ", 1)[0],
                                          _translator(request))
+        elif r["type"] == "facility":
+            r["title"] = facility_name(r["title"], _translator(request))
     return "search.html", {"query": query[: content.MAX_QUERY],
                            "results": results, "searched": bool(content.query_terms(query))}
 

@@ -34,9 +34,18 @@
       const when = new Date(el.getAttribute("datetime"));
       if (Number.isNaN(when.getTime())) continue;
       const sameDay = when.toDateString() === new Date().toDateString();
+      // 12-hour, as the server writes times and as the US reads them, in every language.
       el.textContent = when.toLocaleString(lang, sameDay
-        ? { hour: "numeric", minute: "2-digit" }
-        : { weekday: "short", hour: "numeric", minute: "2-digit" });
+        ? { hour: "numeric", minute: "2-digit", hour12: true }
+        : { weekday: "short", hour: "numeric", minute: "2-digit", hour12: true });
+    }
+    // "Starts in 2 hours", rounded as the server rounds it; gone once it has started.
+    for (const el of document.querySelectorAll("time[data-in]")) {
+      const minutes = (Date.parse(el.getAttribute("datetime")) - Date.now()) / 60000;
+      if (Number.isNaN(minutes)) continue;
+      if (minutes <= 0) el.closest(".starts-in").hidden = true;
+      else el.textContent = new Intl.RelativeTimeFormat(lang).format(...(minutes > 55
+        ? [Math.floor(minutes / 60 + 0.5), "hour"] : [5 * Math.ceil(minutes / 5), "minute"]));
     }
   }
 
@@ -184,34 +193,49 @@
     if (busy) return;
     busy = true;
     show(text.setup);
+    let step = "worker";
     try {
       const permission = await Notification.requestPermission();
       if (permission !== "granted") {
-        show(text.denied);
+        show(permission === "denied" ? `${text.denied} ${text.allow}` : text.dismissed);
         return;
       }
       const registration = await worker();
       let subscription = await registration.pushManager.getSubscription();
       if (!subscription) {
         const { publicKey } = await (await request("/api/v1/push/key")).json();
+        step = "push";
         subscription = await timeout(registration.pushManager.subscribe({
           userVisibleOnly: true, applicationServerKey: keyBytes(publicKey),
         }), REQUEST_TIMEOUT_MS, "push service");
       }
+      step = "save";
       const response = await request("/api/v1/push/subscriptions", {
         method: "POST",
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ subscription: subscription.toJSON(), topics, lang: text.lang }),
       });
+      step = "refused";
       if (!response.ok) throw new Error((await response.json()).error);
       await saveTopics(topics);
       show(`${text.on} ${describe(topics)}`);
     } catch (error) {
-      show(/timed out|abort/i.test(String(error && (error.message || error.name)))
-        ? text.slow : text.failed, true);
+      show(failure(step, error), true);
     } finally {
       busy = false;
     }
+  }
+
+  /* What went wrong, said so that the visitor knows what to do about it. */
+  function failure(step, error) {
+    const name = error && error.name;
+    if (!navigator.onLine || (name === "TypeError" && step !== "push")) return text.offline;
+    if (step === "refused") return text.refused;
+    if (name === "NotAllowedError") return `${text.denied} ${text.allow}`;
+    if (name === "NotSupportedError") return text.unsupported;
+    if (step === "push") return text.pushService;
+    return /timed out|abort/i.test(String(error && (error.message || name))) ? text.slow
+      : text.failed;
   }
 
   async function turnOff() {

@@ -146,19 +146,28 @@
   }
 
   /* The install offer sits in the header from the second visit on: a first-time visitor
-     in a hurry sees only what they came for. */
+     in a hurry sees only what they came for. On Android it is there even when the browser
+     offers no prompt (Firefox never does; Chrome not after a refusal): a tap then shows
+     how to install from the browser's menu. */
   function setUpInstall(visits, installed) {
     const button = document.getElementById("install");
     const iosHelp = document.getElementById("ios-install");
+    const androidHelp = document.getElementById("android-install");
     if (installed || visits < 2) return;
     let deferred = null;
     window.addEventListener("beforeinstallprompt", (event) => {
       event.preventDefault();
       deferred = event;
       button.hidden = false;
+      androidHelp.hidden = true;
     });
+    if (/android/i.test(ua)) button.hidden = false;
     button.addEventListener("click", async () => {
-      if (!deferred) return;
+      if (!deferred) {
+        androidHelp.hidden = false;
+        androidHelp.focus();
+        return;
+      }
       deferred.prompt();
       await deferred.userChoice.catch(() => null);
       deferred = null;
@@ -279,6 +288,7 @@
       if (!loaded) return chooseState(button.dataset.noPlace);
       const { latitude, longitude } = position.coords;
       const nearest = await window.vigilListings.nearest(latitude, longitude, 10);
+      window.vigilListings.sortByDistance(latitude, longitude);
       if (!nearest.length) return chooseState(button.dataset.noneNear);
       const section = document.getElementById("nearest");
       section.querySelector("ul").replaceChildren(...nearest.map((item) => item.card));

@@ -1,7 +1,8 @@
 /* Listings from the index the service worker keeps offline (/offline-index.json): the
  * short page of a listing whose full page this phone did not keep (the offline page loads
  * this script), and "Nearest to me" on the home page (which loads it when tapped), over
- * every active listing in the country rather than those on the page. */
+ * every active listing in the country rather than those on the page, which it then orders
+ * by distance too. */
 "use strict";
 
 window.vigilListings = (function () {
@@ -65,12 +66,34 @@ window.vigilListings = (function () {
       .map((el) => ({ el, lat: Number(el.dataset.lat), lon: Number(el.dataset.lon) })));
     for (const item of items) item.km = km(latitude, longitude, item.lat, item.lon);
     return items.sort((a, b) => a.km - b.km).slice(0, count).map((item) => {
-      const distance = `≈ ${Math.round(item.km * 0.621371)} mi · ${Math.round(item.km)} km`;
-      if (!item.el) return { slug: item.slug, card: card(item, distance) };
+      if (!item.el) return { slug: item.slug, card: card(item, distance(item.km)) };
       const copy = item.el.cloneNode(true);
-      copy.append(element("p", "muted", distance));
+      for (const old of copy.querySelectorAll(".distance")) old.remove();
+      copy.append(element("p", "muted distance", distance(item.km)));
       return { slug: null, card: copy };
     });
+  }
+
+  function distance(kilometres) {
+    return `≈ ${Math.round(kilometres * 0.621371)} mi · ${Math.round(kilometres)} km`;
+  }
+
+  /* The page's own lists (happening now, later today...), each nearest first, with how
+     far each is; those with no known place go last, in the order they were in. */
+  function sortByDistance(latitude, longitude) {
+    for (const list of document.querySelectorAll("main ul[data-phase]")) {
+      const cards = [...list.children].map((el) => ({
+        el, km: el.dataset.lat ? km(latitude, longitude, Number(el.dataset.lat),
+          Number(el.dataset.lon)) : Infinity,
+      }));
+      for (const item of cards) {
+        if (item.km === Infinity) continue;
+        const line = item.el.querySelector(".distance") || element("p", "muted distance");
+        line.textContent = distance(item.km);
+        item.el.append(line);
+      }
+      list.append(...cards.sort((a, b) => a.km - b.km).map((item) => item.el));
+    }
   }
 
   /* Offline, a listing whose full page was not saved opens as the offline page: fill in
@@ -88,8 +111,10 @@ window.vigilListings = (function () {
     if (item.address) {
       const place = encodeURIComponent(placeOf(item));
       const maps = section.querySelector(".maps");
-      maps.querySelector("[data-os=ios]").href = `https://maps.apple.com/?q=${place}`;
-      maps.querySelector("[data-os=android]").href = `geo:0,0?q=${place}`;
+      maps.querySelector("[data-map=apple]").href = `https://maps.apple.com/?daddr=${place}`;
+      maps.querySelector("[data-map=google]").href =
+        `https://www.google.com/maps/dir/?api=1&destination=${place}`;
+      maps.querySelector("[data-map=geo]").href = `geo:0,0?q=${place}`;
       maps.querySelector("[data-os=any]").href = `https://www.openstreetmap.org/search?query=${place}`;
       maps.hidden = false;
     }
@@ -99,5 +124,5 @@ window.vigilListings = (function () {
   }
 
   showShort();
-  return { index, nearest };
+  return { index, nearest, sortByDistance };
 })();
