@@ -32,10 +32,10 @@ from server.render import SERVICE_WORKER, StaticAssets, content_hash, with_share
 from server.views.base import Prepared, cached_response, db_of, json_body, lang_of, services
 from server.views.pages import listing_page, localized_title
 
-# Pages every visitor gets offline, in both languages (listing and rights pages are added
-# from the data).
+# Pages every visitor gets offline, in the languages they read (listing and rights pages
+# are added from the data). /open-data, for other programs' authors, is not among them.
 SHELL_PAGES = ("/", "/alerts", "/legal", "/rights", "/facilities", "/resources", "/about",
-               "/suggest", "/search", "/card", "/open-data", "/offline", "/before-you-go")
+               "/suggest", "/search", "/card", "/offline", "/before-you-go")
 SHELL_ASSETS = ("app.css", "app.js", "alerts.js", "search.js", "suggest.js", "listings.js",
                 "forget.js", "icons/icon.svg",
                 "icons/icon-192.png", "icons/badge-96.png")
