@@ -2,24 +2,33 @@
 
 A payload is a Declarative Web Push message (W3C Push API; WebKit calls the magic number
 8030 after RFC 8030), so Safari 18.4+ shows it with no service worker running; Vigil's
-service worker shows the same JSON elsewhere ("mutable" lets it). Each message carries an
-English payload and a Spanish one; the sender picks one per subscriber.
+service worker shows the same JSON elsewhere ("mutable" lets it). Each message carries a
+payload in every language of server.i18n.LANGUAGES; the sender picks one per subscriber.
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import functools
 import gettext
 import hashlib
 import json
 import os
 import re
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from server.content import end_moment
-from server.i18n import LANGUAGES, N_, UNPREFIXED, load_translations, localize_path
+from server.i18n import (
+    DEFAULT,
+    LANGUAGES,
+    N_,
+    UNPREFIXED,
+    load_translations,
+    localize_path,
+)
 from server.places import STATES, state_name
 from server.push.subscriptions import TOPIC_ALL, TOPIC_URGENT, TOPICS
 from server.vapid import b64url
@@ -52,10 +61,30 @@ class Message:
     urgency: str
     topic_header: str  # RFC 8030 Topic: a newer message with the same one replaces it
     payload_es: dict | None = None  # for Spanish subscribers; without it they get English
+    # For subscribers in the other languages, by code; without one they get English.
+    payloads: Mapping[str, dict] = field(default_factory=dict)
+
+    @classmethod
+    def in_languages(cls, payloads: Mapping[str, dict], topics: list[str], ttl: int,
+                     urgency: str, topic_header: str) -> Message:
+        """A message from its payload in each language (English required)."""
+        return cls(payloads[DEFAULT], topics, ttl, urgency, topic_header,
+                   payload_es=payloads.get("es"),
+                   payloads={lang: p for lang, p in payloads.items()
+                             if lang not in (DEFAULT, "es")})
 
     def payload_for(self, lang: str) -> dict:
         """The payload a subscriber in this language gets."""
-        return self.payload_es if lang == "es" and self.payload_es is not None else self.payload
+        if lang == "es":
+            return self.payload_es if self.payload_es is not None else self.payload
+        return self.payloads.get(lang, self.payload)
+
+    def each_payload(self, change: Callable[[dict], dict]) -> Message:
+        """The same message with change() applied to the payload of every language."""
+        return dataclasses.replace(
+            self, payload=change(self.payload),
+            payload_es=change(self.payload_es) if self.payload_es is not None else None,
+            payloads={lang: change(p) for lang, p in self.payloads.items()})
 
     def checked_json(self, lang: str = "en", message_id: str | None = None) -> bytes:
         """The payload as JSON after checking every field, or ValueError naming the field;
@@ -239,13 +268,12 @@ def listing_message(listing: dict, base_url: str, *, now: datetime | None = None
         description = _localized(listing.get("description"), lang)
         if description:
             body_parts.append(description)
-        path = f"/listings/{slug}" if lang == "en" else f"/{lang}/listings/{slug}"
+        path = localize_path(f"/listings/{slug}", lang)
         payloads[lang] = build_payload(title, " · ".join(body_parts),
                                        absolute_url(path, base_url), tag, False, lang)
     topics = [TOPIC_ALL] + ([f"state:{state}"] if state in STATES else [])
     ttl = _ttl_until(end_moment(listing.get("starts")), 24 * 3600, now)
-    return Message(payloads["en"], topics, ttl, "normal", topic_header_for(tag),
-                   payload_es=payloads["es"])
+    return Message.in_languages(payloads, topics, ttl, "normal", topic_header_for(tag))
 
 
 def alert_text(alert: dict, lang: str) -> tuple[str, str, bool]:
@@ -289,8 +317,8 @@ def alert_message(alert: dict, base_url: str, now: datetime | None = None) -> Me
     ttl = _ttl_until(expires, default, now)
     if expires is not None and expires <= (now or datetime.now(UTC)):
         ttl = 0  # already over: show it only to devices reachable right now
-    return Message(payloads["en"], topics, ttl, "high" if urgent else "normal",
-                   topic_header_for(tag), payload_es=payloads["es"])
+    return Message.in_languages(payloads, topics, ttl, "high" if urgent else "normal",
+                                topic_header_for(tag))
 
 
 def _new_today(lang: str, kind: str | None, n: int, state: str) -> str:
@@ -329,9 +357,9 @@ def digest_message(state: str, listings: list[dict], tag: str, base_url: str,
     payloads = {}
     for lang in LANGUAGES:
         title = _new_today(lang, kind, len(listings), state_name(state, lang))
-        path = f"/?state={state}" if lang == "en" else f"/{lang}/?state={state}"
+        path = localize_path("/", lang) + f"?state={state}"
         payloads[lang] = build_payload(title, body, absolute_url(path, base_url), tag, False,
                                        lang)
     topics = [TOPIC_ALL] + ([f"state:{state}"] if state in STATES else [])
-    return Message(payloads["en"], topics, max(0, min(int(ttl), MAX_TTL)), "normal",
-                   topic_header_for(tag), payload_es=payloads["es"])
+    return Message.in_languages(payloads, topics, max(0, min(int(ttl), MAX_TTL)), "normal",
+                                topic_header_for(tag))
