@@ -103,6 +103,19 @@ async def language(request: Request) -> Response:
     return response
 
 
+def confirm_page(request: Request, heading: str, consequence: str, button: str,
+                 cancel: str, keep: str | None = None) -> Response:
+    """Ask before a destructive action: its button posts again with confirm=yes; `keep`
+    names the way back when "Cancel" would be read as the action itself."""
+    return admin_page(request, "admin/confirm.html", heading=heading, consequence=consequence,
+                      button=button, cancel=cancel, keep=keep, action=request.url.path)
+
+
+async def confirmed(request: Request) -> bool:
+    """True when the request is the confirm page's own POST."""
+    return request.method == "POST" and (await form_of(request)).get("confirm") == "yes"
+
+
 def see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 

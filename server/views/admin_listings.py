@@ -26,7 +26,15 @@ from server.i18n import N_
 from server.listing_form import CITY_SPOT_SQL, TIME_ZONES, parse, values_from_row
 from server.places import states_sorted
 from server.push import digest
-from server.views.admin import admin_page, form_of, organizer, see_other, translator
+from server.views.admin import (
+    admin_page,
+    confirm_page,
+    confirmed,
+    form_of,
+    organizer,
+    see_other,
+    translator,
+)
 from server.views.base import services
 
 KIND_LABELS = {"occupation": "Occupation", "vigil": "Vigil", "rally": "Rally", "action": "Action"}
@@ -288,17 +296,6 @@ async def edit(request: Request) -> Response:
     return see_other(f"/admin/listings/{slug}/edit?done=Saved.")
 
 
-def confirm_page(request: Request, heading: str, consequence: str, button: str,
-                 cancel: str) -> Response:
-    """Ask before a destructive action: its button posts again with confirm=yes."""
-    return admin_page(request, "admin/confirm.html", heading=heading, consequence=consequence,
-                      button=button, cancel=cancel, action=request.url.path)
-
-
-async def _confirmed(request: Request) -> bool:
-    return request.method == "POST" and (await form_of(request)).get("confirm") == "yes"
-
-
 async def end(request: Request) -> Response:
     """End a listing at once, after asking; anyone can restore it."""
     row = await _row(request)
@@ -306,7 +303,7 @@ async def end(request: Request) -> Response:
         # Restore makes a listing active again, so only a live one may be ended.
         return see_other(f"/admin/listings/{row['slug']}/edit?done=Only+a+live+listing+"
                          "can+be+ended.")
-    if not await _confirmed(request):
+    if not await confirmed(request):
         tr = translator(request)
         return confirm_page(
             request, tr.gettext("End “%(name)s”?", name=row["title"]),
@@ -363,7 +360,7 @@ verify = _simple_change(
 async def delete(request: Request) -> Response:
     """Delete after asking; the audit entry keeps the whole listing, restorable for a while."""
     row = await _row(request)
-    if not await _confirmed(request):
+    if not await confirmed(request):
         tr = translator(request)
         return confirm_page(
             request, tr.gettext("Delete “%(name)s”?", name=row["title"]),
