@@ -206,3 +206,16 @@ def test_every_kind_is_in_spanish(kind):
     alert = {"kind": kind, "place": "X", "at": PACIFIC_TONIGHT, "tz": "America/Los_Angeles"}
     title, lang = messages.kind_title(alert, "es", NOON_IN_PORTLAND)
     assert lang == "es" and title != messages.kind_title(alert, "en", NOON_IN_PORTLAND)[0]
+
+
+def test_organizer_pages_name_an_alert_of_a_kind_in_their_language(make_client, push):  # noqa: F811
+    client, _ = make_client()
+    csrf = sign_in(client, "ana")
+    client.post("/admin/alerts/new", data=kind_form(csrf, place="Tacoma NWDC"))
+    client.get("/admin/language?to=es&next=/admin/")
+    for page in ("/admin/audit", "/admin/alerts", "/admin/alerts/1"):
+        text = client.get(page).text
+        assert "Urgente: venga ahora a Tacoma NWDC" in text, page
+        # The alert's own page also shows it as English phones will, marked English.
+        if page != "/admin/alerts/1":
+            assert "Urgent: come to Tacoma NWDC now" not in text.split("<pre>")[0], page

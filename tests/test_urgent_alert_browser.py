@@ -102,8 +102,10 @@ def test_an_urgent_alert_for_the_usual_state_in_six_taps_and_thirty_seconds(serv
 def test_the_alert_form_fits_a_thumb_and_keeps_its_place(server, phone):
     page = phone
     page.goto(server.url + "/admin/")
-    # The menu and the dashboard's actions are tap targets.
-    assert not too_small(page, "nav a, nav summary, main a.btn, .queue a")
+    # The menu, the dashboard's actions and the lists' links are tap targets.
+    assert not too_small(page, "nav a, nav summary, main a.btn, .queue a, .cards a")
+    page.goto(server.url + "/admin/listings")
+    assert not too_small(page, "main td a")
     page.goto(server.url + "/admin/alerts/new")
     # The states are in the page's own flow: nothing scrolls inside it.
     states = page.locator("fieldset.states")

@@ -27,6 +27,7 @@ from server.accounts import (
 from server.auth import DEVICE_COOKIE, LOGIN_COOKIE, login_cookie_header, signed_notice
 from server.database import Database
 from server.i18n import LANGUAGES, N_, Translator
+from server.push.messages import alert_words
 from server.views.base import services
 
 # Failures from unknown browsers, per account name in any letter case, before those
@@ -281,13 +282,20 @@ def moment_words(value: str | datetime, tr: Translator) -> str:
             f"{format_skeleton('Hm', moment, tzinfo=UTC, locale=tr.lang)}")
 
 
-async def record_names(db: Database, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+async def record_names(db: Database, keys: set[tuple[str, str]],
+                       lang: str) -> dict[tuple[str, str], str]:
     """What each (entity, key) of the audit log is called: a listing's title rather than its
-    slug, an alert's title rather than its number."""
+    slug, an alert's title (in lang, for an alert of a kind) rather than its number."""
     names: dict[tuple[str, str], str] = {}
+    alerts = sorted({key for entity, key in keys if entity == "alert" and key.isdigit()})
+    if alerts:
+        rows = await db.execute(
+            f"SELECT * FROM alerts WHERE id IN ({', '.join('?' * len(alerts))})", alerts)
+        names.update({("alert", str(row["id"])): alert_words(dict(row), lang).title
+                      for row in rows})
     tables = {entity: (kind.table, kind.name_column, "slug")
               for entity, kind in content.CHECKABLE.items()}
-    tables.update(alert=("alerts", "title", "id"), suggestion=("suggestions", "title", "id"))
+    tables.update(suggestion=("suggestions", "title", "id"))
     for entity, (table, column, key_column) in tables.items():
         wanted = sorted({key for e, key in keys if e == entity})
         if wanted:
@@ -300,7 +308,8 @@ async def record_names(db: Database, keys: set[tuple[str, str]]) -> dict[tuple[s
 
 async def described(db: Database, entries: list[dict], tr: Translator) -> list[dict]:
     """Audit entries with their kind of record, record and moment in words."""
-    names = await record_names(db, {(e["entity"], e["entity_key"] or "") for e in entries})
+    names = await record_names(db, {(e["entity"], e["entity_key"] or "") for e in entries},
+                               tr.lang)
     out = []
     for e in entries:
         key = e["entity_key"] or ""

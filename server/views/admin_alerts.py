@@ -284,8 +284,14 @@ async def _alert(request: Request) -> dict:
 
 
 async def index(request: Request) -> Response:
-    rows = await services(request).db.execute("SELECT * FROM alerts ORDER BY id DESC LIMIT 200")
-    return admin_page(request, "admin/alerts.html", alerts=[_as_alert(r) for r in rows])
+    db = services(request).db
+    lang = admin_lang(request)
+    rows = await db.execute("SELECT * FROM alerts ORDER BY id DESC LIMIT 200")
+    # An alert of a kind by its phrase in the organizer's language.
+    alerts = [{**alert, "title": alert_words(alert, lang).title}
+              for alert in map(_as_alert, rows)]
+    return admin_page(request, "admin/alerts.html", alerts=alerts, send_alert=new_alert_url(
+        await usual_choices(db, organizer(request)["name"])))
 
 
 PAGES = (("/", N_("Home: vigils near you")), ("/legal", N_("Legal help")),
