@@ -219,3 +219,21 @@ def test_organizer_pages_name_an_alert_of_a_kind_in_their_language(make_client, 
         # The alert's own page also shows it as English phones will, marked English.
         if page != "/admin/alerts/1":
             assert "Urgent: come to Tacoma NWDC now" not in text.split("<pre>")[0], page
+
+
+def test_a_correction_changes_the_place_in_every_language(make_client, push):  # noqa: F811
+    client, settings = make_client()
+    sub = subscribe(client, push, ["state:OR"], lang="es")
+    csrf = sign_in(client, "ana")
+    client.post("/admin/alerts/new", data=kind_form(csrf, place="Tacoma NWDC"))
+    push.wait_for(1)
+    page = client.get("/admin/alerts/1").text
+    # The correction form starts as the alert stands: its kind and place, no title.
+    assert 'name="kind" value="urgent" checked' in page and 'value="Tacoma NWDC"' in page
+    client.post("/admin/alerts/1/correct", data={
+        "csrf": csrf, "kind": "urgent", "place": "Tacoma courthouse", "title": "",
+        "message": "Bring water.", "message_es": "", "link": ""})
+    note = push.wait_for(2)[1].json()["notification"]
+    assert note["title"] == "Actualización: Urgente: venga ahora a Tacoma courthouse"
+    assert push.messages_for(sub)
+    assert sql(settings, "SELECT place, revision FROM alerts") == [("Tacoma courthouse", 2)]

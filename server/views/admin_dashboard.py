@@ -178,8 +178,9 @@ async def dashboard(request: Request) -> Response:
         topics=[(topic_name(t, tr), n) for t, n in (await push.topic_counts(db)).items()],
         entries=await described(db, await audit.recent(db, 10), tr),
         growth=[{"hour": h.hour.isoformat(), "added": h.added, "removed": h.removed,
-                 "label": format_skeleton("EHm", h.hour, tzinfo=UTC, locale=tr.lang)}
-                for h in growth],
+                 # Kept on one line: "Sun 17:00".
+                 "label": format_skeleton("EHm", h.hour, tzinfo=UTC, locale=tr.lang)
+                 .replace(" ", "\u00a0")} for h in growth],
     )
 
 
