@@ -1,5 +1,6 @@
 """Alerts as visitors see them: the sent and retracted alerts of the last two weeks, each in
-the page's language when it has that text. The Alerts page and the banners show them
+the page's language when it has that text (an alert of a kind always: its phrase is
+translated ahead of time). The Alerts page and the banners show them
 (views/alerts.py); what every page is made of (fingerprints.py) reads them too.
 """
 
@@ -13,7 +14,7 @@ from server.content import end_moment
 from server.database import Database
 from server.i18n import DEFAULT, UNPREFIXED, localize_path
 from server.places import STATES
-from server.push.messages import alert_text, same_origin_url
+from server.push.messages import alert_words, same_origin_url
 
 # Alerts that ended or were retracted stay listed this long under "Recent alerts".
 RECENT = timedelta(days=14)
@@ -40,6 +41,12 @@ class AlertView:
     # Taken down by one organizer, not yet confirmed by a second: "being checked", not
     # "disregard it", since one account alone must not silence a true alert either.
     questioned: bool = False
+    # The languages of the title and the body, where they differ from the page's, and a
+    # lead-in before organizers' words in languages the page is not in.
+    title_lang: str = DEFAULT
+    body_lang: str = DEFAULT
+    lead: str = ""
+    more: tuple[tuple[str, str], ...] = ()  # further paragraphs: (language, text)
 
     @property
     def banner_body(self) -> str:
@@ -78,11 +85,15 @@ async def recent_alerts(db: Database, lang: str, now: datetime | None = None) ->
     views = []
     for row in rows:
         alert = dict(row)
-        title, body, in_lang = alert_text(alert, lang)
+        words = alert_words(alert, lang, now)
+        (body_lang, body), *more = words.details or ((lang, ""),)
         expires = end_moment(alert["expires"])
         sent = _moment(alert["sent"]) or now
         views.append(AlertView(
-            id=alert["id"], title=title, body=body, in_lang=in_lang,
+            id=alert["id"], title=words.title, body=body,
+            in_lang=words.title_lang == lang and (body_lang == lang or bool(words.lead)),
+            title_lang=words.title_lang, body_lang=body_lang, lead=words.lead,
+            more=tuple(more),
             urgent=bool(alert["urgent"]), status=alert["status"],
             corrected=int(alert["revision"] or 1) > 1 and alert["status"] == "sent",
             states=tuple(s for s in json.loads(alert["states"] or "[]") if s in STATES),

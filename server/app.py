@@ -37,6 +37,7 @@ from server.views import (
     admin_alerts,
     admin_changes,
     admin_content,
+    admin_dashboard,
     admin_deleted,
     admin_import,
     admin_listings,
@@ -189,7 +190,8 @@ def create_app(settings: Settings, *, load_data_if_empty: bool = True) -> Starle
     public = [r for r in site if r not in organizer_routes]
     app = Starlette(
         routes=public[:1] + flat("/api/v1", api_v1_routes()) + public[1:]
-        + [admin_mount(admin.routes() + admin_listings.routes() + admin_alerts.routes()
+        + [admin_mount(admin.routes() + admin_dashboard.routes() + admin_listings.routes()
+                       + admin_alerts.routes()
                        + admin_content.routes() + admin_changes.routes()
                        + admin_verify.routes() + admin_deleted.routes()
                        + admin_import.routes() + organizer_routes)],

@@ -34,6 +34,9 @@ NOT_PUBLIC: dict[str, frozenset[str]] = {
                        "approver", "message_id", "taken_down_by", "batch_id", "added"})
     for entity in ("listing", "facility", "contact", "rights", "article", "organization")
 }
+# An alert's bookkeeping: what it has been sent as, and a correction waiting (approved as a
+# version of its own).
+NOT_PUBLIC["alert"] = NOT_PUBLIC["listing"] | {"sent", "message_ids", "proposed", "proposed_by"}
 
 
 def public_fields(entity: str, record: Mapping[str, Any]) -> dict:
@@ -133,6 +136,7 @@ FIELD_LABELS = {
     "summary_es": N_("Summary in Spanish"), "body_en": N_("Body"), "hours_en": N_("Hours"),
     "hours_es": N_("Hours in Spanish"), "languages": N_("Languages"), "role": N_("Role"),
     "operator": N_("Operator"), "order": N_("Order"), "ord": N_("Order"),
+    "place": N_("Place"), "at": N_("When"), "revision": N_("Revision"),
 }
 
 

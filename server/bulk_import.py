@@ -218,7 +218,10 @@ def _form_values(cells: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]
         "kind": cells.get("kind", "").casefold() or "vigil", "address": address,
         "city": cells.get("city", ""), "state": state, "zip": cells.get("zip", ""),
         "lat": cells.get("lat", ""), "lon": cells.get("lon", ""), "tz": "",
-        "starts": moments["starts"], "ends": moments["ends"], "repeat": "none", "time": "",
+        "starts": moments["starts"], "ends": moments["ends"],
+        # A row without a start is listed as going on, as it always was; the form asks a
+        # one-time vigil for its start.
+        "repeat": "none" if moments["starts"] or "starts" in errors else "ongoing", "time": "",
         "description": cells.get("description", ""),
         "description_es": cells.get("description_es", ""),
         "needs": "", "links": _link_line(cells.get("link", "")), "source": "",

@@ -92,7 +92,9 @@ async def compute(db: Database, listings: list[dict],
     topics["resources"] = _hash(await content.resources(db))
     topics["statements"] = _hash(await content.statements(db))
     current = await recent_alerts(db, "en")
-    topics["alerts"] = _hash([(a.id, a.status, a.current, a.updated) for a in current],
+    # The title too: an alert of a kind tells its time as people say it ("Tonight, 8 PM"),
+    # which changes with the clock.
+    topics["alerts"] = _hash([(a.id, a.status, a.current, a.updated, a.title) for a in current],
                              await _table(db, "alerts"))
     for code in STATES:
         topics[f"alerts:{code}"] = _hash([(a.id, a.updated, a.urgent) for a in current

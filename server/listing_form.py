@@ -140,6 +140,11 @@ def parse(form: dict[str, str]) -> tuple[dict[str, str], dict[str, str], dict | 
             errors[name] = N_("A date and time like 2026-12-01T20:00.")
     if moments.get("starts") and moments.get("ends") and moments["ends"] <= moments["starts"]:
         errors["ends"] = N_("The end must be after the start.")
+    if values["repeat"] == "none" and not values["starts"] and "starts" not in errors:
+        # Without it a one-time vigil would show as happening now, from the moment it is
+        # published, with no time at all.
+        errors["starts"] = N_("A one-time vigil needs its start: the day and time it begins. "
+                              "For one that goes on day and night, choose Ongoing.")
     schedule = None
     if values["repeat"] in ("daily", "weekly"):
         if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", values["time"]):
@@ -149,7 +154,7 @@ def parse(form: dict[str, str]) -> tuple[dict[str, str], dict[str, str], dict | 
             if values["repeat"] == "weekly" and moments.get("starts"):
                 day = datetime.fromisoformat(moments["starts"]).strftime("%a").upper()[:2]
                 schedule["byday"] = [day]
-    elif values["repeat"] not in ("", "none"):
+    elif values["repeat"] not in ("", "none", "ongoing"):
         errors["repeat"] = N_("Choose how it repeats.")
     links = []
     for number, line in enumerate(values["links"].splitlines(), 1):
@@ -228,7 +233,8 @@ def values_from_row(row: dict) -> dict[str, str]:
         "lat": "" if row.get("lat") is None else str(row["lat"]),
         "lon": "" if row.get("lon") is None else str(row["lon"]), "tz": tz,
         "starts": local(row.get("starts")), "ends": local(row.get("ends")),
-        "repeat": (schedule or {}).get("freq", "none"), "time": (schedule or {}).get("time", ""),
+        "repeat": (schedule or {}).get("freq") or ("none" if row.get("starts") else "ongoing"),
+        "time": (schedule or {}).get("time", ""),
         "description": row["description_en"], "description_es": row["description_es"],
         "needs": "\n".join(n["en"] if n["es"] == n["en"] else f"{n['en']} / {n['es']}"
                            for n in needs),

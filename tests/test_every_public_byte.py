@@ -250,7 +250,7 @@ def test_a_colleagues_cancelled_pending_alert_can_be_restored_by_its_author(pair
         follow_redirects=False)
     alert = res.headers["location"].split("?")[0]
     csrf_b = sign_in(ben, "ben")
-    ben.post(alert + "/retract", data={"csrf": csrf_b})
+    ben.post(alert + "/retract", data={"csrf": csrf_b, "confirm": "yes"})
     assert sql(settings, "SELECT status, taken_down_by FROM alerts") == [("retracted", "ben")]
     page = ana.get(alert).text
     assert "Cancelled by ben" in page and "/restore" in page

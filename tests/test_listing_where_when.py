@@ -1,9 +1,11 @@
 """Where and when a listing is. Its ZIP code: checked in the form and in data files, shown
 after the state, and carried by the directions, the API, the page's structured data, the
-calendar and exports. Its time: a vigil still to come says when it starts."""
+calendar and exports. Its time: a vigil still to come says when it starts, a one-time vigil
+has a start, and a second organizer reads where and when before approving."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from urllib.parse import unquote
@@ -13,7 +15,7 @@ from starlette.testclient import TestClient
 
 from server.app import create_app
 from server.dataset import DataError, Where, listing_row, validate_record
-from tests.admin_support import create_organizer, sign_in
+from tests.admin_support import create_organizer, sign_in, sql
 from tests.conftest import make_settings
 
 LISTING = {"title": "Nightly vigil at NWDC", "kind": "vigil", "address": "1623 E J St",
@@ -86,3 +88,47 @@ def test_a_vigil_still_to_come_says_when_it_starts_not_that_it_began(ana):
     assert "Began" not in en and "20:00:00" not in re.sub(r"<[^>]+>", "", when)
     assert re.search(r'<p class="when">Empieza: [^<]*<time[^>]*>[^<]*8:00\s*p\.\s*m\.', es)
     assert "Comenzó" not in es
+
+
+def test_a_one_time_vigil_needs_its_start_and_keeps_what_was_typed(pair):
+    settings, ana, _ = pair
+    csrf = sign_in(ana, "ana")
+    data = {**LISTING, "csrf": csrf, "starts": "", "repeat": "none", "time": "20:00",
+            "needs": "water / agua"}
+    res = ana.post("/admin/listings/new", data=data, follow_redirects=False)
+    assert res.status_code == 400
+    assert "A one-time vigil needs its start" in res.text
+    assert 'aria-describedby="e-starts"' in res.text
+    for typed in ("Nightly vigil at NWDC", "1623 E J St", "Bring candles.", "water / agua"):
+        assert typed in res.text, typed
+    assert sql(settings, "SELECT COUNT(*) FROM listings WHERE title = ?",
+               (LISTING["title"],)) == [(0,)]
+    # Every night, every week and ongoing need no start; the time of day is for repeats.
+    for repeat in ("daily", "ongoing"):
+        ok = ana.post("/admin/listings/new", data={**data, "repeat": repeat},
+                      follow_redirects=False)
+        assert ok.status_code == 303, repeat
+    assert 'class="pair repeat-time"' in ana.get("/admin/listings/new").text
+
+
+def test_the_approver_reads_what_where_and_when_above_approve(pair):
+    from tests.test_two_person_rule import propose_listing
+
+    _, ana, ben = pair
+    csrf = sign_in(ana, "ana")
+    slug = propose_listing(ana, csrf)
+    edit = f"/admin/listings/{slug}/edit"
+    ana.post(edit, data={**LISTING, "csrf": csrf, "address": "1700 E J St"},
+             follow_redirects=False)
+    sign_in(ben, "ben")
+    page = html.unescape(ben.get(edit).text)
+    summary = page.index('<h2 id="summary-h">What will be published</h2>')
+    assert summary < page.index(f'action="/admin/listings/{slug}/approve"')
+    card = re.sub(r"<[^>]+>", "|", page[summary:page.index("</section>", summary)])
+    card = re.sub(r"[\u00a0\u202f]", " ", card)
+    assert "Vigil · Nightly vigil at NWDC" in card
+    assert "1700 E J St, Tacoma, WA" in card
+    assert "Saturday, June 1, 8 PM (Pacific)" in card
+    assert "Changed since it was proposed: Address." in card
+    where = card.split("Where")[1].split("When")[0]
+    assert "changed" in where and "changed" not in card.split("When")[1].split("Description")[0]

@@ -56,9 +56,8 @@ def _retagged(message: Message, tag: str, renotify: bool = False) -> Message:
         extra = {"renotify": True} if renotify else {}
         return {**payload, "notification": {**payload["notification"], "tag": tag, **extra}}
 
-    return dataclasses.replace(
-        message, payload=with_tag(message.payload), topic_header=topic_header_for(tag),
-        payload_es=with_tag(message.payload_es) if message.payload_es is not None else None)
+    return dataclasses.replace(message.each_payload(with_tag),
+                               topic_header=topic_header_for(tag))
 
 
 def _until_midnight(state: str, day: str, now: float) -> int:

@@ -2,24 +2,38 @@
 
 A payload is a Declarative Web Push message (W3C Push API; WebKit calls the magic number
 8030 after RFC 8030), so Safari 18.4+ shows it with no service worker running; Vigil's
-service worker shows the same JSON elsewhere ("mutable" lets it). Each message carries an
-English payload and a Spanish one; the sender picks one per subscriber.
+service worker shows the same JSON elsewhere ("mutable" lets it). Each message carries a
+payload in every language of server.i18n.LANGUAGES; the sender picks one per subscriber.
+
+An organizer's alert may be of a kind (ALERT_KINDS): its title is a phrase translated ahead
+of time into every language, filled in with the place and time the organizer gave, and the
+organizer's own words (in English, and Spanish when written) follow it.
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import functools
 import gettext
 import hashlib
 import json
 import os
 import re
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from server.content import end_moment
-from server.i18n import LANGUAGES, N_, UNPREFIXED, load_translations, localize_path
+from server.i18n import (
+    DEFAULT,
+    LANGUAGES,
+    N_,
+    UNPREFIXED,
+    Translator,
+    load_translations,
+    localize_path,
+)
 from server.places import STATES, state_name
 from server.push.subscriptions import TOPIC_ALL, TOPIC_URGENT, TOPICS
 from server.vapid import b64url
@@ -37,6 +51,12 @@ def _catalog(lang: str) -> gettext.NullTranslations:
     return load_translations(lang)
 
 
+@functools.cache
+def translator(lang: str) -> Translator:
+    """The language's Translator (its dates and times), outside any request."""
+    return Translator(lang, _catalog(lang))
+
+
 def _say(lang: str, message: str, **params: str) -> str:
     text = _catalog(lang).gettext(message)
     return text % params if params else text
@@ -52,10 +72,30 @@ class Message:
     urgency: str
     topic_header: str  # RFC 8030 Topic: a newer message with the same one replaces it
     payload_es: dict | None = None  # for Spanish subscribers; without it they get English
+    # For subscribers in the other languages, by code; without one they get English.
+    payloads: Mapping[str, dict] = field(default_factory=dict)
+
+    @classmethod
+    def in_languages(cls, payloads: Mapping[str, dict], topics: list[str], ttl: int,
+                     urgency: str, topic_header: str) -> Message:
+        """A message from its payload in each language (English required)."""
+        return cls(payloads[DEFAULT], topics, ttl, urgency, topic_header,
+                   payload_es=payloads.get("es"),
+                   payloads={lang: p for lang, p in payloads.items()
+                             if lang not in (DEFAULT, "es")})
 
     def payload_for(self, lang: str) -> dict:
         """The payload a subscriber in this language gets."""
-        return self.payload_es if lang == "es" and self.payload_es is not None else self.payload
+        if lang == "es":
+            return self.payload_es if self.payload_es is not None else self.payload
+        return self.payloads.get(lang, self.payload)
+
+    def each_payload(self, change: Callable[[dict], dict]) -> Message:
+        """The same message with change() applied to the payload of every language."""
+        return dataclasses.replace(
+            self, payload=change(self.payload),
+            payload_es=change(self.payload_es) if self.payload_es is not None else None,
+            payloads={lang: change(p) for lang, p in self.payloads.items()})
 
     def checked_json(self, lang: str = "en", message_id: str | None = None) -> bytes:
         """The payload as JSON after checking every field, or ValueError naming the field;
@@ -239,21 +279,89 @@ def listing_message(listing: dict, base_url: str, *, now: datetime | None = None
         description = _localized(listing.get("description"), lang)
         if description:
             body_parts.append(description)
-        path = f"/listings/{slug}" if lang == "en" else f"/{lang}/listings/{slug}"
+        path = localize_path(f"/listings/{slug}", lang)
         payloads[lang] = build_payload(title, " · ".join(body_parts),
                                        absolute_url(path, base_url), tag, False, lang)
     topics = [TOPIC_ALL] + ([f"state:{state}"] if state in STATES else [])
     ttl = _ttl_until(end_moment(listing.get("starts")), 24 * 3600, now)
-    return Message(payloads["en"], topics, ttl, "normal", topic_header_for(tag),
-                   payload_es=payloads["es"])
+    return Message.in_languages(payloads, topics, ttl, "normal", topic_header_for(tag))
 
 
-def alert_text(alert: dict, lang: str) -> tuple[str, str, bool]:
-    """(title, body, in_lang): the alert's text in lang when the organizers wrote it,
-    else the English text and False."""
+# Alert kinds: the title phones show, translated ahead of time into every language and
+# filled in with the organizer's place (and, for some, time); the organizer's own words
+# follow it. The place is a name people know, not translated.
+ALERT_KINDS = {
+    "urgent": N_("Urgent: come to %(place)s now"),
+    "rapid_response": N_("Rapid response needed: %(place)s"),
+    "new_vigil": N_("New vigil: %(place)s, %(time)s"),
+    "cancelled": N_("Cancelled: %(place)s, %(time)s"),
+    "all_clear": N_("All clear: %(place)s"),
+}
+TIMED_KINDS = frozenset({"new_vigil", "cancelled"})
+# Kinds that always go out as urgent calls (to everyone who asked for them, and they stay on
+# screen).
+URGENT_KINDS = frozenset({"urgent", "rapid_response"})
+# The languages organizers write an alert's own words in.
+WRITTEN = (DEFAULT, "es")
+MORE_DETAILS = N_("More details in English and Spanish:")
+
+
+@dataclass(frozen=True)
+class AlertWords:
+    """An alert's words for a reader of one language: the title, and the organizers' own
+    text as (language, text) paragraphs, after `lead` when they are in other languages."""
+
+    title: str
+    title_lang: str
+    details: tuple[tuple[str, str], ...] = ()
+    lead: str = ""
+
+    def body(self) -> str:
+        """The text as a notification's body: the lead, then each paragraph."""
+        text = "\n\n".join(words for _, words in self.details)
+        return f"{self.lead}\n{text}" if self.lead else text
+
+
+def kind_title(alert: Mapping, lang: str, now: datetime | None = None) -> tuple[str, str]:
+    """(title, its language): the kind's phrase in lang, with the place and the time told in
+    lang; in English when lang's catalog does not have the phrase yet."""
+    phrase = ALERT_KINDS[alert["kind"]]
+    if lang != DEFAULT and _catalog(lang).gettext(phrase) == phrase:
+        lang = DEFAULT
+    params = {"place": _one_line(alert.get("place") or "")}
+    if alert["kind"] in TIMED_KINDS:
+        when = translator(lang).when(alert.get("at"), now or datetime.now(UTC), alert.get("tz"))
+        params["time"] = when.unescape()
+    return _say(lang, phrase, **params), lang
+
+
+def alert_words(alert: Mapping, lang: str, now: datetime | None = None) -> AlertWords:
+    """The alert for a reader of lang: a kind's phrase in lang, or the organizers' title in
+    lang when they wrote one (else in English); their text in lang when they wrote it, else
+    in English, and in English and Spanish after a lead in lang for every other language."""
+    english = str(alert.get("body") or "").strip()
+    spanish = str(alert.get("body_es") or "").strip()
+    if alert.get("kind") in ALERT_KINDS:
+        title, title_lang = kind_title(alert, lang, now)
+        if lang not in WRITTEN:
+            details = tuple(d for d in ((DEFAULT, english), ("es", spanish)) if d[1])
+            lead = _say(lang, MORE_DETAILS) if details else ""
+            return AlertWords(title, title_lang, details, lead)
+        chosen = ("es", spanish) if lang == "es" and spanish else (DEFAULT, english)
+        return AlertWords(title, title_lang, (chosen,) if chosen[1] else ())
     if lang == "es" and (alert.get("title_es") or "").strip():
-        return str(alert["title_es"]), str(alert.get("body_es") or ""), True
-    return str(alert.get("title") or ""), str(alert.get("body") or ""), lang == "en"
+        return AlertWords(str(alert["title_es"]), "es", (("es", spanish),) if spanish else ())
+    return AlertWords(str(alert.get("title") or ""), DEFAULT,
+                      ((DEFAULT, english),) if english else ())
+
+
+def alert_text(alert: Mapping, lang: str, now: datetime | None = None) -> tuple[str, str, bool]:
+    """(title, body, in_lang): the alert as plain text for a reader of lang; in_lang is False
+    when any of it is in another language than lang without saying so."""
+    words = alert_words(alert, lang, now)
+    in_lang = words.title_lang == lang and (
+        bool(words.lead) or all(text_lang == lang for text_lang, _ in words.details))
+    return words.title, words.body(), in_lang
 
 
 def alert_message(alert: dict, base_url: str, now: datetime | None = None) -> Message:
@@ -272,7 +380,7 @@ def alert_message(alert: dict, base_url: str, now: datetime | None = None) -> Me
     tag = f"alert-{alert['id']}"
     payloads = {}
     for lang in LANGUAGES:
-        title, body, _ = alert_text(alert, lang)
+        title, body, _ = alert_text(alert, lang, now)
         title = _one_line(title)
         if alert.get("status") == "retracted":
             title = _say(lang, N_("Withdrawn: %(title)s"), title=title)
@@ -289,8 +397,8 @@ def alert_message(alert: dict, base_url: str, now: datetime | None = None) -> Me
     ttl = _ttl_until(expires, default, now)
     if expires is not None and expires <= (now or datetime.now(UTC)):
         ttl = 0  # already over: show it only to devices reachable right now
-    return Message(payloads["en"], topics, ttl, "high" if urgent else "normal",
-                   topic_header_for(tag), payload_es=payloads["es"])
+    return Message.in_languages(payloads, topics, ttl, "high" if urgent else "normal",
+                                topic_header_for(tag))
 
 
 def _new_today(lang: str, kind: str | None, n: int, state: str) -> str:
@@ -329,9 +437,9 @@ def digest_message(state: str, listings: list[dict], tag: str, base_url: str,
     payloads = {}
     for lang in LANGUAGES:
         title = _new_today(lang, kind, len(listings), state_name(state, lang))
-        path = f"/?state={state}" if lang == "en" else f"/{lang}/?state={state}"
+        path = localize_path("/", lang) + f"?state={state}"
         payloads[lang] = build_payload(title, body, absolute_url(path, base_url), tag, False,
                                        lang)
     topics = [TOPIC_ALL] + ([f"state:{state}"] if state in STATES else [])
-    return Message(payloads["en"], topics, max(0, min(int(ttl), MAX_TTL)), "normal",
-                   topic_header_for(tag), payload_es=payloads["es"])
+    return Message.in_languages(payloads, topics, max(0, min(int(ttl), MAX_TTL)), "normal",
+                                topic_header_for(tag))

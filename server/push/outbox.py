@@ -106,13 +106,16 @@ async def enqueue(conn: aiosqlite.Connection, message: Message) -> int:
     data = message.checked_json(message_id=stable_id)
     data_es = (message.checked_json("es", stable_id) if message.payload_es is not None
                else None)
+    others = {lang: message.checked_json(lang, stable_id).decode("utf-8")
+              for lang in message.payloads}
     topics = list(dict.fromkeys(message.topics))
     ttl = max(0, min(int(message.ttl), MAX_TTL))
     created = datetime.now(UTC).isoformat(timespec="seconds")
     cur = await conn.execute(
-        "INSERT INTO push_messages (payload, payload_es, topics, ttl, urgency, topic_header, "
-        "created) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (data.decode("utf-8"), data_es and data_es.decode("utf-8"), json.dumps(topics), ttl,
+        "INSERT INTO push_messages (payload, payload_es, payloads, topics, ttl, urgency, "
+        "topic_header, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (data.decode("utf-8"), data_es and data_es.decode("utf-8"),
+         json.dumps(others, ensure_ascii=False) if others else None, json.dumps(topics), ttl,
          message.urgency, message.topic_header, created),
     )
     message_id = cur.lastrowid
@@ -166,7 +169,8 @@ async def claim(
     'sending' under a lease that ran out. A delivery comes back as (message_id,
     subscription_id, attempts, endpoint, p256dh, auth, lang); one whose subscription is gone is
     marked so and not returned. A message comes back as (id, payload, payload_es, ttl,
-    created, urgency, topic_header).
+    created, urgency, topic_header, payloads), payloads being the JSON object of its other
+    languages' payloads or None.
     """
     async with conn.execute(
         "UPDATE deliveries SET status = 'sending', lease_owner = ?, next_attempt = ? "
@@ -209,7 +213,7 @@ async def claim(
     for start in range(0, len(missing), 500):
         chunk = missing[start:start + 500]
         async with conn.execute(
-            "SELECT id, payload, payload_es, ttl, created, urgency, topic_header "
+            "SELECT id, payload, payload_es, ttl, created, urgency, topic_header, payloads "
             "FROM push_messages "
             f"WHERE id IN ({', '.join('?' * len(chunk))})", chunk,
         ) as cur:

@@ -16,10 +16,11 @@ import asyncio
 import collections
 import hashlib
 import hmac
+import json
 import logging
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
@@ -68,6 +69,8 @@ class _Outgoing:
     created: float
     urgency: str
     topic: str
+    # For subscribers in the other languages, by code; a language missing gets plaintext.
+    others: dict[str, bytes] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -85,7 +88,7 @@ class _Delivery:
         """The payload in the subscriber's language when the message has one."""
         if self.lang == "es" and self.message.plaintext_es is not None:
             return self.message.plaintext_es
-        return self.message.plaintext
+        return self.message.others.get(self.lang, self.message.plaintext)
 
 
 def _host_of(endpoint: str) -> str:
@@ -404,7 +407,7 @@ class PushSender:
         known = set(self._messages)
         rows, loaded = await self.db.write_fn(
             lambda conn: outbox.claim(conn, self.owner, self.claim_size, now, self.lease, known))
-        for mid, payload, payload_es, ttl, created, urgency, topic_header in loaded:
+        for mid, payload, payload_es, ttl, created, urgency, topic_header, others in loaded:
             self._messages[mid] = _Outgoing(
                 id=mid,
                 plaintext=_pad(payload.encode("utf-8")),
@@ -413,6 +416,8 @@ class PushSender:
                 created=datetime.fromisoformat(created).timestamp(),
                 urgency=urgency,
                 topic=self._keyed_topic(topic_header),
+                others={lang: _pad(text.encode("utf-8"))
+                        for lang, text in json.loads(others or "{}").items()},
             )
         for mid, sid, attempts, endpoint, p256dh, auth, lang in rows:
             message = self._messages.get(mid)

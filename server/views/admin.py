@@ -9,12 +9,13 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
+from babel.dates import format_skeleton
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from server import audit, push
+from server import audit, content
 from server.accounts import (
     AccountError,
     Busy,
@@ -24,7 +25,9 @@ from server.accounts import (
     verify_password_off_loop,
 )
 from server.auth import DEVICE_COOKIE, LOGIN_COOKIE, login_cookie_header, signed_notice
+from server.database import Database
 from server.i18n import LANGUAGES, N_, Translator
+from server.push.messages import alert_words
 from server.views.base import services
 
 # Failures from unknown browsers, per account name in any letter case, before those
@@ -59,7 +62,7 @@ _BACK = re.compile(r"/admin(/[\w./-]*)?")
 def admin_lang(request: Request) -> str:
     """The organizer's chosen language for these pages (a preference cookie), else English."""
     lang = request.cookies.get(LANG_COOKIE)
-    return lang if lang in LANGUAGES else "en"
+    return lang if lang in ADMIN_LANGUAGES and lang in LANGUAGES else "en"
 
 
 def translator(request: Request) -> Translator:
@@ -88,19 +91,40 @@ def admin_page(request: Request, template: str, status: int = 200, **context: An
     return HTMLResponse(html, status_code=status)
 
 
+# The organizer pages are written in these; other languages are for the public pages.
+ADMIN_LANGUAGES = ("en", "es")
+
+
+def _lang_cookie(lang: str, https: bool) -> str:
+    secure = "; Secure" if https else ""
+    return f"{LANG_COOKIE}={lang}; Path=/admin; Max-Age=31536000; SameSite=Lax{secure}"
+
+
 async def language(request: Request) -> Response:
-    """Switch the organizer pages between English and Spanish, then go back."""
+    """Switch the organizer pages between English and Spanish, then go back. (Before
+    sign-in, the sign-in page switches itself: /admin/login?lang=es.)"""
     lang = request.query_params.get("to", "")
     back = request.query_params.get("next", "/admin/")
     if not _BACK.fullmatch(back):
         back = "/admin/"
     response = see_other(back)
-    if lang in LANGUAGES:
-        secure = "; Secure" if services(request).settings.https else ""
-        response.headers.append(
-            "set-cookie",
-            f"{LANG_COOKIE}={lang}; Path=/admin; Max-Age=31536000; SameSite=Lax{secure}")
+    if lang in ADMIN_LANGUAGES and lang in LANGUAGES:
+        response.headers.append("set-cookie",
+                                _lang_cookie(lang, services(request).settings.https))
     return response
+
+
+def confirm_page(request: Request, heading: str, consequence: str, button: str,
+                 cancel: str, keep: str | None = None) -> Response:
+    """Ask before a destructive action: its button posts again with confirm=yes; `keep`
+    names the way back when "Cancel" would be read as the action itself."""
+    return admin_page(request, "admin/confirm.html", heading=heading, consequence=consequence,
+                      button=button, cancel=cancel, keep=keep, action=request.url.path)
+
+
+async def confirmed(request: Request) -> bool:
+    """True when the request is the confirm page's own POST."""
+    return request.method == "POST" and (await form_of(request)).get("confirm") == "yes"
 
 
 def see_other(url: str) -> RedirectResponse:
@@ -136,6 +160,13 @@ def _login_page(request: Request, status: int, username: str = "",
 
 async def login(request: Request) -> Response:
     if request.method == "GET":
+        lang = request.query_params.get("lang")
+        if lang in ADMIN_LANGUAGES:
+            # The language link of the sign-in page, which has no session to keep it with.
+            response = see_other("/admin/login")
+            response.headers.append("set-cookie",
+                                    _lang_cookie(lang, services(request).settings.https))
+            return response
         return _login_page(request, 200)
     svc = services(request)
     form = await form_of(request)
@@ -154,9 +185,9 @@ async def login(request: Request) -> Response:
         if await per_account.attempt(account_key):
             wait = await per_account.retry_after(account_key)
             minutes = max(1, (wait + 59) // 60)
-            page = _login_page(
-                request, 429, username,
-                f"Too many failed sign-ins. Try again in {minutes} minute(s).")
+            page = _login_page(request, 429, username, translator(request).ngettext(
+                "Too many failed sign-ins. Try again in %(num)s minute.",
+                "Too many failed sign-ins. Try again in %(num)s minutes.", minutes))
             page.headers["Retry-After"] = str(wait)
             return page
     elif await per_device.retry_after(device_key):
@@ -168,14 +199,15 @@ async def login(request: Request) -> Response:
         ok = await verify_password_off_loop(row["password_hash"] if row else _DUMMY_HASH,
                                             password, known_device=device is not None)
     except Busy:
-        page = _login_page(request, 503, username,
-                           "Too many sign-ins at this moment. Try again in a few seconds.")
+        page = _login_page(request, 503, username, translator(request).plain(
+            N_("Too many sign-ins at this moment. Try again in a few seconds.")))
         page.headers["Retry-After"] = "5"
         return page
     if not (row and ok):
         if device is not None:
             await per_device.take(device_key)
-        return _login_page(request, 401, username, "Wrong username or password.")
+        return _login_page(request, 401, username,
+                           translator(request).plain(N_("Wrong username or password.")))
     if device is None:
         await per_account.reset(account_key)
     else:
@@ -230,6 +262,65 @@ def _when(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+# The audit log's kinds of record as organizers say them (the log keeps the codes; its
+# actions are named in admin/_audit_table.html).
+AUDIT_ENTITIES = {
+    "alert": N_("alert"), "listing": N_("listing"), "facility": N_("facility"),
+    "contact": N_("legal contact"), "rights": N_("rights article"), "article": N_("article"),
+    "organization": N_("organization"), "statement": N_("statement"),
+    "suggestion": N_("suggestion"), "import": N_("import"), "organizer": N_("organizer"),
+}
+
+
+def moment_words(value: str | datetime, tr: Translator) -> str:
+    """A stored moment as the organizer reads it, in UTC and saying so: "6 Dec 2026, 15:32"."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    moment = moment.astimezone(UTC)
+    return (f"{format_skeleton('yMMMd', moment, tzinfo=UTC, locale=tr.lang)}, "
+            f"{format_skeleton('Hm', moment, tzinfo=UTC, locale=tr.lang)}")
+
+
+async def record_names(db: Database, keys: set[tuple[str, str]],
+                       lang: str) -> dict[tuple[str, str], str]:
+    """What each (entity, key) of the audit log is called: a listing's title rather than its
+    slug, an alert's title (in lang, for an alert of a kind) rather than its number."""
+    names: dict[tuple[str, str], str] = {}
+    alerts = sorted({key for entity, key in keys if entity == "alert" and key.isdigit()})
+    if alerts:
+        rows = await db.execute(
+            f"SELECT * FROM alerts WHERE id IN ({', '.join('?' * len(alerts))})", alerts)
+        names.update({("alert", str(row["id"])): alert_words(dict(row), lang).title
+                      for row in rows})
+    tables = {entity: (kind.table, kind.name_column, "slug")
+              for entity, kind in content.CHECKABLE.items()}
+    tables.update(suggestion=("suggestions", "title", "id"))
+    for entity, (table, column, key_column) in tables.items():
+        wanted = sorted({key for e, key in keys if e == entity})
+        if wanted:
+            rows = await db.execute(
+                f"SELECT CAST({key_column} AS TEXT), {column} FROM {table} "  # noqa: S608
+                f"WHERE CAST({key_column} AS TEXT) IN ({', '.join('?' * len(wanted))})", wanted)
+            names.update({(entity, key): name for key, name in rows})
+    return names
+
+
+async def described(db: Database, entries: list[dict], tr: Translator) -> list[dict]:
+    """Audit entries with their kind of record, record and moment in words."""
+    names = await record_names(db, {(e["entity"], e["entity_key"] or "") for e in entries},
+                               tr.lang)
+    out = []
+    for e in entries:
+        key = e["entity_key"] or ""
+        entity = AUDIT_ENTITIES.get(e["entity"])
+        out.append({**e, "when": moment_words(e["at"], tr),
+                    "kind": tr.plain(entity) if entity else e["entity"],
+                    "record": names.get((e["entity"], key)) or (
+                        "" if e["entity"] == "organizer" else key)})
+    return out
+
+
 async def end_session(request: Request) -> Response:
     svc = services(request)
     me = organizer(request)
@@ -264,43 +355,15 @@ async def end_other_sessions(request: Request) -> Response:
     return see_other(f"/admin/sessions?done=Ended+{count}+other+session(s).")
 
 
-async def dashboard(request: Request) -> Response:
-    db = services(request).db
-    waiting = await db.scalar("SELECT COUNT(*) FROM suggestions WHERE status = 'waiting'")
-    pending_alerts = await db.scalar("SELECT COUNT(*) FROM alerts WHERE status = 'pending'")
-    # An import's listings count once, as the import.
-    pending_listings = await db.scalar(
-        "SELECT COUNT(*) FROM listings WHERE status = 'pending' AND batch_id IS NULL")
-    imports = await db.scalar("SELECT COUNT(*) FROM import_batches WHERE status = 'pending'")
-    pending_corrections = await db.scalar(
-        "SELECT COUNT(*) FROM alerts WHERE status = 'sent' AND proposed IS NOT NULL")
-    changes = await db.scalar("SELECT COUNT(*) FROM changes WHERE status = 'pending'")
-    me = organizer(request)["name"]
-    # What one organizer took down shows here to the others, who may restore it.
-    taken_down = [dict(r) for r in await db.execute(
-        "SELECT 'alert' AS entity, CAST(id AS TEXT) AS key, title, taken_down_by, "
-        "'/admin/alerts/' || id AS url FROM alerts WHERE taken_down_by IS NOT NULL "
-        "AND taken_down_by != ? UNION ALL "
-        "SELECT 'listing', slug, title, taken_down_by, '/admin/listings/' || slug || '/edit' "
-        "FROM listings WHERE taken_down_by IS NOT NULL AND taken_down_by != ?", (me, me))]
-    topics = await push.topic_counts(db)
-    return admin_page(
-        request, "admin/dashboard.html",
-        waiting_suggestions=waiting,
-        waiting_approval=pending_alerts + pending_listings + pending_corrections,
-        waiting_changes=changes, waiting_imports=imports, taken_down=taken_down,
-        topics=list(topics.items()), entries=await audit.recent(db, 10),
-        growth=await push.subscription_growth(db),
-    )
-
-
 async def audit_log(request: Request) -> Response:
     try:
         page = max(0, int(request.query_params.get("page", "0")))
     except ValueError:
         page = 0
-    entries = await audit.recent(services(request).db, 101, page * 100)
-    return admin_page(request, "admin/audit.html", entries=entries[:100],
+    db = services(request).db
+    entries = await audit.recent(db, 101, page * 100)
+    return admin_page(request, "admin/audit.html",
+                      entries=await described(db, entries[:100], translator(request)),
                       more=len(entries) > 100, page=page)
 
 
@@ -349,7 +412,6 @@ def routes() -> list[BaseRoute]:
         Route("/admin/login", login, methods=["GET", "POST"]),
         Route("/admin/language", language),
         Route("/admin/logout", logout, methods=["POST"]),
-        Route("/admin/", dashboard),
         Route("/admin/audit", audit_log),
         Route("/admin/password", password, methods=["GET", "POST"]),
         Route("/admin/sessions", sessions_page),

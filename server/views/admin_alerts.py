@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime, timedelta
-from urllib.parse import parse_qs, quote_plus, urlsplit
+from urllib.parse import parse_qs, quote_plus, urlencode, urlsplit
+from zoneinfo import ZoneInfo
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -22,10 +23,27 @@ from starlette.routing import BaseRoute, Route
 
 from server import approvals, audit, push
 from server.content import end_moment, iso_now
-from server.i18n import N_, Translator
+from server.i18n import LANGUAGES, N_, Translator
 from server.listing_form import STATE_ZONES
 from server.places import STATES, state_name, states_sorted
-from server.views.admin import admin_lang, admin_page, form_of, organizer, see_other, translator
+from server.push.messages import (
+    ALERT_KINDS,
+    TIMED_KINDS,
+    URGENT_KINDS,
+    alert_message,
+    alert_words,
+    kind_title,
+)
+from server.views.admin import (
+    admin_lang,
+    admin_page,
+    confirm_page,
+    confirmed,
+    form_of,
+    organizer,
+    see_other,
+    translator,
+)
 from server.views.base import services
 
 EXPIRY_HOURS = (1, 4, 12, 24, 72, 168)
@@ -46,13 +64,21 @@ _MISSING = {
 }
 _TOO_LONG = {120: N_("At most 120 characters (phones cut longer titles)."),
              1000: N_("At most 1000 characters.")}
+PLACE_LIMIT = 80
+# The kinds as the form offers them, the fast ones first; "" is an alert in the organizer's
+# own words.
+KIND_CHOICES = (("urgent", N_("Urgent: come now")), ("rapid_response", N_("Rapid response")),
+                ("new_vigil", N_("New vigil")), ("cancelled", N_("Vigil cancelled")),
+                ("all_clear", N_("All clear")), ("", N_("My own words")))
+KIND_NAMES = dict(KIND_CHOICES)
 # An alert's columns as the form names them, for the table of what changed.
 FIELD_NAMES = {
     "title": N_("Title"), "body": N_("Message"), "title_es": N_("Spanish title"),
     "body_es": N_("Spanish message"), "url": N_("Link"), "states": N_("States"),
     "urgent": N_("Urgent"), "expires": N_("Expires"), "status": N_("Status"),
     "author": N_("Written by"), "proposed": N_("Proposed correction"),
-    "proposed_by": N_("Correction proposed by"),
+    "proposed_by": N_("Correction proposed by"), "kind": N_("Kind of alert"),
+    "place": N_("Place"), "at": N_("When"), "tz": N_("Time zone"),
 }
 STATUS_NAMES = {"pending": N_("pending"), "sent": N_("sent"), "retracted": N_("retracted")}
 # After an action, shown in the organizer's language (admin_page translates exact matches).
@@ -67,6 +93,7 @@ ONLY_SENT = N_("Only a sent alert can be corrected.")
 CORRECTION_WAITS = N_("Correction waits for a second organizer.")
 CORRECTION_SENT = N_("Correction sent.")
 CANCELLED = N_("Cancelled before sending.")
+STOPPED = N_("Stopped: it will not be sent. Its author is told and can restore it.")
 ALREADY_RETRACTED = N_("Already retracted.")
 ONLY_THE_AUTHOR_RESTORES = N_("Only the organizer who wrote this alert can restore it.")
 TAKEN_DOWN = N_("Retracted on the site and in the feed. Phones are told once another "
@@ -81,9 +108,15 @@ WITHDRAWAL_SENT = N_("Withdrawal sent to phones.")
 ALREADY_CONFIRMED = N_("Already confirmed.")
 
 
-def parse_alert(form, base_url: str) -> tuple[dict, dict, dict | None]:
-    """(values as typed, errors by field, alert fields or None)."""
+def parse_alert(form, base_url: str, zone: str | None = None,
+                now: datetime | None = None) -> tuple[dict, dict, dict | None]:
+    """(values as typed, errors by field, alert fields or None). An alert of a kind needs its
+    place (and time); its title is the kind's phrase, in every language. A time is in
+    `zone`, else in the zone of the states chosen."""
     values = {
+        "kind": str(form.get("kind", "")).strip(),
+        "place": " ".join(str(form.get("place", "")).split()),
+        "at": str(form.get("at", "")).strip(),
         "title": str(form.get("title", "")).strip(),
         "message": str(form.get("message", "")).strip(),
         "title_es": str(form.get("title_es", "")).strip(),
@@ -94,7 +127,64 @@ def parse_alert(form, base_url: str) -> tuple[dict, dict, dict | None]:
         "urgent": form.get("urgent") in ("on", "1", "true"),
         "expires": str(form.get("expires", "")),
     }
+    kind = values["kind"]
     errors = {}
+    if kind and kind not in ALERT_KINDS:
+        errors["kind"] = N_("Choose a kind of alert.")
+    elif kind:
+        _check_kind(values, errors)
+    else:
+        _check_own_words(values, errors)
+    for name, limit in (("message", 1000), ("message_es", 1000)):
+        if len(values[name]) > limit and name not in errors:
+            errors[name] = _TOO_LONG[limit]
+    values["urgent"] = values["urgent"] or kind in URGENT_KINDS
+    link = None
+    if values["link"]:
+        link = push.same_origin_url(values["link"], base_url)
+        if link is None:
+            errors["link"] = N_("A page on Vigil, like /listings/portland-or-macadam: "
+                                "alerts only open Vigil's own pages.")
+    states = values["states"]
+    if not states:
+        errors["states"] = N_("Choose the states to alert, or All states.")
+    elif ALL not in states and any(s not in STATES for s in states):
+        errors["states"] = N_("Unknown state.")
+    tz = zone or expiry_zone([s for s in states if s in STATES] if ALL not in states else [])
+    at = None
+    if kind in TIMED_KINDS and "at" not in errors:
+        try:
+            at = datetime.fromisoformat(values["at"]).replace(tzinfo=ZoneInfo(tz),
+                                                              second=0, microsecond=0)
+        except ValueError:
+            errors["at"] = N_("When it is: a day and a time.")
+    try:
+        hours = int(values["expires"] or (4 if values["urgent"] else 24))
+        if hours not in EXPIRY_HOURS:
+            raise ValueError
+    except ValueError:
+        errors["expires"] = N_("Choose when it expires.")
+        hours = 24
+    if errors:
+        return values, errors, None
+    expires = (datetime.now(UTC) + timedelta(hours=hours)).replace(microsecond=0).isoformat()
+    fields = {
+        "kind": kind or None, "place": values["place"] if kind else None,
+        "at": at.isoformat() if at else None, "tz": tz if at else None,
+        "title": values["title"], "body": values["message"],
+        "title_es": values["title_es"] or None, "body_es": values["message_es"] or None,
+        "url": link,
+        "states": json.dumps([] if ALL in states else sorted(set(states))),
+        "urgent": int(values["urgent"]), "expires": expires,
+    }
+    if kind:
+        # Organizers' lists show the English phrase; every page and phone tells it anew.
+        fields["title"] = kind_title(fields, "en", now)[0]
+    return values, errors, fields
+
+
+def _check_own_words(values: dict, errors: dict) -> None:
+    """An alert in the organizer's own words: English whole, Spanish whole or not at all."""
     spanish = values["title_es"] or values["message_es"]
     # Every subscriber who reads English (and every Spanish one when there is no Spanish)
     # gets the English text, so it is never optional; Spanish is, but comes whole.
@@ -107,35 +197,25 @@ def parse_alert(form, base_url: str) -> tuple[dict, dict, dict | None]:
                 errors[name] = _MISSING[name][True]
         elif len(values[name]) > limit:
             errors[name] = _TOO_LONG[limit]
-    link = None
-    if values["link"]:
-        link = push.same_origin_url(values["link"], base_url)
-        if link is None:
-            errors["link"] = N_("A page on Vigil, like /listings/portland-or-macadam: "
-                                "alerts only open Vigil's own pages.")
-    states = values["states"]
-    if not states:
-        errors["states"] = N_("Choose the states to alert, or All states.")
-    elif ALL not in states and any(s not in STATES for s in states):
-        errors["states"] = N_("Unknown state.")
-    try:
-        hours = int(values["expires"] or (4 if values["urgent"] else 24))
-        if hours not in EXPIRY_HOURS:
-            raise ValueError
-    except ValueError:
-        errors["expires"] = N_("Choose when it expires.")
-        hours = 24
-    if errors:
-        return values, errors, None
-    expires = (datetime.now(UTC) + timedelta(hours=hours)).replace(microsecond=0).isoformat()
-    fields = {
-        "title": values["title"], "body": values["message"],
-        "title_es": values["title_es"] or None, "body_es": values["message_es"] or None,
-        "url": link,
-        "states": json.dumps([] if ALL in states else sorted(set(states))),
-        "urgent": int(values["urgent"]), "expires": expires,
-    }
-    return values, errors, fields
+
+
+def _check_kind(values: dict, errors: dict) -> None:
+    """An alert of a kind: its place, its time when the kind tells one, and the organizer's
+    words (optional) under Message; the kind writes the title."""
+    if not values["place"]:
+        errors["place"] = N_("Where: a place people know, like “the ICE office, 4310 SW "
+                             "Macadam Ave”.")
+    elif len(values["place"]) > PLACE_LIMIT:
+        errors["place"] = N_("At most 80 characters: phones show the place in the title.")
+    if values["kind"] in TIMED_KINDS and not values["at"]:
+        errors["at"] = N_("When it is: a day and a time.")
+    for name in ("title", "title_es"):
+        if values[name]:
+            errors[name] = N_("Leave this empty: the kind of alert writes the title in every "
+                              "language. Your own words go under Message.")
+    if values["message_es"] and not values["message"]:
+        errors["message"] = N_("Write the English too: every language but Spanish gets the "
+                               "English text.")
 
 
 def _done(alert_id: int, message: str) -> Response:
@@ -150,10 +230,42 @@ async def _page(request: Request, template: str, status: int = 200, **context) -
     return admin_page(
         request, template, status=status,
         state_options=[(ALL, tr.plain("All states")), *states_sorted(lang)],
-        expiry_options=[(str(h), tr.ngettext("%(num)s hour", "%(num)s hours", h) if h < 72
-                         else tr.ngettext("%(num)s day", "%(num)s days", h // 24))
-                        for h in EXPIRY_HOURS],
+        kind_options=[(code, tr.plain(name)) for code, name in KIND_CHOICES],
+        timed_kinds=sorted(TIMED_KINDS), urgent_kinds=sorted(URGENT_KINDS),
+        expiry_options=[("", tr.plain(N_("Usual: 4 hours if urgent, else 1 day"))),
+                        *((str(h), tr.ngettext("%(num)s hour", "%(num)s hours", h) if h < 72
+                           else tr.ngettext("%(num)s day", "%(num)s days", h // 24))
+                          for h in EXPIRY_HOURS)],
         link_options=await _link_options(services(request).db, tr), **context)
+
+
+async def usual_choices(db, name: str) -> dict:
+    """The states and place of the organizer's last alert, for the next one: most alerts
+    go where the last one went."""
+    row = await db.first("SELECT states, place FROM alerts WHERE author = ? "
+                         "ORDER BY id DESC LIMIT 1", (name,))
+    if row is None:
+        return {}
+    return {"states": json.loads(row["states"]) or [ALL], "place": row["place"] or ""}
+
+
+def new_alert_url(choices: dict) -> str:
+    """The alert form with these states (and place) already chosen."""
+    query = [("states", s) for s in choices.get("states", [])]
+    if choices.get("place"):
+        query.append(("place", choices["place"]))
+    return "/admin/alerts/new" + (f"?{urlencode(query)}" if query else "")
+
+
+def _chosen(request: Request) -> dict:
+    """The form's first values from its address: a kind, states and a place given there."""
+    query = request.query_params
+    kind = query.get("kind", "")
+    kind = kind if kind in ALERT_KINDS else ""
+    return {"kind": kind,
+            "states": [s for s in query.getlist("states") if s == ALL or s in STATES],
+            "place": " ".join(query.get("place", "").split())[:PLACE_LIMIT],
+            "expires": ""}
 
 
 def _as_alert(row) -> dict:
@@ -172,8 +284,14 @@ async def _alert(request: Request) -> dict:
 
 
 async def index(request: Request) -> Response:
-    rows = await services(request).db.execute("SELECT * FROM alerts ORDER BY id DESC LIMIT 200")
-    return admin_page(request, "admin/alerts.html", alerts=[_as_alert(r) for r in rows])
+    db = services(request).db
+    lang = admin_lang(request)
+    rows = await db.execute("SELECT * FROM alerts ORDER BY id DESC LIMIT 200")
+    # An alert of a kind by its phrase in the organizer's language.
+    alerts = [{**alert, "title": alert_words(alert, lang).title}
+              for alert in map(_as_alert, rows)]
+    return admin_page(request, "admin/alerts.html", alerts=alerts, send_alert=new_alert_url(
+        await usual_choices(db, organizer(request)["name"])))
 
 
 PAGES = (("/", N_("Home: vigils near you")), ("/legal", N_("Legal help")),
@@ -238,37 +356,26 @@ def expiry_zone(states: list[str]) -> str:
 async def new(request: Request) -> Response:
     svc = services(request)
     if request.method == "GET":
-        return await _page(request, "admin/alert_form.html",
-                           values={"states": [], "expires": "24"}, errors={}, preview=None)
+        return await _page(request, "admin/alert_form.html", values=_chosen(request),
+                           errors={}, preview=None)
     form = await form_of(request)
     values, errors, fields = parse_alert(form, svc.settings.base_url)
     if fields is None:
         return await _page(request, "admin/alert_form.html", status=400, values=values,
                            errors=errors, preview=None, flash=NOT_SENT)
     if form.get("action") == "preview":
-        message = push.alert_message({**fields, "id": 0, "states": json.loads(fields["states"])},
-                                     svc.settings.base_url)
-        # Each phone as it will show the alert: a Spanish one shows the English text when
-        # there is no Spanish, and is marked so.
-        preview = {
-            "phones": [("en", message.payload, "en"),
-                       ("es", message.payload_es, "es" if fields["title_es"] else "en")],
-            "opens": await opens(svc.db, fields["url"], translator(request)),
-            "urgent": bool(fields["urgent"]),
-        }
         return await _page(request, "admin/alert_form.html", values=values, errors={},
-                           preview=preview)
+                           preview=await _preview(request, fields))
     me = organizer(request)
     now = iso_now()
+    columns = ("kind", "place", "at", "tz", "title", "body", "title_es", "body_es", "url",
+               "states", "urgent", "expires")
 
     async def create(conn) -> int:
         cur = await conn.execute(
-            "INSERT INTO alerts (title, body, title_es, body_es, url, states, urgent, expires, "
-            "status, author, created, updated) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
-            (fields["title"], fields["body"], fields["title_es"], fields["body_es"],
-             fields["url"], fields["states"], fields["urgent"], fields["expires"], me["name"],
-             now, now))
+            f"INSERT INTO alerts ({', '.join(columns)}, status, author, created, updated) "
+            f"VALUES ({', '.join('?' * len(columns))}, 'pending', ?, ?, ?)",
+            (*(fields[c] for c in columns), me["name"], now, now))
         await audit.record(conn, me["name"], "compose", "alert", str(cur.lastrowid), None,
                            fields)
         return cur.lastrowid
@@ -278,6 +385,26 @@ async def new(request: Request) -> Response:
         return _done(alert_id, WAITING)
     await _send(request, alert_id, approver=None)
     return _done(alert_id, SENT)
+
+
+async def _preview(request: Request, fields: dict) -> dict:
+    """Each phone as it will show the alert, where a tap opens it, and who gets it."""
+    svc = services(request)
+    tr = translator(request)
+    alert = {**fields, "id": 0, "states": json.loads(fields["states"])}
+    message = alert_message(alert, svc.settings.base_url)
+    phones = []
+    for code in ("en", "es"):
+        words = alert_words(alert, code)
+        body_lang = words.details[0][0] if words.details else code
+        phones.append((code, message.payload_for(code), words.title_lang, body_lang))
+    return {
+        "phones": phones,
+        "others": bool(fields["kind"]) and len(LANGUAGES) > 2,
+        "opens": await opens(svc.db, fields["url"], tr),
+        "states": [state_name(s, tr.lang) for s in alert["states"]],
+        "urgent": bool(fields["urgent"]),
+    }
 
 
 async def _send(request: Request, alert_id: int, approver: str | None,
@@ -319,8 +446,8 @@ def approval_version(row) -> dict | None:
     """What an approver of this alert approves, as stored: the alert itself while it waits,
     or the correction proposed for it; None when nothing waits."""
     if row["status"] == "pending":
-        return {k: row[k] for k in ("status", "title", "body", "url", "states", "urgent",
-                                    "expires", "author")}
+        # Every column a visitor sees (a column added later too), and who wrote it.
+        return {**approvals.public_fields("alert", dict(row)), "author": row["author"]}
     if row["status"] == "sent" and row["proposed"]:
         return {k: row[k] for k in ("status", "proposed", "proposed_by")}
     return None
@@ -352,8 +479,21 @@ async def _described(request: Request, alert: dict, proposed: dict | None) -> di
     db = services(request).db
     now = datetime.now(UTC)
     expires = end_moment(alert["expires"])
+    words = alert_words(alert, tr.lang, now)
+    at = datetime.fromisoformat(alert["at"]) if alert.get("at") else None
     return {
-        "alert": alert, "proposed": proposed,
+        "alert": alert, "proposed": proposed, "heading": words.title,
+        "kind_name": tr.plain(KIND_NAMES[alert["kind"]]) if alert.get("kind") else None,
+        "when_words": tr.when(at, now, alert.get("tz")) if at else "",
+        "phrases": [(code, alert_words(alert, code, now).title) for code in ("en", "es")]
+        if alert.get("kind") else [],
+        # The correction form as the alert stands, its time as the organizer typed it.
+        "as_typed": {"kind": alert.get("kind") or "", "place": alert.get("place") or "",
+                     "at": at.astimezone(ZoneInfo(alert["tz"])).strftime("%Y-%m-%dT%H:%M")
+                     if at and alert.get("tz") else "",
+                     "title": "" if alert.get("kind") else alert["title"],
+                     "message": alert["body"], "title_es": alert["title_es"],
+                     "message_es": alert["body_es"], "link": alert["url"]},
         "opens": await opens(db, alert["url"], tr),
         "proposed_opens": await opens(db, proposed.get("url"), tr) if proposed else None,
         "state_names": [state_name(s, tr.lang) for s in alert["states"]],
@@ -401,16 +541,17 @@ async def correct(request: Request) -> Response:
     form = await form_of(request)
     if alert["status"] != "sent":
         return _done(alert["id"], ONLY_SENT)
-    merged = {"title": form.get("title", ""), "message": form.get("message", ""),
-              "title_es": form.get("title_es", ""), "message_es": form.get("message_es", ""),
-              "link": form.get("link", ""), "page": form.get("page", ""), "states": [ALL],
-              "expires": "24"}
-    values, errors, fields = parse_alert(_Form(merged), svc.settings.base_url)
+    merged = {name: form.get(name, "") for name in (
+        "kind", "place", "at", "title", "message", "title_es", "message_es", "link", "page")}
+    # Who gets it stays as sent; only the words and the page change.
+    merged.update(states=[ALL], expires="24")
+    values, errors, fields = parse_alert(_Form(merged), svc.settings.base_url,
+                                         zone=alert["tz"] or expiry_zone(alert["states"]))
     if fields is None:
         return await detail(request, status=400, values=values, errors=errors,
                             flash=NOT_SENT)
-    change = {"title": fields["title"], "body": fields["body"], "url": fields["url"],
-              "title_es": fields["title_es"], "body_es": fields["body_es"]}
+    change = {k: fields[k] for k in ("kind", "place", "at", "tz", "title", "body", "url",
+                                     "title_es", "body_es")}
     if await approvals.needs_second_organizer(svc.db):
         async def propose(conn) -> None:
             await conn.execute("UPDATE alerts SET proposed = ?, proposed_by = ? WHERE id = ?",
@@ -430,16 +571,9 @@ async def retract(request: Request) -> Response:
     svc = services(request)
     me = organizer(request)["name"]
     if alert["status"] == "pending":
-        # Cancelled by whoever pressed it, who is named; its author can restore it.
-        async def cancel(conn) -> None:
-            await conn.execute("UPDATE alerts SET status = 'retracted', taken_down_by = ?, "
-                               "updated = ? WHERE id = ? AND status = 'pending'",
-                               (me, iso_now(), alert["id"]))
-            await audit.record(conn, me, "cancel", "alert", str(alert["id"]),
-                               {"status": "pending"}, {"status": "retracted"})
-
-        await svc.db.write_fn(cancel)
-        return _done(alert["id"], CANCELLED)
+        return await _stop(request, alert, me)
+    if request.method != "POST":
+        return see_other(f"/admin/alerts/{alert['id']}")
     if alert["status"] != "sent":
         return _done(alert["id"], ALREADY_RETRACTED)
     if await approvals.organizer_count(svc.db) >= 2:
@@ -457,6 +591,35 @@ async def retract(request: Request) -> Response:
                 changes={"status": "retracted", "revision": alert["revision"] + 1,
                          "proposed": None, "proposed_by": None})
     return _done(alert["id"], RETRACTED)
+
+
+async def _stop(request: Request, alert: dict, me: str) -> Response:
+    """Keep a pending alert from being sent. Its author withdraws it at once; a colleague
+    is asked first, since it stops someone else's call, and its author is told (on their
+    dashboard and the alert's page) and can restore it."""
+    colleague = alert["author"] != me
+    if colleague and not await confirmed(request):
+        tr = translator(request)
+        return confirm_page(
+            request, tr.gettext("Stop “%(title)s” from being sent?",
+                                title=alert_words(alert, tr.lang).title),
+            tr.gettext("It will not be sent. %(name)s, who wrote it, sees that you stopped "
+                       "it and can restore it to wait for approval again.",
+                       name=alert["author"]),
+            tr.gettext("Stop this alert"), f"/admin/alerts/{alert['id']}",
+            keep=tr.gettext("Keep it waiting"))
+    if request.method != "POST":
+        return see_other(f"/admin/alerts/{alert['id']}")
+
+    async def cancel(conn) -> None:
+        await conn.execute("UPDATE alerts SET status = 'retracted', taken_down_by = ?, "
+                           "updated = ? WHERE id = ? AND status = 'pending'",
+                           (me, iso_now(), alert["id"]))
+        await audit.record(conn, me, "cancel", "alert", str(alert["id"]),
+                           {"status": "pending"}, {"status": "retracted"})
+
+    await services(request).db.write_fn(cancel)
+    return _done(alert["id"], STOPPED if colleague else CANCELLED)
 
 
 async def restore(request: Request) -> Response:
@@ -516,7 +679,7 @@ def routes() -> list[BaseRoute]:
         Route("/admin/alerts/{id:int}", detail),
         Route("/admin/alerts/{id:int}/approve", approve, methods=["POST"]),
         Route("/admin/alerts/{id:int}/correct", correct, methods=["POST"]),
-        Route("/admin/alerts/{id:int}/retract", retract, methods=["POST"]),
+        Route("/admin/alerts/{id:int}/retract", retract, methods=["GET", "POST"]),
         Route("/admin/alerts/{id:int}/restore", restore, methods=["POST"]),
         Route("/admin/alerts/{id:int}/confirm-retraction", confirm_retraction,
               methods=["POST"]),

@@ -21,8 +21,14 @@ from starlette.routing import BaseRoute, Route
 from server import approvals, bulk_import
 from server.i18n import N_
 from server.places import state_name
-from server.views.admin import admin_page, form_of, organizer, see_other, translator
-from server.views.admin_listings import confirm_page
+from server.views.admin import (
+    admin_page,
+    confirm_page,
+    form_of,
+    organizer,
+    see_other,
+    translator,
+)
 from server.views.base import services
 
 UPLOAD_PATH = "/admin/import"

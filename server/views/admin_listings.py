@@ -11,6 +11,7 @@ once and can be undone: an ended listing by Restore, a deleted one from Recently
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from urllib.parse import quote
 
@@ -23,12 +24,21 @@ from server import approvals, audit, push
 from server.content import iso_now, listing_record
 from server.dataset import LISTING_KINDS, slugify
 from server.i18n import N_
-from server.listing_form import CITY_SPOT_SQL, TIME_ZONES, parse, values_from_row
+from server.listing_form import CITY_SPOT_SQL, TIME_ZONES, parse, values_from_row, zone_for
 from server.places import states_sorted
 from server.push import digest
-from server.views.admin import admin_page, form_of, organizer, see_other, translator
+from server.views.admin import (
+    admin_page,
+    confirm_page,
+    confirmed,
+    form_of,
+    organizer,
+    see_other,
+    translator,
+)
 from server.views.base import services
 
+NOT_SAVED = N_("Nothing was saved: fix the fields marked below.")
 KIND_LABELS = {"occupation": "Occupation", "vigil": "Vigil", "rally": "Rally", "action": "Action"}
 
 
@@ -102,7 +112,7 @@ async def new(request: Request) -> Response:
     values, errors, fields = parse(dict(form))
     fields = await _check_and_place(request, values, errors, fields)
     if fields is None:
-        return await _form_page(request, values, errors, status=400)
+        return await _form_page(request, values, errors, status=400, flash=NOT_SAVED)
     as_draft = form.get("action") == "draft"
     now = iso_now()
     today = now[:10]
@@ -232,16 +242,75 @@ async def approve(request: Request) -> Response:
     return see_other(f"/admin/listings/{row['slug']}/edit?done={done}")
 
 
+# The summary's rows and the stored fields each tells.
+SUMMARY_ROWS = ((N_("What"), ("kind", "title", "title_es")),
+                (N_("Where"), ("address", "city", "state", "zip", "facility", "lat", "lon")),
+                (N_("When"), ("starts", "ends", "schedule")),
+                (N_("Description"), ("description_en", "description_es")))
+
+
+async def changed_since_proposed(db, slug: str) -> set[str]:
+    """The fields edited since the listing was last proposed for approval (audit log)."""
+    rows = await db.execute(
+        "SELECT before, after FROM audit WHERE entity = 'listing' AND entity_key = ? "
+        "AND action = 'edit' AND id > (SELECT COALESCE(MAX(id), 0) FROM audit "
+        "WHERE entity = 'listing' AND entity_key = ? AND action = 'propose')", (slug, slug))
+    changed: set[str] = set()
+    for row in rows:
+        before, after = json.loads(row["before"] or "{}"), json.loads(row["after"] or "{}")
+        changed |= {k for k in after if before.get(k) != after[k] and k != "author"}
+    return changed
+
+
+async def summary(request: Request, row: dict, changed: set[str]) -> list[dict]:
+    """What a listing waiting for approval says, read-only and in words: what, where, when
+    and its text, each marked when a field of it changed."""
+    tr = translator(request)
+    rec = listing_record(row)
+    kind = tr.pgettext("listing kind", KIND_LABELS.get(rec["kind"], rec["kind"]))
+    what = f"{kind} · {rec['title']}" + (f" / {rec['title_es']}" if rec.get("title_es") else "")
+    place = ", ".join(p for p in (rec.get("address"), rec["city"],
+                                  " ".join(p for p in (rec["state"], rec.get("zip")) if p)) if p)
+    if rec.get("facility"):
+        name = await services(request).db.scalar("SELECT name FROM facilities WHERE slug = ?",
+                                                  (rec["facility"],))
+        place += f" · {name or rec['facility']}"
+    now = datetime.now(UTC)
+    zone = (rec["schedule"] or {}).get("tz") or zone_for(rec["state"], rec["city"])
+    if rec["schedule"]:
+        when = str(tr.schedule(rec["schedule"]))
+        if rec.get("starts"):
+            when += " · " + str(tr.gettext("from %(day)s", day=tr.date(rec["starts"][:10])))
+    elif rec.get("starts"):
+        when = str(tr.when(rec["starts"], now, zone) if "T" in rec["starts"]
+                   else tr.date(rec["starts"]))
+        if rec.get("ends"):
+            when += " – " + str(tr.when(rec["ends"], now, zone) if "T" in rec["ends"]
+                                else tr.date(rec["ends"]))
+    else:
+        when = tr.plain(N_("Ongoing, no set time: shown as happening now"))
+    text = rec["description"]["en"]
+    values = (what, place, when, text if len(text) <= 400 else text[:400].rsplit(" ", 1)[0] + "…")
+    return [{"label": tr.plain(label), "value": value, "changed": bool(changed & set(fields))}
+            for (label, fields), value in zip(SUMMARY_ROWS, values, strict=True)]
+
+
 async def edit_page(request: Request, row: dict, status: int = 200, **extra) -> Response:
     svc = services(request)
     counts = (await push.delivery_counts(svc.db, row["message_id"])
               if row.get("message_id") else None)
     batch = await waiting_import(svc.db, row)
     version = approval_version(row) if batch is None else None
+    tr = translator(request)
     waiting = await svc.db.first(
         "SELECT * FROM changes WHERE entity = 'listing' AND entity_key = ? "
         "AND status = 'pending'", (row["slug"],))
+    changed = await changed_since_proposed(svc.db, row["slug"]) if version else set()
+    changed |= {c["field"] for c in extra.get("changed", [])}
     return await _form_page(request, values_from_row(row), {}, status=status, listing=row,
+                      summary=await summary(request, row, changed) if version else None,
+                      changed_names=sorted({tr.plain(approvals.FIELD_LABELS.get(f, f))
+                                            for f in changed}),
                       counts=counts, me=organizer(request)["name"],
                       approval=approvals.seen_fields(version) if version else None,
                       waiting=approvals.as_change(waiting) if waiting else None,
@@ -257,7 +326,7 @@ async def edit(request: Request) -> Response:
     values, errors, fields = parse(dict(await form_of(request)))
     fields = await _check_and_place(request, values, errors, fields)
     if fields is None:
-        return await _form_page(request, values, errors, status=400, listing=row,
+        return await _form_page(request, values, errors, status=400, listing=row, flash=NOT_SAVED,
                           me=me["name"], counts=None, approval=None, waiting=None, changed=[])
     before = {k: row[k] for k in fields}
     slug = row["slug"]
@@ -288,17 +357,6 @@ async def edit(request: Request) -> Response:
     return see_other(f"/admin/listings/{slug}/edit?done=Saved.")
 
 
-def confirm_page(request: Request, heading: str, consequence: str, button: str,
-                 cancel: str) -> Response:
-    """Ask before a destructive action: its button posts again with confirm=yes."""
-    return admin_page(request, "admin/confirm.html", heading=heading, consequence=consequence,
-                      button=button, cancel=cancel, action=request.url.path)
-
-
-async def _confirmed(request: Request) -> bool:
-    return request.method == "POST" and (await form_of(request)).get("confirm") == "yes"
-
-
 async def end(request: Request) -> Response:
     """End a listing at once, after asking; anyone can restore it."""
     row = await _row(request)
@@ -306,7 +364,7 @@ async def end(request: Request) -> Response:
         # Restore makes a listing active again, so only a live one may be ended.
         return see_other(f"/admin/listings/{row['slug']}/edit?done=Only+a+live+listing+"
                          "can+be+ended.")
-    if not await _confirmed(request):
+    if not await confirmed(request):
         tr = translator(request)
         return confirm_page(
             request, tr.gettext("End “%(name)s”?", name=row["title"]),
@@ -363,7 +421,7 @@ verify = _simple_change(
 async def delete(request: Request) -> Response:
     """Delete after asking; the audit entry keeps the whole listing, restorable for a while."""
     row = await _row(request)
-    if not await _confirmed(request):
+    if not await confirmed(request):
         tr = translator(request)
         return confirm_page(
             request, tr.gettext("Delete “%(name)s”?", name=row["title"]),

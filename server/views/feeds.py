@@ -4,11 +4,14 @@ the pages."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from server import content, feeds
+from server.i18n import DEFAULT
+from server.push.messages import alert_text
 from server.views.base import cached_response, db_of, not_found, services
 
 FEED_CACHE = "public, max-age=300"
@@ -52,9 +55,19 @@ async def atom(request: Request) -> Response:
     async def build() -> bytes:
         db = db_of(request)
         listings = await services(request).fingerprints.listings(db)
-        alerts = [dict(r) for r in await db.execute(
+        alerts = [_in_english(dict(r)) for r in await db.execute(
             "SELECT * FROM alerts WHERE status IN ('sent', 'retracted') ORDER BY id"
         )]
         return feeds.atom_feed(listings, alerts, services(request).settings.base_url)
 
     return await _cached(request, ("feed", "atom"), build, "application/atom+xml; charset=utf-8")
+
+
+def _in_english(alert: dict) -> dict:
+    """An alert of a kind with its phrase as its title, the feed being in English; its time
+    is told as of when the alert went out, as the entry is dated."""
+    if not alert.get("kind"):
+        return alert
+    sent = datetime.fromisoformat(alert.get("sent") or alert["created"])
+    title, body, _ = alert_text(alert, DEFAULT, sent if sent.tzinfo else sent.replace(tzinfo=UTC))
+    return {**alert, "title": title, "body": body}

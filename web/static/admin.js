@@ -62,12 +62,20 @@
   const words = document.getElementById("expiry-local");
   if (words) {
     const expires = document.getElementById("f-expires");
+    const urgent = document.getElementById("f-urgent");
+    const kinds = document.querySelectorAll("input[name=kind]");
+    // The kinds that are always urgent calls, as the page marks them.
+    const urgentKind = () => Array.from(kinds).some((k) => k.checked && k.closest(".urgent-kind"));
     const show = () => {
-      const moment = new Date(Date.now() + Number(expires.value) * 3600000);
+      // "Usual" (no value): 4 hours for an urgent call, else a day, as the server reads it.
+      const hours = Number(expires.value) || (urgent.checked || urgentKind() ? 4 : 24);
+      const moment = new Date(Date.now() + hours * 3600000);
       words.textContent = words.dataset.until.replace("WHEN", inWords(moment, words.dataset));
       words.hidden = false;
     };
     expires.addEventListener("change", show);
+    urgent.addEventListener("change", show);
+    for (const kind of kinds) kind.addEventListener("change", show);
     show();
   }
   for (const node of document.querySelectorAll("time[data-until]")) {
