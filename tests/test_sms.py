@@ -1,0 +1,126 @@
+"""Text messages: segments, numbers at rest, the gateway, keywords, the outbox."""
+
+from __future__ import annotations
+
+import pytest
+
+from server.sms import numbers, text
+from server.sms.gateway import Gateway, signature
+from tests.conftest import TEST_SECRET, make_settings
+from tests.smsprovider import FakeProvider
+
+
+def test_gsm7_and_ucs2_segments():
+    assert text.segments("a" * 160) == text.Segments("GSM-7", 1, 160)
+    assert text.segments("a" * 161).count == 2
+    assert text.segments("a" * 306).count == 2
+    assert text.segments("a" * 307).count == 3
+    # The extension table costs two septets a character.
+    assert text.segments("€" * 80).count == 1
+    assert text.segments("€" * 81).count == 2
+    # é and ñ are GSM-7; í, ó, á and ú are not: one of them makes it UCS-2.
+    assert text.segments("mañana é" + "a" * 150).encoding == "GSM-7"
+    assert text.segments("Inmigración" + "a" * 59) == text.Segments("UCS-2", 1, 70)
+    assert text.segments("Inmigración" + "a" * 60).count == 2
+    assert text.segments("ó" * 134).count == 2
+    assert text.segments("ó" * 135).count == 3
+    # A character outside the BMP is two UTF-16 units and never split across segments.
+    assert text.segments("😀" * 35).count == 1
+    assert text.segments("a" * 69 + "😀").count == 2
+    assert text.segments("a" * 66 + "😀" + "a" * 66).count == 3  # 66, then 2 + 65, then 1
+
+
+def test_an_alert_fits_two_segments_in_both_languages_and_keeps_its_link():
+    link = "https://vigil.example/es/listings/portland-or-macadam"
+    long_title = "Redada en curso: se necesitan observadores legales en la oficina de ICE " * 4
+    for title, body in [("Short", "A message."), (long_title, "Vengan ahora " * 30),
+                        ("Acción urgente en Tacoma", "Traigan agua. " * 20)]:
+        for urgent in (True, False):
+            sms = text.alert_sms(title, body, "OR", link, "es", urgent=urgent)
+            assert text.segments(sms).count <= 2, sms
+            assert sms.endswith(link) and "(OR)" in sms
+    short = text.alert_sms("Short", "A message.", "OR, WA", "https://v.example/alerts", "en",
+                           urgent=True)
+    assert short == "Vigil URGENT: Short (OR, WA). A message. https://v.example/alerts"
+    cut = text.alert_sms(long_title, "", "", link, "en", urgent=False)
+    assert "..." in cut and text.segments(cut).count == 2
+    withdrawn = text.alert_sms("Short", "A message.", "", link, "es", urgent=False,
+                               status="retracted")
+    assert withdrawn.startswith("Vigil: Retirada: Short") and "message" not in withdrawn
+
+
+def test_every_reply_fits_one_gsm7_segment():
+    for lang in text.LANGS:
+        texts = [text.reply(lang, key) for key in ("stopped", "help", "start")]
+        texts.append(text.subscribed_reply(lang, ["urgent", "state:OR", "state:WA"]))
+        for reply in texts:
+            assert text.segments(reply) .encoding == "GSM-7", reply
+            assert text.segments(reply).count == 1, (len(reply), reply)
+
+
+def test_keywords_in_both_languages():
+    states = frozenset({"OR", "TX"})
+    assert text.parse("vigil or", states) == text.Command("subscribe", "en", "state:OR")
+    assert text.parse(" Alertas  TX ", states) == text.Command("subscribe", "es", "state:TX")
+    assert text.parse("URGENTE", states) == text.Command("subscribe", "es", "urgent")
+    assert text.parse("urgent", states) == text.Command("subscribe", "en", "urgent")
+    for word in ("STOP", "stopall", "Unsubscribe", "CANCEL", "end", "QUIT"):
+        assert text.parse(word, states) == text.Command("stop", None)
+    assert text.parse("parar", states) == text.Command("stop", "es")
+    assert text.parse("Baja", states) == text.Command("stop", "es")
+    assert text.parse("START", states).action == "start"
+    assert text.parse("ayuda", states) == text.Command("help", "es")
+    assert text.parse("help", states) == text.Command("help", None)
+    assert text.parse("VIGIL ZZ", states) == text.Command("help", "en")
+
+
+def test_numbers_are_encrypted_and_hashed_with_keys_from_the_secret():
+    number = numbers.normalize("(503) 555-0142")
+    assert number == "+15035550142"
+    blob = numbers.encrypt(TEST_SECRET, number)
+    assert number.encode() not in blob and b"5035550142" not in blob
+    assert numbers.decrypt(TEST_SECRET, blob) == number
+    assert numbers.encrypt(TEST_SECRET, number) != blob  # a fresh nonce each time
+    assert numbers.number_hash(TEST_SECRET, number) == numbers.number_hash(TEST_SECRET, number)
+    assert numbers.number_hash("another secret", number) != numbers.number_hash(TEST_SECRET,
+                                                                                  number)
+    with pytest.raises(Exception):  # noqa: B017
+        numbers.decrypt("another secret", blob)
+    with pytest.raises(numbers.NumberError):
+        numbers.normalize("call me")
+
+
+def test_the_signature_is_twilios():
+    # The examples twilio-python's own tests check its RequestValidator against.
+    url = "https://mycompany.com/myapp.php?foo=1&bar=2"
+    params = {"CallSid": "CA1234567890ABCDE", "Digits": "1234", "From": "+14158675309",
+              "To": "+18005551212", "Caller": "+14158675309"}
+    assert signature("12345", url, params.items()) == "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+    repeated = [("Sid", "CA123"), ("SidAccount", "AC123"), ("Digits", "5678"),
+                ("Digits", "1234")]
+    assert signature("12345", url, repeated) == "IK+Dwps556ElfBT0I3Rgjkr1wJU="
+
+
+async def test_the_gateway_speaks_the_messages_api(tmp_path):
+    with FakeProvider() as provider:
+        settings = make_settings(tmp_path, **provider.settings())
+        gateway = Gateway(settings)
+        await gateway.start()
+        try:
+            answer = await gateway.send("+15035550142", "Hola, mañana")
+            assert answer.code == 201 and answer.sid.startswith("SM")
+            provider.script.extend([429, 500])
+            assert (await gateway.send("+15035550142", "x")).code == 429
+            assert (await gateway.send("+15035550142", "x")).retry_after is None
+        finally:
+            await gateway.close()
+        wrong = Gateway(make_settings(tmp_path, **{**provider.settings(),
+                                                   "sms_token": "wrong"}))
+        await wrong.start()
+        try:
+            assert (await wrong.send("+15035550142", "x")).code == 401
+        finally:
+            await wrong.close()
+    assert provider.received == [{"To": "+15035550142", "From": provider.sender,
+                                  "Body": "Hola, mañana"}]
+    assert provider.refused == ["authorization"]
