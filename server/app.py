@@ -48,6 +48,7 @@ from server.views import (
     offline,
     pages,
     push_api,
+    sms_inbound,
     static,
     suggest,
 )
@@ -189,7 +190,7 @@ def create_app(settings: Settings, *, load_data_if_empty: bool = True) -> Starle
     # against 0.69× for /), then the other pages, the /admin mount (behind its guard) last.
     # A dictionary index of fixed paths saved about 2 µs of a cached page's 20 µs and
     # nothing behind a mount, so none is kept.
-    site = page_routes() + site_file_routes() + suggest.routes()
+    site = page_routes() + site_file_routes() + suggest.routes() + sms_inbound.routes()
     organizer_routes = [r for r in site if getattr(r, "path", "").startswith("/admin/")]
     public = [r for r in site if r not in organizer_routes]
     app = Starlette(

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-import pytest
+import json
+import sqlite3
+import time
+from urllib.parse import urlencode
 
+import pytest
+from starlette.testclient import TestClient
+
+from server.app import create_app
 from server.sms import numbers, text
 from server.sms.gateway import Gateway, signature
 from tests.conftest import TEST_SECRET, make_settings
-from tests.smsprovider import FakeProvider
+from tests.smsprovider import ACCOUNT, FROM, TOKEN, FakeProvider
 
 
 def test_gsm7_and_ucs2_segments():
@@ -124,3 +131,137 @@ async def test_the_gateway_speaks_the_messages_api(tmp_path):
     assert provider.received == [{"To": "+15035550142", "From": provider.sender,
                                   "Body": "Hola, mañana"}]
     assert provider.refused == ["authorization"]
+
+
+# Inbound texts, through the app as the provider calls it.
+
+NUMBER = "+15035550142"
+OTHER = "+15035550199"
+
+
+@pytest.fixture
+def provider():
+    with FakeProvider() as fake:
+        yield fake
+
+
+@pytest.fixture
+def sms_settings(tmp_path, provider):
+    return make_settings(tmp_path, sms_rate=1000.0, **provider.settings())
+
+
+@pytest.fixture
+def sms_client(sms_settings):
+    with TestClient(create_app(sms_settings), base_url="http://testserver") as c:
+        yield c
+
+
+def text_in(client, body: str, number: str = NUMBER, token: str = TOKEN,
+            sign: bool = True, url: str = "http://testserver/sms/inbound"):
+    fields = {"From": number, "To": FROM, "Body": body, "MessageSid": "SM" + "0" * 32,
+              "AccountSid": ACCOUNT, "NumMedia": "0"}
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    if sign:
+        headers["X-Twilio-Signature"] = signature(token, url, fields.items())
+    return client.post("/sms/inbound", content=urlencode(fields), headers=headers)
+
+
+def wait_for(condition, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def replies_to(provider, number: str) -> list[str]:
+    return [m["Body"] for m in provider.received if m["To"] == number]
+
+
+def subscribers(settings) -> list[sqlite3.Row]:
+    conn = sqlite3.connect(settings.db_path)
+    conn.row_factory = sqlite3.Row
+    try:
+        return conn.execute("SELECT * FROM sms_subscribers ORDER BY id").fetchall()
+    finally:
+        conn.close()
+
+
+def test_signing_up_and_stopping_by_text_in_english(sms_client, sms_settings, provider):
+    answer = text_in(sms_client, "vigil or")
+    assert answer.status_code == 200 and "<Response></Response>" in answer.text
+    wait_for(lambda: replies_to(provider, NUMBER))
+    assert replies_to(provider, NUMBER) == [
+        "Vigil: you will get alerts for OR. Up to a few texts a day. Reply STOP to stop and "
+        "delete your number, HELP for help."]
+    text_in(sms_client, "URGENT")
+    wait_for(lambda: len(replies_to(provider, NUMBER)) == 2)
+    assert "OR, urgent calls anywhere" in replies_to(provider, NUMBER)[1]
+    [row] = subscribers(sms_settings)
+    assert (row["lang"], json.loads(row["topics"]), row["confirmed"]) == (
+        "en", ["state:OR", "urgent"], 1)
+    assert NUMBER.encode() not in row["number_enc"] and NUMBER[2:] not in row["number_hash"]
+    text_in(sms_client, "HELP")
+    wait_for(lambda: len(replies_to(provider, NUMBER)) == 3)
+    assert replies_to(provider, NUMBER)[2].startswith("Vigil alerts for vigils")
+    text_in(sms_client, "Stop")
+    wait_for(lambda: len(replies_to(provider, NUMBER)) == 4)
+    assert replies_to(provider, NUMBER)[3] == (
+        "Vigil: you will get no more texts. Your number is deleted.")
+    assert subscribers(sms_settings) == []
+    text_in(sms_client, "START")
+    wait_for(lambda: len(replies_to(provider, NUMBER)) == 5)
+    assert "text VIGIL and a state code" in replies_to(provider, NUMBER)[4]
+    assert subscribers(sms_settings) == []
+    # Nothing keeps the number once the replies are sent.
+    raw = sms_settings.db_path.read_bytes() + (
+        sms_settings.db_path.with_name("vigil.db-wal").read_bytes()
+        if sms_settings.db_path.with_name("vigil.db-wal").exists() else b"")
+    assert NUMBER.encode() not in raw and b"5035550142" not in raw
+
+
+def test_signing_up_and_stopping_by_text_in_spanish(sms_client, sms_settings, provider):
+    text_in(sms_client, "Alertas TX", number=OTHER)
+    wait_for(lambda: replies_to(provider, OTHER))
+    assert replies_to(provider, OTHER)[0].startswith("Vigil: recibira alertas de TX.")
+    [row] = subscribers(sms_settings)
+    assert row["lang"] == "es" and json.loads(row["topics"]) == ["state:TX"]
+    text_in(sms_client, "ayuda", number=OTHER)
+    wait_for(lambda: len(replies_to(provider, OTHER)) == 2)
+    assert "Envie ALERTAS" in replies_to(provider, OTHER)[1]
+    # STOP, the carriers' word, answers in the subscriber's language.
+    text_in(sms_client, "STOP", number=OTHER)
+    wait_for(lambda: len(replies_to(provider, OTHER)) == 3)
+    assert replies_to(provider, OTHER)[2] == (
+        "Vigil: no recibira mas textos. Su numero fue borrado.")
+    assert subscribers(sms_settings) == []
+    text_in(sms_client, "URGENTE", number=OTHER)
+    text_in(sms_client, "baja", number=OTHER)
+    wait_for(lambda: len(replies_to(provider, OTHER)) == 5)
+    assert subscribers(sms_settings) == []
+
+
+def test_a_forged_or_unsigned_text_is_refused_before_anything_happens(sms_client,
+                                                                       sms_settings, provider):
+    assert text_in(sms_client, "VIGIL OR", sign=False).status_code == 403
+    assert text_in(sms_client, "VIGIL OR", token="not the token").status_code == 403
+    assert text_in(sms_client, "VIGIL OR",
+                   url="http://testserver/sms/other").status_code == 403
+    # A valid signature over other fields does not carry over to these.
+    fields = {"From": NUMBER, "To": FROM, "Body": "VIGIL OR"}
+    forged = signature(TOKEN, "http://testserver/sms/inbound", {**fields, "Body": "HELP"}.items())
+    answer = sms_client.post("/sms/inbound", content=urlencode(fields),
+                             headers={"Content-Type": "application/x-www-form-urlencoded",
+                                      "X-Twilio-Signature": forged})
+    assert answer.status_code == 403
+    assert subscribers(sms_settings) == []
+    conn = sqlite3.connect(sms_settings.db_path)
+    try:
+        assert conn.execute("SELECT COUNT(*) FROM sms_outbox").fetchone()[0] == 0
+    finally:
+        conn.close()
+    assert provider.received == []
+
+
+def test_with_no_gateway_there_is_no_inbound_address(client):
+    assert text_in(client, "VIGIL OR").status_code == 404
+    assert client.post("/es/sms/inbound").status_code == 404
