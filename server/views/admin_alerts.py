@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from server import approvals, audit, push
+from server import approvals, audit, push, sms
 from server.content import end_moment, iso_now
 from server.i18n import N_, Translator
 from server.listing_form import STATE_ZONES
@@ -305,6 +305,7 @@ async def _send(request: Request, alert_id: int, approver: str | None,
         async with conn.execute("SELECT * FROM alerts WHERE id = ?", (alert_id,)) as cur:
             alert = _as_alert(await cur.fetchone())
         message_id = await push.enqueue(conn, push.alert_message(alert, svc.settings.base_url))
+        await sms.queue_alert(conn, svc.settings, alert)
         await conn.execute("UPDATE alerts SET message_ids = ? WHERE id = ?",
                            (json.dumps([*alert["message_ids"], message_id]), alert_id))
         return True
