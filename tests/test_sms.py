@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import logging
+import os
 import sqlite3
+import subprocess
+import sys
 import time
 from urllib.parse import urlencode
 
@@ -449,3 +453,63 @@ async def test_the_send_rate_is_kept(tmp_path, provider):
         assert time.monotonic() - started >= 9 / 20
     finally:
         await db.close()
+
+
+# What visitors and organizers see.
+
+
+def test_about_says_what_is_kept_only_while_sms_is_on(client, sms_client):
+    for path in ("/about", "/es/about"):
+        assert "text message" not in client.get(path).text
+        assert "mensaje de texto" not in client.get(path).text
+    page = html.unescape(sms_client.get("/about").text)
+    assert f"text VIGIL and your state's code (VIGIL OR), or URGENT, to {FROM}" in page
+    assert "we keep your phone number (encrypted), its language and the states" in page
+    assert "until you text STOP" in page and "No organizer can see your number" in page
+    es = html.unescape(sms_client.get("/es/about").text)
+    assert f"envíe ALERTAS y el código de su estado (ALERTAS OR), o URGENTE, al {FROM}" in es
+    assert "guardamos su número de teléfono (cifrado)" in es
+
+
+def test_the_dashboard_counts_numbers_and_never_shows_one(make_client, provider):
+    client, settings = make_client(sms_rate=1000.0, **provider.settings())
+    text_in(client, "VIGIL OR", number="+15035550001")
+    text_in(client, "ALERTAS OR", number="+15035550002")
+    text_in(client, "URGENTE", number="+15035550002")
+    wait_for(lambda: len(provider.received) == 3)
+    sign_in(client, "ana")
+    page = html.unescape(client.get("/admin").text)
+    assert "Numbers signed up: 2 (1 in Spanish)." in page
+    assert "<td>state:OR</td><td>2</td>" in page and "<td>urgent</td><td>1</td>" in page
+    assert "555000" not in page
+
+
+def test_the_dashboard_says_nothing_of_texts_while_sms_is_off(make_client):
+    client, _ = make_client()
+    sign_in(client, "ana")
+    page = client.get("/admin").text
+    assert "Dashboard" in page and "Text messages" not in page
+
+
+def test_numbers_are_not_in_the_export_or_the_logs(tmp_path, provider, capfd, caplog):
+    caplog.set_level(logging.DEBUG)
+    settings = make_settings(tmp_path, sms_rate=1000.0, **provider.settings())
+    provider.script.extend([500, 429])
+    with TestClient(create_app(settings), base_url="http://testserver") as c:
+        for body in ("VIGIL OR", "URGENT", "HELP", "ALERTAS TX"):
+            assert text_in(c, body).status_code == 200
+        wait_for(lambda: len(provider.received) == 4)
+        assert text_in(c, "STOP").status_code == 200
+        wait_for(lambda: len(provider.received) == 5)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
+    env.update(VIGIL_DB=str(settings.db_path), VIGIL_SECRET_KEY=settings.secret_key,
+               VIGIL_VAPID_KEY=str(tmp_path / "vapid.pem"),
+               VIGIL_VAPID_SUBJECT="mailto:test@example.invalid")
+    exported = subprocess.run([sys.executable, "-m", "server", "export"], env=env,
+                              capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    assert not any("sms" in key for key in json.loads(exported.stdout))
+    out, err = capfd.readouterr()
+    assert "provider answered 500" in caplog.text  # the log was captured
+    for seen in (exported.stdout, exported.stderr, out, err, caplog.text):
+        assert "5035550142" not in seen

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from server import audit, push
+from server import audit, push, sms
 from server.accounts import (
     AccountError,
     Busy,
@@ -284,8 +284,9 @@ async def dashboard(request: Request) -> Response:
         "SELECT 'listing', slug, title, taken_down_by, '/admin/listings/' || slug || '/edit' "
         "FROM listings WHERE taken_down_by IS NOT NULL AND taken_down_by != ?", (me, me))]
     topics = await push.topic_counts(db)
+    sms_on = services(request).settings.sms_on
     return admin_page(
-        request, "admin/dashboard.html",
+        request, "admin/dashboard.html", sms=await sms.counts(db) if sms_on else None,
         waiting_suggestions=waiting,
         waiting_approval=pending_alerts + pending_listings + pending_corrections,
         waiting_changes=changes, waiting_imports=imports, taken_down=taken_down,
