@@ -463,11 +463,13 @@ def test_about_says_what_is_kept_only_while_sms_is_on(client, sms_client):
         assert "text message" not in client.get(path).text
         assert "mensaje de texto" not in client.get(path).text
     page = html.unescape(sms_client.get("/about").text)
-    assert f"text VIGIL and your state's code (VIGIL OR), or URGENT, to {FROM}" in page
+    assert (f"text VIGIL and your state's code (VIGIL OR), or URGENT, to "
+            f'<a href="sms:{FROM}" class="nowrap">{FROM}</a>. Text STOP to stop.') in page
     assert "we keep your phone number (encrypted), its language and the states" in page
     assert "until you text STOP" in page and "No organizer can see your number" in page
     es = html.unescape(sms_client.get("/es/about").text)
-    assert f"envíe ALERTAS y el código de su estado (ALERTAS OR), o URGENTE, al {FROM}" in es
+    assert ("envíe ALERTAS y el código de su estado (ALERTAS OR), o URGENTE, al "
+            f'<a href="sms:{FROM}" class="nowrap">{FROM}</a>') in es
     assert "guardamos su número de teléfono (cifrado)" in es
 
 
