@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import time
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
@@ -16,8 +17,13 @@ FROM = "+15035550100"
 
 
 class FakeProvider:
-    def __init__(self, user: str = ACCOUNT, token: str = TOKEN, sender: str = FROM):
+    def __init__(self, user: str = ACCOUNT, token: str = TOKEN, sender: str = FROM,
+                 rate: float | None = None):
         self.user, self.token, self.sender = user, token, sender
+        # Texts a second it accepts, as a carrier's limit (429 beyond it); None: no limit.
+        self.rate = rate
+        self._window: deque[float] = deque()
+        self.limited = 0
         self.script: deque[int] = deque()  # status codes to answer next, then 201
         self.received: list[dict[str, str]] = []
         self.refused: list[str] = []  # why malformed requests were refused
@@ -27,6 +33,8 @@ class FakeProvider:
         provider = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
             def log_message(self, *args):  # quiet
                 pass
 
@@ -90,6 +98,16 @@ class FakeProvider:
             self.on_request(fields)
         with self.lock:
             code = self.script.popleft() if self.script else 201
+            if self.rate is not None and code == 201:
+                now = time.monotonic()
+                while self._window and self._window[0] <= now - 1.0:
+                    self._window.popleft()
+                # A burst of a tenth of a second's worth is let through, no more.
+                if len(self._window) >= self.rate + max(1, self.rate / 10):
+                    code = 429
+                    self.limited += 1
+                else:
+                    self._window.append(now)
             self.count += 1
             n = self.count
             if code == 201:
@@ -100,3 +118,20 @@ class FakeProvider:
         headers = {"Retry-After": "1"} if code == 429 else None
         return self._answer(handler, code, {"code": 20429 if code == 429 else 20500,
                                             "message": "try later"}, headers)
+
+
+def main() -> None:
+    """python -m tests.smsprovider [RATE]: serve until stdin closes; print the URL first,
+    then the counts at the end (sent, refused as over the rate, malformed)."""
+    import sys
+
+    rate = float(sys.argv[1]) if len(sys.argv) > 1 else None
+    with FakeProvider(rate=rate) as provider:
+        print(provider.url, flush=True)
+        sys.stdin.read()
+        print(json.dumps({"sent": len(provider.received), "limited": provider.limited,
+                          "malformed": len(provider.refused)}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -27,6 +27,7 @@ log = logging.getLogger("vigil.sms")
 POLL_EVERY = 1.0
 QUICK_RETRIES = (1.0, 4.0)
 MAX_WAIT = 300.0
+PACE_SLACK = 0.02
 
 
 def retry_delay(attempts: int) -> float:
@@ -53,12 +54,14 @@ class SmsSender:
     """start() does nothing while SMS is off; wake() after committing queued texts."""
 
     def __init__(self, settings: Settings, db: Database, gateway: Gateway | None = None,
-                 concurrency: int = 8):
+                 concurrency: int | None = None):
         self.settings = settings
         self.db = db
         self.gateway = gateway or Gateway(settings)
         self.rate = settings.sms_rate
-        self.concurrency = concurrency
+        # Enough requests in flight for the rate with answers up to a fifth of a second
+        # away; a provider's limit is the rate, not the number of open requests.
+        self.concurrency = concurrency or min(64, max(4, int(self.rate / 5)))
         self.owner = sender_name()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
@@ -116,7 +119,9 @@ class SmsSender:
     async def _pace(self) -> None:
         """Wait for the next slot the rate allows (and out any pause a 429 asked for)."""
         now = time.monotonic()
-        start = max(self._next_slot, now, self._paused_until)
+        # A sender that fell behind (a busy loop, a slow claim) may catch up by PACE_SLACK
+        # seconds' worth of texts at once, no more: providers absorb that much of a burst.
+        start = max(self._next_slot, now - PACE_SLACK, self._paused_until)
         self._next_slot = start + 1.0 / self.rate
         if start > now:
             await asyncio.sleep(start - now)
@@ -144,10 +149,9 @@ class SmsSender:
                     task = asyncio.create_task(self._send(item, limit))
                     in_flight.add(task)
                     task.add_done_callback(in_flight.discard)
-                # The next batch is claimed once this one's answers are in, so a retry
-                # never overtakes its own first try.
-                if in_flight:
-                    await asyncio.gather(*in_flight, return_exceptions=True)
+                # The next batch is claimed as soon as this one has gone out, while its last
+                # answers are still coming: those texts stay leased to us meanwhile, and a
+                # gap between batches would cost a share of the rate.
         finally:
             for task in in_flight:
                 task.cancel()
