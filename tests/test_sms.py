@@ -515,3 +515,25 @@ def test_numbers_are_not_in_the_export_or_the_logs(tmp_path, provider, capfd, ca
     assert "provider answered 500" in caplog.text  # the log was captured
     for seen in (exported.stdout, exported.stderr, out, err, caplog.text):
         assert "5035550142" not in seen
+
+
+async def test_two_processes_send_at_the_one_rate(tmp_path, provider):
+    # Batches of two seconds' worth (10 texts): both would have some to send.
+    settings, db = await fanout_db(tmp_path, provider, 20, rate=5.0)
+    other = await Database(settings.db_path).connect()
+    try:
+        await db.write_fn(lambda conn: store.queue_alert(conn, ALERT, "http://t"))
+        started = time.monotonic()
+        first = await SmsSender(settings, db).start()
+        second = await SmsSender(settings, other).start()
+        try:
+            await asyncio.wait_for(first.idle(), 20)
+        finally:
+            await first.stop()
+            await second.stop()
+        assert sorted(m["To"] for m in provider.received) == [
+            f"+1503555{i:04d}" for i in range(20)]
+        assert time.monotonic() - started >= 19 / 5 - 0.3
+    finally:
+        await other.close()
+        await db.close()

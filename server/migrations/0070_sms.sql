@@ -33,3 +33,12 @@ CREATE TABLE sms_outbox (
 CREATE INDEX sms_outbox_due ON sms_outbox (status, next_attempt);
 CREATE INDEX sms_outbox_subscriber ON sms_outbox (subscriber_id);
 CREATE INDEX sms_outbox_alert ON sms_outbox (alert_id);
+
+-- One process sends at a time, so VIGIL_SMS_RATE holds for the deployment however many
+-- workers serve it: the sender that holds this lease (renewed while it runs) sends.
+CREATE TABLE sms_sender (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    owner TEXT,
+    expires REAL NOT NULL DEFAULT 0
+);
+INSERT INTO sms_sender (id, owner, expires) VALUES (1, NULL, 0);

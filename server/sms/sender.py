@@ -135,8 +135,7 @@ class SmsSender:
             while True:
                 self._wake.clear()
                 now = time.time()
-                claimed = await self.db.write_fn(
-                    lambda conn, now=now: store.claim(conn, self.owner, self.batch, now))
+                claimed = await self.db.write_fn(lambda conn, now=now: self._claim(conn, now))
                 if not claimed:
                     try:
                         await asyncio.wait_for(self._wake.wait(), POLL_EVERY)
@@ -156,6 +155,12 @@ class SmsSender:
             for task in in_flight:
                 task.cancel()
             await asyncio.gather(*in_flight, return_exceptions=True)
+
+    async def _claim(self, conn, now: float) -> list[store.Claimed]:
+        # Only the process holding the right to send claims (see store.hold_sending).
+        if not await store.hold_sending(conn, self.owner, now):
+            return []
+        return await store.claim(conn, self.owner, self.batch, now)
 
     async def _send(self, item: store.Claimed, limit: asyncio.Semaphore) -> None:
         try:
@@ -208,4 +213,9 @@ class SmsSender:
     async def _renew_loop(self) -> None:
         while True:
             await asyncio.sleep(store.LEASE / 3)
-            await self.db.write_fn(lambda conn: store.renew(conn, self.owner, time.time()))
+            await self.db.write_fn(lambda conn: self._renew(conn, time.time()))
+
+    async def _renew(self, conn, now: float) -> None:
+        await store.renew(conn, self.owner, now)
+        await conn.execute("UPDATE sms_sender SET expires = ? WHERE owner = ?",
+                           (now + store.LEASE, self.owner))

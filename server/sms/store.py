@@ -188,6 +188,15 @@ async def claim(conn: aiosqlite.Connection, owner: str, limit: int, now: float,
     return sorted(claimed, key=lambda c: c.id)
 
 
+async def hold_sending(conn: aiosqlite.Connection, owner: str, now: float,
+                       lease: float = LEASE) -> bool:
+    """Take or keep the right to send (one process at a time); True while owner holds it."""
+    cur = await conn.execute(
+        "UPDATE sms_sender SET owner = ?, expires = ? WHERE id = 1 AND "
+        "(owner = ? OR owner IS NULL OR expires < ?)", (owner, now + lease, owner, now))
+    return cur.rowcount == 1
+
+
 async def renew(conn: aiosqlite.Connection, owner: str, now: float, lease: float = LEASE) -> int:
     cur = await conn.execute(
         "UPDATE sms_outbox SET next_attempt = ? WHERE status = 'sending' AND lease_owner = ?",
@@ -210,6 +219,8 @@ async def record(conn: aiosqlite.Connection, owner: str, outcomes: Sequence[Outc
 
 async def release(conn: aiosqlite.Connection, owner: str) -> int:
     """Hand back every lease owner holds, due at once (a sender stopping)."""
+    await conn.execute("UPDATE sms_sender SET owner = NULL, expires = 0 WHERE owner = ?",
+                       (owner,))
     cur = await conn.execute(
         "UPDATE sms_outbox SET status = 'pending', lease_owner = NULL, next_attempt = 0 "
         "WHERE status = 'sending' AND lease_owner = ?", (owner,))
