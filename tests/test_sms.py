@@ -537,3 +537,28 @@ async def test_two_processes_send_at_the_one_rate(tmp_path, provider):
     finally:
         await other.close()
         await db.close()
+
+
+def test_the_alert_form_previews_the_text_its_segments_and_its_reach(make_client, provider):
+    client, _ = make_client(sms_rate=1000.0, **provider.settings())
+    text_in(client, "VIGIL WA", number="+12065550001")
+    text_in(client, "URGENTE", number="+13125550002")
+    text_in(client, "VIGIL OR", number="+15035550003")
+    wait_for(lambda: len(provider.received) == 3)
+    csrf = sign_in(client, "ana")
+    page = html.unescape(client.post("/admin/alerts/new", data=alert_form(
+        csrf, action="preview", title_es="Acción urgente",
+        message_es="Venga al NWDC de Tacoma ahora.")).text)
+    assert "By text message, to 2 numbers" in page
+    # One accented letter (ó) makes the Spanish text UCS-2: 96 characters, two segments.
+    assert "In English: GSM-7, segments: 1" in page and "In Spanish: UCS-2, segments: 2" in page
+    assert ("Vigil URGENT: Urgent: legal observers needed (WA). Come to the Tacoma NWDC now. "
+            "http://testserver/legal") in page
+    assert provider.count == 3  # a preview sends nothing
+
+
+def test_the_alert_form_says_nothing_of_texts_while_sms_is_off(make_client):
+    client, _ = make_client()
+    csrf = sign_in(client, "ana")
+    page = client.post("/admin/alerts/new", data=alert_form(csrf, action="preview")).text
+    assert "Preview, as the notification will look" in page and "text message" not in page

@@ -14,6 +14,7 @@ from __future__ import annotations
 import aiosqlite
 
 from server.config import Settings
+from server.database import Database
 from server.sms import store
 from server.sms.gateway import Gateway, signature, signature_ok
 from server.sms.sender import SmsSender
@@ -29,5 +30,15 @@ async def queue_alert(conn: aiosqlite.Connection, settings: Settings, alert: dic
     return await store.queue_alert(conn, alert, settings.base_url)
 
 
-__all__ = ["Gateway", "SmsSender", "counts", "handle_text", "queue_alert", "reach",
+async def preview(db: Database, settings: Settings, alert: dict) -> dict | None:
+    """For the alert form: the text in each language with its encoding and segments, and how
+    many numbers it will reach; None while SMS is off."""
+    if not settings.sms_on:
+        return None
+    texts = store.alert_texts(alert, settings.base_url)
+    return {"reach": await reach(db, alert),
+            "texts": [(lang, body, segments(body)) for lang, body in texts.items()]}
+
+
+__all__ = ["Gateway", "SmsSender", "counts", "handle_text", "preview", "queue_alert", "reach",
            "segments", "signature", "signature_ok"]

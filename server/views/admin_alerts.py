@@ -255,6 +255,8 @@ async def new(request: Request) -> Response:
                        ("es", message.payload_es, "es" if fields["title_es"] else "en")],
             "opens": await opens(svc.db, fields["url"], translator(request)),
             "urgent": bool(fields["urgent"]),
+            "sms": await sms.preview(svc.db, svc.settings,
+                                     {**fields, "id": 0, "states": json.loads(fields["states"])}),
         }
         return await _page(request, "admin/alert_form.html", values=values, errors={},
                            preview=preview)
