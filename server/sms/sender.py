@@ -65,6 +65,7 @@ class SmsSender:
         self.owner = sender_name()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
+        self._in_flight: set[asyncio.Task] = set()
         self._outcomes: list[store.Outcome] = []
         self._answered = asyncio.Event()
         self._next_slot = 0.0
@@ -95,6 +96,13 @@ class SmsSender:
         runner, *others = self._tasks
         runner.cancel()
         await asyncio.gather(runner, return_exceptions=True)
+        # Texts on the wire are let finish (their answers recorded, sids and all) rather than
+        # cut off, which would leave them to go again from whoever sends next.
+        if self._in_flight:
+            await asyncio.wait(self._in_flight, timeout=self.gateway.timeout + 1)
+        for task in self._in_flight:
+            task.cancel()
+        await asyncio.gather(*self._in_flight, return_exceptions=True)
         for task in others:
             task.cancel()
         await asyncio.gather(*others, return_exceptions=True)
@@ -130,31 +138,29 @@ class SmsSender:
 
     async def _run(self) -> None:
         limit = asyncio.Semaphore(self.concurrency)
-        in_flight: set[asyncio.Task] = set()
-        try:
-            while True:
-                self._wake.clear()
-                now = time.time()
-                claimed = await self.db.write_fn(lambda conn, now=now: self._claim(conn, now))
-                if not claimed:
-                    try:
-                        await asyncio.wait_for(self._wake.wait(), POLL_EVERY)
-                    except TimeoutError:
-                        pass
-                    continue
-                for item in claimed:
-                    await self._pace()
-                    await limit.acquire()
-                    task = asyncio.create_task(self._send(item, limit))
-                    in_flight.add(task)
-                    task.add_done_callback(in_flight.discard)
-                # The next batch is claimed as soon as this one has gone out, while its last
-                # answers are still coming: those texts stay leased to us meanwhile, and a
-                # gap between batches would cost a share of the rate.
-        finally:
-            for task in in_flight:
-                task.cancel()
-            await asyncio.gather(*in_flight, return_exceptions=True)
+        in_flight = self._in_flight
+        while True:
+            self._wake.clear()
+            now = time.time()
+            # Shielded, as every write here: stop() cancels this task, and a transaction
+            # cut off between BEGIN and its try would stay open on the writer.
+            claimed = await asyncio.shield(
+                self.db.write_fn(lambda conn, now=now: self._claim(conn, now)))
+            if not claimed:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), POLL_EVERY)
+                except TimeoutError:
+                    pass
+                continue
+            for item in claimed:
+                await self._pace()
+                await limit.acquire()
+                task = asyncio.create_task(self._send(item, limit))
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
+            # The next batch is claimed as soon as this one has gone out, while its last
+            # answers are still coming: those texts stay leased to us meanwhile, and a
+            # gap between batches would cost a share of the rate.
 
     async def _claim(self, conn, now: float) -> list[store.Claimed]:
         # Only the process holding the right to send claims (see store.hold_sending).
@@ -205,7 +211,8 @@ class SmsSender:
         outcomes, self._outcomes = self._outcomes, []
         if not outcomes:
             return
-        lost = await self.db.write_fn(lambda conn: store.record(conn, self.owner, outcomes))
+        lost = await asyncio.shield(
+            self.db.write_fn(lambda conn: store.record(conn, self.owner, outcomes)))
         if lost:
             log.info("sms: %s outcomes not recorded (stopped, or leased to another sender)",
                      lost)
@@ -213,7 +220,7 @@ class SmsSender:
     async def _renew_loop(self) -> None:
         while True:
             await asyncio.sleep(store.LEASE / 3)
-            await self.db.write_fn(lambda conn: self._renew(conn, time.time()))
+            await asyncio.shield(self.db.write_fn(lambda conn: self._renew(conn, time.time())))
 
     async def _renew(self, conn, now: float) -> None:
         await store.renew(conn, self.owner, now)
