@@ -118,8 +118,8 @@ class SmsSender:
         """Wait until nothing is due within `within` seconds and every answer is recorded."""
         while True:
             due = await self.db.scalar(
-                "SELECT COUNT(*) FROM sms_outbox WHERE status IN ('pending', 'sending') "
-                "AND next_attempt <= ?", (time.time() + within,))
+                "SELECT COUNT(*) FROM sms_outbox WHERE status = 'sending' "
+                "OR (status = 'pending' AND next_attempt <= ?)", (time.time() + within,))
             if not due and not self._outcomes:
                 return
             await asyncio.sleep(0.02)
@@ -183,6 +183,10 @@ class SmsSender:
             if not await self.db.scalar(
                     "SELECT 1 FROM sms_outbox WHERE id = ? AND lease_owner = ? "
                     "AND status = 'sending'", (item.id, self.owner)):
+                # Handed back rather than left leased: record() changes it only if it is
+                # still ours (then it is due again at once), and a deleted row stays deleted.
+                self._answer(store.Outcome(item.id, "pending", item.attempts, time.time(),
+                                           None))
                 return
             answer = await self.gateway.send(number, item.body)
             if answer.code == 429:
