@@ -30,6 +30,7 @@ BENCHMARKS: dict[str, str] = {
     "first_visit": "benchmarks.first_visit",
     "push_processes": "benchmarks.push_processes",
     "national_day": "benchmarks.national_day",
+    "sms": "benchmarks.sms",
 }
 
 

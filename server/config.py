@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,12 +44,22 @@ class Settings:
     suggest_min_seconds: float = 3.0
     # Reverse proxies whose X-Forwarded-For tells clients apart (for rate limits only).
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    # SMS through a Twilio-compatible Messages API; off while sms_url is empty.
+    sms_url: str = ""
+    sms_from: str = ""
+    sms_user: str = ""
+    sms_token: str = ""
+    sms_rate: float = 1.0  # texts a second (a US long code sends about one)
     root: Path = ROOT
     data_dir: Path = field(default_factory=lambda: ROOT / "data")
 
     @property
     def https(self) -> bool:
         return self.base_url.startswith("https://")
+
+    @property
+    def sms_on(self) -> bool:
+        return bool(self.sms_url)
 
 
 def _read_or_create_secret(path: Path) -> str:
@@ -85,6 +96,31 @@ def parse_trusted_proxies(value: str) -> tuple[ipaddress.IPv4Network | ipaddress
     return tuple(networks)
 
 
+def parse_sms(env) -> dict:
+    """VIGIL_SMS_URL, _FROM, _USER, _TOKEN and _RATE: all of the first four, or none."""
+    url = (env.get("VIGIL_SMS_URL") or "").strip().rstrip("/")
+    values = {"sms_url": url, "sms_from": (env.get("VIGIL_SMS_FROM") or "").strip(),
+              "sms_user": (env.get("VIGIL_SMS_USER") or "").strip(),
+              "sms_token": (env.get("VIGIL_SMS_TOKEN") or "").strip()}
+    if url:
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"VIGIL_SMS_URL must be an http(s) URL, got {url!r}")
+        missing = [f"VIGIL_{k.upper()}" for k in ("sms_from", "sms_user", "sms_token")
+                   if not values[k]]
+        if missing:
+            raise ConfigError(f"VIGIL_SMS_URL is set, so {', '.join(missing)} must be too")
+        if not re.fullmatch(r"\+[1-9]\d{6,14}", values["sms_from"]):
+            raise ConfigError("VIGIL_SMS_FROM must be a number in E.164 form, like +15035550100")
+    rate = env.get("VIGIL_SMS_RATE") or "1"
+    try:
+        values["sms_rate"] = float(rate)
+    except ValueError:
+        values["sms_rate"] = 0.0
+    if not 0 < values["sms_rate"] <= 10_000:
+        raise ConfigError(f"VIGIL_SMS_RATE must be texts a second above 0, got {rate!r}")
+    return values
+
+
 def from_env(environ: dict[str, str] | None = None, *, create_files: bool = True) -> Settings:
     """Build settings from environment variables (INTERFACE.md's table)."""
     env = os.environ if environ is None else environ
@@ -109,7 +145,9 @@ def from_env(environ: dict[str, str] | None = None, *, create_files: bool = True
     base_url = env.get("VIGIL_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
     if not base_url.startswith(("http://", "https://")):
         raise ConfigError(f"VIGIL_BASE_URL must be an http(s) URL, got {base_url!r}")
+    sms = parse_sms(env)
     return Settings(
+        **sms,
         db_path=db_path,
         secret_key=secret,
         vapid_key_path=None if vapid_pem else Path(vapid_raw),

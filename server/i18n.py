@@ -71,8 +71,8 @@ def discover(locale_dir: Path = LOCALE_DIR) -> dict[str, Language]:
 LANGUAGE_INFO = discover()
 LANGUAGES = tuple(LANGUAGE_INFO)
 # Paths that exist only once, in no language; /es/<these> is a 404.
-UNPREFIXED = ("/api/", "/admin", "/static/", "/sw.js", "/healthz", "/feed.atom", "/calendar.ics",
-              "/offline-manifest.json")
+UNPREFIXED = ("/api/", "/admin", "/sms/", "/static/", "/sw.js", "/healthz", "/feed.atom",
+              "/calendar.ics", "/offline-manifest.json")
 # Evening starts here for "Tonight" and "Every night".
 EVENING_HOUR = 17
 # English and Spanish read US clocks (8 PM, 8:00 p. m.); the others their own locale's.

@@ -19,6 +19,7 @@ from server.fingerprints import Fingerprints
 from server.middleware import AccessLog
 from server.push import PushSender
 from server.render import Renderer, StaticAssets
+from server.sms import SmsSender
 
 
 @dataclass
@@ -29,6 +30,7 @@ class Services:
     renderer: Renderer
     push: PushSender  # started by the lifespan; wake() it after committing an enqueue
     vapid_public_key: str  # the application server key browsers subscribe with
+    sms: SmsSender  # does nothing while SMS is off; wake() it after queueing texts
     access_log: AccessLog
     sessions: SessionStore
     devices: DeviceCookies

@@ -61,7 +61,8 @@ def test_every_interface_string_a_visitor_sees_is_translated(lang):
                 lang, m.id, text)
             assert set(PLACEHOLDER.findall(ids[0])) <= set(PLACEHOLDER.findall(text)) or (
                 len(ids) > 1), (lang, m.id, text)
-    missing = sorted(str(mid) for mid in public_messages() if not translated.get(mid))
+    missing = sorted(str(mid) for mid in public_messages()
+                     if not translated.get(mid))
     assert not missing, f"{lang}: untranslated: {missing}"
 
 

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from server import approvals, audit, push
+from server import approvals, audit, push, sms
 from server.content import end_moment, iso_now
 from server.i18n import LANGUAGES, N_, Translator
 from server.listing_form import STATE_ZONES
@@ -404,6 +404,7 @@ async def _preview(request: Request, fields: dict) -> dict:
         "opens": await opens(svc.db, fields["url"], tr),
         "states": [state_name(s, tr.lang) for s in alert["states"]],
         "urgent": bool(fields["urgent"]),
+        "sms": await sms.preview(svc.db, svc.settings, alert),
     }
 
 
@@ -432,6 +433,7 @@ async def _send(request: Request, alert_id: int, approver: str | None,
         async with conn.execute("SELECT * FROM alerts WHERE id = ?", (alert_id,)) as cur:
             alert = _as_alert(await cur.fetchone())
         message_id = await push.enqueue(conn, push.alert_message(alert, svc.settings.base_url))
+        await sms.queue_alert(conn, svc.settings, alert)
         await conn.execute("UPDATE alerts SET message_ids = ? WHERE id = ?",
                            (json.dumps([*alert["message_ids"], message_id]), alert_id))
         return True

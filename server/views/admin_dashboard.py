@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from server import audit, push, spam
+from server import audit, push, sms, spam
 from server.i18n import N_, Translator
 from server.places import STATES, state_name
 from server.push.messages import alert_words
@@ -168,8 +168,9 @@ async def dashboard(request: Request) -> Response:
     tr = translator(request)
     usual = await usual_choices(db, me)
     growth = await push.subscription_growth(db)
+    sms_on = services(request).settings.sms_on
     return admin_page(
-        request, "admin/dashboard.html",
+        request, "admin/dashboard.html", sms=await sms.counts(db) if sms_on else None,
         send_alert=new_alert_url(usual),
         usual_states=[state_name(s, tr.lang) if s in STATES else tr.plain(N_("All states"))
                       for s in usual.get("states", [])],

@@ -396,7 +396,9 @@ async def resources_page(request: Request) -> tuple[str, dict]:
 async def about_page(request: Request) -> tuple[str, dict]:
     lang = lang_of(request)
     items = [content.localized(s, lang) for s in await content.statements(db_of(request))]
-    return "about.html", {"statements": items}
+    settings = services(request).settings
+    return "about.html", {"statements": items,
+                          "sms_number": settings.sms_from if settings.sms_on else None}
 
 
 @page(deps=("contacts",))
