@@ -296,7 +296,7 @@ def run(quick: bool) -> list[Row]:
              f"{kb(visit.worker_bodies)} bodies + {kb(visit.worker_headers)} headers",
     ))
     rows.append(goal_row(
-        "bytes: offline bundle (gzip, everything the worker stores)",
+        "bytes: offline bundle of an English and Spanish reader (gzip bodies)",
         bundle_zipped,
         f"uncompressed {kb(bundle_plain)}",
         BUNDLE_GOAL,
