@@ -135,9 +135,9 @@ def N_(message: str) -> str:  # noqa: N802 (the name gettext extraction looks fo
     return message
 
 
-def load_translations(lang: str) -> gettext_module.NullTranslations:
-    """Compile the language's .po catalog in memory (no build step for .mo files)."""
-    po = LOCALE_DIR / lang / "LC_MESSAGES" / "messages.po"
+def load_translations(lang: str, domain: str = "messages") -> gettext_module.NullTranslations:
+    """Compile one of the language's .po catalogs in memory (no build step for .mo files)."""
+    po = LOCALE_DIR / lang / "LC_MESSAGES" / f"{domain}.po"
     if lang == DEFAULT or not po.exists():
         return gettext_module.NullTranslations()
     with po.open("rb") as fh:
@@ -282,15 +282,7 @@ def side_catalog(lang: str, domain: str) -> gettext_module.NullTranslations:
     """A catalog beside the language's messages.po that `make messages` leaves alone:
     data.po (Vigil's data, keyed by the English text it translates) and calendar.po (month
     and weekday names, for a language Babel has none for)."""
-    po = LOCALE_DIR / lang / "LC_MESSAGES" / f"{domain}.po"
-    if not po.exists():
-        return gettext_module.NullTranslations()
-    with po.open("rb") as fh:
-        catalog = read_po(fh, locale=locale_of(lang))
-    buf = io.BytesIO()
-    write_mo(buf, catalog)
-    buf.seek(0)
-    return gettext_module.GNUTranslations(buf)
+    return load_translations(lang, domain)
 
 
 def pick(text: dict[str, str] | None, lang: str) -> str | None:
