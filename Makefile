@@ -39,8 +39,20 @@ $(VNU_JAR):
 	@command -v java >/dev/null || { echo "Java is missing: install Debian's default-jre-headless"; exit 1; }
 	npm install --silent --no-audit --no-fund --prefix .cache/vnu vnu-jar@26.9.27
 
-test: $(VENV)/.installed-dev $(CHROMIUM) $(VNU_JAR)
+# The suite runs twice: on SQLite, then on PostgreSQL in a throw-away cluster that the
+# tests start as an ordinary user and remove at the end (tests/pgcluster.py). PostgreSQL
+# comes from Debian's packages, installed when we can (root) and it is missing.
+PG_CTL ?= $(firstword $(wildcard /usr/lib/postgresql/*/bin/pg_ctl) /usr/lib/postgresql/15/bin/pg_ctl)
+$(PG_CTL):
+	@if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
+	else \
+		echo "PostgreSQL is missing: install Debian's 'postgresql' package"; exit 1; \
+	fi
+
+test: $(VENV)/.installed-dev $(CHROMIUM) $(VNU_JAR) $(PG_CTL)
 	VIGIL_CHROMIUM=$(CHROMIUM) VIGIL_VNU_JAR=$(VNU_JAR) $(BIN)/python -m pytest
+	VIGIL_CHROMIUM=$(CHROMIUM) VIGIL_VNU_JAR=$(VNU_JAR) VIGIL_TEST_DB=postgresql $(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check server tests benchmarks web/draw_icons.py

@@ -24,7 +24,6 @@ from server.auth import (
     SharedLimit,
 )
 from server.config import Settings
-from server.database import Database
 from server.dataset import load_dataset
 from server.i18n import make_translators
 from server.middleware import AccessLog, Edge
@@ -32,6 +31,7 @@ from server.push import PushSender
 from server.render import Renderer, StaticAssets, build_environment
 from server.services import Services
 from server.sms import SmsSender
+from server.storage import open_database
 from server.vapid import application_server_key, load_private_key
 from server.views import (
     admin,
@@ -137,7 +137,7 @@ def create_app(settings: Settings, *, load_data_if_empty: bool = True) -> Starle
     """Build the app; the lifespan opens the database and everything that needs closing."""
     assets = StaticAssets()
     renderer = Renderer(build_environment(assets), make_translators())
-    db = Database(settings.db_path)
+    db = open_database(settings.database)
     vapid_key = load_private_key(settings)
     access = AccessLog()
     sender = PushSender(settings, db, vapid_key)

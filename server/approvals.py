@@ -166,7 +166,7 @@ def check_seen(form: Mapping[str, Any], current: Mapping[str, Any]) -> dict:
 
 def where_seen(seen: Mapping[str, Any]) -> tuple[str, list]:
     """A WHERE clause fragment (after `AND`) matching the row only while it holds `seen`."""
-    return " AND ".join(f"{k} IS ?" for k in seen), list(seen.values())
+    return " AND ".join(f"{k} IS NOT DISTINCT FROM ?" for k in seen), list(seen.values())
 
 
 async def record_refusal(db: Database, organizer: str, entity: str, key: str, reason: str,
@@ -197,11 +197,12 @@ async def propose_change(conn: aiosqlite.Connection, organizer: str, entity: str
         "entity_key = ? AND status = 'pending'", (now, entity, key))
     cur = await conn.execute(
         "INSERT INTO changes (entity, entity_key, before, after, proposed_by, proposed) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
+        "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
         (entity, key, canonical(before), canonical(after), organizer, now))
+    (change_id,) = await cur.fetchone()
     await audit.record(conn, organizer, "propose-change", entity, key, dict(before),
                        dict(after))
-    return int(cur.lastrowid)
+    return change_id
 
 
 async def pending_changes(db: Database) -> list[dict]:

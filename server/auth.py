@@ -71,8 +71,10 @@ class SessionStore:
         now = time.time()
         cur = await conn.execute(
             "INSERT INTO sessions (token_hash, organizer_id, device, started, last_used) "
-            "VALUES (?, ?, ?, ?, ?)", (_hash(token), organizer_id, device[:200], now, now))
-        return Session(cur.lastrowid, organizer_id, token, now, now)
+            "VALUES (?, ?, ?, ?, ?) RETURNING id",
+            (_hash(token), organizer_id, device[:200], now, now))
+        (session_id,) = await cur.fetchone()
+        return Session(session_id, organizer_id, token, now, now)
 
     async def find(self, token: str | None) -> Session | None:
         """The live session a cookie names, or None when it ended, idled out or is too old."""
@@ -102,7 +104,8 @@ class SessionStore:
     async def end_all(conn: aiosqlite.Connection, organizer_id: int,
                       keep: int | None = None) -> int:
         """End every session of an organizer but `keep`; how many ended."""
-        cur = await conn.execute("DELETE FROM sessions WHERE organizer_id = ? AND id IS NOT ?",
+        cur = await conn.execute("DELETE FROM sessions WHERE organizer_id = ? "
+                                 "AND id IS DISTINCT FROM ?",
                                  (organizer_id, keep))
         return cur.rowcount
 

@@ -375,8 +375,8 @@ async def save_batch(conn: aiosqlite.Connection, organizer: str, filename: str,
     now = iso_now()
     cur = await conn.execute(
         "INSERT INTO import_batches (filename, row_count, proposed_by, proposed) "
-        "VALUES (?, ?, ?, ?)", (filename[:200], len(rows), organizer, now))
-    batch_id = int(cur.lastrowid)
+        "VALUES (?, ?, ?, ?) RETURNING id", (filename[:200], len(rows), organizer, now))
+    (batch_id,) = await cur.fetchone()
     spots: dict[tuple[str, str], Any] = {}
     for fields in rows:
         fields = {k: v for k, v in fields.items() if k != "row"}

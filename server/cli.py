@@ -14,7 +14,6 @@ from pathlib import Path
 from server import content
 from server.accounts import AccountError, add_organizer
 from server.config import ConfigError, Settings, from_env
-from server.database import Database
 from server.dataset import (
     DataError,
     export_data,
@@ -22,6 +21,7 @@ from server.dataset import (
     load_dataset,
     load_new_languages,
 )
+from server.storage import open_database
 from server.vapid import application_server_key, load_private_key
 
 # More processes than this would only contend for the one SQLite writer.
@@ -57,16 +57,16 @@ def build_parser() -> Parser:
 
 
 async def _init(settings: Settings) -> str:
-    async with Database(settings.db_path) as db:
+    async with open_database(settings.database) as db:
         if await db.scalar("SELECT COUNT(*) FROM listings"):
             added = await load_new_languages(db, settings.data_dir)
             if added:
-                return (f"database {settings.db_path} is up to date; loaded {added} rights "
+                return (f"database {db.name} is up to date; loaded {added} rights "
                         f"articles in new languages from {settings.data_dir}")
-            return f"database {settings.db_path} is up to date"
+            return f"database {db.name} is up to date"
         counts = await load_dataset(db, settings.data_dir, content.iso_now())
     total = sum(counts.values())
-    return f"database {settings.db_path} ready; loaded {total} records from {settings.data_dir}"
+    return f"database {db.name} ready; loaded {total} records from {settings.data_dir}"
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -84,15 +84,15 @@ def _read_password(from_stdin: bool) -> str:
 
 
 async def _add_organizer(settings: Settings, name: str, password: str) -> str:
-    async with Database(settings.db_path) as db:
+    async with open_database(settings.database) as db:
         await add_organizer(db, name, password)
     return f"organizer {name!r} created"
 
 
 async def _export(settings: Settings) -> dict:
-    if not settings.db_path.exists():
+    if not settings.db_url and not settings.db_path.exists():
         raise CommandError(f"no database at {settings.db_path}; run 'python -m server init'")
-    async with Database(settings.db_path) as db:
+    async with open_database(settings.database) as db:
         return await export_data(db, content.iso_now())
 
 
@@ -108,7 +108,7 @@ def _read_export(file: str) -> object:
 
 
 async def _import(settings: Settings, file: str, doc: object) -> str:
-    async with Database(settings.db_path) as db:
+    async with open_database(settings.database) as db:
         counts = await import_data(db, doc)
     return f"imported {file}: {sum(counts.values())} records changed"
 

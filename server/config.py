@@ -30,6 +30,8 @@ class ConfigError(Exception):
 @dataclass(frozen=True)
 class Settings:
     db_path: Path = Path("var/vigil.db")
+    # A postgresql:// URL when VIGIL_DB names one; db_path is then unused.
+    db_url: str = ""
     secret_key: str = ""
     vapid_key_path: Path | None = Path("var/vapid.pem")
     vapid_key_pem: str | None = None
@@ -52,6 +54,11 @@ class Settings:
     sms_rate: float = 1.0  # texts a second (a US long code sends about one)
     root: Path = ROOT
     data_dir: Path = field(default_factory=lambda: ROOT / "data")
+
+    @property
+    def database(self) -> Path | str:
+        """What VIGIL_DB names: the SQLite file or the PostgreSQL URL."""
+        return self.db_url or self.db_path
 
     @property
     def https(self) -> bool:
@@ -124,7 +131,8 @@ def parse_sms(env) -> dict:
 def from_env(environ: dict[str, str] | None = None, *, create_files: bool = True) -> Settings:
     """Build settings from environment variables (INTERFACE.md's table)."""
     env = os.environ if environ is None else environ
-    db_path = Path(env.get("VIGIL_DB", "var/vigil.db"))
+    db = env.get("VIGIL_DB", "var/vigil.db")
+    db_url = db if db.startswith(("postgresql://", "postgres://")) else ""
     secret = env.get("VIGIL_SECRET_KEY") or ""
     if not secret and create_files:
         secret = _read_or_create_secret(Path("var/secret.key"))
@@ -148,7 +156,8 @@ def from_env(environ: dict[str, str] | None = None, *, create_files: bool = True
     sms = parse_sms(env)
     return Settings(
         **sms,
-        db_path=db_path,
+        db_path=Path("var/vigil.db") if db_url else Path(db),
+        db_url=db_url,
         secret_key=secret,
         vapid_key_path=None if vapid_pem else Path(vapid_raw),
         vapid_key_pem=vapid_pem,

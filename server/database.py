@@ -1,4 +1,7 @@
-"""All SQLite access: concurrent reads, one serialized writer, numbered migrations."""
+"""All SQLite access: concurrent reads, one serialized writer, numbered migrations.
+
+server/postgresql.py gives the same interface on PostgreSQL; server/storage.py opens
+whichever VIGIL_DB names."""
 
 from __future__ import annotations
 
@@ -11,6 +14,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
+
+from server.dialect import SQLITE
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 T = TypeVar("T")
@@ -36,6 +41,8 @@ async def _configure(conn: aiosqlite.Connection) -> None:
 class Database:
     """One long-lived writer connection and a small pool of readers."""
 
+    dialect = SQLITE
+
     def __init__(self, path: Path | str, readers: int = 3):
         self.path = Path(path)
         self._reader_count = readers
@@ -48,6 +55,11 @@ class Database:
         self._revision_check: asyncio.Future[int] | None = None
         self._writes = 0  # public writes made through this object
         self._data_version: int | None = None
+
+    @property
+    def name(self) -> str:
+        """The database as messages name it."""
+        return str(self.path)
 
     async def connect(self) -> Database:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -108,12 +120,15 @@ class Database:
         return None if row is None else row[0]
 
     async def write_fn(
-        self, fn: Callable[[aiosqlite.Connection], Awaitable[T]], *, public: bool = False
+        self, fn: Callable[[aiosqlite.Connection], Awaitable[T]], *, public: bool = False,
+        exclusive: bool = True,
     ) -> T:
         """Run fn(conn) in one BEGIN IMMEDIATE transaction on the writer connection.
 
         public=True marks a change to public content, which bumps the revision that
-        ETags, page caches and the offline manifest key on.
+        ETags, page caches and the offline manifest key on. exclusive=False says fn locks
+        the rows it changes itself (with dialect.skip_locked), which PostgreSQL lets run
+        beside other writes; in SQLite every write is exclusive.
         """
         assert self._writer is not None, "database is not connected"
         async with self._write_lock:

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import aiosqlite
 
 from server.database import Database
+from server.dialect import dialect_of
 from server.i18n import LANGUAGES
 from server.places import STATES
 from server.public_contact import contact_href
@@ -530,8 +531,8 @@ CHECK_COLUMNS = ("verified", "reviewed")
 
 
 async def _columns(conn: aiosqlite.Connection, name: str) -> list[str]:
-    async with conn.execute(f"PRAGMA table_info({name})") as cur:
-        return [row[1] for row in await cur.fetchall()]
+    async with conn.execute(dialect_of(conn).table_columns, (name,)) as cur:
+        return [row[0] for row in await cur.fetchall()]
 
 
 async def upsert_rows(conn: aiosqlite.Connection, name: str, rows: list[dict]) -> int:
@@ -551,7 +552,8 @@ async def upsert_rows(conn: aiosqlite.Connection, name: str, rows: list[dict]) -
         updates = [c for c in cols if c not in key and c not in ("created",)
                    and not (c in CHECK_COLUMNS and row[c] == "")]
         set_clause = ", ".join(f"{c} = excluded.{c}" for c in updates) or f"{key[0]} = {key[0]}"
-        differs = " OR ".join(f"{name}.{c} IS NOT excluded.{c}" for c in updates) or "0"
+        differs = " OR ".join(f"{name}.{c} IS DISTINCT FROM excluded.{c}"
+                              for c in updates) or "FALSE"
         sql = (
             f"INSERT INTO {name} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)}) "
             f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {set_clause} WHERE {differs}"
@@ -604,7 +606,7 @@ async def export_data(db: Database, exported: str) -> dict:
 
 
 async def _table_columns(db: Database, name: str) -> list[str]:
-    return [row[1] for row in await db.execute(f"PRAGMA table_info({name})")]
+    return [row[0] for row in await db.execute(db.dialect.table_columns, (name,))]
 
 
 async def import_data(db: Database, doc: Any) -> dict[str, int]:

@@ -51,7 +51,8 @@ def code_version(extra: Iterable[str] = ()) -> str:
 
 
 async def _table(db: Database, name: str) -> str:
-    rows = await db.execute(f"SELECT * FROM {name} ORDER BY rowid")  # noqa: S608 (fixed names)
+    order = db.dialect.row_order.format(table=name)
+    rows = await db.execute(f"SELECT * FROM {name} ORDER BY {order}")  # noqa: S608 (fixed names)
     return _hash([tuple(r) for r in rows])
 
 

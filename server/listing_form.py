@@ -54,10 +54,11 @@ CITY_ZONES = {
 # Where the site already knows a city to be (its facilities and listings), for a listing
 # given without coordinates: a place by its city, never 0,0. Parameters :city and :state.
 CITY_SPOT_SQL = (
-    "SELECT ROUND(AVG(lat), 3) AS lat, ROUND(AVG(lon), 3) AS lon FROM ("
+    "SELECT ROUND(CAST(AVG(lat) AS NUMERIC), 3) AS lat, "
+    "ROUND(CAST(AVG(lon) AS NUMERIC), 3) AS lon FROM ("
     "SELECT lat, lon FROM facilities WHERE lower(city) = lower(:city) AND state = :state "
     "AND lat IS NOT NULL UNION ALL SELECT lat, lon FROM listings "
-    "WHERE lower(city) = lower(:city) AND state = :state AND lat IS NOT NULL)")
+    "WHERE lower(city) = lower(:city) AND state = :state AND lat IS NOT NULL) AS spots")
 
 
 def zone_for(state: str, city: str = "") -> str:

@@ -5,20 +5,19 @@ from __future__ import annotations
 import asyncio
 import html
 import re
-import sqlite3
 
 import httpx
 from starlette.testclient import TestClient
 
 from server.accounts import add_organizer
-from server.database import Database
+from tests import dbtools
 
 PASSWORD = "correct horse battery staple"
 
 
 def create_organizer(settings, name: str, password: str = PASSWORD) -> None:
     async def run():
-        async with Database(settings.db_path) as db:
+        async with dbtools.database(settings.db_path) as db:
             await add_organizer(db, name, password)
 
     asyncio.run(run())
@@ -71,7 +70,7 @@ class Browser:
 
 
 def sql(settings, query: str, params: tuple = ()) -> list[tuple]:
-    conn = sqlite3.connect(settings.db_path)
+    conn = dbtools.connect(settings.db_path)
     try:
         return conn.execute(query, params).fetchall()
     finally:

@@ -11,6 +11,7 @@ from starlette.testclient import TestClient
 from server import ROOT
 from server.app import create_app
 from server.config import Settings
+from tests import dbtools
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 
@@ -26,12 +27,33 @@ def pytest_report_header() -> str:
                                timeout=30).stdout.strip()
     except OSError:
         found = "not found"
-    return f"browser: {CHROMIUM}: {found or 'no version'}"
+    return f"browser: {CHROMIUM}: {found or 'no version'}; database: {dbtools.BACKEND}"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if dbtools.POSTGRESQL:
+        dbtools.start()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if dbtools.POSTGRESQL:
+        dbtools.stop()
+
+
+@pytest.fixture(autouse=True)
+def _drop_test_databases(tmp_path: Path) -> Iterator[None]:
+    """On PostgreSQL, a test's databases go with its tmp_path."""
+    yield
+    if dbtools.POSTGRESQL:
+        dbtools.drop_under(tmp_path)
 
 
 def make_settings(tmp_path: Path, **overrides) -> Settings:
+    db_path = overrides.pop("db_path", tmp_path / "vigil.db")
+    target = dbtools.target(db_path)
     values = dict(
-        db_path=tmp_path / "vigil.db",
+        db_path=db_path,
+        db_url=target if isinstance(target, str) else "",
         secret_key=TEST_SECRET,
         vapid_key_path=tmp_path / "vapid.pem",
         vapid_subject="mailto:test@example.invalid",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from server import ROOT
+from tests import dbtools
 from tests.conftest import TEST_SECRET
 
 CHROMIUM = os.environ.get("VIGIL_CHROMIUM", "/usr/bin/chromium")
@@ -42,7 +42,7 @@ class LiveServer:
 
     def sql(self, statement: str, params: tuple = (), *, public: bool = True) -> None:
         """Change the data behind the server's back, as another process would."""
-        conn = sqlite3.connect(self.db_path, timeout=10)
+        conn = dbtools.connect(self.db_path, timeout=10)
         try:
             conn.execute(statement, params)
             if public:
@@ -79,7 +79,7 @@ def live_server(
     log = tmp / f"server-{port}-{time.monotonic_ns()}.log"
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
     full_env.update(
-        VIGIL_DB=str(tmp / "vigil.db"),
+        VIGIL_DB=str(dbtools.target(tmp / "vigil.db")),
         VIGIL_SECRET_KEY=TEST_SECRET,
         VIGIL_VAPID_KEY=str(tmp / "vapid.pem"),
         VIGIL_VAPID_SUBJECT="mailto:test@example.invalid",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 import time
 
 import pytest
@@ -12,6 +11,7 @@ from starlette.testclient import TestClient
 
 from server.app import create_app
 from server.views import admin
+from tests import dbtools
 from tests.admin_support import create_organizer, csrf_from, sign_in
 from tests.conftest import make_settings
 
@@ -76,13 +76,12 @@ def csrf_from_other_session() -> str:
 
 
 def test_csrf_refusal_changes_nothing(organizer_client, settings):
-    import sqlite3
 
     sign_in(organizer_client, "ana")
 
     def snapshot():
-        conn = sqlite3.connect(settings.db_path)
-        rows = {t: conn.execute(f"SELECT COUNT(*), COALESCE(MAX(rowid), 0) FROM {t}").fetchone()
+        conn = dbtools.connect(settings.db_path)
+        rows = {t: conn.execute(f"SELECT COUNT(*), COALESCE(MAX(id), 0) FROM {t}").fetchone()
                 for t in ("listings", "alerts", "organizers", "suggestions", "audit")}
         conn.close()
         return rows
@@ -161,7 +160,7 @@ def test_guesses_spread_over_workers_are_counted_together(tmp_path):
         assert codes == [401] * limit
         assert attempt(first, "correct horse battery staple") == 429
         assert attempt(second, "correct horse battery staple") == 429
-    conn = sqlite3.connect(settings.db_path)
+    conn = dbtools.connect(settings.db_path)
     try:  # what is kept says nothing of what was typed
         kept = [row[0] for row in conn.execute("SELECT account FROM sign_in_failures")]
     finally:

@@ -17,6 +17,7 @@ from starlette.testclient import TestClient
 
 from server.app import create_app
 from server.config import Settings
+from tests import dbtools
 from tests.admin_support import create_organizer, sign_in
 from tests.conftest import make_settings
 
@@ -90,7 +91,7 @@ class Admin:
         return res.text
 
     def rows(self, sql: str, params: tuple = ()) -> list[dict]:
-        conn = sqlite3.connect(self.settings.db_path)
+        conn = dbtools.connect(self.settings.db_path)
         conn.row_factory = sqlite3.Row
         try:
             return [dict(r) for r in conn.execute(sql, params)]
@@ -106,7 +107,7 @@ class Admin:
 
     def backdate(self, table: str, slug: str, column: str) -> None:
         """Make a record look checked long ago (the default data may be checked today)."""
-        conn = sqlite3.connect(self.settings.db_path)
+        conn = dbtools.connect(self.settings.db_path)
         with conn:
             conn.execute(f"UPDATE {table} SET {column} = '2020-01-02' WHERE slug = ?", (slug,))
             conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 "
@@ -166,7 +167,7 @@ def content_routes(app) -> list[tuple[str, set[str]]]:
 
 def test_visitors_are_sent_to_sign_in_and_refused(client, settings):
     def snapshot():
-        conn = sqlite3.connect(settings.db_path)
+        conn = dbtools.connect(settings.db_path)
         counts = [conn.execute(f"SELECT COUNT(*), MAX(verified) FROM {t}").fetchone()
                   for t in ("facilities", "contacts", "articles", "organizations")]
         counts.append(conn.execute("SELECT COUNT(*), MAX(reviewed) FROM rights").fetchone())

@@ -9,6 +9,7 @@ import sqlite3
 import pytest
 from playwright.sync_api import expect
 
+from tests import dbtools
 from tests.live import live_server
 from tests.test_push_browser import add_organizer
 
@@ -40,7 +41,7 @@ def phone(browser, server):
 
 
 def stored(server, slug: str) -> dict:
-    conn = sqlite3.connect(server.db_path, timeout=10)
+    conn = dbtools.connect(server.db_path, timeout=10)
     conn.row_factory = sqlite3.Row
     try:
         return dict(conn.execute("SELECT * FROM listings WHERE slug = ?", (slug,)).fetchone())
@@ -167,7 +168,7 @@ def test_delete_asks_for_confirmation_on_the_phone(server, phone):
 
 
 def table(server, sql: str) -> list[dict]:
-    conn = sqlite3.connect(server.db_path, timeout=10)
+    conn = dbtools.connect(server.db_path, timeout=10)
     conn.row_factory = sqlite3.Row
     try:
         return [dict(r) for r in conn.execute(sql)]
@@ -184,7 +185,7 @@ SEEDED = [("listings", "/admin/listings/{slug}/edit", ("updated",)),
 
 @pytest.mark.parametrize("name, edit, moving", SEEDED)
 def test_every_seeded_record_saves_unchanged_from_the_phone(server, phone, name, edit, moving):
-    query = f"SELECT * FROM {name} ORDER BY slug, rowid"
+    query = f"SELECT * FROM {name} ORDER BY slug, {dbtools.row_order(name)}"
     before = table(server, query)
     assert before
     for slug in sorted({r["slug"] for r in before}):

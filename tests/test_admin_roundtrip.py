@@ -9,6 +9,7 @@ import sqlite3
 import pytest
 
 from server.admin_guard import sign_notice
+from tests import dbtools
 from tests.admin_support import create_organizer, csrf_from, sign_in
 from tests.conftest import TEST_SECRET, make_settings
 
@@ -59,7 +60,7 @@ def admin(tmp_path):
 
 
 def rows(settings, sql: str) -> list[dict]:
-    conn = sqlite3.connect(settings.db_path)
+    conn = dbtools.connect(settings.db_path)
     conn.row_factory = sqlite3.Row
     try:
         return [dict(r) for r in conn.execute(sql)]
@@ -98,11 +99,12 @@ def test_every_seeded_listing_saves_unchanged_through_its_form(admin):
                                          ("facilities", "facilities")])
 def test_every_seeded_record_saves_unchanged_through_its_form(admin, kind, table):
     client, settings = admin
-    before = rows(settings, f"SELECT * FROM {table} ORDER BY slug, rowid")
+    every = f"SELECT * FROM {table} ORDER BY slug, {dbtools.row_order(table)}"
+    before = rows(settings, every)
     assert before
     for slug in sorted({r["slug"] for r in before}):
         save_through_form(client, f"/admin/content/{kind}/{slug}/edit")
-    assert rows(settings, f"SELECT * FROM {table} ORDER BY slug, rowid") == before
+    assert rows(settings, every) == before
 
 
 def test_a_link_without_an_address_round_trips(admin):
@@ -166,7 +168,9 @@ def test_delete_asks_first_then_can_be_restored_exactly(admin):
     ("articles", "articles", "guardian-occupy-ice-protest-camps-expand")])
 def test_deleted_content_asks_first_and_restores_exactly(admin, kind, table, slug):
     client, settings = admin
-    before = rows(settings, f"SELECT * FROM {table} WHERE slug = '{slug}' ORDER BY rowid")
+    rows_of_slug = (f"SELECT * FROM {table} WHERE slug = '{slug}' "
+                    f"ORDER BY {dbtools.row_order(table)}")
+    before = rows(settings, rows_of_slug)
     assert post(client, f"/admin/content/{kind}/{slug}/delete").status_code == 200
     assert rows(settings, f"SELECT * FROM {table} WHERE slug = '{slug}'")
     post(client, f"/admin/content/{kind}/{slug}/delete", confirm="yes")
@@ -174,7 +178,7 @@ def test_deleted_content_asks_first_and_restores_exactly(admin, kind, table, slu
     entry = re.search(r'action="/admin/deleted/(\d+)/restore"',
                       client.get("/admin/deleted").text).group(1)
     assert post(client, f"/admin/deleted/{entry}/restore").status_code == 303
-    after = rows(settings, f"SELECT * FROM {table} WHERE slug = '{slug}' ORDER BY rowid")
+    after = rows(settings, rows_of_slug)
     # Every row back as it was (a rights article has a row per language, in any order).
     assert sorted((without(r, "id") for r in after), key=repr) == sorted(
         (without(r, "id") for r in before), key=repr)
@@ -318,7 +322,7 @@ def test_no_listing_is_placed_at_0_0(admin):
     row = rows(settings, f"SELECT lat, lon FROM listings WHERE slug = '{slug}'")[0]
     assert row == {"lat": None, "lon": None}
     # With a facility and no coordinates, the listing stands at the facility.
-    conn = sqlite3.connect(settings.db_path)
+    conn = dbtools.connect(settings.db_path)
     with conn:
         conn.execute("UPDATE facilities SET lat = 47.2496, lon = -122.4214 "
                      "WHERE slug = 'northwest-detention-center-tacoma'")

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import html
 import re
-import sqlite3
 
 import pytest
 
 from server.public_contact import link_phones
+from tests import dbtools
 from tests.test_alerts import banner, send_alert
 from tests.test_organizers import make_client as make_client  # noqa: F401 (a fixture)
 from tests.test_organizers import push as push  # noqa: F401 (a fixture)
@@ -112,7 +112,7 @@ def test_an_alert_for_several_zones_names_the_first_and_last_clock(make_client):
 
 def test_a_phone_number_in_a_listing_dials(make_client):  # noqa: F811
     client, settings = make_client()
-    conn = sqlite3.connect(settings.db_path)
+    conn = dbtools.connect(settings.db_path)
     conn.execute("UPDATE listings SET description_en = ?, needs = ? WHERE slug = 'san-antonio-tx'",
                  ("Lawyers: 210-555-0143. Meet at 3523 Crosspoint Rd, 78219, on 2026-12-06.",
                   '[{"en": "Drivers: call (210) 555-0100", "es": "Conductores: (210) 555-0100"}]'))

@@ -12,6 +12,7 @@ import pytest
 
 from server.i18n import LANGUAGES
 from server.push import messages
+from tests import dbtools
 from tests.admin_support import hidden_fields, sign_in, sql
 from tests.test_organizers import make_client, push, subscribe  # noqa: F401 (fixtures)
 
@@ -160,9 +161,8 @@ def test_payloads_in_every_language_are_stored_and_sent(make_client, push, monke
     client, settings = make_client()
     sub = subscribe(client, push, ["state:OR"])
     sql_update = "UPDATE subscriptions SET lang = 'fr'"
-    import sqlite3
 
-    conn = sqlite3.connect(settings.db_path)
+    conn = dbtools.connect(settings.db_path)
     conn.execute(sql_update)
     conn.commit()
     conn.close()
@@ -188,9 +188,8 @@ def test_the_approval_binds_the_place_and_time(pair):
     alert = res.headers["location"].split("?")[0]
     sign_in(ben, "ben")
     approval = hidden_fields(ben.get(alert).text, alert + "/approve")
-    import sqlite3
 
-    conn = sqlite3.connect(settings.db_path)
+    conn = dbtools.connect(settings.db_path)
     conn.execute("UPDATE alerts SET place = 'a trap'")
     conn.commit()
     conn.close()

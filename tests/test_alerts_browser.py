@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import time
 import urllib.request
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 from playwright.sync_api import expect
 
 from server.push import check_declarative
+from tests import dbtools
 from tests.admin_support import hidden_fields, sign_in
 from tests.live import live_server
 from tests.pushservice import PushService
@@ -45,7 +45,7 @@ def stubbed_phone(browser, subscriber, **options):
 
 
 def subscriptions(server) -> list[tuple[str, str, str]]:
-    conn = sqlite3.connect(server.db_path)
+    conn = dbtools.connect(server.db_path)
     try:
         return conn.execute(
             "SELECT s.endpoint, s.lang, t.topic FROM subscriptions s "

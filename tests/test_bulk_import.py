@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import html
 import re
-import sqlite3
 
 import httpx
 import pytest
@@ -15,7 +14,7 @@ from starlette.testclient import TestClient
 from server import bulk_import
 from server.app import create_app
 from server.approvals import seen_fields
-from server.database import Database
+from tests import dbtools
 from tests.admin_support import (
     Browser,
     async_sign_in,
@@ -163,7 +162,7 @@ def test_whoever_edited_a_row_cannot_approve_the_batch(pair):
 def current_seen(settings, batch: str) -> dict:
     """The approval form's fields for the batch as it is now, built by hand."""
     async def run():
-        async with Database(settings.db_path) as db:
+        async with dbtools.database(settings.db_path) as db:
             return await bulk_import.batch_version(db.execute, int(batch.rsplit("/", 1)[1]))
 
     return seen_fields(asyncio.run(run()))
@@ -174,7 +173,7 @@ def test_an_approval_is_for_the_batch_the_approver_saw(pair):
     batch = batch_url(upload(ana, sign_in(ana, "ana"), csv_text(good_rows(5))))
     page = ben_view(ben, batch)
     slug = imported(settings)[4][0]  # a row the page does not need to show, changed behind
-    conn = sqlite3.connect(settings.db_path)
+    conn = dbtools.connect(settings.db_path)
     conn.execute("UPDATE listings SET address = '999 Trap Rd' WHERE slug = ?", (slug,))
     conn.commit()
     conn.close()
@@ -417,7 +416,7 @@ def test_an_import_approval_binds_every_column_of_every_row(pair):
     page = ben_view(ben, batch)
     slug = imported(settings)[2][0]
     facility = sql(settings, "SELECT slug FROM facilities LIMIT 1")[0][0]
-    conn = sqlite3.connect(settings.db_path)
+    conn = dbtools.connect(settings.db_path)
     conn.execute("UPDATE listings SET contact = ?, facility = ? WHERE slug = ?",
                  ('{"label": "Legal hotline", "value": "+1-555-555-0199"}', facility, slug))
     conn.commit()

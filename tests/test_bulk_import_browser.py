@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from tests import dbtools
 from tests.live import live_server
 from tests.test_bulk_import import csv_text, good_rows
 from tests.test_push_browser import add_organizer
@@ -102,9 +103,8 @@ def test_a_file_with_one_bad_row_is_refused_naming_the_row(browser, server, tmp_
 
 
 def server_rows(server, query: str, params: tuple = ()) -> list[tuple]:
-    import sqlite3
 
-    conn = sqlite3.connect(server.db_path, timeout=10)
+    conn = dbtools.connect(server.db_path, timeout=10)
     try:
         return conn.execute(query, params).fetchall()
     finally:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from server import ROOT
+from tests import dbtools
 
 
 def run(args: list[str], cwd: Path, stdin: str = "", **env: str) -> subprocess.CompletedProcess:
@@ -47,12 +48,12 @@ def test_init_export_import_from_any_directory(tmp_path):
     assert "subscriptions" not in doc and "password" not in exported.stdout
     dump = tmp_path / "dump.json"
     dump.write_text(exported.stdout)
-    fresh = run(["import", str(dump)], tmp_path, VIGIL_DB=str(tmp_path / "new.db"))
+    fresh = run(["import", str(dump)], tmp_path, VIGIL_DB=str(dbtools.target(tmp_path / "new.db")))
     assert fresh.returncode == 0, fresh.stderr
-    again = run(["export"], tmp_path, VIGIL_DB=str(tmp_path / "new.db"))
+    again = run(["export"], tmp_path, VIGIL_DB=str(dbtools.target(tmp_path / "new.db")))
     strip = lambda d: {k: v for k, v in json.loads(d).items() if k != "exported"}  # noqa: E731
     assert strip(again.stdout) == strip(exported.stdout)
-    twice = run(["import", str(dump)], tmp_path, VIGIL_DB=str(tmp_path / "new.db"))
+    twice = run(["import", str(dump)], tmp_path, VIGIL_DB=str(dbtools.target(tmp_path / "new.db")))
     assert "0 records changed" in twice.stdout
 
 

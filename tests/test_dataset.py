@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import sqlite3
 import time
 from pathlib import Path
 
 import pytest
 
 from server import ROOT, database
-from server.database import Database
+from server.database import migration_files
 from server.dataset import DataError, export_data, import_data, load_dataset, read_dataset
+from server.storage import open_database
+from tests import dbtools
 
 NOW = "2026-11-27T00:00:00+00:00"
 SOURCE_CITIES = ["Portland", "Tacoma", "Los Angeles", "San Diego", "New York", "Detroit",
@@ -93,23 +94,35 @@ def test_unknown_reference_is_an_error(data_copy):
 
 async def test_bad_file_loads_nothing(tmp_path, data_copy):
     _edit(data_copy / "statements.toml", "attribution", "attributed")
-    async with Database(tmp_path / "v.db") as db:
+    async with dbtools.database(tmp_path / "v.db") as db:
         with pytest.raises(DataError):
             await load_dataset(db, data_copy, NOW)
         assert await db.scalar("SELECT COUNT(*) FROM listings") == 0
 
 
+@dbtools.sqlite_only
 async def test_migrations_from_an_empty_file(tmp_path):
     path = tmp_path / "empty.db"
     path.touch()
-    async with Database(path) as db:
+    async with dbtools.database(path) as db:
         version = await db.scalar("PRAGMA user_version")
         assert version >= 1
         assert await db.scalar("PRAGMA journal_mode") == "wal"
         assert await db.scalar("PRAGMA foreign_keys") == 1
         assert await db.scalar("PRAGMA quick_check") == "ok"
-    async with Database(path) as db:  # second start: nothing to apply, nothing breaks
+    async with dbtools.database(path) as db:  # second start: nothing to apply, nothing breaks
         assert await db.scalar("PRAGMA user_version") == version
+
+
+@dbtools.postgresql_only
+async def test_migrations_on_an_empty_postgresql_database(tmp_path):
+    url = dbtools.target(tmp_path / "empty.db", empty=True)
+    async with open_database(url) as db:
+        version = await db.scalar("SELECT MAX(version) FROM vigil_schema")
+        assert version == migration_files()[-1][0]
+        assert await db.scalar("SELECT value FROM meta WHERE key = 'revision'") is not None
+    async with open_database(url) as db:  # second start: nothing to apply, nothing breaks
+        assert await db.scalar("SELECT COUNT(*) FROM vigil_schema") == len(migration_files())
 
 
 def _strip(doc: dict) -> dict:
@@ -117,11 +130,11 @@ def _strip(doc: dict) -> dict:
 
 
 async def test_export_import_roundtrip_is_identical(tmp_path):
-    async with Database(tmp_path / "a.db") as db:
+    async with dbtools.database(tmp_path / "a.db") as db:
         await load_dataset(db, ROOT / "data", NOW)
         first = await export_data(db, NOW)
     assert first["listings"] and "password_hash" not in json.dumps(first)
-    async with Database(tmp_path / "b.db") as db:
+    async with dbtools.database(tmp_path / "b.db") as db:
         await import_data(db, first)
         second = await export_data(db, "later")
         rev = await db.revision()
@@ -134,7 +147,7 @@ async def test_export_import_roundtrip_is_identical(tmp_path):
 
 
 async def test_import_refuses_non_exports(tmp_path):
-    async with Database(tmp_path / "c.db") as db:
+    async with dbtools.database(tmp_path / "c.db") as db:
         for doc in ([], {"listings": []}, {"vigil_export": 1, "listings": "x"},
                     {"vigil_export": 1, "listings": [{"title": "no slug"}]},
                     {"vigil_export": 1, "listings": [{"slug": "x", "bogus": 1}]}):
@@ -144,14 +157,14 @@ async def test_import_refuses_non_exports(tmp_path):
 
 
 def bump_revision_from_another_process(path: Path) -> None:
-    other = sqlite3.connect(path)
+    other = dbtools.connect(path)
     other.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'")
     other.commit()
     other.close()
 
 
 async def test_the_revision_follows_our_writes_at_once_and_another_process_soon(tmp_path):
-    async with Database(tmp_path / "r.db") as db:
+    async with dbtools.database(tmp_path / "r.db") as db:
         await load_dataset(db, ROOT / "data", NOW)
         start = await db.revision()
         await db.write("UPDATE listings SET title = title || '!' WHERE id = 1", public=True)
@@ -163,10 +176,11 @@ async def test_the_revision_follows_our_writes_at_once_and_another_process_soon(
             await asyncio.sleep(0.02)
 
 
+@dbtools.sqlite_only
 async def test_the_revision_is_read_again_only_after_a_commit(tmp_path):
     """Between commits a check costs one PRAGMA, not a read of the revision; another
     connection's commit is noticed at the next check."""
-    async with Database(tmp_path / "g.db") as db:
+    async with dbtools.database(tmp_path / "g.db") as db:
         await load_dataset(db, ROOT / "data", NOW)
         start = await db.revision()
         statements: list[str] = []

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
-import sqlite3
 import time
 
 import pytest
@@ -17,8 +16,8 @@ import server.push
 import server.push.sender
 from server.app import create_app
 from server.content import listing_record
-from server.database import Database
 from server.push import digest
+from tests import dbtools
 from tests.admin_support import create_organizer, sign_in
 from tests.conftest import make_settings
 from tests.pushservice import PushService
@@ -70,7 +69,7 @@ def publish(client, state: str, n: int, first: int = 1) -> None:
 
 
 def rows(settings, sql: str, params=()) -> list[tuple]:
-    with sqlite3.connect(settings.db_path) as conn:
+    with dbtools.connect(settings.db_path) as conn:
         return conn.execute(sql, params).fetchall()
 
 
@@ -226,7 +225,8 @@ def test_two_processes_flushing_at_once_send_one_digest(client, settings, monkey
     later = time.time() + 3601
 
     async def flush_from_two_processes() -> list[list[int]]:
-        async with Database(settings.db_path) as one, Database(settings.db_path) as two:
+        async with (dbtools.database(settings.db_path) as one,
+                    dbtools.database(settings.db_path) as two):
             return await asyncio.gather(*[
                 db.write_fn(lambda conn: digest.flush(conn, settings.base_url, now=later))
                 for db in (one, two)])
@@ -240,7 +240,7 @@ def test_listings_that_go_live_together_are_one_message_per_state(settings):
     """An approved batch (an import) tells each state at once, in one message."""
 
     async def approve_batch() -> tuple[list[int], list[tuple]]:
-        async with Database(settings.db_path) as db:
+        async with dbtools.database(settings.db_path) as db:
             async def run(conn):
                 records = []
                 for i, state in enumerate(["OR"] * 5 + ["WA"]):
@@ -295,7 +295,7 @@ def test_what_a_state_hears_over_a_day(settings):
     window = digest.WINDOW
 
     async def run_day() -> list[tuple[str, str]]:
-        async with Database(settings.db_path) as db:
+        async with dbtools.database(settings.db_path) as db:
             async def go_live(conn, slug: str, now: float) -> None:
                 await conn.execute(
                     "INSERT INTO listings (slug, kind, title, city, state, status, "
@@ -337,7 +337,7 @@ def test_a_held_announcement_says_what_was_approved_not_what_the_listing_says_la
     t0 = 1795975200.0  # 2026-11-29 10:00 in Portland
 
     async def run() -> str:
-        async with Database(settings.db_path) as db:
+        async with dbtools.database(settings.db_path) as db:
             async def go_live(conn, slug: str, now: float) -> None:
                 await conn.execute(
                     "INSERT INTO listings (slug, kind, title, city, state, status, "

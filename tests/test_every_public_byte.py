@@ -12,6 +12,7 @@ import pytest
 
 from server.listing_form import values_from_row
 from server.views.admin_content import KINDS
+from tests import dbtools
 from tests.admin_support import hidden_fields, sign_in, sql
 
 MARK = "Zqxmark"
@@ -87,7 +88,7 @@ def change_each_field(ana, csrf: str, edit: str, values: dict, extra: list[str],
 
 
 def row_of(settings, table: str, slug: str) -> dict:
-    conn = sqlite3.connect(settings.db_path)
+    conn = dbtools.connect(settings.db_path)
     conn.row_factory = sqlite3.Row
     try:
         return dict(conn.execute(f"SELECT * FROM {table} WHERE slug = ?", (slug,)).fetchone())
@@ -103,7 +104,7 @@ def rights_row(settings, slug: str) -> dict:
 
 
 def row_of_lang(settings, slug: str, lang: str) -> dict:
-    conn = sqlite3.connect(settings.db_path)
+    conn = dbtools.connect(settings.db_path)
     conn.row_factory = sqlite3.Row
     try:
         return dict(conn.execute("SELECT * FROM rights WHERE slug = ? AND lang = ?",
@@ -153,7 +154,7 @@ def test_choices_wait_too(pair):
                          "ORDER BY slug LIMIT 1")[0][0]
     values = values_from_row(row_of(settings, "listings", slug))
     facility = row_of(settings, "listings", slug)["facility"]
-    other = sql(settings, "SELECT slug FROM facilities WHERE slug IS NOT ? LIMIT 1",
+    other = sql(settings, "SELECT slug FROM facilities WHERE slug IS DISTINCT FROM ? LIMIT 1",
                 (facility,))[0][0]
     res = ana.post(f"/admin/listings/{slug}/edit",
                    data={**values, "facility": other, "csrf": csrf}, follow_redirects=False)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import collections
 import json
 import re
-import sqlite3
 import threading
 import time
 from datetime import UTC, datetime
@@ -15,8 +14,8 @@ import httpx
 import pytest
 
 from server import push
-from server.database import Database
 from server.vapid import load_private_key
+from tests import dbtools
 from tests.admin_support import PASSWORD, create_organizer, csrf_from
 from tests.conftest import make_settings
 from tests.live import LiveServer, live_server
@@ -54,7 +53,7 @@ async def test_every_failure_across_one_fanout(tmp_path):
     with PushService() as service:
         settings = make_settings(tmp_path, push_hosts=(service.origin,), push_timeout=0.5,
                                  push_max_attempts=4, push_concurrency=16)
-        async with Database(settings.db_path) as db:
+        async with dbtools.database(settings.db_path) as db:
             expected = {}
             for behaviour, options, status, attempts, code in CASES:
                 for _ in range(PER_CASE):
@@ -142,7 +141,7 @@ class Organizer:
 
 
 def query(db_path, sql: str, params: tuple = ()) -> list[tuple]:
-    conn = sqlite3.connect(db_path, timeout=10)
+    conn = dbtools.connect(db_path, timeout=10)
     try:
         return conn.execute(sql, params).fetchall()
     finally:
@@ -163,15 +162,16 @@ def test_sigkill_mid_fanout_then_restart_delivers_to_everyone(tmp_path):
         create_organizer(settings, "ana")  # also creates the database file
         subs = [service.new_subscription() for _ in range(SUBSCRIBERS)]
         today = datetime.now(UTC).date().isoformat()
-        conn = sqlite3.connect(settings.db_path)
+        conn = dbtools.connect(settings.db_path)
         try:
             with conn:
                 for sub in subs:
                     cur = conn.execute(
                         "INSERT INTO subscriptions (endpoint, p256dh, auth, created) "
-                        "VALUES (?, ?, ?, ?)", (sub.endpoint, sub.p256dh, sub.auth, today))
+                        "VALUES (?, ?, ?, ?) RETURNING id",
+                        (sub.endpoint, sub.p256dh, sub.auth, today))
                     conn.execute("INSERT INTO subscription_topics VALUES (?, 'all')",
-                                 (cur.lastrowid,))
+                                 (cur.fetchone()[0],))
         finally:
             conn.close()
 
@@ -222,7 +222,7 @@ def test_sigkill_mid_fanout_then_restart_delivers_to_everyone(tmp_path):
         assert len({m.payload.rstrip() for m in messages}) == 1
         assert query(settings.db_path, "SELECT status, COUNT(*) FROM deliveries "
                      "GROUP BY status") == [("sent", SUBSCRIBERS)]
-        assert query(settings.db_path, "PRAGMA integrity_check") == [("ok",)]
+        assert dbtools.intact(settings.db_path)
         assert service.rejected == [] and service.errors == []
         assert "Traceback" not in logs
 
@@ -282,7 +282,7 @@ def test_sigkill_mid_organizer_writes_loses_no_acknowledged_edit(tmp_path):
         assert set(acknowledged) <= audited  # every acknowledged edit, each in its own commit
         res = httpx.get(f"{server.url}/api/v1/listings/{slug}", timeout=10)
         assert res.json()["listing"]["title"] == title
-        assert query(server.db_path, "PRAGMA integrity_check") == [("ok",)]
+        assert dbtools.intact(server.db_path)
 
 
 @pytest.fixture(autouse=True)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import feedparser
 import pytest
 from icalendar import Calendar
+
+from tests import dbtools
 
 NIGHTLY = {
     "slug": "nightly-vigil-tacoma", "kind": "vigil", "title": "Nightly vigil at the NWDC",
@@ -26,7 +27,7 @@ NIGHTLY = {
 
 
 def add_listing(settings, row: dict) -> None:
-    conn = sqlite3.connect(settings.db_path)
+    conn = dbtools.connect(settings.db_path)
     cols = ", ".join(row)
     conn.execute(f"INSERT INTO listings ({cols}) VALUES ({', '.join('?' * len(row))})",
                  list(row.values()))

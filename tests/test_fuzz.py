@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import sqlite3
 from urllib.parse import quote, urlencode
 
 from cryptography.hazmat.primitives import serialization
@@ -24,6 +23,7 @@ from starlette.routing import Mount, Route
 
 from server.middleware import UNPREFIXED
 from server.places import STATES
+from tests import dbtools
 from tests.admin_support import create_organizer, sign_in
 
 FUZZ = dict(
@@ -299,7 +299,7 @@ def test_unsubscribing_with_random_json_never_fails(client, body):
 def fresh_suggestion_limit(client) -> None:
     """A new per-client limit (5 suggestions in 10 minutes): without it every later example
     would get the same 429, and validation would go unfuzzed."""
-    conn = sqlite3.connect(client.app.state.vigil.settings.db_path)
+    conn = dbtools.connect(client.app.state.vigil.settings.db_path)
     with conn:
         conn.execute("DELETE FROM rate_events")
     conn.close()

@@ -19,7 +19,6 @@ import random
 import re
 import select
 import socket
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -37,6 +36,7 @@ from server.app import create_app
 from server.config import ConfigError, from_env, parse_trusted_proxies
 from server.serve import contained_log_records, uvicorn_options
 from server.views import suggest as suggest_view
+from tests import dbtools
 from tests.admin_support import create_organizer, csrf_from, sign_in
 from tests.conftest import make_settings
 from tests.live import LiveServer, free_port, live_server
@@ -141,15 +141,13 @@ def assert_inert(res, payload: str) -> None:
 
 
 def schema_and_counts(db_path) -> tuple[list[str], int, str]:
-    conn = sqlite3.connect(db_path)
+    conn = dbtools.connect(db_path)
     try:
-        tables = sorted(r[0] for r in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table'"))
+        tables = sorted(dbtools.tables(conn))
         listings = conn.execute("SELECT COUNT(*) FROM listings").fetchone()[0]
-        integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
     finally:
         conn.close()
-    return tables, listings, integrity
+    return tables, listings, "ok" if dbtools.intact(db_path) else "damaged"
 
 
 def stamp_of(client, path: str = "/suggest") -> str:
@@ -158,7 +156,7 @@ def stamp_of(client, path: str = "/suggest") -> str:
 
 def fresh_throttles(client) -> None:
     """A new per-client limit for suggestions (5 per 10 minutes would otherwise end the run)."""
-    conn = sqlite3.connect(client.app.state.vigil.settings.db_path)
+    conn = dbtools.connect(client.app.state.vigil.settings.db_path)
     with conn:
         conn.execute("DELETE FROM rate_events")
     conn.close()
@@ -228,7 +226,7 @@ def test_suggestion_fields_are_inert_and_stored_verbatim(client, settings):
                         accepted.append((field, payload))
     tables, listings, integrity = schema_and_counts(settings.db_path)
     assert (tables, listings) == before[:2] and integrity == "ok"
-    conn = sqlite3.connect(settings.db_path)
+    conn = dbtools.connect(settings.db_path)
     try:
         stored = {(f, v) for f in ("title", "details", "contact")
                   for (v,) in conn.execute(f"SELECT {f} FROM suggestions")}
@@ -322,7 +320,7 @@ def test_push_api_is_inert(client, settings):
                 # a path the push service may well have chosen: stored as sent, and removable
                 assert endpoint.startswith("https://fcm.googleapis.com/fcm/send/")
                 assert body["topics"] == ["all"] and body["subscription"]["keys"] == good
-                conn = sqlite3.connect(settings.db_path)
+                conn = dbtools.connect(settings.db_path)
                 try:
                     stored = conn.execute("SELECT endpoint FROM subscriptions").fetchall()
                 finally:
@@ -338,7 +336,7 @@ def test_push_api_is_inert(client, settings):
         assert_inert(res, payload)
     tables, listings, integrity = schema_and_counts(settings.db_path)
     assert (tables, listings) == before[:2] and integrity == "ok"
-    conn = sqlite3.connect(settings.db_path)
+    conn = dbtools.connect(settings.db_path)
     try:
         assert conn.execute("SELECT COUNT(*) FROM subscriptions").fetchone()[0] == 0
     finally:
@@ -721,7 +719,7 @@ def test_a_suggestion_stamp_is_good_for_one_suggestion(server):
         assert answer["code"] == "stamp-used"
         assert answer["stamp"] and answer["stamp"] != stamp
     assert "already" in answer_html(server, fields)
-    conn = sqlite3.connect(server.db_path)
+    conn = dbtools.connect(server.db_path)
     try:
         stored = conn.execute("SELECT COUNT(*) FROM suggestions WHERE title = ?",
                               (fields["title"],)).fetchone()[0]
@@ -744,7 +742,7 @@ def test_a_spent_stamp_is_refused_by_every_worker(tmp_path):
         assert first.post("/suggest", data=fields, headers=json_answer).status_code == 201
         again = second.post("/suggest", data=fields, headers=json_answer)
         assert again.status_code == 400 and again.json()["code"] == "stamp-used"
-    conn = sqlite3.connect(settings.db_path)
+    conn = dbtools.connect(settings.db_path)
     try:
         assert conn.execute("SELECT COUNT(*) FROM suggestions").fetchone()[0] == 1
     finally:
@@ -861,7 +859,7 @@ def test_cache_busting_query_strings_and_feeds_are_served_from_the_cache(setting
 
 def change_a_listing(db_path) -> None:
     """An edit from another process, as an import or a second worker makes."""
-    conn = sqlite3.connect(db_path)
+    conn = dbtools.connect(db_path)
     try:
         conn.execute("UPDATE listings SET title = title || ' (moved)' WHERE id = "
                      "(SELECT MIN(id) FROM listings WHERE status IN ('active', 'ended'))")
@@ -1005,7 +1003,7 @@ def test_public_pages_never_fail_on_anything_an_organizer_can_save(tmp_path):
 def test_listings_saved_in_any_shape_of_links_and_needs_still_render(client, settings):
     """Links and needs as older versions or a hand edit may have left them: each page still
     answers, showing what can be shown."""
-    conn = sqlite3.connect(settings.db_path)
+    conn = dbtools.connect(settings.db_path)
     try:
         slug = conn.execute("SELECT slug FROM listings WHERE status IN ('active', 'ended') "
                             "LIMIT 1").fetchone()[0]
@@ -1068,9 +1066,7 @@ def test_behind_a_trusted_proxy_each_client_has_its_own_limit(tmp_path):
         # someone else behind the same proxy is not limited
         assert proxied_suggestion(client, "203.0.113.51").status_code == 201
         assert proxied_suggestion(client, "2001:db8::5").status_code == 201
-    raw = settings.db_path.read_bytes() + stream.getvalue().encode()
-    for wal in settings.db_path.parent.glob("*-wal"):
-        raw += wal.read_bytes()
+    raw = dbtools.stored_bytes(settings.db_path) + stream.getvalue().encode()
     for address in (b"203.0.113.5", b"2001:db8", b"198.51.100.1"):
         assert address not in raw
 

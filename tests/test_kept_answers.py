@@ -3,13 +3,13 @@ after what they were made of has changed, never to a request that must reach its
 
 from __future__ import annotations
 
-import sqlite3
 import time
 
 import pytest
 
 from server import database
 from server.views.base import Answer, Answers, Prepared
+from tests import dbtools
 
 
 @pytest.fixture
@@ -81,7 +81,7 @@ def test_an_edit_here_is_seen_by_the_next_request(client, views):
 def test_another_process_edit_is_seen_within_a_second(client, settings):
     slug = client.get("/api/v1/listings").json()["listings"][0]["slug"]
     client.get("/")  # kept
-    conn = sqlite3.connect(settings.db_path)
+    conn = dbtools.connect(settings.db_path)
     try:
         conn.execute("UPDATE listings SET title = 'Moved by another worker' WHERE slug = ?",
                      (slug,))

@@ -12,6 +12,7 @@ from babel.messages.pofile import read_po
 
 from server import ROOT
 from server.i18n import FULL, LANGUAGE_INFO, LANGUAGES, LOCALE_DIR, localize_path
+from tests import dbtools
 from tests.admin_support import create_organizer, csrf_from, sign_in
 
 NEW = [code for code in LANGUAGES if code not in FULL]
@@ -230,12 +231,11 @@ def test_init_brings_a_new_languages_articles_into_an_existing_database(settings
     import asyncio
 
     from server.cli import _init
-    from server.database import Database
 
     assert "ready" in asyncio.run(_init(settings))
 
     async def drop_and_edit() -> None:
-        async with Database(settings.db_path) as db:
+        async with dbtools.database(settings.db_path) as db:
             await db.write("DELETE FROM rights WHERE lang = 'ko'", public=True)
             await db.write("UPDATE rights SET title = 'Edited by an organizer' "
                            "WHERE slug = 'at-your-door' AND lang = 'fr'", public=True)
@@ -245,7 +245,7 @@ def test_init_brings_a_new_languages_articles_into_an_existing_database(settings
     assert "loaded 5 rights articles in new languages" in message
 
     async def stored() -> tuple[int, str]:
-        async with Database(settings.db_path) as db:
+        async with dbtools.database(settings.db_path) as db:
             return (await db.scalar("SELECT COUNT(*) FROM rights WHERE lang = 'ko'"),
                     await db.scalar("SELECT title FROM rights WHERE slug = 'at-your-door' "
                                     "AND lang = 'fr'"))

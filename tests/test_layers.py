@@ -13,7 +13,8 @@ from server import ROOT
 # longest prefix of its path listed here.
 FLOORS = {
     "ground": ["server/__init__.py", "server/config.py", "server/database.py",
-               "server/i18n.py", "server/places.py", "server/spam.py",
+               "server/i18n.py", "server/places.py", "server/spam.py", "server/dialect.py",
+               "server/postgresql.py", "server/storage.py",
                "server/public_contact.py"],
     "records": ["server/content.py", "server/dataset.py", "server/auth.py",
                 "server/accounts.py", "server/audit.py", "server/vapid.py", "server/render.py",

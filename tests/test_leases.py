@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 from server import push
-from server.database import Database
 from server.vapid import load_private_key
+from tests import dbtools
 from tests.conftest import make_settings
 from tests.pushservice import PushService
 
@@ -40,7 +40,8 @@ async def _subscribe(db, service, n: int) -> list:
 async def test_a_send_that_outlasts_its_lease_is_renewed_not_taken_over(tmp_path):
     with PushService() as service:
         settings = make_settings(tmp_path, push_hosts=(service.origin,), push_timeout=10.0)
-        async with Database(settings.db_path) as db_a, Database(settings.db_path) as db_b:
+        async with (dbtools.database(settings.db_path) as db_a,
+                    dbtools.database(settings.db_path) as db_b):
             subs = await _subscribe(db_a, service, 6)
             for sub in subs:
                 service.set_behaviour(sub, "slow", delay=2.5, times=1)  # 2.5 leases long
@@ -65,7 +66,7 @@ async def test_a_send_that_outlasts_its_lease_is_renewed_not_taken_over(tmp_path
 async def test_a_lease_left_behind_is_taken_over_when_it_runs_out(tmp_path):
     with PushService() as service:
         settings = make_settings(tmp_path, push_hosts=(service.origin,))
-        async with Database(settings.db_path) as db:
+        async with dbtools.database(settings.db_path) as db:
             subs = await _subscribe(db, service, 4)
             message = push.listing_message(LISTING, settings.base_url)
             await db.write_fn(lambda conn: push.enqueue(conn, message))
@@ -102,7 +103,7 @@ async def test_an_answer_is_recorded_within_milliseconds(tmp_path, monkeypatch):
     # comes rather than after a queue of encryptions.
     with PushService(delay=0.01, jitter=0.02) as service:
         settings = make_settings(tmp_path, push_hosts=(service.origin,), push_concurrency=4)
-        async with Database(settings.db_path) as db:
+        async with dbtools.database(settings.db_path) as db:
             subs = await _subscribe(db, service, 200)
             ids = {sub.endpoint: sid for sid, sub in zip(
                 [r[0] for r in await db.execute("SELECT id FROM subscriptions ORDER BY id")],

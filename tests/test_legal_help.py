@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 from server import ROOT
 from server.app import create_app
 from server.dataset import LEGAL_PURPOSES, PHONE_PURPOSES
+from tests import dbtools
 from tests.conftest import make_settings
 
 CONTACTS = ROOT / "data" / "contacts.toml"
@@ -179,8 +180,7 @@ def test_an_attorney_review_is_named_only_while_the_text_is_the_one_reviewed(tmp
         assert ("Reviewed by Jane Roe, attorney (Example Legal Aid), "
                 '<time datetime="2026-12-01">') in c.get("/rights/remain-silent").text
         assert "Jane Roe" not in c.get("/es/rights/remain-silent").text  # English only
-    import sqlite3
-    with sqlite3.connect(settings.db_path) as conn:
+    with dbtools.connect(settings.db_path) as conn:
         assert conn.execute("SELECT organizer, action FROM audit WHERE action = "
                             "'record-attorney-review'").fetchall() == [
             ("ana", "record-attorney-review")]

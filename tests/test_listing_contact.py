@@ -4,13 +4,13 @@ as a link that dials, writes or opens, carried by the API, the data files and ex
 from __future__ import annotations
 
 import re
-import sqlite3
 import time
 
 import pytest
 
 from server import ROOT
 from server.dataset import DataError, export_data, import_data, load_dataset, read_dataset
+from tests import dbtools
 from tests.admin_support import create_organizer, csrf_from, sign_in
 from tests.conftest import make_settings
 from tests.test_admin_roundtrip import form_fields, rows, save_through_form
@@ -133,7 +133,7 @@ def test_a_contact_stored_in_any_shape_never_becomes_an_unsafe_link(admin):
               '{"value": " https://ok.example/a\\"onmouseover=alert(1) "}',
               '"253-555-0147"', "[1, 2]", "{not json", '{"label": 5, "value": null}',
               '{"label": "Form feed", "value": "tel:+1253\\u000c5550147"}']
-    conn = sqlite3.connect(settings.db_path)
+    conn = dbtools.connect(settings.db_path)
     try:
         for slug, shape in zip(slugs, shapes, strict=True):
             conn.execute("UPDATE listings SET contact = ? WHERE slug = ?", (shape, slug))
@@ -180,15 +180,14 @@ def test_a_data_file_may_give_a_listing_its_contact(tmp_path):
 
 
 async def test_an_export_with_contacts_imports_to_the_same_data(tmp_path):
-    from server.database import Database
 
-    async with Database(tmp_path / "a.db") as db:
+    async with dbtools.database(tmp_path / "a.db") as db:
         await load_dataset(db, ROOT / "data", NOW)
         await db.write("UPDATE listings SET contact = ? WHERE slug = (SELECT MIN(slug) "
                        "FROM listings)", ('{"label": "Ñandú", "value": "+1-253-555-0147"}',))
         first = await export_data(db, NOW)
     assert any(r["contact"] for r in first["listings"])
-    async with Database(tmp_path / "b.db") as db:
+    async with dbtools.database(tmp_path / "b.db") as db:
         await import_data(db, first)
         assert sum((await import_data(db, first)).values()) == 0
         second = await export_data(db, NOW)

@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from benchmarks import national
+from tests import dbtools
 from tests.live import live_server
 from tests.test_offline import eventually, wait_for_worker
 from tests.test_push_browser import (
@@ -38,7 +39,7 @@ def import_day(server, tmp_path) -> list[dict]:
     path.write_text(json.dumps({"vigil_export": 1, "exported": "2026-01-01T00:00:00+00:00",
                                 "listings": listings}))
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
-    env.update(VIGIL_DB=str(server.db_path), VIGIL_SECRET_KEY="x" * 40,
+    env.update(VIGIL_DB=str(dbtools.target(server.db_path)), VIGIL_SECRET_KEY="x" * 40,
                VIGIL_VAPID_KEY=str(server.tmp / "vapid.pem"))
     subprocess.run([sys.executable, "-m", "server", "import", str(path)], check=True, env=env,
                    cwd=server.tmp, capture_output=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import sqlite3
 from datetime import UTC, datetime
 
 import pytest
@@ -16,6 +15,7 @@ from starlette.testclient import TestClient
 
 from server import content, fingerprints
 from server.app import create_app
+from tests import dbtools
 from tests.conftest import make_settings
 
 # Monday 7 December 2026, 6 AM in Texas, 7 AM in New York, 4 AM in Oregon.
@@ -37,7 +37,7 @@ LISTINGS = [
 
 
 def add_listing(settings, slug, city, state, starts, ends, schedule) -> None:
-    conn = sqlite3.connect(settings.db_path)
+    conn = dbtools.connect(settings.db_path)
     conn.execute(
         "INSERT INTO listings (slug, kind, title, city, state, starts, ends, schedule, status, "
         "description_en, description_es, source, verified, created, updated) "

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 
 import httpx
 
 from server.app import create_app
 from server.database import REVISION_CHECK_EVERY
 from server.views import offline
+from tests import dbtools
 from tests.conftest import make_settings
 
 
@@ -60,7 +60,7 @@ async def test_whoever_asks_during_a_revision_check_gets_its_answer(tmp_path):
     async with app.router.lifespan_context(app):
         db = app.state.vigil.db
         before = await db.revision()
-        conn = sqlite3.connect(tmp_path / "vigil.db")
+        conn = dbtools.connect(tmp_path / "vigil.db")
         conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'")
         conn.commit()
         conn.close()

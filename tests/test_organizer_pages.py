@@ -7,8 +7,10 @@ from __future__ import annotations
 import html
 import re
 import sqlite3
+from datetime import UTC, datetime
 
 from server.views.admin_content import contact_values
+from tests import dbtools
 from tests.admin_support import csrf_from, hidden_fields, sign_in, sql
 from tests.test_bulk_import import csv_text, good_rows, upload
 from tests.test_organizers import english_in
@@ -39,7 +41,7 @@ def test_one_queue_holds_everything_a_second_organizer_must_look_at(pair):
     slug = propose_listing(ana, csrf)
     assert upload(ana, csrf, csv_text(good_rows(3, city="Salem"))).status_code == 303
     contact = sql(settings, "SELECT slug FROM contacts ORDER BY slug LIMIT 1")[0][0]
-    conn = sqlite3.connect(settings.db_path)
+    conn = dbtools.connect(settings.db_path)
     conn.row_factory = sqlite3.Row
     values = contact_values(dict(conn.execute("SELECT * FROM contacts WHERE slug = ?",
                                               (contact,)).fetchone()))
@@ -199,9 +201,9 @@ def test_the_sign_in_page_and_the_dashboard_speak_spanish(pair):
     url = sql(settings, "SELECT id FROM alerts")[0][0]
     ben.post(f"/admin/alerts/{url}/approve", data=hidden_fields(
         ben.get(f"/admin/alerts/{url}").text, f"/admin/alerts/{url}/approve"))
-    conn = sqlite3.connect(settings.db_path)
-    conn.execute("INSERT INTO subscription_growth (hour, added, removed) VALUES "
-                 "(strftime('%Y-%m-%dT%H', 'now'), 3, 1)")
+    conn = dbtools.connect(settings.db_path)
+    conn.execute("INSERT INTO subscription_growth (hour, added, removed) VALUES (?, 3, 1)",
+                 (datetime.now(UTC).strftime("%Y-%m-%dT%H"),))
     conn.commit()
     conn.close()
     page = ana.get("/admin/").text

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 import time
 
 import pytest
 from starlette.testclient import TestClient
 
 from server.app import create_app
+from tests import dbtools
 from tests.admin_support import create_organizer, hidden_fields, sign_in
 from tests.conftest import make_settings
 from tests.pushservice import PushService
@@ -193,7 +193,7 @@ def test_preview_sends_nothing(make_client, push):
     assert "Preview, as the notification will look" in res.text
     time.sleep(0.3)
     assert push.messages == []
-    conn = sqlite3.connect(settings.db_path)
+    conn = dbtools.connect(settings.db_path)
     assert conn.execute("SELECT COUNT(*) FROM alerts").fetchone()[0] == 0
 
 
@@ -208,7 +208,7 @@ def test_audit_log_records_each_action(make_client, push):
     client.post(f"/admin/listings/{slug}/verify", data={"csrf": csrf})
     client.post(f"/admin/listings/{slug}/end", data={"csrf": csrf, "confirm": "yes"})
     client.post(f"/admin/listings/{slug}/delete", data={"csrf": csrf, "confirm": "yes"})
-    conn = sqlite3.connect(settings.db_path)
+    conn = dbtools.connect(settings.db_path)
     actions = [r[0] for r in conn.execute(
         "SELECT action FROM audit WHERE entity = 'listing' ORDER BY id")]
     assert actions == ["create", "publish", "edit", "mark-verified", "end", "delete"]
@@ -438,7 +438,7 @@ def test_a_correction_chooses_its_page_from_the_picker(make_client, push):
     client.post("/admin/alerts/1/correct", data={"csrf": csrf, "title": "Observers at 6 pm",
                                                  "message": "Now at 6 pm.", "link": "",
                                                  "page": "/rights"})
-    conn = sqlite3.connect(settings.db_path)
+    conn = dbtools.connect(settings.db_path)
     assert conn.execute("SELECT url, revision FROM alerts").fetchone() == ("/rights", 2)
     assert "Opens: Know your rights" in client.get("/admin/alerts/1").text
 

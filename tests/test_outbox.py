@@ -4,7 +4,6 @@ when the process stops before sending it."""
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -14,6 +13,7 @@ from starlette.testclient import TestClient
 import server.push
 import server.push.sender
 from server.app import create_app
+from tests import dbtools
 from tests.admin_support import create_organizer, sign_in
 from tests.conftest import make_settings
 from tests.pushservice import PushService
@@ -62,7 +62,7 @@ def subscribe_many(client, service, n: int) -> set[str]:
 
 
 def rows(settings, sql: str) -> list[tuple]:
-    with sqlite3.connect(settings.db_path) as conn:
+    with dbtools.connect(settings.db_path) as conn:
         return conn.execute(sql).fetchall()
 
 
@@ -120,7 +120,8 @@ def test_a_restart_delivers_what_was_committed(settings, service, act):
     [(message_id,)] = rows(settings, "SELECT id FROM push_messages")
     assert rows(settings, "SELECT COUNT(*) FROM deliveries WHERE status = 'pending'") == [(5,)]
     marked = rows(settings, "SELECT message_ids FROM alerts WHERE status = 'sent' UNION ALL "
-                            "SELECT message_id FROM listings WHERE message_id IS NOT NULL")
+                            "SELECT CAST(message_id AS TEXT) FROM listings "
+                            "WHERE message_id IS NOT NULL")
     assert [str(m[0]).strip("[]") for m in marked] == [str(message_id)]
 
     restarted = start(settings)
@@ -136,13 +137,14 @@ def test_a_restart_delivers_what_was_committed(settings, service, act):
 
 def add_message(settings, days_old: float, delivery_status: str) -> int:
     created = (datetime.now(UTC) - timedelta(days=days_old)).isoformat(timespec="seconds")
-    with sqlite3.connect(settings.db_path) as conn:
+    with dbtools.connect(settings.db_path) as conn:
         cur = conn.execute(
             "INSERT INTO push_messages (payload, topics, ttl, urgency, topic_header, created) "
-            "VALUES ('{}', '[\"all\"]', 60, 'normal', 't', ?)", (created,))
+            "VALUES ('{}', '[\"all\"]', 60, 'normal', 't', ?) RETURNING id", (created,))
+        (message_id,) = cur.fetchone()
         conn.execute("INSERT INTO deliveries (message_id, subscription_id, status, attempts, "
-                     "next_attempt) VALUES (?, 1, ?, 1, 9e99)", (cur.lastrowid, delivery_status))
-        return cur.lastrowid
+                     "next_attempt) VALUES (?, 1, ?, 1, 9e99)", (message_id, delivery_status))
+        return message_id
 
 
 def test_the_running_app_prunes_finished_messages(settings, monkeypatch):

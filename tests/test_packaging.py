@@ -50,11 +50,13 @@ def test_ci_and_make_test_run_the_whole_suite(tmp_path):
     for made in (venv / "bin" / "python", venv / ".installed-dev", vnu):
         made.touch()  # newer than pyproject.toml: nothing to install
     run = subprocess.run(["make", "-n", "--no-print-directory", "test", f"VENV={venv}",
-                          "CHROMIUM=/bin/sh",
+                          "CHROMIUM=/bin/sh", "PG_CTL=/bin/sh",
                           f"VNU_JAR={vnu}"],
                          cwd=ROOT, capture_output=True, text=True, check=True)
     assert run.stdout.splitlines() == [
-        f"VIGIL_CHROMIUM=/bin/sh VIGIL_VNU_JAR={vnu} {venv}/bin/python -m pytest"]
+        f"VIGIL_CHROMIUM=/bin/sh VIGIL_VNU_JAR={vnu} {venv}/bin/python -m pytest",
+        f"VIGIL_CHROMIUM=/bin/sh VIGIL_VNU_JAR={vnu} VIGIL_TEST_DB=postgresql "
+        f"{venv}/bin/python -m pytest"]
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]
     assert config["ini_options"]["testpaths"] == ["tests"]
 

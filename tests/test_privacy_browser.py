@@ -3,11 +3,10 @@ cookie, and leaves no client address in the database or the logs."""
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 from playwright.sync_api import expect
 
+from tests import dbtools
 from tests.live import live_server
 from tests.pushservice import PushService
 from tests.test_offline import wait_for_worker
@@ -75,9 +74,9 @@ def test_a_whole_visit_stays_on_this_origin_sets_no_cookie_and_stores_no_address
         assert context.cookies() == []
         context.close()
 
-        conn = sqlite3.connect(server.db_path)
+        conn = dbtools.connect(server.db_path)
         dump = "\n".join(conn.iterdump())
-        columns = [r[1] for r in conn.execute("PRAGMA table_info(subscriptions)")]
+        columns = [r[0] for r in conn.execute(dbtools.table_columns_sql, ("subscriptions",))]
         stored = conn.execute("SELECT * FROM subscriptions").fetchall()
         suggestions = conn.execute("SELECT COUNT(*) FROM suggestions").fetchone()[0]
         conn.close()

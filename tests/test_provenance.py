@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
-import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from server import ROOT, content
 from server.app import create_app
 from server.database import Database
 from server.dataset import DataError, load_dataset, read_dataset
+from tests import dbtools
 from tests.admin_support import create_organizer, sign_in
 from tests.conftest import make_settings
 
@@ -116,19 +116,19 @@ def _load_then(settings, sql: str = "", params: tuple = ()) -> None:
     """Load the default data, then change the database behind the app's back (an import, a
     hand edit), before the app starts."""
     async def run() -> None:
-        async with Database(settings.db_path) as db:
+        async with dbtools.database(settings.db_path) as db:
             await load_dataset(db, settings.data_dir, NOW)
             assert await unbacked_checks(db) == []
 
     asyncio.run(run())
     if sql:
-        with sqlite3.connect(settings.db_path) as conn:
+        with dbtools.connect(settings.db_path) as conn:
             conn.execute(sql, params)
 
 
 def _unbacked(settings) -> list[str]:
     async def run() -> list[str]:
-        async with Database(settings.db_path) as db:
+        async with dbtools.database(settings.db_path) as db:
             return await unbacked_checks(db)
 
     return asyncio.run(run())
@@ -169,7 +169,7 @@ def test_the_default_data_claims_no_check(tmp_path):
 def test_a_stored_date_without_an_audit_entry_is_flagged_and_never_shown(tmp_path):
     settings = make_settings(tmp_path)
     _load_then(settings, "UPDATE contacts SET verified = '2026-11-27'")
-    with sqlite3.connect(settings.db_path) as conn:
+    with dbtools.connect(settings.db_path) as conn:
         conn.execute("UPDATE rights SET reviewed = '2026-11-27' WHERE slug = 'remain-silent'")
     problems = _unbacked(settings)
     contacts = len(read_dataset(ROOT / "data")["contact"])
@@ -218,7 +218,7 @@ def test_marking_a_record_checked_records_who_and_when_and_shows_that_date(tmp_p
             assert f'{word} <time datetime="{today()}">' in client.get(path).text
         assert f"{today()} by ana" in client.get("/admin/checks").text
 
-    with sqlite3.connect(settings.db_path) as conn:
+    with dbtools.connect(settings.db_path) as conn:
         entries = conn.execute(
             "SELECT organizer, action, entity, entity_key, at FROM audit "
             "WHERE action = 'mark-verified' ORDER BY id").fetchall()
@@ -239,12 +239,12 @@ def test_a_check_does_not_survive_deleting_and_recreating_the_record(tmp_path):
     with TestClient(create_app(settings), base_url="http://testserver") as client:
         csrf = sign_in(client, "ana")
         client.post("/admin/checks/contact/united-we-dream", data={"csrf": csrf})
-    with sqlite3.connect(settings.db_path) as conn:
+    with dbtools.connect(settings.db_path) as conn:
         conn.execute("INSERT INTO audit (at, organizer, action, entity, entity_key) "
                      "VALUES (?, 'ana', 'delete', 'contact', 'united-we-dream')", (NOW,))
 
     async def shown() -> dict:
-        async with Database(settings.db_path) as db:
+        async with dbtools.database(settings.db_path) as db:
             return await content.checks(db, "contact")
 
     assert "united-we-dream" not in asyncio.run(shown())

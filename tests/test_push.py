@@ -30,6 +30,7 @@ from server.config import DEFAULT_PUSH_HOSTS
 from server.database import Database
 from server.vapid import application_server_key, load_private_key
 from server.views import push_api
+from tests import dbtools
 from tests.conftest import make_settings
 from tests.pushservice import PushService
 
@@ -64,7 +65,7 @@ def sub_body(endpoint: str = FCM + "abc123", topics=("all",), keys: dict | None 
 @pytest.fixture
 async def api(tmp_path):
     settings = make_settings(tmp_path, push_hosts=HOSTS)
-    async with Database(settings.db_path) as db:
+    async with dbtools.database(settings.db_path) as db:
         app = Starlette(routes=[Mount("/api/v1", routes=push_api.routes())])
         app.state.vigil = SimpleNamespace(
             settings=settings,
@@ -308,7 +309,7 @@ async def test_nothing_about_the_person_is_stored(api):
         headers={"User-Agent": "Mozilla/5.0 TellTale", "X-Forwarded-For": "203.0.113.9"},
     )
     assert res.status_code == 201
-    columns = [r[1] for r in await api.db.execute("PRAGMA table_info(subscriptions)")]
+    columns = await _columns(api.db, "subscriptions")
     assert columns == ["id", "endpoint", "p256dh", "auth", "created", "lang", "refusals"]
     (row,) = await api.db.execute("SELECT * FROM subscriptions")
     sub = body["subscription"]
@@ -316,16 +317,23 @@ async def test_nothing_about_the_person_is_stored(api):
     assert row["p256dh"] == sub["keys"]["p256dh"]
     assert row["auth"] == sub["keys"]["auth"]
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", row["created"])  # the day, not the moment
-    topic_columns = [r[1] for r in await api.db.execute("PRAGMA table_info(subscription_topics)")]
+    topic_columns = await _columns(api.db, "subscription_topics")
     assert topic_columns == ["subscription_id", "topic"]
-    growth = [r[1] for r in await api.db.execute("PRAGMA table_info(subscription_growth)")]
+    growth = await _columns(api.db, "subscription_growth")
     assert growth == ["hour", "added", "removed"]  # counts, never linked to a subscription
     dump = "\n".join(await _dump(api.db))
     assert "TellTale" not in dump and "203.0.113.9" not in dump
 
 
+async def _columns(db: Database, table: str) -> list[str]:
+    return [r[0] for r in await db.execute(db.dialect.table_columns, (table,))]
+
+
 async def _dump(db: Database) -> list[str]:
-    tables = [r[0] for r in await db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    tables = [r[0] for r in await db.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table'" if db.dialect.name == "sqlite"
+        else "SELECT table_name FROM information_schema.tables "
+             "WHERE table_schema = current_schema()")]
     lines = []
     for table in tables:
         for row in await db.execute(f"SELECT * FROM {table}"):
@@ -496,7 +504,7 @@ async def test_enqueue_validates_and_writes_nothing_it_refuses(tmp_path):
         dataclasses.replace(ok, payload=dict(ok.payload, urgent="yes")),
         dataclasses.replace(ok, payload_es=dict(ok.payload, web_push=1)),
     ]
-    async with Database(tmp_path / "v.db") as db:
+    async with dbtools.database(tmp_path / "v.db") as db:
         await queue(db, ok)
         for message in bad:
             with pytest.raises(ValueError):
@@ -524,7 +532,7 @@ def psettings(tmp_path, service):
 
 @pytest.fixture
 async def db(psettings):
-    async with Database(psettings.db_path) as database:
+    async with dbtools.database(psettings.db_path) as database:
         yield database
 
 
@@ -879,12 +887,13 @@ async def _many(db, service, settings, n: int, topic: str = "all") -> list:
     async def run(conn):
         for sub in subs:
             cur = await conn.execute(
-                "INSERT INTO subscriptions (endpoint, p256dh, auth, created) VALUES (?,?,?,?)",
-                (sub.endpoint, sub.p256dh, sub.auth, created),
+                "INSERT INTO subscriptions (endpoint, p256dh, auth, created) VALUES (?,?,?,?) "
+                "RETURNING id", (sub.endpoint, sub.p256dh, sub.auth, created),
             )
+            (sub_id,) = await cur.fetchone()
             await conn.execute(
                 "INSERT INTO subscription_topics (subscription_id, topic) VALUES (?, ?)",
-                (cur.lastrowid, topic),
+                (sub_id, topic),
             )
 
     await db.write_fn(run)
@@ -894,7 +903,7 @@ async def _many(db, service, settings, n: int, topic: str = "all") -> list:
 async def test_restart_mid_fanout_delivers_everything_once(tmp_path):
     with PushService(delay=0.05) as service:
         settings = make_settings(tmp_path, push_hosts=(service.origin,), push_concurrency=4)
-        async with Database(settings.db_path) as db:
+        async with dbtools.database(settings.db_path) as db:
             await _many(db, service, settings, 60)
             mid = await queue(db, push.listing_message(LISTING, BASE))
             first = make_sender(settings, db, batch_size=10)

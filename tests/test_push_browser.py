@@ -6,13 +6,13 @@ from __future__ import annotations
 import base64
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests import dbtools
 from tests.live import live_server
 from tests.pushservice import PushService
 from tests.test_offline import wait_for_worker
@@ -67,7 +67,7 @@ def get_alerts_for_oregon_and_urgent_calls(page: Page) -> None:
 
 def add_organizer(server, name: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
-    env.update(VIGIL_DB=str(server.db_path), VIGIL_SECRET_KEY="x" * 40,
+    env.update(VIGIL_DB=str(dbtools.target(server.db_path)), VIGIL_SECRET_KEY="x" * 40,
                VIGIL_VAPID_KEY=str(server.tmp / "vapid.pem"))
     subprocess.run([sys.executable, "-m", "server", "add-organizer", name, "--password-stdin"],
                    input="correct horse battery staple\n", text=True, check=True, env=env,
@@ -144,7 +144,7 @@ def test_subscribe_publish_deliver_and_show(tmp_path, browser, push):
         # Stop alerts: the server forgets the subscription; later listings reach no one.
         page.get_by_role("button", name="Stop alerts").click()
         expect(page.locator("#alerts-status")).to_contain_text("off", timeout=10000)
-        conn = sqlite3.connect(server.db_path)
+        conn = dbtools.connect(server.db_path)
         assert conn.execute("SELECT COUNT(*) FROM subscriptions").fetchone()[0] == 0
         conn.close()
         organizer.close()
@@ -186,7 +186,7 @@ STUB_WORKER_PUSH_MANAGER = """
 
 
 def subscriptions(server) -> dict[str, list[str]]:
-    conn = sqlite3.connect(server.db_path)
+    conn = dbtools.connect(server.db_path)
     try:
         rows = conn.execute(
             "SELECT s.endpoint, t.topic FROM subscriptions s "

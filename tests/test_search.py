@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 
 import pytest
+
+from tests import dbtools
 
 
 def test_search_finds_across_kinds(client):
@@ -43,8 +44,8 @@ def test_odd_queries_answer_sensibly(client, query):
 
 def table_sizes(client) -> dict[str, int]:
     """Rows per table, read from the file itself rather than through a cached response."""
-    with sqlite3.connect(client.app.state.vigil.settings.db_path) as conn:
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    with dbtools.connect(client.app.state.vigil.settings.db_path) as conn:
+        tables = dbtools.tables(conn)
         return {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in tables}
 
 

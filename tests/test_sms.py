@@ -18,10 +18,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from server.app import create_app
-from server.database import Database
 from server.sms import numbers, store, text
 from server.sms.gateway import Gateway, signature
 from server.sms.sender import PACE_SLACK, SmsSender
+from tests import dbtools
 from tests.admin_support import csrf_from, hidden_fields, sign_in
 from tests.conftest import TEST_SECRET, make_settings
 from tests.smsprovider import ACCOUNT, FROM, TOKEN, FakeProvider
@@ -191,7 +191,7 @@ def replies_to(provider, number: str) -> list[str]:
 
 
 def subscribers(settings) -> list[sqlite3.Row]:
-    conn = sqlite3.connect(settings.db_path)
+    conn = dbtools.connect(settings.db_path)
     conn.row_factory = sqlite3.Row
     try:
         return conn.execute("SELECT * FROM sms_subscribers ORDER BY id").fetchall()
@@ -226,9 +226,7 @@ def test_signing_up_and_stopping_by_text_in_english(sms_client, sms_settings, pr
     assert "text VIGIL and a state code" in replies_to(provider, NUMBER)[4]
     assert subscribers(sms_settings) == []
     # Nothing keeps the number once the replies are sent.
-    raw = sms_settings.db_path.read_bytes() + (
-        sms_settings.db_path.with_name("vigil.db-wal").read_bytes()
-        if sms_settings.db_path.with_name("vigil.db-wal").exists() else b"")
+    raw = dbtools.stored_bytes(sms_settings.db_path)
     assert NUMBER.encode() not in raw and b"5035550142" not in raw
 
 
@@ -267,7 +265,7 @@ def test_a_forged_or_unsigned_text_is_refused_before_anything_happens(sms_client
                                       "X-Twilio-Signature": forged})
     assert answer.status_code == 403
     assert subscribers(sms_settings) == []
-    conn = sqlite3.connect(sms_settings.db_path)
+    conn = dbtools.connect(sms_settings.db_path)
     try:
         assert conn.execute("SELECT COUNT(*) FROM sms_outbox").fetchone()[0] == 0
     finally:
@@ -326,7 +324,7 @@ def test_an_approved_alert_is_texted_to_its_states_and_urgent_numbers_in_their_l
 
 async def fanout_db(tmp_path, provider, count: int, rate: float, **extra):
     settings = make_settings(tmp_path, sms_rate=rate, **provider.settings(), **extra)
-    db = await Database(settings.db_path).connect()
+    db = await dbtools.database(settings.db_path).connect()
     for i in range(count):
         await db.write_fn(lambda conn, i=i: store.handle_text(
             conn, settings.secret_key, f"+1503555{i:04d}", "VIGIL OR"))
@@ -506,7 +504,7 @@ def test_numbers_are_not_in_the_export_or_the_logs(tmp_path, provider, capfd, ca
         assert text_in(c, "STOP").status_code == 200
         wait_for(lambda: len(provider.received) == 5)
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
-    env.update(VIGIL_DB=str(settings.db_path), VIGIL_SECRET_KEY=settings.secret_key,
+    env.update(VIGIL_DB=str(dbtools.target(settings.db_path)), VIGIL_SECRET_KEY=settings.secret_key,
                VIGIL_VAPID_KEY=str(tmp_path / "vapid.pem"),
                VIGIL_VAPID_SUBJECT="mailto:test@example.invalid")
     exported = subprocess.run([sys.executable, "-m", "server", "export"], env=env,
@@ -522,7 +520,7 @@ def test_numbers_are_not_in_the_export_or_the_logs(tmp_path, provider, capfd, ca
 async def test_two_processes_send_at_the_one_rate(tmp_path, provider):
     # Batches of two seconds' worth (10 texts): both would have some to send.
     settings, db = await fanout_db(tmp_path, provider, 20, rate=5.0)
-    other = await Database(settings.db_path).connect()
+    other = await dbtools.database(settings.db_path).connect()
     try:
         await db.write_fn(lambda conn: store.queue_alert(conn, ALERT, "http://t"))
         started = time.monotonic()

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import html
 import re
-import sqlite3
 
+from tests import dbtools
 from tests.admin_support import create_organizer, sign_in
 from tests.test_listing_where_when import LISTING
 
@@ -30,7 +30,7 @@ def test_vigil_organizers_as_a_source_is_said_in_spanish(client, settings):
     res = client.post("/admin/listings/new", data={"csrf": csrf, **LISTING},
                       follow_redirects=False)
     slug = re.search(r"/admin/listings/([^/]+)/edit", res.headers["location"]).group(1)
-    conn = sqlite3.connect(settings.db_path)
+    conn = dbtools.connect(settings.db_path)
     conn.execute("UPDATE contacts SET source = 'Vigil organizers' WHERE slug = "
                  "(SELECT slug FROM contacts ORDER BY slug LIMIT 1)")
     conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -17,8 +16,8 @@ from starlette.testclient import TestClient
 
 from server import push
 from server.app import create_app
-from server.database import Database
 from server.vapid import application_server_key, b64url, load_private_key
+from tests import dbtools
 from tests.admin_support import create_organizer, sign_in
 from tests.conftest import make_settings
 from tests.live import live_server
@@ -32,7 +31,7 @@ def body_for(sub, topics=("all",)) -> bytes:
 
 
 def stored(db_path) -> int:
-    conn = sqlite3.connect(db_path, timeout=10)
+    conn = dbtools.connect(db_path, timeout=10)
     try:
         return conn.execute("SELECT COUNT(*) FROM subscriptions").fetchone()[0]
     finally:
@@ -154,7 +153,7 @@ async def test_subscriptions_their_push_service_keeps_refusing_are_removed(tmp_p
         service.set_behaviour(too_large, "413")
         flaky = service.new_subscription()
         service.set_behaviour(flaky, "400", times=2)  # then accepted, which resets its count
-        async with Database(settings.db_path) as db:
+        async with dbtools.database(settings.db_path) as db:
             for sub in (good, foreign, refused, too_large, flaky):
                 await _subscribe(db, sub)
             async with _sender(settings, db) as sender:
@@ -181,7 +180,7 @@ async def test_a_refusal_that_may_be_vigils_own_fault_removes_nobody(tmp_path):
         subs = [service.new_subscription() for _ in range(4)]
         for sub in subs:
             service.set_behaviour(sub, "403")
-        async with Database(settings.db_path) as db:
+        async with dbtools.database(settings.db_path) as db:
             for sub in subs:
                 await _subscribe(db, sub)
             async with _sender(settings, db) as sender:
@@ -196,7 +195,7 @@ async def test_a_refusal_that_may_be_vigils_own_fault_removes_nobody(tmp_path):
 async def test_growth_per_hour_shows_a_flood(tmp_path):
     settings = make_settings(tmp_path)
     now = datetime.now(UTC)
-    async with Database(settings.db_path) as db:
+    async with dbtools.database(settings.db_path) as db:
         await db.write_fn(lambda conn: conn.executemany(
             "INSERT INTO subscription_growth (hour, added, removed) VALUES (?, ?, ?)",
             [((now - timedelta(hours=3)).strftime("%Y-%m-%dT%H"), 381, 2),

@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 from server import spam
 from server.app import create_app
 from server.views import suggest
+from tests import dbtools
 from tests.admin_support import create_organizer, sign_in
 from tests.conftest import make_settings
 
@@ -65,7 +66,7 @@ def submit(client: TestClient, prefix: str = "", stamp: str | None = None, json_
 
 
 def rows(settings, sql: str = "SELECT * FROM suggestions ORDER BY id", params=()) -> list[dict]:
-    conn = sqlite3.connect(settings.db_path)
+    conn = dbtools.connect(settings.db_path)
     conn.row_factory = sqlite3.Row
     try:
         return [dict(r) for r in conn.execute(sql, params)]
@@ -277,7 +278,7 @@ def test_other_clients_are_not_limited(settings):
         assert submit(first).status_code == 429
         assert submit(second).status_code == 201
     # What is kept of a client is a keyed hash: no address.
-    kept = sqlite3.connect(settings.db_path).execute("SELECT client FROM rate_events").fetchall()
+    kept = dbtools.connect(settings.db_path).execute("SELECT client FROM rate_events").fetchall()
     assert len(kept) == suggest.SUGGESTIONS_PER_CLIENT + 1
     assert all(b"203.0.113" not in row[0] and len(row[0]) == 16 for row in kept)
 

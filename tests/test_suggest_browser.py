@@ -3,11 +3,11 @@ offline and sent by the service worker when the connection comes back."""
 
 from __future__ import annotations
 
-import sqlite3
 import time
 
 import pytest
 
+from tests import dbtools
 from tests.live import live_server
 from tests.test_offline import wait_for_worker
 
@@ -23,7 +23,7 @@ def server(tmp_path):
 
 
 def stored(server) -> list[tuple]:
-    conn = sqlite3.connect(server.db_path, timeout=10)
+    conn = dbtools.connect(server.db_path, timeout=10)
     try:
         return conn.execute(
             "SELECT kind, title, city, state, status FROM suggestions ORDER BY id"

@@ -16,6 +16,7 @@ from starlette.testclient import TestClient
 
 from server.app import create_app
 from server.views.admin_content import contact_values
+from tests import dbtools
 from tests.admin_support import (
     PASSWORD,
     Browser,
@@ -101,7 +102,7 @@ def test_2_stale_listing_approval_is_refused(pair):
     sign_in(ben, "ben")
     url = f"/admin/listings/{slug}/approve"
     seen = ben.get(f"/admin/listings/{slug}/edit").text
-    sql_conn = sqlite3.connect(settings.db_path)  # a change the page did not show
+    sql_conn = dbtools.connect(settings.db_path)  # a change the page did not show
     sql_conn.execute("UPDATE listings SET address = ? WHERE slug = ?", (TRAP, slug))
     sql_conn.commit()
     sql_conn.close()
@@ -117,7 +118,7 @@ def test_3_public_facts_change_only_with_a_second_organizer(pair):
     contact = sql(settings, "SELECT slug, phones FROM contacts ORDER BY slug LIMIT 1")[0]
     slug, phones = contact
     edit = f"/admin/content/contacts/{slug}/edit"
-    row = sqlite3.connect(settings.db_path)
+    row = dbtools.connect(settings.db_path)
     row.row_factory = sqlite3.Row
     values = contact_values(dict(row.execute("SELECT * FROM contacts WHERE slug = ?",
                                              (slug,)).fetchone()))

@@ -13,6 +13,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
+from tests import dbtools
 from tests.live import live_server
 from tests.test_push_browser import add_organizer
 
@@ -45,7 +46,7 @@ def phone(browser, server):
 
 
 def rows(server, query: str) -> list[dict]:
-    conn = sqlite3.connect(server.db_path, timeout=10)
+    conn = dbtools.connect(server.db_path, timeout=10)
     conn.row_factory = sqlite3.Row
     try:
         return [dict(r) for r in conn.execute(query)]

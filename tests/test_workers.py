@@ -12,7 +12,6 @@ import os
 import re
 import signal
 import socket
-import sqlite3
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +20,7 @@ import httpx
 import pytest
 
 from server.config import Settings
+from tests import dbtools
 from tests.admin_support import create_organizer
 from tests.conftest import make_settings
 from tests.live import LiveServer, live_server
@@ -34,15 +34,15 @@ PUSH_CONCURRENCY = Settings.push_concurrency
 def _subscribe_all(db_path, service: PushService, n: int) -> list:
     subs = [service.new_subscription() for _ in range(n)]
     today = datetime.now(UTC).date().isoformat()
-    conn = sqlite3.connect(db_path)
+    conn = dbtools.connect(db_path)
     try:
         with conn:
             for sub in subs:
                 cur = conn.execute(
                     "INSERT INTO subscriptions (endpoint, p256dh, auth, created) "
-                    "VALUES (?, ?, ?, ?)", (sub.endpoint, sub.p256dh, sub.auth, today))
+                    "VALUES (?, ?, ?, ?) RETURNING id", (sub.endpoint, sub.p256dh, sub.auth, today))
                 conn.execute("INSERT INTO subscription_topics VALUES (?, 'all')",
-                             (cur.lastrowid,))
+                             (cur.fetchone()[0],))
     finally:
         conn.close()
     return subs

@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 import aiosqlite
 
 from server.content import listing_record
+from server.dialect import dialect_of
 from server.listing_form import zone_for
 from server.places import STATES
 from server.push.messages import Message, digest_message, listing_message, topic_header_for
@@ -115,13 +116,15 @@ async def announce_many(conn: aiosqlite.Connection, listings: list[dict], base_u
                            "AND due IS NULL", (state, day))
         async with conn.execute(
             "INSERT INTO push_digests (state, day, last_sent, due) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT DO UPDATE SET due = COALESCE(due, MAX(last_sent + ?, ?)) "
-            "RETURNING due", (state, day, now - WINDOW, now, WINDOW, now)) as cur:
+            "ON CONFLICT (state, day) DO UPDATE SET due = COALESCE(push_digests.due, "
+            f"{dialect_of(conn).greatest}(push_digests.last_sent + ?, ?)) RETURNING due",
+            (state, day, now - WINDOW, now, WINDOW, now)) as cur:
             (due,) = await cur.fetchone()
         # Each held listing as it was approved: what goes out later is what was approved.
         await conn.executemany(
             "INSERT INTO push_digest_listings (state, day, slug, held, snapshot) "
-            "VALUES (?, ?, ?, 1, ?) ON CONFLICT DO UPDATE SET held = 1, "
+            "VALUES (?, ?, ?, 1, ?) "
+            "ON CONFLICT (state, day, slug) DO UPDATE SET held = 1, "
             "snapshot = excluded.snapshot",
             [(state, day, str(listing["slug"]), json.dumps(listing, default=str))
              for listing in group])

@@ -31,6 +31,7 @@ from typing import Any
 import aiosqlite
 
 from server.database import Database
+from server.dialect import dialect_of
 from server.push.messages import MAX_TTL, Message, new_message_id
 from server.push.subscriptions import count_growth
 
@@ -113,16 +114,16 @@ async def enqueue(conn: aiosqlite.Connection, message: Message) -> int:
     created = datetime.now(UTC).isoformat(timespec="seconds")
     cur = await conn.execute(
         "INSERT INTO push_messages (payload, payload_es, payloads, topics, ttl, urgency, "
-        "topic_header, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "topic_header, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (data.decode("utf-8"), data_es and data_es.decode("utf-8"),
          json.dumps(others, ensure_ascii=False) if others else None, json.dumps(topics), ttl,
          message.urgency, message.topic_header, created),
     )
-    message_id = cur.lastrowid
-    assert message_id is not None
+    (message_id,) = await cur.fetchone()
     await conn.execute(
         "INSERT INTO deliveries (message_id, subscription_id, status, attempts, next_attempt) "
-        "SELECT DISTINCT ?, subscription_id, 'pending', 0, 0 FROM subscription_topics "
+        "SELECT DISTINCT CAST(? AS BIGINT), subscription_id, 'pending', 0, 0 "
+        "FROM subscription_topics "
         f"WHERE topic IN ({', '.join('?' * len(topics))})",
         (message_id, *topics),
     )
@@ -171,16 +172,20 @@ async def claim(
     marked so and not returned. A message comes back as (id, payload, payload_es, ttl,
     created, urgency, topic_header, payloads), payloads being the JSON object of its other
     languages' payloads or None.
+
+    On PostgreSQL the rows are locked as they are taken and rows another sender is taking
+    are skipped, so senders on several machines claim at once, never the same row twice.
     """
+    lock = dialect_of(conn).skip_locked
     async with conn.execute(
         "UPDATE deliveries SET status = 'sending', lease_owner = ?, next_attempt = ? "
         "WHERE (message_id, subscription_id) IN ("
         " SELECT * FROM (SELECT message_id, subscription_id FROM deliveries"
-        "  WHERE status = 'sending' AND next_attempt <= ? ORDER BY next_attempt LIMIT ?)"
-        " UNION ALL"
+        f"  WHERE status = 'sending' AND next_attempt <= ? ORDER BY next_attempt LIMIT ?{lock})"
+        " AS lapsed UNION ALL"
         " SELECT * FROM (SELECT message_id, subscription_id FROM deliveries"
-        "  WHERE status = 'pending' AND next_attempt <= ? ORDER BY next_attempt LIMIT ?)) "
-        "RETURNING message_id, subscription_id, attempts",
+        f"  WHERE status = 'pending' AND next_attempt <= ? ORDER BY next_attempt LIMIT ?{lock})"
+        " AS due) RETURNING message_id, subscription_id, attempts",
         (owner, now + lease, now, limit, now, limit),
     ) as cur:
         claimed = list(await cur.fetchall())

@@ -396,7 +396,7 @@ class PushSender:
         soonest = await self.db.scalar(
             "SELECT MIN(due) FROM ("
             "SELECT MIN(next_attempt) AS due FROM deliveries WHERE status = 'pending' "
-            "UNION ALL SELECT MIN(next_attempt) FROM deliveries WHERE status = 'sending')"
+            "UNION ALL SELECT MIN(next_attempt) FROM deliveries WHERE status = 'sending') AS due"
         )
         if soonest is None:
             return POLL_EVERY

@@ -127,10 +127,10 @@ async def save_subscription(
         if row is None:
             cur = await conn.execute(
                 "INSERT INTO subscriptions (endpoint, p256dh, auth, lang, created) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?) RETURNING id",
                 (endpoint, p256dh, auth, lang, created),
             )
-            sub_id, new = cur.lastrowid, True
+            (sub_id,), new = await cur.fetchone(), True
             await count_growth(conn, added=1)
         else:
             sub_id, new = row[0], False
@@ -193,8 +193,8 @@ async def count_growth(conn: Any, *, added: int = 0, removed: int = 0) -> None:
     """Count subscriptions made or removed this hour, inside the caller's transaction."""
     await conn.execute(
         "INSERT INTO subscription_growth (hour, added, removed) VALUES (?, ?, ?) "
-        "ON CONFLICT (hour) DO UPDATE SET added = added + excluded.added, "
-        "removed = removed + excluded.removed",
+        "ON CONFLICT (hour) DO UPDATE SET added = subscription_growth.added + excluded.added, "
+        "removed = subscription_growth.removed + excluded.removed",
         (_hour(datetime.now(UTC)), added, removed),
     )
 

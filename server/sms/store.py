@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 import aiosqlite
 
 from server.database import Database
+from server.dialect import dialect_of
 from server.i18n import UNPREFIXED, localize_path
 from server.places import STATES
 from server.push.messages import absolute_url, alert_text, same_origin_url
@@ -119,7 +120,7 @@ async def queue_alert(conn: aiosqlite.Connection, alert: dict, base_url: str) ->
     if topics is None:
         match, params = "1", []
     else:
-        match = (f"EXISTS (SELECT 1 FROM json_each(s.topics) "
+        match = (f"EXISTS (SELECT 1 FROM {dialect_of(conn).items('s.topics')} "
                  f"WHERE value IN ({', '.join('?' * len(topics))}))")
         params = topics
     cur = await conn.execute(
@@ -137,7 +138,7 @@ async def reach(db: Database, alert: dict) -> int:
         return await db.scalar("SELECT COUNT(*) FROM sms_subscribers WHERE confirmed = 1")
     return await db.scalar(
         "SELECT COUNT(*) FROM sms_subscribers s WHERE confirmed = 1 AND EXISTS (SELECT 1 FROM "
-        f"json_each(s.topics) WHERE value IN ({', '.join('?' * len(topics))}))", topics)
+        f"{db.dialect.items('s.topics')} WHERE value IN ({', '.join('?' * len(topics))}))", topics)
 
 
 @dataclass(slots=True)
@@ -238,7 +239,7 @@ async def counts(db: Database) -> dict:
     never a number."""
     subscribers = await db.scalar("SELECT COUNT(*) FROM sms_subscribers WHERE confirmed = 1")
     rows = await db.execute(
-        "SELECT value, COUNT(*) FROM sms_subscribers s, json_each(s.topics) "
+        f"SELECT value, COUNT(*) FROM sms_subscribers s, {db.dialect.items('s.topics')} "
         "WHERE s.confirmed = 1 GROUP BY value ORDER BY value")
     topics = {r[0]: r[1] for r in rows}
     spanish = await db.scalar(

@@ -374,11 +374,11 @@ async def new(request: Request) -> Response:
     async def create(conn) -> int:
         cur = await conn.execute(
             f"INSERT INTO alerts ({', '.join(columns)}, status, author, created, updated) "
-            f"VALUES ({', '.join('?' * len(columns))}, 'pending', ?, ?, ?)",
+            f"VALUES ({', '.join('?' * len(columns))}, 'pending', ?, ?, ?) RETURNING id",
             (*(fields[c] for c in columns), me["name"], now, now))
-        await audit.record(conn, me["name"], "compose", "alert", str(cur.lastrowid), None,
-                           fields)
-        return cur.lastrowid
+        (alert_id,) = await cur.fetchone()
+        await audit.record(conn, me["name"], "compose", "alert", str(alert_id), None, fields)
+        return alert_id
 
     alert_id = await svc.db.write_fn(create)
     if await approvals.needs_second_organizer(svc.db):

@@ -518,8 +518,10 @@ class RightsKind(Kind):
                     (fields[f"sources_{lang}"], fields.get("added"), slug, lang))
         for row in json.loads(fields.get("translations") or "[]"):
             await conn.execute(
-                f"INSERT OR REPLACE INTO rights (slug, {', '.join(TRANSLATION_COLUMNS)}) "
-                f"VALUES (?, {', '.join('?' for _ in TRANSLATION_COLUMNS)})",
+                f"INSERT INTO rights (slug, {', '.join(TRANSLATION_COLUMNS)}) "
+                f"VALUES (?, {', '.join('?' for _ in TRANSLATION_COLUMNS)}) "
+                "ON CONFLICT (slug, lang) DO UPDATE SET "
+                + ", ".join(f"{c} = excluded.{c}" for c in TRANSLATION_COLUMNS if c != "lang"),
                 (slug, *(row[k] for k in TRANSLATION_COLUMNS)))
 
 

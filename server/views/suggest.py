@@ -245,7 +245,7 @@ async def _submit(request: Request) -> Response:
         await conn.execute("DELETE FROM spent_stamps WHERE issued < ?",
                            (time.time() - STAMP_MAX_AGE,))
         cur = await conn.execute(
-            "INSERT OR IGNORE INTO spent_stamps (digest, issued) VALUES (?, ?)",
+            "INSERT INTO spent_stamps (digest, issued) VALUES (?, ?) ON CONFLICT DO NOTHING",
             (SpentStamps.digest(token), issued))
         if cur.rowcount != 1:
             return False

@@ -1,0 +1,106 @@
+"""asyncpg against psycopg 3 (with its pool) on the queries Vigil makes most: a page's
+read by key, and a short write transaction. Needs a PostgreSQL URL: VIGIL_BENCH_PG, or a
+throw-away cluster started for the run.
+
+    python -m benchmarks.pg_drivers
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import time
+
+import asyncpg
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+READS, WRITES, CONCURRENCY, ROUNDS = 4000, 1000, 8, 3
+
+
+async def setup(url: str) -> None:
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        await conn.execute("DROP TABLE IF EXISTS bench_listings")
+        await conn.execute("CREATE TABLE bench_listings (id BIGINT PRIMARY KEY, slug TEXT UNIQUE,"
+                           " title TEXT, state TEXT, verified TEXT)")
+        await conn.execute("INSERT INTO bench_listings SELECT i, 'listing-' || i, 'Vigil ' || i,"
+                           " 'OR', '2026-12-06' FROM generate_series(1, 800) i")
+
+
+async def spread(n: int, one) -> float:
+    start = time.perf_counter()
+
+    async def worker(k: int) -> None:
+        for i in range(k, n, CONCURRENCY):
+            await one(i)
+
+    await asyncio.gather(*(worker(k) for k in range(CONCURRENCY)))
+    return time.perf_counter() - start
+
+
+async def with_asyncpg(url: str) -> tuple[float, float]:
+    pool = await asyncpg.create_pool(url, min_size=CONCURRENCY, max_size=CONCURRENCY)
+
+    async def read(i: int) -> None:
+        async with pool.acquire() as conn:
+            await conn.fetch("SELECT * FROM bench_listings WHERE slug = $1",
+                             f"listing-{i % 800 + 1}")
+
+    async def write(i: int) -> None:
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute("UPDATE bench_listings SET verified = $1 WHERE id = $2",
+                               str(i), i % 800 + 1)
+
+    reads, writes = await spread(READS, read), await spread(WRITES, write)
+    await pool.close()
+    return reads, writes
+
+
+async def with_psycopg(url: str) -> tuple[float, float]:
+    pool = AsyncConnectionPool(url, min_size=CONCURRENCY, max_size=CONCURRENCY, open=False,
+                               kwargs={"autocommit": True})
+    await pool.open(wait=True)
+
+    async def read(i: int) -> None:
+        async with pool.connection() as conn:
+            cur = await conn.execute("SELECT * FROM bench_listings WHERE slug = %s",
+                                     (f"listing-{i % 800 + 1}",))
+            await cur.fetchall()
+
+    async def write(i: int) -> None:
+        async with pool.connection() as conn, conn.transaction():
+            await conn.execute("UPDATE bench_listings SET verified = %s WHERE id = %s",
+                               (str(i), i % 800 + 1))
+
+    reads, writes = await spread(READS, read), await spread(WRITES, write)
+    await pool.close()
+    return reads, writes
+
+
+async def main(url: str) -> None:
+    await setup(url)
+    results: dict[str, list[tuple[float, float]]] = {"asyncpg": [], "psycopg": []}
+    for _ in range(ROUNDS):  # interleaved, so both see the same machine
+        results["asyncpg"].append(await with_asyncpg(url))
+        results["psycopg"].append(await with_psycopg(url))
+    print(f"{READS} reads and {WRITES} one-row write transactions, {CONCURRENCY} at a time, "
+          f"median of {ROUNDS}")
+    for name, runs in results.items():
+        reads = statistics.median(r for r, _ in runs)
+        writes = statistics.median(w for _, w in runs)
+        print(f"  {name:8} reads {READS / reads:7.0f}/s   writes {WRITES / writes:6.0f}/s")
+
+
+if __name__ == "__main__":
+    url = os.environ.get("VIGIL_BENCH_PG")
+    cluster = None
+    if not url:
+        from tests.pgcluster import Cluster
+        cluster = Cluster().start()
+        url = cluster.url()
+    try:
+        asyncio.run(main(url))
+    finally:
+        if cluster:
+            cluster.stop()
