@@ -23,7 +23,8 @@ FLOORS = {
     "edge": ["server/middleware/", "server/admin_guard.py"],
     "views": ["server/views/"],
     "app": ["server/services.py", "server/app.py"],
-    "commands": ["server/serve.py", "server/cli.py", "server/__main__.py"],
+    "commands": ["server/serve.py", "server/head_timeout.py", "server/cli.py",
+                 "server/__main__.py"],
 }
 ORDER = list(FLOORS)
 
