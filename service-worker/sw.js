@@ -213,11 +213,7 @@ async function resubscribe(oldSubscription) {
   const savedLang = await prefs.match(LANG_KEY);
   const lang = savedLang ? await savedLang.text() : "en";
   if (oldSubscription) {
-    await fetch("/api/v1/push/subscriptions", {
-      method: "DELETE",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ endpoint: oldSubscription.endpoint }),
-    }).catch(() => null);
+    await deleteSubscription(oldSubscription.endpoint);
   }
   if (!topics || !topics.length) {
     return;
@@ -228,7 +224,7 @@ async function resubscribe(oldSubscription) {
     userVisibleOnly: true,
     applicationServerKey: publicKey,
   });
-  await fetch("/api/v1/push/subscriptions", {
+  await fetch(SUBSCRIPTIONS_URL, {
     method: "POST",
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ subscription: subscription.toJSON(), topics, lang }),
