@@ -26,7 +26,16 @@ from server.auth import (
 from server.config import Settings
 from server.dataset import load_dataset
 from server.i18n import make_translators
-from server.middleware import AccessLog, Edge
+from server.middleware import (
+    AccessLog,
+    AccessLogMiddleware,
+    BodyDeadlineMiddleware,
+    BodyLimitMiddleware,
+    ForwardedClientMiddleware,
+    KeptAnswersMiddleware,
+    LanguagePrefixMiddleware,
+    SecurityHeadersMiddleware,
+)
 from server.push import PushSender
 from server.render import Renderer, StaticAssets, build_environment
 from server.services import Services
@@ -61,7 +70,7 @@ LOGIN_FAILURES_PER_DEVICE = admin.LOGIN_FAILURES_PER_DEVICE
 
 
 def page_routes() -> list[BaseRoute]:
-    """The HTML pages a visitor reads (each also under /es, see middleware.language_of)."""
+    """The HTML pages a visitor reads (each also under /es, see middleware.language)."""
     return [
         Route("/", pages.home, name="home"),
         Route("/listings/{slug}.ics", feeds.calendar_one, name="listing_ics"),
@@ -201,10 +210,17 @@ def create_app(settings: Settings, *, load_data_if_empty: bool = True) -> Starle
                        + admin_content.routes() + admin_changes.routes()
                        + admin_verify.routes() + admin_deleted.routes()
                        + admin_import.routes() + organizer_routes)],
-        middleware=[Middleware(Edge, https=settings.https, log=access,
-                               trusted_proxies=settings.trusted_proxies,
-                               large_bodies={admin_import.UPLOAD_PATH: admin_import.MAX_BODY},
-                               answers=Answers(current_topics))],
+        # Outermost first: each layer logs, heads and counts what the ones within it send.
+        middleware=[
+            Middleware(AccessLogMiddleware, log=access),
+            Middleware(SecurityHeadersMiddleware, https=settings.https),
+            Middleware(ForwardedClientMiddleware, trusted_proxies=settings.trusted_proxies),
+            Middleware(KeptAnswersMiddleware, answers=Answers(current_topics)),
+            Middleware(BodyLimitMiddleware,
+                       large_bodies={admin_import.UPLOAD_PATH: admin_import.MAX_BODY}),
+            Middleware(BodyDeadlineMiddleware),
+            Middleware(LanguagePrefixMiddleware),
+        ],
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import traceback
 from typing import Any
@@ -11,6 +10,7 @@ import uvicorn
 
 from server.app import create_app
 from server.config import Settings, from_env
+from server.head_timeout import head_timeout_protocol
 from server.middleware import escape_controls
 from server.vapid import load_private_key
 
@@ -23,66 +23,6 @@ HEAD_TIMEOUT = 10.0
 WORKER_HEALTHCHECK = 30
 
 
-def head_timeout_protocol() -> type[asyncio.Protocol] | str:
-    """uvicorn's httptools protocol, closing connections whose request head is late.
-
-    uvicorn times out idle kept-alive connections but not a head that arrives a byte at a
-    time, nor a connection that never sends anything: each would hold a socket for as long
-    as the client likes. With httptools missing, uvicorn's own choice ("auto") is kept.
-    """
-    try:
-        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-    except ImportError:
-        return "auto"
-
-    class HeadTimeoutProtocol(HttpToolsProtocol):
-        """The clock runs from the connection, and from the end of each response, until the
-        next request head is complete. It is not stopped by stray bytes between requests
-        (which stop uvicorn's keep-alive timer), and it does not run while a request is
-        being answered (reading is paused then, so a pipelined head cannot arrive)."""
-
-        _head_timer: asyncio.TimerHandle | None = None
-
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            self._arm_head_timer()
-
-        def on_message_begin(self) -> None:
-            super().on_message_begin()
-            answering = self.cycle is not None and not self.cycle.response_complete
-            if self._head_timer is None and not answering:
-                self._arm_head_timer()
-
-        def on_headers_complete(self) -> None:
-            self._disarm_head_timer()
-            super().on_headers_complete()
-
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            if not self.transport.is_closing() and not self.pipeline:
-                self._arm_head_timer()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm_head_timer()
-            super().connection_lost(exc)
-
-        def _arm_head_timer(self) -> None:
-            self._disarm_head_timer()
-            self._head_timer = self.loop.call_later(HEAD_TIMEOUT, self._head_timed_out)
-
-        def _disarm_head_timer(self) -> None:
-            if self._head_timer is not None:
-                self._head_timer.cancel()
-                self._head_timer = None
-
-        def _head_timed_out(self) -> None:
-            self._head_timer = None
-            if not self.transport.is_closing():
-                self.transport.close()
-
-    return HeadTimeoutProtocol
-
-
 def uvicorn_options() -> dict[str, Any]:
     """How Vigil runs under uvicorn; the throughput baseline is served the same way.
 
@@ -92,13 +32,14 @@ def uvicorn_options() -> dict[str, Any]:
     """
     return dict(access_log=False, proxy_headers=False, server_header=False,
                 timeout_keep_alive=5, log_level="info", limit_concurrency=MAX_CONNECTIONS,
-                http=head_timeout_protocol())
+                http=head_timeout_protocol(HEAD_TIMEOUT))
 
 
 def cheap_logging() -> None:
-    """The logging HOWTO's optimizations: caller, thread and process details are never
-    printed, so they are not collected for each record."""
-    logging._srcfile = None
+    """The logging HOWTO's optimizations: thread and process details are never printed, so
+    they are not collected for each record. (Its other one, setting the private
+    `logging._srcfile`, is not used: the access log, the one log written per request, does
+    not go through logging records at all.)"""
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
@@ -108,8 +49,17 @@ def contained_log_records() -> None:
     """Every log record stays one record, whatever request values reach it: control
     characters in its message and arguments are percent-encoded, and a traceback's lines
     are indented, so nothing a client sends (in an exception's message, say) can start a
-    line that reads as a record of its own."""
+    line that reads as a record of its own.
+
+    This is logging's documented hook for every record (setLogRecordFactory) rather than a
+    Filter or Formatter on our handlers, because the handlers are not all ours: uvicorn
+    installs its own (again in each worker process) after this runs, and its "Exception in
+    ASGI application" records carry request values in their tracebacks. The factory is
+    installed once per process; calling again changes nothing.
+    """
     make_record = logging.getLogRecordFactory()
+    if getattr(make_record, "contains_request_values", False):
+        return
 
     def record_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = make_record(*args, **kwargs)
@@ -124,6 +74,7 @@ def contained_log_records() -> None:
                                          for line in text.split("\n"))
         return record
 
+    record_factory.contains_request_values = True  # type: ignore[attr-defined]
     logging.setLogRecordFactory(record_factory)
 
 
@@ -165,5 +116,5 @@ def __getattr__(name: str) -> Any:
     # WorkerProtocol is how a worker process finds the protocol class by name: it is made
     # by a function, so it cannot be pickled.
     if name == "WorkerProtocol":
-        return head_timeout_protocol()
+        return head_timeout_protocol(HEAD_TIMEOUT)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -61,19 +61,34 @@ self.addEventListener("activate", (event) => {
   }));
 });
 
+/* What the pages ask of the worker, one message type a case. */
 self.addEventListener("message", (event) => {
   const data = event.data || {};
-  if (data.type === "refresh" || data.type === "interest") {
-    event.waitUntil(noteInterest(data).then((changed) =>
-      (data.type === "refresh" || changed ? refreshBundle(true) : null)));
-  } else if (data.type === "served" && event.source) {
-    event.source.postMessage({ type: "served", url: data.url, ...howServed(event.source.id) });
-  } else if (data.type === "recheck" && typeof data.url === "string") {
-    event.waitUntil(recheck(cacheKeyFor(new URL(data.url, self.location.origin).href)));
-  }
-  // Suggestions written offline go out when a page opens or asks (sendSuggestions).
-  if (data.type === "flush-suggestions" || data.type === "refresh") {
-    event.waitUntil(sendSuggestions().catch(() => {}));
+  switch (data.type) {
+    case "refresh":
+      // A page opened online or came back online (app.js): refresh the bundle, and send
+      // the suggestions written offline (sendSuggestions).
+      event.waitUntil(noteInterest(data).then(() => refreshBundle(true)));
+      event.waitUntil(sendSuggestions().catch(() => {}));
+      break;
+    case "interest":
+      event.waitUntil(noteInterest(data).then((changed) => (changed ? refreshBundle(true) : null)));
+      break;
+    case "served":
+      if (event.source) {
+        event.source.postMessage({ type: "served", url: data.url, ...howServed(event.source.id) });
+      }
+      break;
+    case "recheck":
+      if (typeof data.url === "string") {
+        event.waitUntil(recheck(cacheKeyFor(new URL(data.url, self.location.origin).href)));
+      }
+      break;
+    case "flush-suggestions":
+      event.waitUntil(sendSuggestions().catch(() => {}));
+      break;
+    default:
+      break;
   }
 });
 
@@ -213,11 +228,7 @@ async function resubscribe(oldSubscription) {
   const savedLang = await prefs.match(LANG_KEY);
   const lang = savedLang ? await savedLang.text() : "en";
   if (oldSubscription) {
-    await fetch("/api/v1/push/subscriptions", {
-      method: "DELETE",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ endpoint: oldSubscription.endpoint }),
-    }).catch(() => null);
+    await deleteSubscription(oldSubscription.endpoint);
   }
   if (!topics || !topics.length) {
     return;
@@ -228,7 +239,7 @@ async function resubscribe(oldSubscription) {
     userVisibleOnly: true,
     applicationServerKey: publicKey,
   });
-  await fetch("/api/v1/push/subscriptions", {
+  await fetch(SUBSCRIPTIONS_URL, {
     method: "POST",
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ subscription: subscription.toJSON(), topics, lang }),

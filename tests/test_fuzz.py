@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from starlette.routing import Mount, Route
 
-from server.middleware import UNPREFIXED
+from server.i18n import UNPREFIXED
 from server.places import STATES
 from tests import dbtools
 from tests.admin_support import create_organizer, sign_in

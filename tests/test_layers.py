@@ -21,10 +21,11 @@ FLOORS = {
                 "server/caching.py", "server/listing_form.py", "server/feeds.py"],
     "rules and push": ["server/approvals.py", "server/push/", "server/sms/", "server/alerts.py",
                        "server/bulk_import.py", "server/fingerprints.py"],
-    "edge": ["server/middleware.py", "server/admin_guard.py"],
+    "edge": ["server/middleware/", "server/admin_guard.py"],
     "views": ["server/views/"],
     "app": ["server/services.py", "server/app.py"],
-    "commands": ["server/serve.py", "server/cli.py", "server/__main__.py"],
+    "commands": ["server/serve.py", "server/head_timeout.py", "server/cli.py",
+                 "server/__main__.py"],
 }
 ORDER = list(FLOORS)
 

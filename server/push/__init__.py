@@ -10,6 +10,9 @@
   goes out as its first listing and then one message for the lot.
 - sender: PushSender drains the outbox in the background, so a request never waits for a
   fanout and a restart resumes where the last process stopped.
+- signing: the VAPID Authorization header and the other headers of a push request.
+- verdicts: what a push service's answer (status, Retry-After) decides for a delivery, and
+  how long a retry waits.
 """
 
 from server.push.endpoints import (
@@ -35,7 +38,7 @@ from server.push.messages import (
     topic_header_for,
 )
 from server.push.outbox import KEEP_FINISHED, STATUSES, delivery_counts, enqueue, prune
-from server.push.sender import Outcome, PushSender, parse_retry_after
+from server.push.sender import Outcome, PushSender
 from server.push.subscriptions import (
     MAX_TOPICS,
     TOPIC_ALL,
@@ -50,6 +53,7 @@ from server.push.subscriptions import (
     validate_subscription,
     validate_topics,
 )
+from server.push.verdicts import parse_retry_after
 
 __all__ = [
     "KEEP_FINISHED", "MAX_ENDPOINT", "MAX_PAYLOAD", "MAX_TOPICS", "MAX_TTL", "STATUSES",

@@ -2,31 +2,26 @@
 
 Deliveries are claimed in batches under leases (see outbox: several processes may send from
 one outbox, each delivery going out through one of them), encrypted with pywebpush and
-signed with py_vapid, sent concurrently through one aiohttp session (redirects never
-followed: an endpoint names the one host Vigil agreed to POST to) and each outcome recorded
-within a few milliseconds of its answer, the answers that arrive together in one
-transaction: a sender that dies resends only what was answered and not yet recorded (or
-still on the wire), and a fanout to thousands of phones costs a transaction per few
-answers rather than one per phone.
+signed with VAPID (signing), sent concurrently through one aiohttp session (redirects never
+followed: an endpoint names the one host Vigil agreed to POST to), each answer judged
+(verdicts) and its outcome recorded within a few milliseconds, the answers that arrive
+together in one transaction: a sender that dies resends only what was answered and not
+yet recorded (or still on the wire), and a fanout to thousands of phones costs a
+transaction per few answers rather than one per phone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import hashlib
-import hmac
 import json
 import logging
-import random
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 
 import aiohttp
 from cryptography.hazmat.primitives.asymmetric import ec
-from py_vapid.jwt import sign as jwt_sign
 from pywebpush import WebPusher
 from yarl import URL
 
@@ -35,16 +30,13 @@ from server.database import Database
 from server.push import digest, outbox
 from server.push.endpoints import check_allowlist, endpoint_allowed
 from server.push.outbox import KEEP_FINISHED, LEASE, Outcome, prune
+from server.push.signing import VapidSigner, request_headers
 from server.push.subscriptions import prune_growth
-from server.vapid import application_server_key, b64url
+from server.push.verdicts import QUICK_RETRIES, backoff, verdict
 
 log = logging.getLogger("vigil.push")
 # How often a long-running sender prunes finished messages (it also does so at start).
 PRUNE_EVERY = 6 * 3600
-# A push service's hiccup (a dropped connection, a 500) usually passes within seconds, and
-# an alert minutes late may be too late: the first retries come this soon, then the wait
-# doubles from backoff_base.
-QUICK_RETRIES = (1.0, 4.0)
 # An idle sender looks at the outbox this often, for deliveries another process queued.
 POLL_EVERY = 0.2
 # How often a sender with nothing to do looks for leases of senders that died here.
@@ -104,22 +96,6 @@ def _pad(data: bytes) -> bytes:
     return data.ljust(-(-len(data) // 256) * 256)
 
 
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delay-seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return max(0.0, moment.timestamp() - (now if now is not None else time.time()))
-
-
 class PushSender:
     """Drains the outbox: claims due deliveries, sends them concurrently, records outcomes.
 
@@ -148,12 +124,7 @@ class PushSender:
     ):
         self.settings = settings
         self.db = db
-        self._vapid_key = vapid_key
-        self._vapid_k = application_server_key(vapid_key)
-        # Topic headers are visible to the push service; keyed hashing keeps a listing's
-        # slug (and so a subscriber's state) out of them while staying stable across restarts.
-        secret = vapid_key.private_numbers().private_value.to_bytes(32, "big")
-        self._topic_key = hashlib.sha256(b"vigil push topic\0" + secret).digest()
+        self._signer = VapidSigner(vapid_key, settings.vapid_subject)
         self.concurrency = max(1, settings.push_concurrency)
         self.batch_size = batch_size
         self.quick_retries = quick_retries
@@ -176,7 +147,6 @@ class PushSender:
         self._flush_now = asyncio.Event()
         self._outcomes: list[Outcome] = []
         self._messages: collections.OrderedDict[int, _Outgoing] = collections.OrderedDict()
-        self._tokens: dict[str, tuple[str, float]] = {}
         self._in_flight = 0
         self._stopping = False
         self._closing = False
@@ -415,7 +385,7 @@ class PushSender:
                 ttl=ttl,
                 created=datetime.fromisoformat(created).timestamp(),
                 urgency=urgency,
-                topic=self._keyed_topic(topic_header),
+                topic=self._signer.topic(topic_header),
                 others={lang: _pad(text.encode("utf-8"))
                         for lang, text in json.loads(others or "{}").items()},
             )
@@ -432,10 +402,6 @@ class PushSender:
         while len(self._messages) > 256:
             self._messages.popitem(last=False)
         return len(rows)
-
-    def _keyed_topic(self, topic_header: str) -> str:
-        digest = hmac.new(self._topic_key, topic_header.encode("utf-8"), hashlib.sha256)
-        return b64url(digest.digest())[:32]
 
     # ------------------------------------------------------------------ sending
 
@@ -471,21 +437,7 @@ class PushSender:
         return decision
 
     def _vapid_header(self, origin: str) -> str:
-        now = time.time()
-        cached = self._tokens.get(origin)
-        if cached is not None and cached[1] > now:
-            return cached[0]
-        # RFC 8292 lets one token serve many requests: sign a fresh claims dict per push
-        # service origin and reuse the token for ten minutes of its twelve-hour life.
-        # py_vapid's Vapid02.sign() is skipped on purpose: its checks refuse valid
-        # subjects such as https://example.org/contact and bracketed IPv6 audiences.
-        claims = {"sub": self.settings.vapid_subject, "aud": origin, "exp": int(now) + 12 * 3600}
-        token = jwt_sign(claims, self._vapid_key)
-        header = f"vapid t={token},k={self._vapid_k}"
-        if len(self._tokens) > 1000:  # one per push service host; WNS has many
-            self._tokens.clear()
-        self._tokens[origin] = (header, now + 600)
-        return header
+        return self._signer.authorization(origin)
 
     @staticmethod
     def _encrypt(item: _Delivery) -> bytes:
@@ -510,14 +462,8 @@ class PushSender:
             body = self._encrypt(item)
         except Exception:
             return self._final(item, "failed", None, host, "bad keys")
-        headers = {
-            "TTL": str(ttl),
-            "Urgency": message.urgency,
-            "Topic": message.topic,
-            "Content-Encoding": "aes128gcm",
-            "Content-Type": "application/octet-stream",
-            "Authorization": self._vapid_header(f"{url.scheme}://{url.raw_authority}"),
-        }
+        headers = request_headers(ttl, message.urgency, message.topic,
+                                  self._vapid_header(f"{url.scheme}://{url.raw_authority}"))
         try:
             async with self._session.post(
                 url, data=body, headers=headers, allow_redirects=False
@@ -531,22 +477,10 @@ class PushSender:
         except aiohttp.ClientError as exc:
             return self._retry(item, None, type(exc).__name__)
 
-        if status in (200, 201, 202):
-            return self._final(item, "sent", status, host, "")
-        if status in (404, 410):
-            return self._final(item, "gone", status, host, "unsubscribed")
-        if status in (429, 503):
-            wait = parse_retry_after(retry_after)
-            if wait is not None:
-                wait = min(max(wait, 1.0), self.retry_after_cap)
-            return self._retry(item, status, "throttled", wait)
-        if status >= 500:
-            return self._retry(item, status, "server error")
-        if status in (401, 403):
-            return self._final(item, "failed", status, host, "vapid")
-        if status == 413:
-            return self._final(item, "failed", status, host, "too large")
-        return self._final(item, "failed", status, host, "refused")
+        decided = verdict(status, retry_after, self.retry_after_cap)
+        if decided.status == "retry":
+            return self._retry(item, status, decided.reason, decided.wait)
+        return self._final(item, decided.status, status, host, decided.reason)
 
     def _final(
         self, item: _Delivery, status: str, code: int | None, host: str, reason: str
@@ -568,15 +502,8 @@ class PushSender:
                        time.time() + wait, code, host, reason)
 
     def retry_delay(self, attempts: int) -> float:
-        """Seconds before the next try after `attempts` failed ones: the quick retries
-        first, then doubling from backoff_base up to backoff_cap, with jitter so a fanout's
-        retries do not arrive in step."""
-        quick = len(self.quick_retries)
-        if attempts <= quick:
-            wait = self.quick_retries[attempts - 1]
-        else:
-            wait = min(self.backoff_cap, self.backoff_base * 2 ** (attempts - 1 - quick))
-        return wait * (0.75 + random.random() / 2)
+        """Seconds before the next try after `attempts` failed ones (verdicts.backoff)."""
+        return backoff(attempts, self.quick_retries, self.backoff_base, self.backoff_cap)
 
     @staticmethod
     def _release(item: _Delivery) -> Outcome:

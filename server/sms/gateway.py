@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from server.config import Settings
-from server.push.sender import parse_retry_after
+from server.push.verdicts import parse_retry_after
 
 
 @dataclass(frozen=True, slots=True)

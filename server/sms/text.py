@@ -179,7 +179,3 @@ def parse(body: str, states: frozenset[str] | set[str]) -> Command:
     if first == "AYUDA":
         return Command("help", "es")
     return Command("help", None)
-
-
-def fits(text: str, most: int = MAX_SEGMENTS) -> bool:
-    return segments(text).count <= most

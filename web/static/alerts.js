@@ -210,7 +210,7 @@
         }), REQUEST_TIMEOUT_MS, "push service");
       }
       step = "save";
-      const response = await request("/api/v1/push/subscriptions", {
+      const response = await request(SUBSCRIPTIONS_URL, {
         method: "POST",
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ subscription: subscription.toJSON(), topics, lang: text.lang }),
@@ -242,11 +242,7 @@
     const registration = await navigator.serviceWorker.getRegistration("/");
     const subscription = registration ? await registration.pushManager.getSubscription() : null;
     if (subscription) {
-      await request("/api/v1/push/subscriptions", {
-        method: "DELETE",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ endpoint: subscription.endpoint }),
-      }).catch(() => null);
+      await deleteSubscription(subscription.endpoint, request);
       await subscription.unsubscribe().catch(() => null);
     }
     await saveTopics(null);
