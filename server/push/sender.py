@@ -274,7 +274,8 @@ class PushSender:
             await asyncio.sleep(self.lease / 3)
             try:
                 await self.db.write_fn(
-                    lambda conn: outbox.renew(conn, self.owner, time.time(), self.lease))
+                    lambda conn: outbox.renew(conn, self.owner, time.time(), self.lease),
+                    exclusive=False)
             except Exception:
                 log.exception("push: renewing leases failed; retrying")
 
@@ -375,8 +376,11 @@ class PushSender:
     async def _claim(self) -> int:
         now = time.time()
         known = set(self._messages)
+        # Claims, renewals and outcomes touch only the rows this sender holds, so on
+        # PostgreSQL they run beside other machines' writes instead of after them.
         rows, loaded = await self.db.write_fn(
-            lambda conn: outbox.claim(conn, self.owner, self.claim_size, now, self.lease, known))
+            lambda conn: outbox.claim(conn, self.owner, self.claim_size, now, self.lease, known),
+            exclusive=False)
         for mid, payload, payload_es, ttl, created, urgency, topic_header, others in loaded:
             self._messages[mid] = _Outgoing(
                 id=mid,
@@ -545,7 +549,8 @@ class PushSender:
         accepting = {h for h, t in self._accepted_at.items() if now - t < 600}
         try:
             result = await self.db.write_fn(
-                lambda conn: outbox.record(conn, self.owner, outcomes, accepting))
+                lambda conn: outbox.record(conn, self.owner, outcomes, accepting),
+                exclusive=False)
         except BaseException:
             self._outcomes[:0] = outcomes
             self._have_outcomes.set()
