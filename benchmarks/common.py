@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gzip
+import itertools
 import os
 import shutil
 import socket
@@ -217,6 +218,28 @@ def vigil_server(root: Path = ROOT, workers: int = 1, **settings: str) -> Iterat
                     raise RuntimeError(f"not every worker started:\n{srv.logs()[-3000:]}")
                 time.sleep(0.1)
             yield srv
+
+
+@contextmanager
+def postgresql_databases() -> Iterator[Callable[[], str]]:
+    """A throw-away PostgreSQL cluster for the run; yields a function that makes a new, empty
+    database in it and returns its URL (a VIGIL_DB)."""
+    import psycopg
+
+    from tests.pgcluster import Cluster
+
+    cluster = Cluster().start()
+    made = itertools.count(1)
+    try:
+        def new_database() -> str:
+            name = f"bench_{next(made)}"
+            with psycopg.connect(cluster.url(), autocommit=True) as conn:
+                conn.execute(f"CREATE DATABASE {name}")
+            return cluster.url(name)
+
+        yield new_database
+    finally:
+        cluster.stop()
 
 
 @contextmanager

@@ -10,6 +10,10 @@ its organizer, created with `python -m server add-organizer` against that server
 database file. The Vigils and the bare endpoint take turns (ROUNDS each, pooled), as in the
 throughput benchmark; an organizer edits during its own Vigil's turns only.
 
+Each of the two runs on both backends, side by side in the same turns: a SQLite file, and
+a database in a throw-away PostgreSQL cluster on this machine (tests/pgcluster.py), so the
+PostgreSQL figures are read against SQLite's from the same minutes.
+
     python -m benchmarks --only load [--quick]
 """
 
@@ -38,6 +42,7 @@ from benchmarks.common import (
     interleaved,
     load_cli,
     log,
+    postgresql_databases,
     vigil_server,
 )
 from benchmarks.throughput import figure, implementation
@@ -48,6 +53,8 @@ QUICK_DURATION = 5.0
 ROUNDS = 6
 QUICK_ROUNDS = 2
 WORKERS = (1, 2)  # Vigil is loaded as `serve --workers 1` and `--workers 2`, side by side
+BACKENDS = ("sqlite", "postgresql")
+PG_RATIO_GOAL = 0.8  # of SQLite's requests a second, same workers, same run
 EDIT_EVERY = 1.0  # seconds between the starts of two organizer edits
 P99_GOAL = 0.250
 RATIO_GOAL = 0.60
@@ -171,6 +178,7 @@ class App:
     """One Vigil under load, with the organizer who edits on it."""
 
     workers: int
+    backend: str
     target: Target
     browser: OrganizerBrowser
     slug: str
@@ -214,25 +222,33 @@ def ms_(seconds: float) -> str:
 
 
 def run(quick: bool, concurrency: int = CONCURRENCY, duration: float | None = None,
-        workers: tuple[int, ...] = WORKERS) -> list[Row]:
+        workers: tuple[int, ...] = WORKERS,
+        backends: tuple[str, ...] = BACKENDS) -> list[Row]:
     duration = duration or (QUICK_DURATION if quick else DURATION)
     rounds = QUICK_ROUNDS if quick else ROUNDS
     settings = (f"{concurrency} connections, {duration:.0f} s per target in {rounds} turns, "
                 f"Accept-Encoding: gzip, {implementation()}")
-    log(f"load: {settings}; Vigil with --workers {' and '.join(map(str, workers))}")
+    log(f"load: {settings}; Vigil with --workers {' and '.join(map(str, workers))} on "
+        f"{' and '.join(backends)}")
     apps: list[App] = []
     with ExitStack() as stack:
         bare = stack.enter_context(bare_server())
-        for n in workers:
-            server = stack.enter_context(vigil_server(workers=n))
-            add_organizer(server.env)
-            browser = OrganizerBrowser(server)
-            stack.callback(browser.close)
-            browser.sign_in()
-            slug = browser.publish()
-            paths = paths_for(slug)
-            check_paths(server, paths)
-            apps.append(App(n, Target(f"vigil --workers {n}", server, paths), browser, slug))
+        new_database = (stack.enter_context(postgresql_databases())
+                        if "postgresql" in backends else None)
+        for backend in backends:
+            for n in workers:
+                db = {"VIGIL_DB": new_database()} if backend == "postgresql" and new_database \
+                    else {}
+                server = stack.enter_context(vigil_server(workers=n, **db))
+                add_organizer(server.env)
+                browser = OrganizerBrowser(server)
+                stack.callback(browser.close)
+                browser.sign_in()
+                slug = browser.publish()
+                paths = paths_for(slug)
+                check_paths(server, paths)
+                name = f"vigil --workers {n} on {backend}"
+                apps.append(App(n, backend, Target(name, server, paths), browser, slug))
         log(f"  {len(apps[0].target.paths)} paths; an organizer edits its listing on each "
             f"Vigil every {EDIT_EVERY:.0f} s while that one is loaded")
         stop = threading.Event()
@@ -272,6 +288,7 @@ def run(quick: bool, concurrency: int = CONCURRENCY, duration: float | None = No
     rows = [Row("load: bare Starlette /json (turns taken with the app's, pooled)", figure(base),
                 note=f"load: {settings}; bare server CPU {base_cpu * 100:.0f}% of a core")]
     first = apps[0].target.result
+    on_sqlite = {app.workers: app.target.result for app in apps if app.backend == "sqlite"}
     for app in apps:
         edits, result, cpu = app.edits, app.target.result, app.target.server_cpu
         locked = len(re.findall(r"database is locked", app.logs, re.IGNORECASE))
@@ -286,13 +303,21 @@ def run(quick: bool, concurrency: int = CONCURRENCY, duration: float | None = No
         edits_met = (edits.attempted > 0 and edits.saved == edits.attempted and locked == 0
                      and tracebacks == 0)
         against = "" if app is apps[0] else (
-            f"; {result.rps / first.rps:.2f}× --workers {apps[0].workers}" if first.rps else "")
-        processes = f"--workers {app.workers}"
+            f"; {result.rps / first.rps:.2f}× --workers {apps[0].workers} on "
+            f"{apps[0].backend}" if first.rps else "")
+        sqlite = on_sqlite.get(app.workers)
+        pg_ratio = (result.rps / sqlite.rps if app.backend == "postgresql" and sqlite
+                    and sqlite.rps else None)
+        if pg_ratio is not None:
+            against += f"; {pg_ratio:.2f}× SQLite with as many workers"
+            met = met and pg_ratio >= PG_RATIO_GOAL
+        processes = f"--workers {app.workers} on {app.backend}"
         rows += [
             Row(f"load: Vigil {processes}, {len(app.target.paths)} public pages (en + es) and "
                 "API URLs while an organizer edits a listing every second",
                 f"{figure(result)} ({ratio:.2f}× bare{against})", baseline=brief,
-                goal=f"0 errors, p99 ≤ {P99_GOAL * 1000:.0f} ms, ≥ {RATIO_GOAL:.0%} of bare",
+                goal=f"0 errors, p99 ≤ {P99_GOAL * 1000:.0f} ms, ≥ {RATIO_GOAL:.0%} of bare"
+                     + ("" if pg_ratio is None else f", ≥ {PG_RATIO_GOAL}× SQLite"),
                 met=met,
                 note=f"load on Vigil {processes}: server CPU {cpu * 100:.0f}% of a core (all "
                      f"its processes), load generator CPU {app.target.client_cpu * 100:.0f}%; "

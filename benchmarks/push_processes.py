@@ -15,6 +15,10 @@ process count. On a 2-core machine the push service takes a large share of the C
 more sending processes help only as far as a core is free; the CPU each side used is
 reported with the figures.
 
+The same runs go on both backends, one after the other: the SQLite file, and PostgreSQL
+in a throw-away cluster started for the run (tests/pgcluster.py), where the senders claim
+their batches with SKIP LOCKED beside each other.
+
     python -m benchmarks --only push_processes [--quick]
 """
 
@@ -33,8 +37,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from benchmarks.common import Row, log, run_async, temp_dir
 from benchmarks.push_fanout import DELAY, LISTING, _Child, _child, _load, _reply, _settings, _store
-from server.database import Database
 from server.push import PushSender, enqueue, listing_message
+from server.storage import open_database
 
 PROCESSES = (1, 2, 4)
 FULL_N = 10_000
@@ -42,8 +46,11 @@ QUICK_N = 2_000
 RUNS = 2  # per process count, alternating, so a busy moment on a shared machine is shared
 
 
-async def _enqueue_and_wait(db_path: Path, n: int, timeout: float) -> tuple[float, dict]:
-    async with Database(db_path) as db:
+BACKENDS = ("sqlite", "postgresql")
+
+
+async def _enqueue_and_wait(db: str, n: int, timeout: float) -> tuple[float, dict]:
+    async with open_database(db) as db:
         t0 = time.perf_counter()
         await db.write_fn(lambda conn: enqueue(conn, listing_message(LISTING)))
         deadline = time.monotonic() + timeout
@@ -60,11 +67,11 @@ async def _enqueue_and_wait(db_path: Path, n: int, timeout: float) -> tuple[floa
     return elapsed, {"statuses": {r[0]: r[1] for r in rows}, "senders": owners}
 
 
-def _one(tmp: Path, origin: str, service: _Child, n: int, processes: int) -> dict:
+def _one(tmp: Path, db: str, origin: str, service: _Child, n: int, processes: int) -> dict:
     service.ask("clear")
     with ExitStack() as stack:
         senders = [stack.enter_context(_child(
-            ["sender", "--db", str(tmp / "vigil.db"), "--origin", origin,
+            ["sender", "--db", db, "--origin", origin,
              "--key", str(tmp / "vapid.pem")], tmp / f"sender-{processes}-{i}.log",
             "benchmarks.push_processes"))
             for i in range(processes)]
@@ -72,7 +79,7 @@ def _one(tmp: Path, origin: str, service: _Child, n: int, processes: int) -> dic
             sender.answer(timeout=120)  # started
         cpu0 = [s.cpu_seconds() for s in senders]
         scpu0 = service.cpu_seconds()
-        elapsed, result = run_async(_enqueue_and_wait(tmp / "vigil.db", n, max(120, n / 50)))
+        elapsed, result = run_async(_enqueue_and_wait(db, n, max(120, n / 50)))
         cpu = sum(s.cpu_seconds() - c for s, c in zip(senders, cpu0, strict=True))
         service_cpu = service.cpu_seconds() - scpu0
     stats = service.ask("stats")
@@ -88,29 +95,47 @@ def _one(tmp: Path, origin: str, service: _Child, n: int, processes: int) -> dic
 
 
 def run(quick: bool) -> list[Row]:
+    from tests.pgcluster import Cluster
+
+    rows = []
+    cluster = Cluster().start()
+    try:
+        for backend in BACKENDS:
+            with temp_dir("vigil-bench-pushprocs-") as tmp:
+                if backend == "sqlite":
+                    db = str(tmp / "vigil.db")
+                else:
+                    db = cluster.url("postgres")
+                rows += _run_on(quick, backend, tmp, db)
+    finally:
+        cluster.stop()
+    return rows
+
+
+def _run_on(quick: bool, backend: str, tmp: Path, db: str) -> list[Row]:
     n = QUICK_N if quick else FULL_N
     load_before = _load()
-    with temp_dir("vigil-bench-pushprocs-") as tmp:
-        key = ec.generate_private_key(ec.SECP256R1())
-        (tmp / "vapid.pem").write_bytes(key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption()))
-        log(f"push processes: starting the test push service with {n:,} subscribers")
-        with _child(["service", "--delay", str(DELAY), "--count", str(n)],
-                    tmp / "pushservice.log") as service:
-            hello = service.answer(timeout=max(120.0, n / 50))
-            origin = hello["origin"]
+    key = ec.generate_private_key(ec.SECP256R1())
+    (tmp / "vapid.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    log(f"push processes: starting the test push service with {n:,} subscribers")
+    with _child(["service", "--delay", str(DELAY), "--count", str(n)],
+                tmp / "pushservice.log") as service:
+        hello = service.answer(timeout=max(120.0, n / 50))
+        origin = hello["origin"]
 
-            async def fill() -> None:
-                async with Database(tmp / "vigil.db") as db:
-                    await _store(db, ((s["endpoint"], s["keys"]["p256dh"], s["keys"]["auth"])
-                                      for s in hello["subscriptions"]))
+        async def fill() -> None:
+            async with open_database(db) as database:
+                await _store(database, (
+                    (s["endpoint"], s["keys"]["p256dh"], s["keys"]["auth"])
+                    for s in hello["subscriptions"]))
 
-            run_async(fill())
-            runs: dict[int, list[dict]] = {p: [] for p in PROCESSES}
-            for _ in range(RUNS):
-                for processes in PROCESSES:
-                    runs[processes].append(_one(tmp, origin, service, n, processes))
+        run_async(fill())
+        runs: dict[int, list[dict]] = {p: [] for p in PROCESSES}
+        for _ in range(RUNS):
+            for processes in PROCESSES:
+                runs[processes].append(_one(tmp, db, origin, service, n, processes))
     load = f"load average (1 min) {load_before} before, {_load()} after, on {os.cpu_count()} cores"
     log(f"  {load}")
 
@@ -122,7 +147,8 @@ def run(quick: bool) -> list[Row]:
         r = best[processes]
         ratio = r["rate"] / base
         rows.append(Row(
-            f"push fanout from {processes} sending process{'es' if processes > 1 else ''}: "
+            f"push fanout on {backend} from {processes} sending "
+            f"process{'es' if processes > 1 else ''}: "
             f"{n:,} subscriptions, push service 20 ms away",
             f"{r['rate']:,.0f} deliveries/s ({ratio:.2f}× one process; {r['senders']} "
             f"took part)" + ("" if ok else " PROBLEM: not every subscriber got it once"),
@@ -133,7 +159,7 @@ def run(quick: bool) -> list[Row]:
             met=ok and (processes != 2 or ratio > 1.0),
             note="" if processes != PROCESSES[-1] else (
                 f"push processes: the best of {RUNS} alternating runs per count; each "
-                "process a PushSender as shipped on one SQLite outbox, alone (no web "
+                f"process a PushSender as shipped on one {backend} outbox, alone (no web "
                 "server); the test push service in its own process decrypts every message. "
                 "CPU seconds per run (senders / push service): " + "; ".join(
                     f"{p}: {best[p]['cpu']:.1f} / {best[p]['service_cpu']:.1f}"
@@ -147,14 +173,14 @@ def run(quick: bool) -> list[Row]:
 # ---------------------------------------------------------------------------- helper process
 
 
-def _serve_sender(db_path: Path, origin: str, key_path: Path) -> None:
+def _serve_sender(db: str, origin: str, key_path: Path) -> None:
     """A PushSender on the shared outbox until stdin closes; says "started" once running."""
-    settings = _settings(db_path.parent, origin)
+    settings = _settings(key_path.parent, origin)
     key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
     assert isinstance(key, ec.EllipticCurvePrivateKey)
 
     async def main() -> None:
-        async with Database(db_path) as db, PushSender(settings, db, key):
+        async with open_database(db) as database, PushSender(settings, database, key):
             _reply("started")
             loop = asyncio.get_running_loop()
             while await loop.run_in_executor(None, sys.stdin.readline):
@@ -168,7 +194,7 @@ def main(argv: list[str] | None = None) -> None:
                                      description="a sending process of the benchmark")
     sub = parser.add_subparsers(dest="role", required=True)
     sender = sub.add_parser("sender")
-    sender.add_argument("--db", type=Path, required=True)
+    sender.add_argument("--db", required=True, help="a SQLite file or a PostgreSQL URL")
     sender.add_argument("--origin", required=True)
     sender.add_argument("--key", type=Path, required=True)
     args = parser.parse_args(argv)

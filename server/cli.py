@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         return run(sys.argv[1:] if argv is None else argv)
-    except (CommandError, ConfigError, DataError, AccountError) as exc:
+    except (CommandError, ConfigError, DataError, AccountError, ConnectionError) as exc:
         print(f"vigil: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

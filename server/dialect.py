@@ -26,6 +26,11 @@ class Dialect:
     table_columns: str
     # The larger of two values (SQLite's MAX takes several arguments; PostgreSQL's one).
     greatest: str
+    # Vigil's tables, and the tables one table's foreign keys point at (one parameter).
+    tables: str
+    table_parents: str
+    # After rows came with their ids: where a table's next id comes from, moved past them.
+    reset_ids: str | None
 
     def items(self, expression: str) -> str:
         return self.json_items.format(expression)
@@ -38,6 +43,9 @@ SQLITE = Dialect(
     row_order="rowid",
     table_columns="SELECT name FROM pragma_table_info(?) ORDER BY cid",
     greatest="MAX",
+    tables="SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+    table_parents='SELECT DISTINCT "table" FROM pragma_foreign_key_list(?)',
+    reset_ids=None,  # a rowid table's next id is always past its largest
 )
 
 POSTGRESQL = Dialect(
@@ -48,6 +56,15 @@ POSTGRESQL = Dialect(
     table_columns="SELECT column_name FROM information_schema.columns WHERE table_name = ? "
                   "AND table_schema = current_schema() ORDER BY ordinal_position",
     greatest="GREATEST",
+    tables="SELECT table_name FROM information_schema.tables "
+           "WHERE table_schema = current_schema() AND table_name <> 'vigil_schema'",
+    table_parents="SELECT DISTINCT parent.relname FROM pg_constraint c "
+                  "JOIN pg_class child ON child.oid = c.conrelid "
+                  "JOIN pg_class parent ON parent.oid = c.confrelid "
+                  "WHERE c.contype = 'f' AND child.relname = ? "
+                  "AND child.relnamespace = current_schema()::regnamespace",
+    reset_ids="SELECT setval(pg_get_serial_sequence('{table}', 'id'), MAX(id)) FROM {table} "
+              "HAVING MAX(id) IS NOT NULL AND pg_get_serial_sequence('{table}', 'id') IS NOT NULL",
 )
 
 # Column types and clauses of the migrations, SQLite's spelling on the left. SQLite's

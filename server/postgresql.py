@@ -30,6 +30,9 @@ T = TypeVar("T")
 # Any fixed number: the key of the advisory lock every exclusive write takes.
 WRITE_LOCK = 0x76696769
 SCHEMA_TABLE = "vigil_schema"
+# How long a query waits for a connection: while the database is away, a request fails
+# after this instead of hanging, and the pool keeps trying to reconnect behind it.
+POOL_WAIT = 8.0
 
 
 def is_postgresql(target: object) -> bool:
@@ -160,9 +163,17 @@ class PostgresDatabase(Database):
         return without_password(self.url)
 
     async def connect(self) -> PostgresDatabase:
+        # One connection first, for an error that says why (refused, no such database, bad
+        # password); the pool would only say that it timed out.
+        try:
+            probe = await psycopg.AsyncConnection.connect(self.url, connect_timeout=10)
+        except psycopg.Error as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConnectionError(f"cannot reach PostgreSQL at {self.name}: {reason}") from None
+        await probe.close()
         pool = AsyncConnectionPool(
             self.url, min_size=1, max_size=self._reader_count + 2, open=False,
-            kwargs={"autocommit": True}, configure=self._configure, timeout=30,
+            kwargs={"autocommit": True}, configure=self._configure, timeout=POOL_WAIT,
         )
         try:
             await pool.open(wait=True, timeout=30)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -115,3 +116,70 @@ def test_export_without_database(tmp_path):
 
 def test_data_dir_is_found_from_anywhere():
     assert (ROOT / "data" / "listings.toml").exists()
+
+
+def test_a_move_carries_every_record_and_gives_the_same_export(tmp_path):
+    """`python -m server.move`, as the README tells an operator to move: a deployment with an
+    organizer, a session and a push subscriber, copied whole into a new database
+    (PostgreSQL when the suite runs there), ids and all; the export is identical, and a
+    second move into the same target is refused."""
+    work = tmp_path / "old"
+    work.mkdir()
+    assert run(["init"], work).returncode == 0
+    added = run(["add-organizer", "ana", "--password-stdin"], work,
+                stdin="a long enough password 1234\n")
+    assert added.returncode == 0, added.stderr
+    source = work / "var" / "vigil.db"
+    with sqlite3.connect(source) as conn:
+        conn.execute("INSERT INTO subscriptions (endpoint, p256dh, auth, created) "
+                     "VALUES ('https://push.example/1', 'k', 'a', '2026-12-06')")
+        conn.execute("INSERT INTO subscription_topics VALUES (1, 'OR')")
+        conn.execute("INSERT INTO audit (id, at, organizer, action, entity) "
+                     "VALUES (50, '2026-12-06', 'ana', 'test', 'x')")
+    target = str(dbtools.target(tmp_path / "new.db", empty=True))
+
+    def move() -> subprocess.CompletedProcess:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
+        return subprocess.run([sys.executable, "-m", "server.move", str(source), target],
+                              cwd=tmp_path, capture_output=True, text=True, env=env,
+                              timeout=120)
+
+    moved = move()
+    assert moved.returncode == 0, moved.stderr
+    assert moved.stdout.startswith("moved ")
+    exports = [run(["export"], tmp_path, VIGIL_DB=db).stdout for db in (str(source), target)]
+    strip = lambda d: {k: v for k, v in json.loads(d).items() if k != "exported"}  # noqa: E731
+    assert strip(exports[0]) == strip(exports[1])
+    query = "SELECT name, password_hash FROM organizers"
+    with sqlite3.connect(source) as old:
+        before = old.execute(query).fetchall()
+        audit = old.execute("SELECT MAX(id) FROM audit").fetchone()[0]
+    new = dbtools.connect(tmp_path / "new.db")
+    try:
+        assert new.execute(query).fetchall() == before
+        assert new.execute("SELECT subscription_id, topic FROM subscription_topics").fetchall() \
+            == [(1, "OR")]
+        # Ids go on from the largest moved, so the next record collides with none.
+        cur = new.execute("INSERT INTO audit (at, organizer, action, entity) "
+                          "VALUES ('2026-12-06', 'ana', 'test', 'x') RETURNING id")
+        assert cur.fetchone()[0] > audit >= 50
+        new.commit()
+    finally:
+        new.close()
+    again = move()
+    assert again.returncode == 2 and "already holds" in again.stderr
+
+
+@dbtools.postgresql_only
+@pytest.mark.parametrize("database, says", [
+    ("nobody@127.0.0.1:1/vigil", "Connection refused"),
+    (None, 'database "no_such_database" does not exist'),
+])
+def test_an_unreachable_postgresql_is_one_line_saying_why(tmp_path, database, says):
+    # The test cluster trusts its user, so the password is there only to be hidden.
+    url = ("postgresql://" + database if database
+           else dbtools.server_url("no_such_database").replace("@", ":hunter2@", 1))
+    res = run(["init"], tmp_path, VIGIL_DB=url, VIGIL_SECRET_KEY="x" * 40)
+    assert_one_line_error(res, "cannot reach PostgreSQL at postgresql://")
+    assert says in res.stderr and res.returncode == 2
+    assert "hunter2" not in res.stderr  # a password in the URL is never printed

@@ -25,7 +25,7 @@ FLOORS = {
     "views": ["server/views/"],
     "app": ["server/services.py", "server/app.py"],
     "commands": ["server/serve.py", "server/head_timeout.py", "server/cli.py",
-                 "server/__main__.py"],
+                 "server/__main__.py", "server/move.py"],
 }
 ORDER = list(FLOORS)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -69,11 +71,17 @@ async def resources(request: Request) -> Response:
     return await cached_json(request, build, deps=("resources",))
 
 
+# How long /healthz waits for the database: a proxy or orchestrator asking should hear
+# "unavailable" while the database is away, not wait out a connection timeout.
+HEALTH_TIMEOUT = 3.0
+
+
 async def healthz(request: Request) -> Response:
     try:
-        await db_of(request).scalar("SELECT 1")
+        await asyncio.wait_for(db_of(request).scalar("SELECT 1"), HEALTH_TIMEOUT)
     except Exception:
-        return PlainTextResponse("database unavailable", status_code=503)
+        return PlainTextResponse("database unavailable", status_code=503,
+                                 headers={"Cache-Control": "no-store"})
     return PlainTextResponse("ok", headers={"Cache-Control": "no-store"})
 
 
