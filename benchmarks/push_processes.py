@@ -53,6 +53,7 @@ async def _enqueue_and_wait(db: str, n: int, timeout: float) -> tuple[float, dic
     async with open_database(db) as db:
         t0 = time.perf_counter()
         await db.write_fn(lambda conn: enqueue(conn, listing_message(LISTING)))
+        enqueued = time.perf_counter() - t0
         deadline = time.monotonic() + timeout
         while await db.scalar(
             "SELECT COUNT(*) FROM deliveries WHERE status IN ('pending', 'sending')"
@@ -64,7 +65,8 @@ async def _enqueue_and_wait(db: str, n: int, timeout: float) -> tuple[float, dic
         rows = await db.execute("SELECT status, COUNT(*) FROM deliveries GROUP BY status")
         owners = await db.scalar("SELECT COUNT(DISTINCT lease_owner) FROM deliveries")
         await db.write("DELETE FROM push_messages")
-    return elapsed, {"statuses": {r[0]: r[1] for r in rows}, "senders": owners}
+    return elapsed, {"statuses": {r[0]: r[1] for r in rows}, "senders": owners,
+                     "enqueued": enqueued}
 
 
 def _one(tmp: Path, db: str, origin: str, service: _Child, n: int, processes: int) -> dict:
@@ -89,7 +91,8 @@ def _one(tmp: Path, db: str, origin: str, service: _Child, n: int, processes: in
            "service_cpu": service_cpu, "ok": ok, "stats": stats, **result}
     log(f"  {processes} sending process(es): {n:,} in {elapsed:.2f} s = {n / elapsed:,.0f}/s; "
         f"{result['senders']} took part; senders' CPU {cpu:.1f} s, service's "
-        f"{service_cpu:.1f} s; received {stats['messages']:,} ({stats['distinct']:,} "
+        f"{service_cpu:.1f} s; queued in {result['enqueued'] * 1000:.0f} ms; received "
+        f"{stats['messages']:,} ({stats['distinct']:,} "
         f"distinct){'' if ok else ' PROBLEM ' + repr(result['statuses'])}")
     return run
 
@@ -161,7 +164,9 @@ def _run_on(quick: bool, backend: str, tmp: Path, db: str) -> list[Row]:
                 f"push processes: the best of {RUNS} alternating runs per count; each "
                 f"process a PushSender as shipped on one {backend} outbox, alone (no web "
                 "server); the test push service in its own process decrypts every message. "
-                "CPU seconds per run (senders / push service): " + "; ".join(
+                "queueing the message for every subscriber took " + ", ".join(
+                    f"{x['enqueued'] * 1000:.0f}" for rs in runs.values() for x in rs)
+                + " ms; CPU seconds per run (senders / push service): " + "; ".join(
                     f"{p}: {best[p]['cpu']:.1f} / {best[p]['service_cpu']:.1f}"
                     for p in PROCESSES) + "; every run: " + "; ".join(
                     f"{p}: " + ", ".join(f"{x['rate']:,.0f}/s" for x in runs[p])

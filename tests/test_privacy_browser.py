@@ -74,8 +74,8 @@ def test_a_whole_visit_stays_on_this_origin_sets_no_cookie_and_stores_no_address
         assert context.cookies() == []
         context.close()
 
+        dump = dbtools.stored_bytes(server.db_path).decode("utf-8", "replace")
         conn = dbtools.connect(server.db_path)
-        dump = "\n".join(conn.iterdump())
         columns = [r[0] for r in conn.execute(dbtools.table_columns_sql, ("subscriptions",))]
         stored = conn.execute("SELECT * FROM subscriptions").fetchall()
         suggestions = conn.execute("SELECT COUNT(*) FROM suggestions").fetchone()[0]
