@@ -1,9 +1,9 @@
-"""Organizers edit facilities, legal contacts, rights articles and resources.
+"""The organizer pages for facilities, legal contacts, rights articles and resources.
 
-Each kind of record has its form (parsed in `content_forms`), its table and its pages. Every
-change is one write transaction that also appends to the audit log, so the log cannot miss a
-change or record one that rolled back. A rights article is two rows (en and es) edited as one
-record.
+Each kind of record (`content_kinds.KINDS`) gets the same pages: a list, a new-record form,
+an edit form, verify, delete and, for drafts, publish. Every change is one write transaction
+that also appends to the audit log, so the log cannot miss a change or record one that
+rolled back.
 
 With two or more organizers, what visitors rely on (approvals.PUBLIC_FACTS: a contact's
 phones and hours, a facility's address, a rights article's text, a resource's link) is
@@ -14,10 +14,8 @@ approved version until then.
 
 from __future__ import annotations
 
-import json
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -28,29 +26,14 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from server import approvals, audit
-from server.content_forms import (
-    RIGHTS_TEXT,
-    Errors,
-    Parsed,
-    Values,
-    article_values,
-    contact_values,
-    facility_values,
-    organization_values,
-    parse_article,
-    parse_contact,
-    parse_facility,
-    parse_organization,
-    parse_rights,
-    rights_values,
-)
-from server.dataset import LANGS, SLUG, slugify, unique_slug
+from server.content_forms import Errors, Values
+from server.content_kinds import BASE, KINDS, Kind, on
+from server.dataset import SLUG, slugify, unique_slug
 from server.i18n import N_
 from server.places import states_sorted
 from server.views.admin import admin_page, form_of, organizer, see_other, translator
 from server.views.base import services
 
-BASE = "/admin/content"
 FACILITY_KIND_LABELS = {
     "ero-field-office": N_("ICE Enforcement and Removal Operations office"),
     "hsi-office": N_("ICE Homeland Security Investigations office"),
@@ -60,174 +43,7 @@ FACILITY_KIND_LABELS = {
 FIX_FIELDS = "Not saved: fix the fields marked below."
 WAITS = ("Your change waits for a second organizer; visitors see the approved version "
          "until then.")
-NEW_LABELS = {"facility": N_("New facility"), "contact": N_("New contact"),
-              "rights": N_("New rights article"), "article": N_("New article"),
-              "organization": N_("New organization")}
-# A translated article's columns, as a deleted article's copy keeps them.
-TRANSLATION_COLUMNS = ("lang", "title", "summary", "body", "ord", "reviewed", "source",
-                       "added", "sources")
 
-Query = Callable[[str, Sequence[Any]], Awaitable[list[Any]]]
-
-
-def today() -> str:
-    return datetime.now(UTC).date().isoformat()
-
-
-# --- storage: one table row per record, except rights -------------------------------------
-
-def on(conn: aiosqlite.Connection) -> Query:
-    """Read through the writer connection, inside its transaction."""
-    async def run(sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        async with conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())
-
-    return run
-
-
-class Kind:
-    """One kind of record: its table, form, audit name and pages."""
-
-    def __init__(self, path: str, table: str, entity: str, label: str, name_column: str,
-                 parse: Callable[[Any], Parsed], values: Callable[[dict], Values],
-                 public_url_pattern: str, date_column: str = "verified", publishable: bool = False,
-                 defaults: Values | None = None, name_field: str | None = None,
-                 noun: str | None = None):
-        self.path, self.table, self.entity, self.label = path, table, entity, label
-        self.name_column, self.parse, self.values = name_column, parse, values
-        # Where the public sees a record, e.g. "/legal#{slug}".
-        self.public_url_pattern = public_url_pattern
-        self.date_column, self.publishable = date_column, publishable
-        self.default_values = defaults or {}
-        # The form field (and record key) naming a record; a new slug is made from it.
-        self.name_field = name_field or name_column
-        self.noun = noun or entity
-        self.new_label = NEW_LABELS[entity]
-        self.base = f"{BASE}/{path}"
-        self.template = f"admin/content_{entity}.html"
-        self.date_word = "reviewed" if date_column == "reviewed" else "verified"
-
-    def public_url(self, slug: str) -> str:
-        return self.public_url_pattern.format(slug=slug)
-
-    def list_sql(self) -> str:
-        if self.publishable:  # drafts first: they wait for an organizer
-            return (f"SELECT slug, {self.name_column} AS name, {self.date_column} AS checked, "
-                    f"status FROM {self.table} ORDER BY status = 'published', checked, name")
-        return (f"SELECT slug, {self.name_column} AS name, {self.date_column} AS checked "
-                f"FROM {self.table} ORDER BY checked, name")
-
-    async def load(self, query: Query, slug: str) -> dict | None:
-        rows = await query(f"SELECT * FROM {self.table} WHERE slug = ?", (slug,))
-        if not rows:
-            return None
-        rec = dict(rows[0])
-        rec.pop("id", None)
-        return rec
-
-    async def taken(self, query: Query, slug: str) -> bool:
-        return bool(await query(f"SELECT 1 FROM {self.table} WHERE slug = ?", (slug,)))
-
-    async def defaults(self, query: Query) -> Values:
-        return dict(self.default_values)
-
-    async def insert(self, conn: aiosqlite.Connection, slug: str, fields: dict,
-                     status: str) -> None:
-        row = {"slug": slug, **fields, self.date_column: today()}
-        if self.publishable:
-            row["status"] = status
-        await conn.execute(f"INSERT INTO {self.table} ({', '.join(row)}) "
-                           f"VALUES ({', '.join('?' * len(row))})", list(row.values()))
-
-    async def update(self, conn: aiosqlite.Connection, slug: str, fields: dict) -> None:
-        await conn.execute(
-            f"UPDATE {self.table} SET {', '.join(f'{k} = ?' for k in fields)} WHERE slug = ?",
-            [*fields.values(), slug])
-
-    async def remove(self, conn: aiosqlite.Connection, slug: str) -> None:
-        await conn.execute(f"DELETE FROM {self.table} WHERE slug = ?", (slug,))
-
-    async def mark_checked(self, conn: aiosqlite.Connection, slug: str) -> None:
-        await conn.execute(f"UPDATE {self.table} SET {self.date_column} = ? WHERE slug = ?",
-                           (today(), slug))
-
-
-class RightsKind(Kind):
-    """A rights article: an English and a Spanish row sharing slug, order, review and source."""
-
-    def list_sql(self) -> str:
-        return ("SELECT slug, COALESCE(MAX(CASE WHEN lang = 'en' THEN title END), MAX(title)) "
-                "AS name, MIN(reviewed) AS checked, MIN(ord) AS ord FROM rights "
-                "GROUP BY slug ORDER BY checked, ord, slug")
-
-    async def load(self, query: Query, slug: str) -> dict | None:
-        rows = {r["lang"]: dict(r) for r in await query(
-            "SELECT * FROM rights WHERE slug = ?", (slug,))}
-        if not rows:
-            return None
-        # An import may carry one language only; the form then starts from the other.
-        en = rows.get("en") or rows["es"]
-        es = rows.get("es") or en
-        rec = {"slug": slug, "ord": en["ord"], "reviewed": en["reviewed"],
-               "source": en["source"], "source_es": es["source"], "added": en["added"]}
-        for lang, row in (("en", en), ("es", es)):
-            rec.update({f"{f}_{lang}": row[f] for f in RIGHTS_TEXT})
-            rec[f"sources_{lang}"] = row["sources"]
-        # The other languages' articles come from data files, not this form; a deleted
-        # article's copy keeps them, so restoring it brings every language back.
-        others = [{k: row[k] for k in TRANSLATION_COLUMNS} for lang, row in sorted(rows.items())
-                  if lang not in LANGS]
-        if others:
-            rec["translations"] = json.dumps(others, ensure_ascii=False)
-        return rec
-
-    async def defaults(self, query: Query) -> Values:
-        rows = await query("SELECT COALESCE(MAX(ord), 0) + 1 FROM rights", ())
-        return {"order": str(rows[0][0]), "reviewed": today()}
-
-    async def insert(self, conn: aiosqlite.Connection, slug: str, fields: dict,
-                     status: str) -> None:
-        await self.update(conn, slug, fields)
-
-    async def update(self, conn: aiosqlite.Connection, slug: str, fields: dict) -> None:
-        for lang in LANGS:
-            await conn.execute(
-                "INSERT INTO rights (slug, lang, title, summary, body, ord, reviewed, source) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (slug, lang) DO UPDATE SET "
-                "title = excluded.title, summary = excluded.summary, body = excluded.body, "
-                "ord = excluded.ord, reviewed = excluded.reviewed, source = excluded.source",
-                (slug, lang, fields[f"title_{lang}"], fields[f"summary_{lang}"],
-                 fields[f"body_{lang}"], fields["ord"], fields["reviewed"],
-                 fields.get(f"source_{lang}", fields["source"])))
-            if f"sources_{lang}" in fields:  # a restored copy brings its provenance back
-                await conn.execute(
-                    "UPDATE rights SET sources = ?, added = ? WHERE slug = ? AND lang = ?",
-                    (fields[f"sources_{lang}"], fields.get("added"), slug, lang))
-        for row in json.loads(fields.get("translations") or "[]"):
-            await conn.execute(
-                f"INSERT INTO rights (slug, {', '.join(TRANSLATION_COLUMNS)}) "
-                f"VALUES (?, {', '.join('?' for _ in TRANSLATION_COLUMNS)}) "
-                "ON CONFLICT (slug, lang) DO UPDATE SET "
-                + ", ".join(f"{c} = excluded.{c}" for c in TRANSLATION_COLUMNS if c != "lang"),
-                (slug, *(row[k] for k in TRANSLATION_COLUMNS)))
-
-
-KINDS = (
-    Kind("facilities", "facilities", "facility", N_("Facilities"), "name", parse_facility,
-         facility_values, "/facilities#{slug}", defaults={"kind": "ero-field-office"}),
-    Kind("contacts", "contacts", "contact", N_("Legal contacts"), "organization", parse_contact,
-         contact_values, "/legal#{slug}", defaults={"states": "*", "languages": "en, es"}),
-    RightsKind("rights", "rights", "rights", N_("Know-your-rights articles"), "title",
-               parse_rights, rights_values, "/rights/{slug}", date_column="reviewed",
-               name_field="title_en", noun="rights article"),
-    Kind("articles", "articles", "article", N_("Articles to share"), "title", parse_article,
-         article_values, "/resources", publishable=True),
-    Kind("organizations", "organizations", "organization", N_("Organizations"), "name",
-         parse_organization, organization_values, "/resources", publishable=True),
-)
-
-
-# --- views --------------------------------------------------------------------------------
 
 def _form_page(request: Request, kind: Kind, values: Values, errors: Errors,
                record: dict | None = None, status: int = 200, **extra: Any) -> Response:
