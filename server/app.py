@@ -22,6 +22,7 @@ from server.auth import (
     FormStamp,
     SessionStore,
     SharedLimit,
+    SpentStamps,
 )
 from server.config import Settings
 from server.dataset import load_dataset
@@ -41,6 +42,7 @@ from server.render import Renderer, StaticAssets, build_environment
 from server.services import Services
 from server.sms import SmsSender
 from server.storage import open_database
+from server.suggestions import STAMP_MAX_AGE
 from server.vapid import application_server_key, load_private_key
 from server.views import (
     admin,
@@ -164,7 +166,7 @@ def create_app(settings: Settings, *, load_data_if_empty: bool = True) -> Starle
         login_throttle_device=SharedLimit(db, settings.secret_key, "sign-in device",
                                           LOGIN_FAILURES_PER_DEVICE, 15 * 60),
         suggest_stamp=FormStamp(settings.secret_key, "suggest"),
-        suggest_spent=suggest.SpentStamps(suggest.STAMP_MAX_AGE),
+        suggest_spent=SpentStamps(STAMP_MAX_AGE),
         suggest_throttle=SharedLimit(db, settings.secret_key, "suggest",
                                      suggest.SUGGESTIONS_PER_CLIENT, suggest.SUGGESTION_WINDOW),
         subscribe_limit=SharedLimit(db, settings.secret_key, "subscribe",

@@ -19,7 +19,7 @@ FLOORS = {
     "records": ["server/content.py", "server/dataset.py", "server/auth.py",
                 "server/accounts.py", "server/audit.py", "server/vapid.py", "server/render.py",
                 "server/caching.py", "server/listing_form.py", "server/content_forms.py",
-                "server/content_kinds.py", "server/feeds.py"],
+                "server/content_kinds.py", "server/suggestions.py", "server/feeds.py"],
     "rules and push": ["server/approvals.py", "server/push/", "server/sms/", "server/alerts.py",
                        "server/bulk_import.py", "server/fingerprints.py"],
     "edge": ["server/middleware/", "server/admin_guard.py"],

@@ -26,21 +26,18 @@ from server.auth import FormStamp, SharedLimit, SpentStamps
 from server.dataset import slugify, unique_slug
 from server.i18n import N_, Translator
 from server.places import STATES
+from server.suggestions import STAMP_MAX_AGE, clean, store
 from server.views.admin import admin_page, form_of, organizer, see_other
 from server.views.base import lang_of, not_found, render_page, services
 
 KINDS = ("vigil", "resource", "correction")
 LIMITS = {"title": 140, "details": 4000, "city": 80, "contact": 200}
 REQUIRED = ("kind", "title", "details")
-# The page is kept offline by the service worker, so the stamp in a saved copy can be days
-# old; the minimum fill time still applies to every submission.
-STAMP_MAX_AGE = 7 * 24 * 60 * 60
 SUGGESTIONS_PER_CLIENT = 5
 SUGGESTION_WINDOW = 10 * 60
 HONEYPOT = "website"
 REASON_MAX = 200
 QUEUE_DECIDED_SHOWN = 100
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _LINK = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
 
 
@@ -76,25 +73,15 @@ def _translator(request: Request) -> Translator:
     return services(request).renderer.translators[lang_of(request)]
 
 
-def _clean(value: Any, multiline: bool = False) -> str:
-    """Form text as stored: no control characters, LF line ends, trimmed."""
-    if not isinstance(value, str):
-        return ""
-    text = value.replace("\r\n", "\n").replace("\r", "\n")
-    if not multiline:
-        text = text.replace("\n", " ")
-    return _CONTROL.sub("", text).strip()
-
-
 def _values(form: FormData) -> dict[str, str]:
     values = {
-        "kind": _clean(form.get("kind")),
-        "title": _clean(form.get("title")),
-        "details": _clean(form.get("details"), multiline=True),
-        "city": _clean(form.get("city")),
-        "state": _clean(form.get("state")).upper(),
-        "contact": _clean(form.get("contact")),
-        "listing": _clean(form.get("listing")),
+        "kind": clean(form.get("kind")),
+        "title": clean(form.get("title")),
+        "details": clean(form.get("details"), multiline=True),
+        "city": clean(form.get("city")),
+        "state": clean(form.get("state")).upper(),
+        "contact": clean(form.get("contact")),
+        "listing": clean(form.get("listing")),
     }
     if values["kind"] != "correction":
         values["listing"] = ""
@@ -218,7 +205,7 @@ async def _submit(request: Request) -> Response:
     if spent.is_spent(token, issued):
         return await _refuse(request, 400, tr.plain(STAMP_USED), "stamp-used", values,
                              stamps.issue())
-    if _clean(form.get(HONEYPOT)):
+    if clean(form.get(HONEYPOT)):
         # A bot filled the field people cannot see: thank it and keep nothing.
         spent.spend(token, issued)
         await throttle.take(client)
@@ -236,32 +223,9 @@ async def _submit(request: Request) -> Response:
     points, reasons = spam.score(values["kind"], values["title"], values["details"],
                                  values["contact"])
 
-    async def store(conn: aiosqlite.Connection) -> bool | None:
-        # The database decides, so a stamp spent through another worker is refused too, and
-        # a client's suggestions are counted across every worker (None: over the limit);
-        # stamps past their age are refused anyway and need not be kept.
-        if not await throttle.take_in(conn, client):
-            return None
-        await conn.execute("DELETE FROM spent_stamps WHERE issued < ?",
-                           (time.time() - STAMP_MAX_AGE,))
-        cur = await conn.execute(
-            "INSERT INTO spent_stamps (digest, issued) VALUES (?, ?) ON CONFLICT DO NOTHING",
-            (SpentStamps.digest(token), issued))
-        if cur.rowcount != 1:
-            return False
-        await conn.execute(
-            "INSERT INTO suggestions (kind, title, details, city, state, contact, spam_score, "
-            "spam_reasons, status, created, listing_slug) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'waiting', ?, ?)",
-            (values["kind"], values["title"], values["details"], values["city"] or None,
-             values["state"] or None, values["contact"] or None, points,
-             json.dumps(reasons, ensure_ascii=False), content.iso_now(),
-             values["listing"] or None),
-        )
-        return True
-
     try:
-        stored = await services(request).db.write_fn(store)
+        stored = await services(request).db.write_fn(
+            lambda conn: store(conn, throttle, client, token, issued, values, points, reasons))
     except BaseException:
         spent.give_back(token)
         raise
@@ -430,7 +394,7 @@ async def reject(request: Request) -> Response:
     who = organizer(request)["name"]
     suggestion = await _load(request)
     form = await form_of(request)
-    reason = _clean(form.get("reason"))
+    reason = clean(form.get("reason"))
     error = None
     if not reason:
         error = "Give a short reason (organizers see it; the sender does not)."
