@@ -10,8 +10,8 @@ import sqlite3
 
 import pytest
 
+from server.content_kinds import KINDS
 from server.listing_form import values_from_row
-from server.views.admin_content import KINDS
 from tests import dbtools
 from tests.admin_support import hidden_fields, sign_in, sql
 

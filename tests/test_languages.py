@@ -22,7 +22,7 @@ PAGES = ("/", "/alerts", "/legal", "/rights", "/rights/at-your-door", "/card", "
 PLACEHOLDER = re.compile(r"%\((\w+)\)s|\{(\w+)\}")
 # Where organizers work: their pages are in English and Spanish.
 ORGANIZER_ONLY = ("admin", "server/accounts", "server/approvals", "server/bulk_import",
-                  "server/listing_form")
+                  "server/listing_form", "server/content_forms", "server/content_kinds")
 
 
 def test_the_site_has_the_languages_of_the_people_at_risk():

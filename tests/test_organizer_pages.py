@@ -9,7 +9,7 @@ import re
 import sqlite3
 from datetime import UTC, datetime
 
-from server.views.admin_content import contact_values
+from server.content_forms import contact_values
 from tests import dbtools
 from tests.admin_support import csrf_from, hidden_fields, sign_in, sql
 from tests.test_bulk_import import csv_text, good_rows, upload

@@ -15,7 +15,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from server.app import create_app
-from server.views.admin_content import contact_values
+from server.content_forms import contact_values
 from tests import dbtools
 from tests.admin_support import (
     PASSWORD,

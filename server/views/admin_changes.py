@@ -14,8 +14,9 @@ from starlette.routing import BaseRoute, Route
 
 from server import approvals, audit
 from server.content import iso_now
-from server.views import admin_content
+from server.content_kinds import KINDS, Kind, on
 from server.views.admin import admin_page, form_of, organizer, see_other
+from server.views.admin_content import remove_record
 from server.views.base import services
 
 Apply = Callable[[aiosqlite.Connection, str, dict], Awaitable[None]]
@@ -39,10 +40,10 @@ def _handlers(entity: str) -> tuple[Load, Apply, Apply | None, str]:
     organizer page)."""
     if entity == "listing":
         return _current_listing, _update_listing, None, "/admin/listings/{key}/edit"
-    for kind in admin_content.KINDS:
+    for kind in KINDS:
         if kind.entity == entity:
             async def load(conn: aiosqlite.Connection, key: str, kind=kind) -> dict | None:
-                return await kind.load(admin_content.on(conn), key)
+                return await kind.load(on(conn), key)
 
             async def create(conn: aiosqlite.Connection, key: str, fields: dict,
                              kind=kind) -> None:
@@ -52,8 +53,8 @@ def _handlers(entity: str) -> tuple[Load, Apply, Apply | None, str]:
     raise HTTPException(404, "Unknown kind of record.")
 
 
-def _kind(entity: str) -> admin_content.Kind:
-    return next(k for k in admin_content.KINDS if k.entity == entity)
+def _kind(entity: str) -> Kind:
+    return next(k for k in KINDS if k.entity == entity)
 
 
 async def _row(request: Request):
@@ -113,8 +114,7 @@ async def approve(request: Request) -> Response:
             return "decided"
         if before and not after:  # a deletion, of the record as it was proposed
             assert current is not None
-            await admin_content.remove_record(conn, me, _kind(row["entity"]),
-                                              row["entity_key"], current)
+            await remove_record(conn, me, _kind(row["entity"]), row["entity_key"], current)
         elif before:
             await apply(conn, row["entity_key"], after)
         else:

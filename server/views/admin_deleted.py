@@ -19,8 +19,8 @@ from starlette.routing import BaseRoute, Route
 
 from server import audit
 from server.content import iso_now
+from server.content_kinds import KINDS, RightsKind, on
 from server.views.admin import admin_page, organizer, see_other
-from server.views.admin_content import KINDS, RightsKind, on
 from server.views.base import services
 
 RESTORE_DAYS = 30

@@ -1,47 +1,36 @@
-"""Public suggestions and their moderation.
+"""The public suggestion form: a vigil, a resource or a correction, sent without signing in.
 
 The public form has no session and sets no cookie: a signed, time-stamped hidden field proves
 the form came from this server and how long it was on screen, a honeypot catches form-filling
 bots, and an in-memory throttle keyed by a salted hash of the client address (never stored or
 logged) limits how many one client sends. Suggestions keep only what was typed, with a spam
-score, and wait for an organizer; approving one creates a draft, never public content.
+score, and wait for an organizer (views/admin_suggestions.py).
 """
 
 from __future__ import annotations
 
-import json
-import re
 import time
 from typing import Any
-from urllib.parse import quote, urlsplit
 
-import aiosqlite
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from server import audit, content, spam
+from server import content, spam
 from server.auth import FormStamp, SharedLimit, SpentStamps
-from server.dataset import slugify, unique_slug
 from server.i18n import N_, Translator
 from server.places import STATES
-from server.views.admin import admin_page, form_of, organizer, see_other
-from server.views.base import lang_of, not_found, render_page, services
+from server.suggestions import STAMP_MAX_AGE, clean, store
+from server.views.admin import form_of
+from server.views.base import lang_of, render_page, services
 
 KINDS = ("vigil", "resource", "correction")
 LIMITS = {"title": 140, "details": 4000, "city": 80, "contact": 200}
 REQUIRED = ("kind", "title", "details")
-# The page is kept offline by the service worker, so the stamp in a saved copy can be days
-# old; the minimum fill time still applies to every submission.
-STAMP_MAX_AGE = 7 * 24 * 60 * 60
 SUGGESTIONS_PER_CLIENT = 5
 SUGGESTION_WINDOW = 10 * 60
 HONEYPOT = "website"
-REASON_MAX = 200
-QUEUE_DECIDED_SHOWN = 100
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-_LINK = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
 
 
 REQUIRED_MESSAGE = N_("Please fill this in.")
@@ -76,25 +65,15 @@ def _translator(request: Request) -> Translator:
     return services(request).renderer.translators[lang_of(request)]
 
 
-def _clean(value: Any, multiline: bool = False) -> str:
-    """Form text as stored: no control characters, LF line ends, trimmed."""
-    if not isinstance(value, str):
-        return ""
-    text = value.replace("\r\n", "\n").replace("\r", "\n")
-    if not multiline:
-        text = text.replace("\n", " ")
-    return _CONTROL.sub("", text).strip()
-
-
 def _values(form: FormData) -> dict[str, str]:
     values = {
-        "kind": _clean(form.get("kind")),
-        "title": _clean(form.get("title")),
-        "details": _clean(form.get("details"), multiline=True),
-        "city": _clean(form.get("city")),
-        "state": _clean(form.get("state")).upper(),
-        "contact": _clean(form.get("contact")),
-        "listing": _clean(form.get("listing")),
+        "kind": clean(form.get("kind")),
+        "title": clean(form.get("title")),
+        "details": clean(form.get("details"), multiline=True),
+        "city": clean(form.get("city")),
+        "state": clean(form.get("state")).upper(),
+        "contact": clean(form.get("contact")),
+        "listing": clean(form.get("listing")),
     }
     if values["kind"] != "correction":
         values["listing"] = ""
@@ -218,7 +197,7 @@ async def _submit(request: Request) -> Response:
     if spent.is_spent(token, issued):
         return await _refuse(request, 400, tr.plain(STAMP_USED), "stamp-used", values,
                              stamps.issue())
-    if _clean(form.get(HONEYPOT)):
+    if clean(form.get(HONEYPOT)):
         # A bot filled the field people cannot see: thank it and keep nothing.
         spent.spend(token, issued)
         await throttle.take(client)
@@ -236,32 +215,9 @@ async def _submit(request: Request) -> Response:
     points, reasons = spam.score(values["kind"], values["title"], values["details"],
                                  values["contact"])
 
-    async def store(conn: aiosqlite.Connection) -> bool | None:
-        # The database decides, so a stamp spent through another worker is refused too, and
-        # a client's suggestions are counted across every worker (None: over the limit);
-        # stamps past their age are refused anyway and need not be kept.
-        if not await throttle.take_in(conn, client):
-            return None
-        await conn.execute("DELETE FROM spent_stamps WHERE issued < ?",
-                           (time.time() - STAMP_MAX_AGE,))
-        cur = await conn.execute(
-            "INSERT INTO spent_stamps (digest, issued) VALUES (?, ?) ON CONFLICT DO NOTHING",
-            (SpentStamps.digest(token), issued))
-        if cur.rowcount != 1:
-            return False
-        await conn.execute(
-            "INSERT INTO suggestions (kind, title, details, city, state, contact, spam_score, "
-            "spam_reasons, status, created, listing_slug) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'waiting', ?, ?)",
-            (values["kind"], values["title"], values["details"], values["city"] or None,
-             values["state"] or None, values["contact"] or None, points,
-             json.dumps(reasons, ensure_ascii=False), content.iso_now(),
-             values["listing"] or None),
-        )
-        return True
-
     try:
-        stored = await services(request).db.write_fn(store)
+        stored = await services(request).db.write_fn(
+            lambda conn: store(conn, throttle, client, token, issued, values, points, reasons))
     except BaseException:
         spent.give_back(token)
         raise
@@ -274,190 +230,5 @@ async def _submit(request: Request) -> Response:
     return await _accepted(request, values)
 
 
-# --- moderation ---------------------------------------------------------------------------
-
-
-def _suggestion_record(row: Any) -> dict:
-    rec = dict(row)
-    rec["spam_reasons"] = json.loads(rec["spam_reasons"] or "[]")
-    rec["flagged"] = spam.flagged(rec["spam_score"])
-    return rec
-
-
-async def queue(request: Request) -> Response:
-    """Waiting suggestions first (likely spam after the rest), then recent decisions."""
-    db = services(request).db
-    waiting = await db.execute(
-        "SELECT * FROM suggestions WHERE status = 'waiting' "
-        "ORDER BY spam_score >= ?, id DESC", (spam.THRESHOLD,),
-    )
-    decided = await db.execute(
-        "SELECT * FROM suggestions WHERE status != 'waiting' "
-        "ORDER BY COALESCE(decided, created) DESC, id DESC LIMIT ?", (QUEUE_DECIDED_SHOWN,),
-    )
-    counts = {"waiting": 0, "approved": 0, "rejected": 0}
-    for row in await db.execute("SELECT status, COUNT(*) AS n FROM suggestions GROUP BY status"):
-        counts[row["status"]] = row["n"]
-    waiting_recs = [_suggestion_record(r) for r in waiting]
-    return admin_page(
-        request, "admin/suggestions.html",
-        waiting=waiting_recs, decided=[_suggestion_record(r) for r in decided], counts=counts,
-        flagged=sum(r["flagged"] for r in waiting_recs),
-    )
-
-
-async def _load(request: Request) -> dict:
-    row = await services(request).db.first(
-        "SELECT * FROM suggestions WHERE id = ?", (request.path_params["id"],)
-    )
-    if row is None:
-        raise not_found()
-    return _suggestion_record(row)
-
-
-def _detail_page(request: Request, suggestion: dict, status: int = 200,
-                 reason: str = "", error: str | None = None) -> Response:
-    return admin_page(request, "admin/suggestion.html", status=status, s=suggestion,
-                      reason=reason, error=error)
-
-
-async def detail(request: Request) -> Response:
-    return _detail_page(request, await _load(request))
-
-
-async def _fetch(conn: aiosqlite.Connection, sql: str, params: tuple) -> Any:
-    cur = await conn.execute(sql, params)
-    return await cur.fetchone()
-
-
-def _first_web_link(text: str) -> str | None:
-    """The first http(s) address in the text, for a draft resource (never shown as a link
-    until an organizer checks and publishes it)."""
-    for match in _LINK.finditer(text):
-        url = match.group(0).rstrip(".,;:!?)]")
-        parts = urlsplit(url)
-        if parts.scheme in ("http", "https") and parts.netloc and len(url) <= 500:
-            return url
-    return None
-
-
-async def _decide(conn: aiosqlite.Connection, before: Any, who: str, status: str,
-                  reason: str | None, listing_slug: str | None) -> None:
-    now = content.iso_now()
-    await conn.execute(
-        "UPDATE suggestions SET status = ?, reason = ?, decided_by = ?, decided = ?, "
-        "listing_slug = ? WHERE id = ?",
-        (status, reason, who, now, listing_slug, before["id"]),
-    )
-    after = await _fetch(conn, "SELECT * FROM suggestions WHERE id = ?", (before["id"],))
-    action = "approve" if status == "approved" else "reject"
-    await audit.record(conn, who, action, "suggestion", str(before["id"]), before, after)
-
-
-async def _create_listing(conn: aiosqlite.Connection, s: Any, who: str) -> str:
-    base = slugify(f"{s['title']} {s['city'] or ''}") or f"suggestion-{s['id']}"
-    slug = await unique_slug(conn, "listings", base)
-    now = content.iso_now()
-    await conn.execute(
-        "INSERT INTO listings (slug, kind, title, description_en, description_es, city, state, "
-        "status, source, verified, created, updated) "
-        "VALUES (?, 'vigil', ?, ?, ?, ?, ?, 'draft', ?, ?, ?, ?)",
-        (slug, s["title"], s["details"], s["details"], s["city"] or "", s["state"] or "",
-         f"Public suggestion #{s['id']}", now[:10], now, now),
-    )
-    after = await _fetch(conn, "SELECT * FROM listings WHERE slug = ?", (slug,))
-    await audit.record(conn, who, "create-draft", "listing", slug, None, after)
-    return slug
-
-
-async def _create_article(conn: aiosqlite.Connection, s: Any, who: str) -> str:
-    slug = await unique_slug(conn, "articles", slugify(s["title"]) or f"suggestion-{s['id']}")
-    today = content.iso_now()[:10]
-    await conn.execute(
-        "INSERT INTO articles (slug, title, publisher, date, url, source, verified, status) "
-        "VALUES (?, ?, '', ?, ?, ?, ?, 'draft')",
-        (slug, s["title"], today, _first_web_link(f"{s['title']}\n{s['details']}"),
-         f"Public suggestion #{s['id']}", today),
-    )
-    after = await _fetch(conn, "SELECT * FROM articles WHERE slug = ?", (slug,))
-    await audit.record(conn, who, "create-draft", "article", slug, None, after)
-    return slug
-
-
-def _queue_with(note: str) -> Response:
-    return see_other("/admin/suggestions?done=" + quote(note))
-
-
-async def approve(request: Request) -> Response:
-    """Approve: a vigil becomes a draft listing, a resource a draft article, a correction is
-    handed to the listing's edit page. Nothing becomes public here."""
-    who = organizer(request)["name"]
-    suggestion_id = request.path_params["id"]
-
-    async def run(conn: aiosqlite.Connection) -> tuple[str, str | None]:
-        s = await _fetch(conn, "SELECT * FROM suggestions WHERE id = ?", (suggestion_id,))
-        if s is None:
-            return "missing", None
-        if s["status"] != "waiting":
-            return "decided", s["status"]
-        if s["kind"] == "vigil":
-            slug = await _create_listing(conn, s, who)
-            await _decide(conn, s, who, "approved", None, slug)
-            return "listing", slug
-        if s["kind"] == "resource":
-            slug = await _create_article(conn, s, who)
-            await _decide(conn, s, who, "approved", None, s["listing_slug"])
-            return "article", slug
-        await _decide(conn, s, who, "approved", None, s["listing_slug"])
-        return "correction", s["listing_slug"]
-
-    outcome, value = await services(request).db.write_fn(run)
-    if outcome == "missing":
-        raise not_found()
-    if outcome == "decided":
-        return see_other(f"/admin/suggestions/{suggestion_id}?done="
-                         + quote(f"This suggestion was already {value}."))
-    if outcome in ("listing", "correction") and value:
-        return see_other(f"/admin/listings/{quote(value)}/edit")
-    if outcome == "article":
-        return _queue_with(f"Suggestion #{suggestion_id} approved: draft resource “{value}” "
-                           "created. Publish it from Other content once it is checked.")
-    return _queue_with(f"Suggestion #{suggestion_id} approved. It names no listing: apply the "
-                       "correction by editing the listing it is about.")
-
-
-async def reject(request: Request) -> Response:
-    who = organizer(request)["name"]
-    suggestion = await _load(request)
-    form = await form_of(request)
-    reason = _clean(form.get("reason"))
-    error = None
-    if not reason:
-        error = "Give a short reason (organizers see it; the sender does not)."
-    elif len(reason) > REASON_MAX:
-        error = f"Keep the reason under {REASON_MAX} characters (this has {len(reason)})."
-    if error:
-        return _detail_page(request, suggestion, status=400, reason=reason, error=error)
-
-    async def run(conn: aiosqlite.Connection) -> str | None:
-        s = await _fetch(conn, "SELECT * FROM suggestions WHERE id = ?", (suggestion["id"],))
-        if s["status"] != "waiting":
-            return s["status"]
-        await _decide(conn, s, who, "rejected", reason, s["listing_slug"])
-        return None
-
-    already = await services(request).db.write_fn(run)
-    if already:
-        return see_other(f"/admin/suggestions/{suggestion['id']}?done="
-                         + quote(f"This suggestion was already {already}."))
-    return _queue_with(f"Suggestion #{suggestion['id']} rejected.")
-
-
 def routes() -> list[BaseRoute]:
-    return [
-        Route("/suggest", suggest_form, methods=["GET", "POST"], name="suggest"),
-        Route("/admin/suggestions", queue),
-        Route("/admin/suggestions/{id:int}", detail),
-        Route("/admin/suggestions/{id:int}/approve", approve, methods=["POST"]),
-        Route("/admin/suggestions/{id:int}/reject", reject, methods=["POST"]),
-    ]
+    return [Route("/suggest", suggest_form, methods=["GET", "POST"], name="suggest")]
