@@ -31,6 +31,7 @@ BENCHMARKS: dict[str, str] = {
     "push_processes": "benchmarks.push_processes",
     "national_day": "benchmarks.national_day",
     "sms": "benchmarks.sms",
+    "pg_drivers": "benchmarks.pg_drivers",
 }
 
 

@@ -2,7 +2,7 @@
 read by key, and a short write transaction. Needs a PostgreSQL URL: VIGIL_BENCH_PG, or a
 throw-away cluster started for the run.
 
-    python -m benchmarks.pg_drivers
+    python -m benchmarks --only pg_drivers
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import time
 import asyncpg
 import psycopg
 from psycopg_pool import AsyncConnectionPool
+
+from benchmarks.common import Row, log, run_async
 
 READS, WRITES, CONCURRENCY, ROUNDS = 4000, 1000, 8, 3
 
@@ -78,21 +80,19 @@ async def with_psycopg(url: str) -> tuple[float, float]:
     return reads, writes
 
 
-async def main(url: str) -> None:
+async def measure(url: str) -> dict[str, tuple[float, float]]:
+    """Reads and writes a second, each driver's median of ROUNDS interleaved rounds."""
     await setup(url)
     results: dict[str, list[tuple[float, float]]] = {"asyncpg": [], "psycopg": []}
     for _ in range(ROUNDS):  # interleaved, so both see the same machine
         results["asyncpg"].append(await with_asyncpg(url))
         results["psycopg"].append(await with_psycopg(url))
-    print(f"{READS} reads and {WRITES} one-row write transactions, {CONCURRENCY} at a time, "
-          f"median of {ROUNDS}")
-    for name, runs in results.items():
-        reads = statistics.median(r for r, _ in runs)
-        writes = statistics.median(w for _, w in runs)
-        print(f"  {name:8} reads {READS / reads:7.0f}/s   writes {WRITES / writes:6.0f}/s")
+    return {name: (READS / statistics.median(r for r, _ in runs),
+                   WRITES / statistics.median(w for _, w in runs))
+            for name, runs in results.items()}
 
 
-if __name__ == "__main__":
+def run(quick: bool) -> list[Row]:
     url = os.environ.get("VIGIL_BENCH_PG")
     cluster = None
     if not url:
@@ -100,7 +100,22 @@ if __name__ == "__main__":
         cluster = Cluster().start()
         url = cluster.url()
     try:
-        asyncio.run(main(url))
+        rates = run_async(measure(url))
     finally:
         if cluster:
             cluster.stop()
+    what = (f"{READS:,} reads by key and {WRITES:,} one-row write transactions, "
+            f"{CONCURRENCY} at a time, median of {ROUNDS} interleaved rounds")
+    log(f"pg drivers: {what}: {rates}")
+    chosen = rates["psycopg"]
+    return [Row(f"PostgreSQL driver: {name}" + (" (used)" if name == "psycopg" else ""),
+                f"{reads:,.0f} reads/s, {writes:,.0f} writes/s",
+                baseline="—" if name == "psycopg" else
+                f"psycopg: {chosen[0]:,.0f} reads/s, {chosen[1]:,.0f} writes/s",
+                note="" if name == "psycopg" else f"pg drivers: {what}")
+            for name, (reads, writes) in rates.items()]
+
+
+if __name__ == "__main__":
+    for row in run(False):
+        print(row)

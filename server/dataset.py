@@ -551,7 +551,8 @@ async def upsert_rows(conn: aiosqlite.Connection, name: str, rows: list[dict]) -
         # A reload of data/ never clears a check an organizer recorded.
         updates = [c for c in cols if c not in key and c not in ("created",)
                    and not (c in CHECK_COLUMNS and row[c] == "")]
-        set_clause = ", ".join(f"{c} = excluded.{c}" for c in updates) or f"{key[0]} = {key[0]}"
+        set_clause = (", ".join(f"{c} = excluded.{c}" for c in updates)
+                      or f"{key[0]} = {name}.{key[0]}")
         differs = " OR ".join(f"{name}.{c} IS DISTINCT FROM excluded.{c}"
                               for c in updates) or "FALSE"
         sql = (
@@ -560,9 +561,10 @@ async def upsert_rows(conn: aiosqlite.Connection, name: str, rows: list[dict]) -
         )
         try:
             cur = await conn.execute(sql, [row[c] for c in cols])
-        except Exception as exc:  # sqlite3 constraint errors carry the useful part
+        except Exception as exc:  # a constraint's error carries the useful part
             ident = "/".join(str(row[k]) for k in key)
-            raise DataError(f"import: {name} '{ident}': {exc}") from None
+            said = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DataError(f"import: {name} '{ident}': {said}") from None
         changed += cur.rowcount
     return changed
 

@@ -101,6 +101,24 @@ def test_import_bad_json_and_non_export(tmp_path):
     assert_one_line_error(run(["import", str(other)], tmp_path), "not a Vigil export")
 
 
+def test_an_import_the_database_refuses_is_one_line_and_changes_nothing(tmp_path):
+    """A row the database's constraints refuse (a listing with no city) is one line naming
+    the row, on either database, and nothing of the file is kept."""
+    db = str(dbtools.target(tmp_path / "vigil.db"))
+    doc = {"vigil_export": 1, "listings": [
+        {"slug": "fine", "kind": "vigil", "title": "Fine", "city": "Portland", "state": "OR",
+         "verified": "", "created": "2026-12-06", "updated": "2026-12-06"},
+        {"slug": "no-city", "kind": "vigil", "title": "No city", "city": None, "state": "OR",
+         "verified": "", "created": "2026-12-06", "updated": "2026-12-06"}]}
+    file = tmp_path / "refused.json"
+    file.write_text(json.dumps(doc))
+    res = run(["import", str(file)], tmp_path, VIGIL_DB=db, VIGIL_SECRET_KEY="x" * 40)
+    assert_one_line_error(res, "import: listings 'no-city': ")
+    assert "city" in res.stderr
+    exported = json.loads(run(["export"], tmp_path, VIGIL_DB=db).stdout)
+    assert exported["listings"] == []
+
+
 def test_bad_settings_are_one_line(tmp_path):
     res = run(["init"], tmp_path, VIGIL_VAPID_SUBJECT="admin@example.org")
     assert_one_line_error(res, "VIGIL_VAPID_SUBJECT")
