@@ -51,7 +51,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from benchmarks.common import ROOT, Row, _clean_env, log, run_async, stop_process, temp_dir
 from server.config import Settings
 from server.database import Database
-from server.push import Message, PushSender, counts, enqueue, listing_message
+from server.push import Message, PushSender, delivery_counts, enqueue, listing_message
 
 DELAY = 0.02  # BENCHMARKS.md: the push service answers after a 20 ms round trip
 SUBJECT = "mailto:bench@example.invalid"
@@ -275,7 +275,7 @@ async def _app_fanout(db: Database, settings: Settings, key: ec.EllipticCurvePri
         await sender.idle(within=max(120.0, n / 50))
         t2 = time.perf_counter()
     cpu, service_cpu = time.process_time() - cpu0, service.cpu_seconds() - scpu0
-    result = await counts(db, message_id)
+    result = await delivery_counts(db, message_id)
     stats = service.ask("stats")
     sent = result.pop("sent")
     run = AppRun(n, t2 - t0, t1 - t0, sent, {k: v for k, v in result.items() if v}, cpu,
@@ -577,7 +577,7 @@ def _measure_memory(db_path: Path, origin: str, count: int) -> None:
                 await sender.idle(within=max(120.0, count / 100))
                 elapsed = time.perf_counter() - t0
                 sampler.cancel()
-            result = await counts(db, message_id)
+            result = await delivery_counts(db, message_id)
         sent = result.pop("sent")
         # The highest RSS seen in each quarter of the fanout: flat if the last is no higher.
         quarters = [max((rss for t, rss in samples
