@@ -42,7 +42,7 @@ from benchmarks.common import (
 )
 from benchmarks.first_visit import LIMIT_S, RATE_BITS, RTT, ThrottlingProxy
 from benchmarks.offline_timing import FCP_JS
-from server.render import SERVICE_WORKER
+from server.render import service_worker_script
 
 SIZES = (15, 200, 800)
 BUNDLE_GOAL = 250_000
@@ -52,7 +52,7 @@ LOOKUP_GOAL_MS = 100
 LOOKUPS = 5  # each lookup is timed this many times; the median is the figure
 # How many of a followed state's listing pages the worker keeps, read from the worker.
 PAGES_PER_STATE = int(re.search(r"const PAGES_PER_STATE = (\d+);",
-                                SERVICE_WORKER.read_text()).group(1))
+                                service_worker_script().decode()).group(1))
 BUNDLE_DONE = """ms => new Promise((resolve, reject) => {
   const end = performance.now() + ms;
   const check = async () => {
@@ -85,7 +85,8 @@ def bundle_bytes(server: Server, state: str) -> tuple[int, int]:
     """(compressed bytes, URLs) the worker keeps for an English reader following `state`."""
     manifest = json.loads(fetch(server.url + "/offline-manifest.json").decoded)
     urls = list(manifest["urls"])
-    # As the worker chooses (service-worker/sw.js): the state's soonest, up to its limit.
+    # As the worker chooses (chosenUrls in service-worker/interest.js): the state's soonest,
+    # up to its limit.
     for slug in list(manifest.get("listings", {}).get(state, {}))[:PAGES_PER_STATE]:
         urls.append(f"/listings/{slug}")
     total = 0

@@ -23,7 +23,7 @@ PUBLIC_STATUSES = ("active", "ended")
 # Up to this many listings, `/` lists every one and every visitor keeps every listing page
 # offline. Beyond it (a national day of action), `/` names the states and each state's view
 # lists its own, and the offline bundle holds an index of all of them with the pages of
-# those that matter to the visitor (server/views/offline.py, service-worker/sw.js).
+# those that matter to the visitor (server/views/offline.py, service-worker/interest.js).
 ALL_LISTINGS_UP_TO = 50
 
 

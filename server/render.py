@@ -8,6 +8,7 @@ import hashlib
 import json
 import mimetypes
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,9 +28,21 @@ from server.public_contact import link_phones, phone_spans
 WEB = ROOT / "web"
 TEMPLATES = WEB / "templates"
 STATIC = WEB / "static"
-SERVICE_WORKER = ROOT / "service-worker" / "sw.js"
+SERVICE_WORKER_DIR = ROOT / "service-worker"
+# The service worker's source, one file a job, in the order the server joins them into the
+# one classic script it serves as /sw.js (no importScripts: the browser keeps one file).
+# sw.js comes first: "use strict", the constants and the listeners that start each job.
+SERVICE_WORKER_PARTS = tuple(SERVICE_WORKER_DIR / name for name in (
+    "sw.js", "push.js", "bundle.js", "strategies.js", "network.js", "interest.js",
+    "helpers.js", "suggestions.js"))
 SHARED_NAMES = ROOT / "web" / "shared" / "names.js"
 SHARED_NAMES_MARK = b"/* vigil:shared-names */"
+
+
+def service_worker_script(parts: Iterable[Path] = SERVICE_WORKER_PARTS) -> bytes:
+    """The worker's parts joined, a blank line between two, before its placeholders and
+    shared names are filled in (server/views/offline.py)."""
+    return b"\n".join(part.read_bytes() for part in parts)
 
 
 def with_shared_names(source: bytes) -> bytes:

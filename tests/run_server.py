@@ -15,9 +15,10 @@ from server.views import offline
 suffix = os.environ.pop("VIGIL_TEST_SW_SUFFIX", "")
 if suffix:
     # A release changes the worker's source, and so its version and cache names.
-    released = Path(tempfile.mkdtemp()) / "sw.js"
-    released.write_bytes(offline.SERVICE_WORKER.read_bytes() + f"\n// {suffix}\n".encode())
-    offline.SERVICE_WORKER = released
+    # A part added at the end, joined after the others as the served script's last line.
+    released = Path(tempfile.mkdtemp()) / "release.js"
+    released.write_bytes(f"// {suffix}\n".encode())
+    offline.SERVICE_WORKER_PARTS = (*offline.SERVICE_WORKER_PARTS, released)
 
 # Read, not popped: each worker process of `serve --workers` runs this module again.
 head_timeout = os.environ.get("VIGIL_TEST_HEAD_TIMEOUT", "")

@@ -28,7 +28,13 @@ from server.i18n import (
     pick,
     split_lang,
 )
-from server.render import SERVICE_WORKER, StaticAssets, content_hash, with_shared_names
+from server.render import (
+    SERVICE_WORKER_PARTS,
+    StaticAssets,
+    content_hash,
+    service_worker_script,
+    with_shared_names,
+)
 from server.views.base import Prepared, cached_response, db_of, json_body, lang_of, services
 from server.views.pages import listing_page, localized_title
 
@@ -97,9 +103,11 @@ async def manifest_view(request: Request) -> Response:
 
 
 def service_worker_source(assets: StaticAssets) -> bytes:
-    """The worker with its version: a hash of its own code and of every shell asset, so a
-    change to either installs a new worker with new caches."""
-    source = with_shared_names(SERVICE_WORKER.read_bytes())
+    """The worker, its parts joined into one script, with its version: a hash of its own
+    code and of every shell asset, so a change to either installs a new worker with new
+    caches. The parts are read from this module's SERVICE_WORKER_PARTS, which a test may
+    extend (tests/run_server.py)."""
+    source = with_shared_names(service_worker_script(SERVICE_WORKER_PARTS))
     digest = hashlib.sha256(source)
     for name in sorted(assets.assets):
         digest.update(name.encode() + assets.assets[name].digest.encode())
