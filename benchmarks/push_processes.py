@@ -52,7 +52,7 @@ BACKENDS = ("sqlite", "postgresql")
 async def _enqueue_and_wait(db: str, n: int, timeout: float) -> tuple[float, dict]:
     async with open_database(db) as db:
         t0 = time.perf_counter()
-        await db.write_fn(lambda conn: enqueue(conn, listing_message(LISTING)))
+        await db.write_fn(lambda conn: enqueue(conn, listing_message(LISTING, "http://127.0.0.1:8000")))
         enqueued = time.perf_counter() - t0
         deadline = time.monotonic() + timeout
         while await db.scalar(
