@@ -13,6 +13,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import urllib.request
@@ -218,6 +219,18 @@ def vigil_server(root: Path = ROOT, workers: int = 1, **settings: str) -> Iterat
                     raise RuntimeError(f"not every worker started:\n{srv.logs()[-3000:]}")
                 time.sleep(0.1)
             yield srv
+
+
+@contextmanager
+def checkout(revision: str) -> Iterator[Path]:
+    """The given git revision of this repository, exported to a temp dir."""
+    with temp_dir("vigil-bench-baseline-") as tmp:
+        archive = tmp / "src.tar"
+        subprocess.run(["git", "archive", "--format=tar", "-o", str(archive), revision],
+                       cwd=ROOT, check=True)
+        with tarfile.open(archive) as tar:
+            tar.extractall(tmp / "src", filter="data")
+        yield tmp / "src"
 
 
 @contextmanager

@@ -20,13 +20,9 @@ import base64
 import json
 import os
 import secrets
-import subprocess
-import tarfile
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -36,11 +32,11 @@ from benchmarks.common import (
     HOST,
     ROOT,
     Row,
+    checkout,
     free_port,
     launch_chromium,
     log,
     median,
-    temp_dir,
     vigil_server,
 )
 from benchmarks.offline_timing import FCP_JS
@@ -202,18 +198,6 @@ def one_visit(browser, proxy: ThrottlingProxy, path: str) -> float:
         return (on_at - fcp) / 1000
     finally:
         context.close()
-
-
-@contextmanager
-def checkout(revision: str) -> Iterator[Path]:
-    """The given git revision of this repository, exported to a temp dir."""
-    with temp_dir("vigil-bench-baseline-") as tmp:
-        archive = tmp / "src.tar"
-        subprocess.run(["git", "archive", "--format=tar", "-o", str(archive), revision],
-                       cwd=ROOT, check=True)
-        with tarfile.open(archive) as tar:
-            tar.extractall(tmp / "src", filter="data")
-        yield tmp / "src"
 
 
 def measure(root: Path, repeats: int) -> tuple[list[float], str, int]:

@@ -7,17 +7,22 @@ target's turns are pooled, so drift in the shared machine's load falls on all of
 alike. Each target gets a short unrecorded warm-up first (Vigil renders a page once per
 data revision and then serves it from memory). Requests send `Accept-Encoding: gzip`, as
 browsers do. Vigil runs twice, on a SQLite file and on PostgreSQL (a throw-away cluster on
-this machine), and each target is measured on both in the same turns.
+this machine), and each target is measured on both in the same turns. With
+VIGIL_BENCH_BASELINE set to a git revision, that revision's Vigil (on SQLite) takes turns
+too, so a change is read against the code before it from the same minutes.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
+from contextlib import ExitStack
 
 from benchmarks.common import (
     Row,
     Target,
     bare_server,
+    checkout,
     interleaved,
     load_cli,
     log,
@@ -63,14 +68,22 @@ def run(quick: bool, concurrency: int = CONCURRENCY, duration: float | None = No
     settings = (f"{concurrency} connections, {duration:.0f} s per target in {rounds} turns, "
                 f"{'Accept-Encoding: gzip, ' if gzip else ''}{implementation()}")
     log(f"throughput: {settings}")
-    with (bare_server() as bare, vigil_server() as app, postgresql_databases() as new_db,
-          vigil_server(VIGIL_DB=new_db()) as pg_app):
+    revision = os.environ.get("VIGIL_BENCH_BASELINE")
+    at = f" at {revision}"
+    with (ExitStack() as stack, bare_server() as bare, vigil_server() as app,
+          postgresql_databases() as new_db, vigil_server(VIGIL_DB=new_db()) as pg_app):
+        before = []
+        if revision:
+            old = stack.enter_context(vigil_server(stack.enter_context(checkout(revision))))
+            before = [Target(name + at, old, paths) for name, paths in TARGETS]
         base, *targets = interleaved(
             [Target("bare /json", bare, ["/json"])]
             + [Target(name, app, paths) for name, paths in TARGETS]
-            + [Target(name + ON_PG, pg_app, paths) for name, paths in TARGETS],
+            + [Target(name + ON_PG, pg_app, paths) for name, paths in TARGETS] + before,
             concurrency, duration, rounds, gzip)
-    on_sqlite = {t.name: t.result for t in targets if not t.name.endswith(ON_PG)}
+    on_sqlite = {t.name: t.result for t in targets if not t.name.endswith((ON_PG, at))}
+    earlier = {t.name.removesuffix(at): t.result for t in targets
+               if revision and t.name.endswith(at)}
 
     def brief(r: LoadResult) -> str:
         return f"{r.rps:,.0f} req/s, p50 {r.p50 * 1000:.1f} ms, p99 {r.p99 * 1000:.1f} ms"
@@ -93,6 +106,8 @@ def run(quick: bool, concurrency: int = CONCURRENCY, duration: float | None = No
             against = result.rps / sqlite.rps if sqlite.rps else float("nan")
             shown += f", {against:.2f}× SQLite"
             goal, met = True, against >= PG_RATIO_GOAL and result.error_count == 0
+        elif target.name in earlier and earlier[target.name].rps:
+            shown += f", {result.rps / earlier[target.name].rps:.2f}× {revision}"
         rows.append(Row(f"throughput: {target.name}", shown + ")",
                         baseline=baseline,
                         goal=(f"≥ {PG_RATIO_GOAL}× SQLite, 0 errors" if target.name.endswith(ON_PG)
