@@ -35,6 +35,7 @@ from server.middleware import (
     ForwardedClientMiddleware,
     KeptAnswersMiddleware,
     LanguagePrefixMiddleware,
+    SecurityHeaders,
     SecurityHeadersMiddleware,
 )
 from server.push import PushSender
@@ -204,6 +205,7 @@ def create_app(settings: Settings, *, load_data_if_empty: bool = True) -> Starle
     # A dictionary index of fixed paths saved about 2 µs of a cached page's 20 µs and
     # nothing behind a mount, so none is kept.
     public = page_routes() + site_file_routes() + suggest.routes() + sms_inbound.routes()
+    security_headers = SecurityHeaders(https=settings.https)
     app = Starlette(
         routes=public[:1] + flat("/api/v1", api_v1_routes()) + public[1:]
         + [admin_mount(admin.routes() + admin_dashboard.routes() + admin_listings.routes()
@@ -211,12 +213,15 @@ def create_app(settings: Settings, *, load_data_if_empty: bool = True) -> Starle
                        + admin_content.routes() + admin_changes.routes()
                        + admin_verify.routes() + admin_deleted.routes()
                        + admin_import.routes() + admin_suggestions.routes())],
-        # Outermost first: each layer logs, heads and counts what the ones within it send.
+        # Outermost first: each layer logs, heads and counts what the ones within it send;
+        # a kept answer is given before the rest, with the security headers they would add.
         middleware=[
             Middleware(AccessLogMiddleware, log=access),
-            Middleware(SecurityHeadersMiddleware, https=settings.https),
-            Middleware(ForwardedClientMiddleware, trusted_proxies=settings.trusted_proxies),
-            Middleware(KeptAnswersMiddleware, answers=Answers(current_topics)),
+            Middleware(KeptAnswersMiddleware, answers=Answers(current_topics),
+                       finish=security_headers),
+            Middleware(SecurityHeadersMiddleware, policy=security_headers),
+            *([Middleware(ForwardedClientMiddleware, trusted_proxies=settings.trusted_proxies)]
+              if settings.trusted_proxies else []),
             Middleware(BodyLimitMiddleware,
                        large_bodies={admin_import.UPLOAD_PATH: admin_import.MAX_BODY}),
             Middleware(BodyDeadlineMiddleware),

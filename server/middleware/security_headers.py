@@ -3,6 +3,8 @@ one on data."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # default-src covers scripts, styles, fonts, connections, the manifest and workers; only
@@ -30,22 +32,32 @@ DOCUMENT_TYPES = (b"text/html", b"text/javascript", b"application/javascript",
                   b"image/svg+xml", b"application/xhtml")
 
 
-class SecurityHeadersMiddleware:
-    """Appends SECURITY_HEADERS to responses a browser may run and DATA_SECURITY_HEADERS to
-    the rest, each with Strict-Transport-Security when the site is served over HTTPS."""
+class SecurityHeaders:
+    """Which headers a response gets: SECURITY_HEADERS if a browser may run it,
+    DATA_SECURITY_HEADERS otherwise, each with Strict-Transport-Security over HTTPS."""
 
-    def __init__(self, app: ASGIApp, https: bool = False):
-        self.app = app
+    def __init__(self, https: bool = False):
         extra = [(b"strict-transport-security", b"max-age=63072000")] if https else []
         self.document_headers = SECURITY_HEADERS + extra
         self.data_headers = DATA_SECURITY_HEADERS + extra
 
-    def security_headers(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    def __call__(self, headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        """The response's headers with the security headers appended (no view sets them,
+        so they are appended without looking first)."""
+        headers = list(headers)
         for name, value in headers:
             if name == b"content-type":
-                return (self.document_headers if value.startswith(DOCUMENT_TYPES)
-                        else self.data_headers)
-        return self.document_headers
+                return headers + (self.document_headers if value.startswith(DOCUMENT_TYPES)
+                                  else self.data_headers)
+        return headers + self.document_headers
+
+
+class SecurityHeadersMiddleware:
+    """Gives every response the headers `policy` (SecurityHeaders) says."""
+
+    def __init__(self, app: ASGIApp, policy: SecurityHeaders | None = None):
+        self.app = app
+        self.policy = policy or SecurityHeaders()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -54,9 +66,7 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = message.get("headers", ())
-                # No view sets these, so they are appended without looking first.
-                message["headers"] = [*headers, *self.security_headers(headers)]
+                message["headers"] = self.policy(message.get("headers", ()))
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
