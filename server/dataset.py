@@ -598,7 +598,7 @@ async def export_data(db: Database, exported: str) -> dict:
     """Everything public plus organizer-authored content; no secrets, no subscriptions."""
     out: dict[str, Any] = {"vigil_export": EXPORT_VERSION, "exported": exported}
     for name, key in EXPORT_TABLES.items():
-        cols = [c for c in await _table_columns(db, name) if c not in COLUMNS_NOT_EXPORTED]
+        cols = [c for c in await table_columns(db, name) if c not in COLUMNS_NOT_EXPORTED]
         if name == "alerts":
             cols = ["id", *cols]
         order = ", ".join(key)
@@ -607,7 +607,8 @@ async def export_data(db: Database, exported: str) -> dict:
     return out
 
 
-async def _table_columns(db: Database, name: str) -> list[str]:
+async def table_columns(db: Database, name: str) -> list[str]:
+    """A table's column names, in order."""
     return [row[0] for row in await db.execute(db.dialect.table_columns, (name,))]
 
 

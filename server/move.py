@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from server.database import Database
+from server.dataset import table_columns
 from server.postgresql import is_postgresql, without_password
 from server.storage import open_database
 
@@ -42,10 +43,6 @@ async def _tables(db: Database) -> list[str]:
     return ordered
 
 
-async def _columns(db: Database, table: str) -> list[str]:
-    return [r[0] for r in await db.execute(db.dialect.table_columns, (table,))]
-
-
 async def _counts(db: Database, tables: list[str]) -> dict[str, int]:
     return {t: await db.scalar(f"SELECT COUNT(*) FROM {t}") for t in tables}
 
@@ -61,8 +58,10 @@ async def move(source: Database, target: Database) -> dict[str, int]:
     if used:
         raise MoveError(f"the target already holds {', '.join(used)}; move into a new, "
                         "empty database")
-    columns = {t: [c for c in await _columns(source, t) if c in await _columns(target, t)]
-               for t in tables}
+    columns = {}
+    for table in tables:
+        kept = set(await table_columns(target, table))
+        columns[table] = [c for c in await table_columns(source, table) if c in kept]
 
     async def copy(conn) -> None:
         # What the target's migrations put there (the revision, the SMS sender's row) gives

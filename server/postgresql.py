@@ -10,7 +10,6 @@ outbox rows passes `exclusive=False` and locks only the rows it takes.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -25,7 +24,6 @@ from psycopg_pool import AsyncConnectionPool
 from server.database import Database, migration_files
 from server.dialect import POSTGRESQL, postgresql_ddl, pyformat
 
-log = logging.getLogger("vigil.database")
 T = TypeVar("T")
 # Any fixed number: the key of the advisory lock every exclusive write takes.
 WRITE_LOCK = 0x76696769

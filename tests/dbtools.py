@@ -90,13 +90,14 @@ def drop_under(folder: Path) -> None:
         _admin.execute(f"DROP DATABASE IF EXISTS {_databases.pop(path)} WITH (FORCE)")
 
 
+DIALECT = POSTGRESQL_DIALECT if POSTGRESQL else SQLITE
 # A table's column names, in order; one parameter, the table's name.
-table_columns_sql = (POSTGRESQL_DIALECT if POSTGRESQL else SQLITE).table_columns
+table_columns_sql = DIALECT.table_columns
 
 
 def row_order(table: str) -> str:
     """An ORDER BY that lists a table's rows the same way every time."""
-    return (POSTGRESQL_DIALECT if POSTGRESQL else SQLITE).row_order.format(table=table)
+    return DIALECT.row_order.format(table=table)
 
 
 def database(path: Path | str, readers: int = 3) -> Database:
@@ -155,10 +156,7 @@ def connect(path: Path | str, timeout: float = 5.0) -> Any:
 
 def tables(conn: Any) -> list[str]:
     """The names of the tables in the database conn (from connect) reads."""
-    sql = ("SELECT table_name FROM information_schema.tables "
-           "WHERE table_schema = current_schema()" if POSTGRESQL
-           else "SELECT name FROM sqlite_master WHERE type = 'table'")
-    return [r[0] for r in conn.execute(sql).fetchall()]
+    return [r[0] for r in conn.execute(DIALECT.tables).fetchall()]
 
 
 def stored_bytes(path: Path | str) -> bytes:

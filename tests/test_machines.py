@@ -8,7 +8,6 @@ a client's sign-in failures count once however they are spread over the machines
 from __future__ import annotations
 
 import collections
-import json
 import os
 import re
 import signal
@@ -32,6 +31,7 @@ from tests.conftest import TEST_SECRET, make_settings
 from tests.live import LiveServer, live_server
 from tests.pushservice import PushService, Subscriber
 from tests.test_faults import LISTING, Organizer, query
+from tests.test_workers import assert_one_message_reached_everyone
 
 pytestmark = [dbtools.postgresql_only]
 
@@ -227,28 +227,6 @@ def _kill_mid_fanout(machines: Machines, service: PushService, a: LiveServer,
     return alert_id, killed_at, killed_wall
 
 
-def _assert_same_message_at_least_once(service: PushService, subs: list[Subscriber],
-                                       alert_id: int) -> int:
-    """Everyone got the alert, every copy the same message; how many were repeats."""
-    messages = service.messages
-    per_sub = collections.defaultdict(list)
-    for m in messages:
-        per_sub[m.sub_id].append(m.json())
-    assert set(per_sub) == {s.id for s in subs}  # everyone, at least once
-    assert len({p["notification"]["data"]["id"] for copies in per_sub.values()
-                for p in copies}) == 1
-    assert {p["notification"]["tag"] for copies in per_sub.values()
-            for p in copies} == {f"alert-{alert_id}"}
-    assert len({m.topic for m in messages}) == 1
-    assert all(len({json.dumps(p, sort_keys=True) for p in copies}) == 1
-               for copies in per_sub.values())
-    duplicates = len(messages) - SUBSCRIBERS
-    # At most what the dead machine had on the wire or answered and unrecorded.
-    assert duplicates <= 2 * PUSH_CONCURRENCY, duplicates
-    assert service.rejected == [] and service.errors == []
-    return duplicates
-
-
 def test_a_machine_killed_mid_fanout_leaves_the_other_to_reach_everyone(tmp_path):
     """SIGKILL to machine a while it holds leases on an alert's deliveries: b sends the
     rest, and what a had leased, so every subscriber gets the alert, any repeat being the
@@ -269,7 +247,7 @@ def test_a_machine_killed_mid_fanout_leaves_the_other_to_reach_everyone(tmp_path
             took = machines.wait_until_done(service, SUBSCRIBERS, within=45) - killed_at
             owners = {_owner_pid(o) for o in machines.lease_owners("sent")}
             logs = b.logs()
-        duplicates = _assert_same_message_at_least_once(service, subs, alert_id)
+        duplicates = assert_one_message_reached_everyone(service, subs, alert_id)
         assert machines.query("SELECT status, COUNT(*) FROM deliveries "
                               "GROUP BY status") == [("sent", SUBSCRIBERS)]
         assert owners == {a.proc.pid, b.proc.pid}
@@ -312,7 +290,7 @@ def test_leases_of_a_machine_that_died_elsewhere_run_out_and_the_other_sends_the
             done_wall = time.time()
             hosts = {_owner_host(o) for o in machines.lease_owners("sent")}
             logs = b.logs()
-        duplicates = _assert_same_message_at_least_once(service, subs, alert_id)
+        duplicates = assert_one_message_reached_everyone(service, subs, alert_id)
         assert machines.query("SELECT status, COUNT(*) FROM deliveries "
                               "GROUP BY status") == [("sent", SUBSCRIBERS)]
         assert hosts == {"machine-a", "machine-b"}

@@ -330,10 +330,7 @@ async def _columns(db: Database, table: str) -> list[str]:
 
 
 async def _dump(db: Database) -> list[str]:
-    tables = [r[0] for r in await db.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table'" if db.dialect.name == "sqlite"
-        else "SELECT table_name FROM information_schema.tables "
-             "WHERE table_schema = current_schema()")]
+    tables = [r[0] for r in await db.execute(db.dialect.tables)]
     lines = []
     for table in tables:
         for row in await db.execute(f"SELECT * FROM {table}"):

@@ -76,6 +76,28 @@ def _wait_until_done(server: LiveServer, service: PushService, n: int, within: f
         time.sleep(0.05)
 
 
+def assert_one_message_reached_everyone(service: PushService, subs: list, alert_id: int) -> int:
+    """Everyone got the alert at least once, every copy (repeats included) the same message
+    with its id, tag and Topic, and the push service refused nothing; how many were repeats."""
+    messages = service.messages
+    per_sub = collections.defaultdict(list)
+    for m in messages:
+        per_sub[m.sub_id].append(m.json())
+    assert set(per_sub) == {s.id for s in subs}  # everyone, at least once
+    assert len({p["notification"]["data"]["id"] for copies in per_sub.values()
+                for p in copies}) == 1
+    assert {p["notification"]["tag"] for copies in per_sub.values()
+            for p in copies} == {f"alert-{alert_id}"}
+    assert len({m.topic for m in messages}) == 1
+    assert all(len({json.dumps(p, sort_keys=True) for p in copies}) == 1
+               for copies in per_sub.values())
+    duplicates = len(messages) - SUBSCRIBERS
+    # At most what the dead process had on the wire or answered and unrecorded.
+    assert duplicates <= 2 * PUSH_CONCURRENCY, duplicates
+    assert service.rejected == [] and service.errors == []
+    return duplicates
+
+
 def _owner_pid(owner: str) -> int:
     return int(owner.rsplit(":", 2)[1])
 
@@ -161,35 +183,19 @@ def test_a_worker_killed_mid_fanout_reaches_everyone_and_repeats_only_the_same_m
             time.sleep(0.5)
             logs = server.logs()
         assert victim not in after and len(after) == 2, (before, after)
-        messages = service.messages
-        per_sub = collections.defaultdict(list)
-        for m in messages:
-            per_sub[m.sub_id].append(m.json())
-        assert set(per_sub) == {s.id for s in subs}  # everyone, at least once
-        # One message: every copy, repeats included, carries its id, tag and Topic.
-        assert len({p["notification"]["data"]["id"] for copies in per_sub.values()
-                    for p in copies}) == 1
-        assert {p["notification"]["tag"] for copies in per_sub.values()
-                for p in copies} == {f"alert-{alert_id}"}
-        assert len({m.topic for m in messages}) == 1
-        assert all(len({json.dumps(p, sort_keys=True) for p in copies}) == 1
-                   for copies in per_sub.values())
-        duplicates = len(messages) - SUBSCRIBERS
-        # At most what the dead worker had answered and unrecorded, a fraction of its claims.
-        assert duplicates <= 2 * PUSH_CONCURRENCY, duplicates
+        duplicates = assert_one_message_reached_everyone(service, subs, alert_id)
         assert query(server.db_path, "SELECT status, COUNT(*) FROM deliveries "
                      "GROUP BY status") == [("sent", SUBSCRIBERS)]
         assert took < 25, took
-        assert service.rejected == [] and service.errors == []
         assert f"Child process [{victim}] died" in logs
         # When the push service took the first copy of what went again, against the kill:
         # after it, the request was on the wire; before it, the dead worker held an answer
         # it had not recorded yet.
         first = {}
-        for m in messages:
+        for m in service.messages:
             first.setdefault(m.sub_id, m.received_at)
-        repeated = [first[sub_id] - killed_wall for sub_id, copies in per_sub.items()
-                    if len(copies) > 1]
+        copies = collections.Counter(m.sub_id for m in service.messages)
+        repeated = [first[sub_id] - killed_wall for sub_id, n in copies.items() if n > 1]
         answered = sorted(-t for t in repeated if t < 0)
         print(f"killed a worker mid-fanout; {duplicates} of {SUBSCRIBERS} sent twice: "
               f"{len(repeated) - len(answered)} on the wire, {len(answered)} answered and "
